@@ -1,0 +1,676 @@
+#!/usr/bin/env python3
+"""pullcheck test bed: real registries, nginx fronts and misbehaving servers, on loopback only.
+
+Usage: testbed.py up DIR    start everything under DIR, push the test images, write DIR/bed.json,
+                            then stay up until stdin closes or SIGTERM/SIGINT arrives.
+
+Everything here is real software from Debian: docker-registry (Docker Distribution), nginx,
+openssl (certificates, token signing), skopeo (pushing images). Python only plays the parts
+that have no packaged equivalent: the token realm (JWT issuer), a server that accepts and never
+answers, and a server with broken replies (invalid header bytes, a body that stalls).
+"""
+
+import base64
+import gzip
+import hashlib
+import io
+import json
+import os
+import secrets
+import signal
+import socket
+import socketserver
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import http.server
+import urllib.parse
+
+LOOPBACK = "127.0.0.1"
+CHILDREN = []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def run(cmd, **kw):
+    res = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if res.returncode != 0:
+        raise SystemExit(f"testbed: {' '.join(cmd)} failed: {res.stderr.strip()}")
+    return res.stdout
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+# ---------------------------------------------------------------- certificates (openssl)
+
+def make_pki(d):
+    """A CA, a server certificate for localhost/127.0.0.1, one for another name, an expired one,
+    a client certificate, and the token signing key."""
+    p = lambda n: os.path.join(d, n)
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("ca.key"),
+         "-out", p("ca.crt"), "-days", "30", "-subj", "/CN=pullcheck test CA",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+
+    def leaf(name, sans, extra=(), eku="serverAuth"):
+        run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", p(name + ".key"),
+             "-out", p(name + ".csr"), "-subj", "/CN=" + sans[0].split(":", 1)[1]])
+        ext = p(name + ".ext")
+        with open(ext, "w") as f:
+            f.write("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n")
+            f.write(f"extendedKeyUsage={eku}\nsubjectAltName=" + ",".join(sans) + "\n")
+        run(["openssl", "x509", "-req", "-in", p(name + ".csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key"),
+             "-CAcreateserial", "-out", p(name + ".crt"), "-extfile", ext, *extra])
+
+    leaf("server", ["DNS:localhost", "IP:127.0.0.1"], ["-days", "30"])
+    leaf("wrongname", ["DNS:registry.test"], ["-days", "30"])
+    leaf("client", ["DNS:pullcheck-client"], ["-days", "30"], eku="clientAuth")
+    # An expired certificate: `openssl ca` is the one openssl 3.0 tool that takes explicit dates.
+    os.makedirs(p("ca-db"), exist_ok=True)
+    open(p("ca-db/index.txt"), "w").close()
+    with open(p("ca-db/serial"), "w") as f:
+        f.write("1000\n")
+    with open(p("ca.cnf"), "w") as f:
+        f.write(f"""[ ca ]
+default_ca = test
+[ test ]
+database = {p('ca-db/index.txt')}
+serial = {p('ca-db/serial')}
+new_certs_dir = {p('ca-db')}
+default_md = sha256
+policy = anything
+copy_extensions = copy
+[ anything ]
+commonName = supplied
+[ ext ]
+basicConstraints = CA:FALSE
+subjectAltName = DNS:localhost,IP:127.0.0.1
+extendedKeyUsage = serverAuth
+""")
+    run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", p("expired.key"),
+         "-out", p("expired.csr"), "-subj", "/CN=localhost"])
+    run(["openssl", "ca", "-batch", "-config", p("ca.cnf"), "-cert", p("ca.crt"), "-keyfile", p("ca.key"),
+         "-in", p("expired.csr"), "-out", p("expired.crt"), "-startdate", "20200101000000Z",
+         "-enddate", "20210101000000Z", "-extensions", "ext", "-notext"])
+    # Token signing key and its self-signed certificate (the registry's rootcertbundle).
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("token.key"),
+         "-out", p("token.crt"), "-days", "30", "-subj", "/CN=pullcheck test token issuer"])
+    res = subprocess.run(["openssl", "x509", "-in", p("token.crt"), "-outform", "DER"], capture_output=True, check=True)
+    with open(p("token.der"), "wb") as f:
+        f.write(res.stdout)
+
+
+# ---------------------------------------------------------------- images (OCI layouts for skopeo)
+
+def blob(layout, data):
+    digest = hashlib.sha256(data).hexdigest()
+    path = os.path.join(layout, "blobs", "sha256", digest)
+    with open(path, "wb") as f:
+        f.write(data)
+    return {"digest": "sha256:" + digest, "size": len(data)}
+
+
+def image_manifest(layout, arch, variant=None, label="app"):
+    tar_bytes = io.BytesIO()
+    with tarfile.open(fileobj=tar_bytes, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        content = f"pullcheck test image {label} {arch}\n".encode()
+        info = tarfile.TarInfo("hello.txt")
+        info.size, info.mtime, info.mode = len(content), 0, 0o644
+        t.addfile(info, io.BytesIO(content))
+    raw = tar_bytes.getvalue()
+    layer = blob(layout, gzip.compress(raw, mtime=0))
+    layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"
+    config = {"architecture": arch, "os": "linux", "rootfs": {"type": "layers",
+              "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]}, "config": {"Cmd": ["/hello"]}}
+    if variant:
+        config["variant"] = variant
+    cfg = blob(layout, json.dumps(config, sort_keys=True).encode())
+    cfg["mediaType"] = "application/vnd.oci.image.config.v1+json"
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": cfg, "layers": [layer]}
+    desc = blob(layout, json.dumps(manifest).encode())
+    desc["mediaType"] = manifest["mediaType"]
+    desc["platform"] = {"architecture": arch, "os": "linux", **({"variant": variant} if variant else {})}
+    return desc
+
+
+def make_layout(d):
+    layout = os.path.join(d, "layout")
+    os.makedirs(os.path.join(layout, "blobs", "sha256"), exist_ok=True)
+    with open(os.path.join(layout, "oci-layout"), "w") as f:
+        json.dump({"imageLayoutVersion": "1.0.0"}, f)
+    refs = []
+
+    def ref(name, desc):
+        d2 = dict(desc)
+        d2.pop("platform", None) if d2["mediaType"].endswith("manifest.v1+json") else None
+        d2["annotations"] = {"org.opencontainers.image.ref.name": name}
+        refs.append(d2)
+
+    amd = image_manifest(layout, "amd64")
+    arm = image_manifest(layout, "arm64", "v8")
+    ref("amd64", amd)
+    ref("arm64single", image_manifest(layout, "arm64", label="single"))
+
+    def index(entries):
+        idx = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}
+        desc = blob(layout, json.dumps(idx).encode())
+        desc["mediaType"] = idx["mediaType"]
+        return desc
+
+    ref("both", index([amd, arm]))
+    ref("armonly", index([arm]))
+    with open(os.path.join(layout, "index.json"), "w") as f:
+        json.dump({"schemaVersion": 2, "manifests": refs}, f)
+    return layout
+
+
+def push(layout, src, dest, *flags):
+    all_flag = ["--all"] if src in ("both", "armonly") else []
+    for attempt in range(20):
+        res = subprocess.run(["skopeo", "copy", "--quiet", *all_flag, *flags, f"oci:{layout}:{src}", dest],
+                             capture_output=True, text=True)
+        if res.returncode == 0:
+            return
+        time.sleep(0.25)
+    raise SystemExit(f"testbed: skopeo copy {src} -> {dest} failed: {res.stderr.strip()}")
+
+
+# ---------------------------------------------------------------- token realm (JWT issuer)
+
+class TokenRealm(http.server.BaseHTTPRequestHandler):
+    """Docker token authentication: GET (Basic or anonymous) and OAuth2 POST (password grant).
+    Valid users get pull+push on everything; anonymous callers get pull on public/* only, and an
+    empty grant elsewhere (the registry then answers 401 insufficient_scope, like Docker Hub)."""
+
+    cfg = {}
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def send_json(self, code, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def issue(self, user, scopes, service):
+        access = []
+        for scope in scopes:
+            parts = scope.split(":")
+            if len(parts) != 3 or parts[0] != "repository":
+                continue
+            name, actions = parts[1], parts[2].split(",")
+            granted = [a for a in actions if a in ("pull", "push")] if user else (
+                ["pull"] if name.startswith("public/") and "pull" in actions else [])
+            access.append({"type": "repository", "name": name, "actions": granted})
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(self.cfg["der"]).decode()]}
+        claims = {"iss": "pullcheck-testbed", "sub": user or "", "aud": service, "exp": now + 300,
+                  "nbf": now - 10, "iat": now, "jti": secrets.token_hex(8), "access": access}
+        signing_input = (b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())).encode()
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", self.cfg["key"]], input=signing_input,
+                             capture_output=True, check=True).stdout
+        return signing_input.decode() + "." + b64url(sig)
+
+    def check_basic(self):
+        h = self.headers.get("Authorization", "")
+        if not h.startswith("Basic "):
+            return None, True
+        try:
+            user, _, pw = base64.b64decode(h[6:]).decode().partition(":")
+        except Exception:
+            return None, False
+        return user, (user == self.cfg["user"] and pw == self.cfg["password"])
+
+    def do_GET(self):
+        q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+        user, ok = self.check_basic()
+        if not ok:
+            return self.send_json(401, {"details": "incorrect username or password"})
+        token = self.issue(user, q.get("scope", []), q.get("service", [""])[0])
+        self.send_json(200, {"token": token, "access_token": token, "expires_in": 300,
+                             "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+        if form.get("grant_type", [""])[0] != "password":
+            return self.send_json(400, {"error": "unsupported_grant_type"})
+        user, pw = form.get("username", [""])[0], form.get("password", [""])[0]
+        if user != self.cfg["user"] or pw != self.cfg["password"]:
+            return self.send_json(401, {"error": "invalid_grant", "details": "incorrect username or password"})
+        token = self.issue(user, " ".join(form.get("scope", [])).split(), form.get("service", [""])[0])
+        self.send_json(200, {"access_token": token, "expires_in": 300})
+
+
+# ---------------------------------------------------------------- misbehaving servers
+
+class Broken(http.server.BaseHTTPRequestHandler):
+    """Replies no real registry gives, to prove the probe survives them."""
+
+    cfg = {}
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        path = self.path
+        if path == "/v2/" or path.startswith("/v2/?"):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            if self.command == "GET":
+                self.wfile.write(b"{}")
+        elif path.startswith("/v2/badheader/"):
+            # Invalid UTF-8 in a header value, and a 503 so the probe has to read it.
+            self.wfile.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                             b"Retry-After: \xff\xfe\r\nX-Broken: \xc3\x28\r\n\r\n")
+        elif path.startswith("/v2/midbody/"):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b'{"schemaVersion": 2, ')
+            self.wfile.flush()
+            time.sleep(30)
+        elif path.startswith("/v2/badrealm/"):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate",
+                             f'Bearer realm="http://{LOOPBACK}:{self.cfg["closed"]}/token",service="x",scope="repository:badrealm/app:pull"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif path.startswith("/v2/redirect/"):
+            # A redirect to another host (here: another port) that records Authorization headers.
+            self.send_response(307)
+            self.send_header("Location", f"http://localhost:{self.cfg['sink']}/blob")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        else:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+
+class Sink(http.server.BaseHTTPRequestHandler):
+    """Records whether a redirected request carried an Authorization header."""
+
+    seen = []
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        Sink.seen.append(self.headers.get("Authorization"))
+        with open(self.server.record, "a") as f:
+            f.write(json.dumps({"path": self.path, "authorization": self.headers.get("Authorization") is not None}) + "\n")
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+class ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def serve(handler, port, **attrs):
+    srv = ThreadingServer((LOOPBACK, port), handler)
+    for k, v in attrs.items():
+        setattr(srv, k, v)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def silent_listener(port):
+    """Accepts connections and never says a word (the 'hangs' scenario)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((LOOPBACK, port))
+    s.listen(64)
+    held = []
+
+    def loop():
+        while True:
+            try:
+                c, _ = s.accept()
+                held.append(c)
+            except OSError:
+                return
+
+    threading.Thread(target=loop, daemon=True).start()
+    return s
+
+
+# ---------------------------------------------------------------- registries and nginx
+
+def registry_config(d, name, port, extra):
+    root = os.path.join(d, "storage-" + name)
+    os.makedirs(root, exist_ok=True)
+    cfg = os.path.join(d, f"registry-{name}.yml")
+    with open(cfg, "w") as f:
+        f.write(f"""version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {root}
+  delete:
+    enabled: true
+http:
+  addr: {LOOPBACK}:{port}
+  secret: {secrets.token_hex(16)}
+{extra}""")
+    return cfg
+
+
+def start(cmd, log):
+    out = open(log, "w")
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    CHILDREN.append(proc)
+    return proc
+
+
+def wait_port(port, proc, what, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"testbed: {what} exited early (code {proc.returncode})")
+        try:
+            with socket.create_connection((LOOPBACK, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"testbed: {what} did not listen on {port}")
+
+
+def bcrypt_hash(password):
+    """bcrypt for htpasswd. Debian's `htpasswd` lives in apache2-utils; Python's bcrypt may not
+    be installed. Try both."""
+    try:
+        out = subprocess.run(["htpasswd", "-nbB", "u", password], capture_output=True, text=True, check=True).stdout
+        return out.strip().split(":", 1)[1]
+    except (OSError, subprocess.CalledProcessError):
+        import bcrypt
+        return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
+
+
+def nginx_conf(d, ports, upstream, pki):
+    p = lambda n: os.path.join(pki, n)
+    ratelimit = ('add_header ratelimit-limit "100;w=21600" always;\n'
+                 '        add_header ratelimit-remaining "0;w=21600" always;\n'
+                 '        add_header docker-ratelimit-source "192.0.2.10" always;')
+    # nginx strings are single-quoted: keep quotes inside the JSON as \u0027 escapes.
+    envelope = lambda code, msg: json.dumps({"errors": [{"code": code, "message": msg, "detail": None}]}).replace(
+        "'", "\\u0027")
+    huge = os.path.join(d, "www")
+    os.makedirs(os.path.join(huge, "v2"), exist_ok=True)
+    with open(os.path.join(huge, "huge-manifest.json"), "wb") as f:
+        f.write(b'{"schemaVersion":2,"padding":"' + b"x" * (10 * 1024 * 1024) + b'"}')
+    with open(os.path.join(huge, "huge-error.txt"), "wb") as f:
+        f.write(b"<html>" + b"oops " * (2 * 1024 * 1024) + b"</html>")
+    schema1 = json.dumps({"schemaVersion": 1, "name": "schema1/app", "tag": "v1", "architecture": "amd64",
+                          "fsLayers": [], "history": [], "signatures": []})
+    with open(os.path.join(huge, "schema1.json"), "w") as f:
+        f.write(schema1)
+    good_manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                           "digest": "sha256:" + "0" * 64, "size": 2}, "layers": []})
+    with open(os.path.join(huge, "tampered.json"), "w") as f:
+        f.write(good_manifest)
+    claimed = "sha256:" + hashlib.sha256(b"something else").hexdigest()
+    bodies = {
+        "ratelimited": envelope("TOOMANYREQUESTS", "You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit"),
+        "unavailable": envelope("UNAVAILABLE", "service unavailable"),
+        "denied": envelope("DENIED", "User: arn:aws:sts::123456789012:assumed-role/ng-2-node-role/i-0abc is not authorized to perform: ecr:BatchGetImage on resource: arn:aws:ecr:eu-west-1:123456789012:repository/denied/app because no identity-based policy allows the ecr:BatchGetImage action"),
+        "expired": envelope("DENIED", "Your authorization token has expired. Reauthenticate and try again."),
+        "gar": envelope("DENIED", "Permission 'artifactregistry.repositories.downloadArtifacts' denied on resource 'projects/p/locations/l/repositories/gar' (or it may not exist)"),
+        "ecrmissing": envelope("NAME_UNKNOWN", "The repository with name 'ecrmissing/app' does not exist in the registry with id '123456789012'"),
+    }
+    tls = lambda crt, key: f"ssl_certificate {p(crt)};\n        ssl_certificate_key {p(key)};"
+    proxy = f"proxy_pass http://{LOOPBACK}:{upstream};\n        proxy_set_header Host $http_host;"
+    conf = f"""
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/nginx-error.log error;
+daemon off;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/nginx-tmp;
+    proxy_temp_path {d}/nginx-tmp;
+    default_type application/octet-stream;
+    server {{
+        listen {LOOPBACK}:{ports['expired']} ssl;
+        {tls('expired.crt', 'expired.key')}
+        location / {{ {proxy} }}
+    }}
+    server {{
+        listen {LOOPBACK}:{ports['wrongname']} ssl;
+        {tls('wrongname.crt', 'wrongname.key')}
+        location / {{ {proxy} }}
+    }}
+    server {{
+        listen {LOOPBACK}:{ports['mtls']} ssl;
+        {tls('server.crt', 'server.key')}
+        ssl_client_certificate {p('ca.crt')};
+        ssl_verify_client on;
+        location / {{ {proxy} }}
+    }}
+    server {{
+        listen {LOOPBACK}:{ports['fronts']};
+        root {huge};
+        location = /v2/ {{
+            {ratelimit}
+            {proxy}
+        }}
+        location /v2/ratelimited/ {{
+            {ratelimit}
+            add_header Retry-After "3600" always;
+            default_type application/json;
+            return 429 '{bodies["ratelimited"]}';
+        }}
+        location /v2/hubok/ {{
+            add_header ratelimit-limit "100;w=21600" always;
+            add_header ratelimit-remaining "42;w=21600" always;
+            rewrite ^/v2/hubok/(.*)$ /v2/app/$1 break;
+            {proxy}
+        }}
+        location /v2/unavailable/ {{
+            default_type application/json;
+            return 503 '{bodies["unavailable"]}';
+        }}
+        location /v2/internal/ {{
+            default_type text/html;
+            return 500 '<html><body>internal error</body></html>';
+        }}
+        location /v2/denied/ {{
+            default_type application/json;
+            return 403 '{bodies["denied"]}';
+        }}
+        location /v2/expired/ {{
+            default_type application/json;
+            return 403 '{bodies["expired"]}';
+        }}
+        location /v2/gar/ {{
+            default_type application/json;
+            return 403 '{bodies["gar"]}';
+        }}
+        location /v2/ecrmissing/ {{
+            default_type application/json;
+            return 404 '{bodies["ecrmissing"]}';
+        }}
+        location /v2/schema1/manifests/ {{
+            default_type application/vnd.docker.distribution.manifest.v1+prettyjws;
+            try_files /schema1.json =404;
+        }}
+        location /v2/huge/manifests/ {{
+            default_type application/vnd.oci.image.manifest.v1+json;
+            try_files /huge-manifest.json =404;
+        }}
+        location /v2/hugeerror/ {{
+            error_page 404 /huge-error.txt;
+            return 404;
+        }}
+        location = /huge-error.txt {{ internal; default_type text/html; }}
+        location /v2/garbage/manifests/ {{
+            default_type application/vnd.oci.image.manifest.v1+json;
+            return 200 'this is not json';
+        }}
+        location /v2/tampered/manifests/ {{
+            default_type application/vnd.oci.image.manifest.v1+json;
+            add_header Docker-Content-Digest "{claimed}" always;
+            try_files /tampered.json =404;
+        }}
+        location /v2/ {{ {proxy} }}
+    }}
+}}
+"""
+    os.makedirs(os.path.join(d, "nginx-tmp"), exist_ok=True)
+    path = os.path.join(d, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    return path, claimed
+
+
+def up(d):
+    d = os.path.abspath(d)
+    os.makedirs(d, exist_ok=True)
+    pki = os.path.join(d, "pki")
+    os.makedirs(pki, exist_ok=True)
+    make_pki(pki)
+    p = lambda n: os.path.join(pki, n)
+    user, password = "pullcheck", secrets.token_hex(12)
+    names = ["plain", "tls", "token", "realm", "expired", "wrongname", "mtls", "fronts", "hang", "broken",
+             "sink", "closed"]
+    ports = {n: free_port() for n in names}
+
+    with open(os.path.join(d, "htpasswd"), "w") as f:
+        f.write(f"{user}:{bcrypt_hash(password)}\n")
+
+    regs = {
+        "plain": registry_config(d, "plain", ports["plain"], ""),
+        "tls": registry_config(d, "tls", ports["tls"], f"""  tls:
+    certificate: {p('server.crt')}
+    key: {p('server.key')}
+auth:
+  htpasswd:
+    realm: pullcheck-basic
+    path: {os.path.join(d, 'htpasswd')}
+"""),
+        "token": registry_config(d, "token", ports["token"], f"""auth:
+  token:
+    realm: http://{LOOPBACK}:{ports['realm']}/token
+    service: pullcheck-testbed-registry
+    issuer: pullcheck-testbed
+    rootcertbundle: {p('token.crt')}
+"""),
+    }
+    TokenRealm.cfg = {"der": open(p("token.der"), "rb").read(), "key": p("token.key"), "user": user,
+                      "password": password}
+    serve(TokenRealm, ports["realm"])
+    procs = {name: start(["docker-registry", "serve", cfg], os.path.join(d, f"registry-{name}.log"))
+             for name, cfg in regs.items()}
+    for name, proc in procs.items():
+        wait_port(ports[name], proc, f"docker-registry ({name})")
+
+    Broken.cfg = {"closed": ports["closed"], "sink": ports["sink"]}
+    serve(Broken, ports["broken"])
+    serve(Sink, ports["sink"], record=os.path.join(d, "sink.jsonl"))
+    silent = silent_listener(ports["hang"])
+
+    layout = make_layout(d)
+    plain = f"docker://{LOOPBACK}:{ports['plain']}"
+    for tag in ("amd64", "arm64single", "both", "armonly"):
+        push(layout, tag, f"{plain}/app:{tag}", "--dest-tls-verify=false")
+    certdir = os.path.join(d, "skopeo-certs")
+    os.makedirs(certdir, exist_ok=True)
+    with open(os.path.join(certdir, "ca.crt"), "w") as f:
+        f.write(open(p("ca.crt")).read())
+    push(layout, "amd64", f"docker://localhost:{ports['tls']}/app:amd64", "--dest-cert-dir", certdir,
+         "--dest-creds", f"{user}:{password}")
+    for repo in ("private/app", "public/app"):
+        push(layout, "both", f"docker://{LOOPBACK}:{ports['token']}/{repo}:both", "--dest-tls-verify=false",
+             "--dest-creds", f"{user}:{password}")
+
+    conf, claimed = nginx_conf(d, ports, ports["plain"], pki)
+    nginx = start(["nginx", "-c", conf, "-e", os.path.join(d, "nginx-error.log")], os.path.join(d, "nginx.log"))
+    for n in ("expired", "wrongname", "mtls", "fronts"):
+        wait_port(ports[n], nginx, "nginx")
+
+    bed = {
+        "dir": d,
+        "ports": ports,
+        "user": user,
+        "password": password,
+        "ca": p("ca.crt"),
+        "client_cert": p("client.crt"),
+        "client_key": p("client.key"),
+        "tampered_claimed_digest": claimed,
+        "sink_record": os.path.join(d, "sink.jsonl"),
+    }
+    with open(os.path.join(d, "bed.json.tmp"), "w") as f:
+        json.dump(bed, f, indent=2)
+    os.rename(os.path.join(d, "bed.json.tmp"), os.path.join(d, "bed.json"))
+    return silent
+
+
+def stop(*_):
+    for proc in CHILDREN:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except OSError:
+            pass
+    for proc in CHILDREN:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    os._exit(0)
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] != "up":
+        print(__doc__, file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        up(sys.argv[2])
+    except BaseException:
+        for proc in CHILDREN:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        raise
+    print("ready", flush=True)
+    # Stay up until whoever started us goes away (stdin closes) or signals us.
+    try:
+        while sys.stdin.read(4096):
+            pass
+    except (OSError, ValueError):
+        while True:
+            time.sleep(3600)
+    stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+//! Evidence → verdict, pure and synchronous. Rules are ordered most specific first, with a
+//! catch-all last: content problems, transport failures (cause chain), then HTTP statuses
+//! read together with OCI error codes, challenges and the `tags/list` follow-up.
+
+pub mod verdict;
+
+pub use verdict::{Family, Verdict};
+
+use crate::probe::{ContentProblem, Evidence, Exchange, Step, TransportKind};
+use serde::Serialize;
+
+/// A verdict with the one-line why and what fixes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnosis {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// One line: why, naming the step and the input.
+    pub reason: String,
+    /// What fixes it.
+    pub remediation: String,
+}
+
+impl Diagnosis {
+    fn new(verdict: Verdict, reason: impl Into<String>) -> Self {
+        Diagnosis { verdict, reason: reason.into(), remediation: verdict.remediation().to_string() }
+    }
+
+    fn fix(mut self, remediation: impl Into<String>) -> Self {
+        self.remediation = remediation.into();
+        self
+    }
+}
+
+/// Registries known to answer 401 alike for missing and private repositories.
+const AMBIGUOUS_401_HOSTS: &[&str] = &["registry-1.docker.io", "docker.io", "index.docker.io", "quay.io", "ghcr.io"];
+
+fn step_name(ex: &Exchange) -> String {
+    let what = match ex.step {
+        Step::Ping => "API check",
+        Step::Manifest => "manifest request",
+        Step::Token => "token request",
+        Step::Tags => "tag listing",
+        Step::Config => "config blob request",
+        Step::PlainHttpCheck => "plain-HTTP check",
+    };
+    format!("{what} {} {}", ex.method, ex.url)
+}
+
+/// Classifies one probe's evidence.
+pub fn classify(ev: &Evidence) -> Diagnosis {
+    if let Some(d) = content_rule(ev) {
+        return d;
+    }
+    let Some(t) = ev.terminal_exchange() else {
+        return ok(ev);
+    };
+    if let Some(d) = transport_rule(ev, t) {
+        return d;
+    }
+    let Some(status) = t.status else {
+        return Diagnosis::new(Verdict::RegistryError, format!("{}: {}", step_name(t), t.note.as_deref().unwrap_or("no usable reply")));
+    };
+    status_rule(ev, t, status)
+}
+
+fn ok(ev: &Evidence) -> Diagnosis {
+    let what = match &ev.manifest {
+        Some(m) => match &m.selected {
+            Some(p) => format!("{} {} resolves; {p} is available for this node", m.media_type, m.digest),
+            None => format!("{} {} resolves", m.media_type, m.digest),
+        },
+        None => "the manifest resolves".into(),
+    };
+    Diagnosis::new(Verdict::Ok, format!("{what} (from {})", ev.host))
+}
+
+fn content_rule(ev: &Evidence) -> Option<Diagnosis> {
+    let problem = ev.content_problem.as_ref()?;
+    let at = ev.terminal_exchange().map(step_name).unwrap_or_else(|| ev.host.clone());
+    Some(match problem {
+        ContentProblem::TooLarge { limit } => {
+            Diagnosis::new(Verdict::RegistryError, format!("{at}: body larger than the {limit}-byte limit; refusing to read it"))
+        }
+        ContentProblem::Malformed { detail } => Diagnosis::new(Verdict::RegistryError, format!("{at}: {detail}")),
+        ContentProblem::DigestMismatch { expected, actual } => {
+            Diagnosis::new(Verdict::DigestMismatch, format!("{at}: content hashes to {actual}, expected {expected}"))
+        }
+        ContentProblem::Schema1 { media_type } => Diagnosis::new(
+            Verdict::UnsupportedManifest,
+            format!("{at}: Docker schema 1 manifest ({media_type}); containerd ≥ 2.0 refuses it, 2.1 removed support"),
+        ),
+        ContentProblem::UnknownMediaType { media_type } => {
+            Diagnosis::new(Verdict::UnsupportedManifest, format!("{at}: not a container image manifest: {media_type}"))
+        }
+        ContentProblem::PlatformMissing { wanted } => {
+            let offered: Vec<String> = ev.manifest.iter().flat_map(|m| m.platforms.iter().map(ToString::to_string)).collect();
+            let offered = if offered.is_empty() { "nothing".to_string() } else { offered.join(", ") };
+            Diagnosis::new(Verdict::PlatformMismatch, format!("the image index offers {offered}; this node needs {wanted}"))
+        }
+    })
+}
+
+fn transport_rule(ev: &Evidence, t: &Exchange) -> Option<Diagnosis> {
+    let tf = t.transport.as_ref()?;
+    let at = step_name(t);
+    let realm = if t.step == Step::Token { " (the registry's token realm)" } else { "" };
+    let why = format!("{at}{realm}: {}", tf.message);
+    let v = match tf.kind {
+        TransportKind::TlsNotTls if ev.plain_http_confirmed => {
+            let host = reqwest::Url::parse(&t.url).ok().and_then(|u| u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            }));
+            let host = host.unwrap_or_else(|| "<host>".into());
+            return Some(
+                Diagnosis::new(Verdict::HttpRegistry, format!("{at}: http: server gave HTTP response to HTTPS client"))
+                    .fix(format!(
+                        "The registry speaks plain HTTP: create /etc/containerd/certs.d/{host}/hosts.toml with \
+                         `server = \"http://{host}\"` and `[host.\"http://{host}\"]` (capabilities = [\"pull\", \"resolve\"]), or serve it over HTTPS."
+                    )),
+            );
+        }
+        TransportKind::TlsNotTls | TransportKind::TlsOther => Verdict::TlsError,
+        TransportKind::TlsUnknownAuthority => Verdict::TlsUnknownAuthority,
+        TransportKind::TlsExpired => Verdict::TlsCertificateExpired,
+        TransportKind::TlsHostname => Verdict::TlsHostnameMismatch,
+        TransportKind::Dns => Verdict::DnsFailure,
+        TransportKind::Refused => Verdict::ConnectionRefused,
+        TransportKind::Timeout => Verdict::Timeout,
+        TransportKind::Unreachable => Verdict::NetworkUnreachable,
+        TransportKind::Proxy => Verdict::ProxyError,
+        TransportKind::Broken => Verdict::RegistryError,
+        TransportKind::Other => Verdict::Unknown,
+    };
+    Some(Diagnosis::new(v, why))
+}
+
+/// The permission a denial names, if it names one.
+pub fn named_permission(text: &str) -> Option<String> {
+    let clean = |s: &str| s.trim_matches(|c: char| c == '\'' || c == '"' || c == '.' || c == ',' || c == '`').to_string();
+    if let Some(i) = text.find("perform: ") {
+        return text[i + 9..].split_whitespace().next().map(clean);
+    }
+    if let Some(i) = text.find("Permission ") {
+        return text[i + 11..].split_whitespace().next().map(clean).filter(|p| p.contains('.'));
+    }
+    None
+}
+
+fn status_rule(ev: &Evidence, t: &Exchange, status: u16) -> Diagnosis {
+    let at = step_name(t);
+    let text = t.error_text();
+    let lower = text.to_ascii_lowercase();
+    let server = if text.trim().is_empty() { String::new() } else { format!(" — server message: {}", text.trim()) };
+    let host_known_ambiguous = reqwest::Url::parse(&ev.host).ok().and_then(|u| u.host_str().map(str::to_string)).is_some_and(|h| AMBIGUOUS_401_HOSTS.contains(&h.as_str()));
+
+    if status == 429 || t.has_code("TOOMANYREQUESTS") {
+        let quota = ev.rate_limit.as_ref().map(|rl| {
+            let mut parts = Vec::new();
+            if let (Some(r), Some(l)) = (rl.remaining, rl.limit) {
+                parts.push(format!("{r} of {l} pulls left"));
+            }
+            if let Some(w) = rl.window_seconds {
+                parts.push(format!("per {} h window", w as f64 / 3600.0));
+            }
+            if let Some(ra) = &rl.retry_after {
+                parts.push(format!("retry after {ra}"));
+            }
+            if let Some(s) = &rl.source {
+                parts.push(format!("counted against {s}"));
+            }
+            parts.join(", ")
+        });
+        let quota = quota.filter(|q| !q.is_empty()).map(|q| format!(" ({q})")).unwrap_or_default();
+        return Diagnosis::new(Verdict::RateLimited, format!("{at}: {status} Too Many Requests{quota}{server}"));
+    }
+    if lower.contains("authorization token has expired") || lower.contains("token has expired") || lower.contains("token is expired") {
+        return Diagnosis::new(Verdict::CredentialsExpired, format!("{at}: {status}{server}"));
+    }
+    if t.step == Step::Token {
+        return match status {
+            401 | 403 if ev.authenticated => Diagnosis::new(Verdict::Unauthorized, format!("{at}: {status}: the token service rejected the credentials{server}")),
+            401 | 403 if host_known_ambiguous => Diagnosis::new(
+                Verdict::NotFoundOrUnauthorized,
+                format!("{at}: {status}: anonymous token refused — the repository is private or does not exist{server}"),
+            ),
+            401 | 403 => Diagnosis::new(Verdict::Unauthorized, format!("{at}: {status}: the token service requires credentials and none were offered{server}")),
+            _ => Diagnosis::new(Verdict::RegistryError, format!("failed to fetch token: {at}: {status}{server}")),
+        };
+    }
+    match status {
+        403 if lower.contains("or it may not exist") => Diagnosis::new(
+            Verdict::NotFoundOrUnauthorized,
+            format!("{at}: 403: permission denied, or the repository does not exist (the registry does not say which){server}"),
+        ),
+        403 => {
+            let perm = named_permission(&text);
+            let reason = match &perm {
+                Some(p) => format!("{at}: 403: the identity lacks {p}{server}"),
+                None => format!("{at}: 403 Forbidden{server}"),
+            };
+            let d = Diagnosis::new(Verdict::Forbidden, reason);
+            match perm {
+                Some(p) => d.fix(format!("Grant {p} to the identity that pulls (see the message for the principal and resource); {}", Verdict::Forbidden.remediation())),
+                None => d,
+            }
+        }
+        401 => {
+            let insufficient = t.challenge.as_ref().and_then(|c| c.error.as_deref()) == Some("insufficient_scope");
+            if insufficient {
+                let who = if ev.authenticated {
+                    "the credentials were accepted but grant no pull on this repository, or it does not exist"
+                } else {
+                    "anonymous pull refused: the repository is private or does not exist"
+                };
+                Diagnosis::new(Verdict::NotFoundOrUnauthorized, format!("{at}: 401 insufficient_scope: {who}{server}"))
+            } else if ev.authenticated {
+                Diagnosis::new(Verdict::Unauthorized, format!("{at}: 401: the registry rejected the credentials{server}"))
+            } else if host_known_ambiguous {
+                Diagnosis::new(Verdict::NotFoundOrUnauthorized, format!("{at}: 401: the repository is private or does not exist{server}"))
+            } else {
+                let scheme = t.challenge.as_ref().map(|c| c.scheme.as_str()).unwrap_or("unknown");
+                Diagnosis::new(Verdict::Unauthorized, format!("{at}: 401: no basic auth credentials (the registry requires {scheme} authentication){server}"))
+            }
+        }
+        404 if t.step == Step::Config => Diagnosis::new(Verdict::RegistryError, format!("{at}: 404: the manifest names a config blob the registry does not have{server}")),
+        404 => {
+            let not_registry = ev.exchanges.iter().any(|e| e.step == Step::Ping && e.status == Some(404));
+            if t.has_code("NAME_UNKNOWN") || ev.repository_exists == Some(false) {
+                let via = if t.has_code("NAME_UNKNOWN") { "" } else { " (tags/list answered 404 NAME_UNKNOWN)" };
+                Diagnosis::new(Verdict::RepositoryUnknown, format!("{at}: 404: repository not found{via}{server}"))
+            } else if not_registry {
+                Diagnosis::new(Verdict::RegistryError, format!("{at}: 404, and {} answers 404 too: this is not a registry API endpoint", ev.host))
+                    .fix("Check the registry host, port and any path prefix (hosts.toml `server`, `override_path`).")
+            } else {
+                let tags = if ev.tags_sample.is_empty() { String::new() } else { format!("; tags that exist include: {}", ev.tags_sample.join(", ")) };
+                let confirmed = if ev.repository_exists == Some(true) { "the repository exists but " } else { "" };
+                Diagnosis::new(Verdict::ManifestUnknown, format!("{at}: 404: {confirmed}this tag or digest does not exist{tags}{server}"))
+            }
+        }
+        500..=599 => Diagnosis::new(Verdict::RegistryError, format!("{at}: {status}{server}")),
+        _ => Diagnosis::new(Verdict::RegistryError, format!("{at}: unexpected status {status}{server}")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

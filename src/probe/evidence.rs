@@ -1,0 +1,254 @@
+//! What the probe saw, step by step: every HTTP exchange (URL, status, headers that matter,
+//! OCI errors, transport failure) and the facts read from manifests. No judgement here.
+
+use super::challenge::Challenge;
+use super::oci_error::OciError;
+use super::ratelimit::RateLimit;
+use crate::platform::Platform;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The protocol step an exchange belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// `GET /v2/`.
+    Ping,
+    /// HEAD/GET of the manifest or index.
+    Manifest,
+    /// Token fetch from the Bearer realm.
+    Token,
+    /// `GET …/tags/list`, to tell a missing tag from a missing repository.
+    Tags,
+    /// GET of the image config blob (architecture of a single-platform image).
+    Config,
+    /// Plain-HTTP check after a TLS failure that looked like an HTTP answer.
+    PlainHttpCheck,
+}
+
+/// How a request failed below HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportKind {
+    /// Name resolution failed.
+    Dns,
+    /// Connection refused.
+    Refused,
+    /// A step timed out.
+    Timeout,
+    /// No route to host / network unreachable.
+    Unreachable,
+    /// The proxy failed or refused.
+    Proxy,
+    /// Certificate chain not trusted.
+    TlsUnknownAuthority,
+    /// Certificate expired or not yet valid.
+    TlsExpired,
+    /// Certificate does not name the host.
+    TlsHostname,
+    /// The peer answered something that is not TLS (often plain HTTP).
+    TlsNotTls,
+    /// Any other TLS failure (including unreadable CA or client certificate files).
+    TlsOther,
+    /// The connection broke (reset, closed mid-body).
+    Broken,
+    /// Anything else.
+    Other,
+}
+
+/// A failure below HTTP, with a one-line description (never containing credentials).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransportFailure {
+    /// The category.
+    pub kind: TransportKind,
+    /// What happened, from the error's cause chain.
+    pub message: String,
+}
+
+/// One HTTP exchange.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Exchange {
+    /// Protocol step.
+    pub step: Step,
+    /// HTTP method.
+    pub method: String,
+    /// URL (never with credentials).
+    pub url: String,
+    /// Status code when a response arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Wall time of the exchange, milliseconds.
+    pub elapsed_ms: f64,
+    /// Which credential form was sent: `none`, `basic`, `bearer`.
+    pub auth: &'static str,
+    /// Response headers that matter for diagnosis.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Parsed `WWW-Authenticate` challenge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<Challenge>,
+    /// OCI error envelope entries.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub oci_errors: Vec<OciError>,
+    /// Start of a body that is not an OCI envelope (bounded, lossy UTF-8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_excerpt: Option<String>,
+    /// Failure below HTTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<TransportFailure>,
+    /// A remark from the probe (e.g. "via proxy …", "redirect not followed").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Exchange {
+    /// An exchange about to be made.
+    pub fn new(step: Step, method: &str, url: &str, auth: &'static str) -> Self {
+        Exchange {
+            step,
+            method: method.to_string(),
+            url: url.to_string(),
+            status: None,
+            elapsed_ms: 0.0,
+            auth,
+            headers: BTreeMap::new(),
+            challenge: None,
+            oci_errors: Vec::new(),
+            body_excerpt: None,
+            transport: None,
+            note: None,
+        }
+    }
+
+    /// Text of all OCI error codes and messages, and the body excerpt, for rule matching.
+    pub fn error_text(&self) -> String {
+        let mut s: String = self.oci_errors.iter().map(|e| format!("{} {} ", e.code, e.message)).collect();
+        if let Some(b) = &self.body_excerpt {
+            s.push_str(b);
+        }
+        s
+    }
+
+    /// Whether the envelope carries this OCI code.
+    pub fn has_code(&self, code: &str) -> bool {
+        self.oci_errors.iter().any(|e| e.code.eq_ignore_ascii_case(code))
+    }
+}
+
+/// What kind of manifest the reference resolved to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManifestKind {
+    /// An image index / manifest list.
+    Index,
+    /// A single image manifest.
+    Manifest,
+}
+
+/// Facts read from the manifest (and config) the registry returned.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestFacts {
+    /// Content-Type of the manifest.
+    pub media_type: String,
+    /// Digest of the manifest body.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Index or single manifest.
+    pub kind: ManifestKind,
+    /// Platforms an index offers (attestation entries skipped), or the single image's platform.
+    pub platforms: Vec<Platform>,
+    /// The platform that would be pulled on this node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selected: Option<Platform>,
+}
+
+/// A content problem that makes the pull fail even though the registry answered 200.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ContentProblem {
+    /// A body exceeded its size limit.
+    TooLarge {
+        /// The limit, bytes.
+        limit: u64,
+    },
+    /// Not a parseable manifest/config.
+    Malformed {
+        /// What is wrong.
+        detail: String,
+    },
+    /// Digest of the content differs from the one asked for or announced.
+    DigestMismatch {
+        /// The digest expected.
+        expected: String,
+        /// The digest computed.
+        actual: String,
+    },
+    /// Docker schema1.
+    Schema1 {
+        /// The media type seen.
+        media_type: String,
+    },
+    /// A media type that is not a container image.
+    UnknownMediaType {
+        /// The media type seen.
+        media_type: String,
+    },
+    /// The index has no entry for the node's platform.
+    PlatformMissing {
+        /// The node's platform.
+        wanted: Platform,
+    },
+}
+
+/// Everything the probe learnt from one host with one credential.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evidence {
+    /// The host probed (`scheme://host[:port]`).
+    pub host: String,
+    /// Whether a credential was offered.
+    pub authenticated: bool,
+    /// Every exchange, in order.
+    pub exchanges: Vec<Exchange>,
+    /// Index into `exchanges` of the exchange that ended the probe with a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminal: Option<usize>,
+    /// From `tags/list` after a 404: does the repository exist?
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository_exists: Option<bool>,
+    /// Tags seen in that listing (first few), as a hint.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags_sample: Vec<String>,
+    /// After a TLS failure, the host answered plain HTTP.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub plain_http_confirmed: bool,
+    /// Manifest facts when one was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestFacts>,
+    /// Content problem, when the content itself fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_problem: Option<ContentProblem>,
+    /// The latest rate-limit figures seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// Warnings that do not fail the pull (e.g. exec-format risk).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// The platform the node pulls for.
+    pub node_platform: Platform,
+}
+
+impl Evidence {
+    /// The exchange that ended the probe with a failure.
+    pub fn terminal_exchange(&self) -> Option<&Exchange> {
+        self.terminal.and_then(|i| self.exchanges.get(i))
+    }
+
+    /// Number of HTTP requests made.
+    pub fn request_count(&self) -> usize {
+        self.exchanges.len()
+    }
+}

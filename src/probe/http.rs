@@ -1,0 +1,264 @@
+//! One HTTP exchange recorded as evidence: auth header, bounded bodies, selected headers,
+//! `WWW-Authenticate`, OCI envelope, rate limits, and redirects followed by hand so that
+//! credentials never travel to another host.
+
+use super::challenge;
+use super::evidence::{Exchange, Step, TransportFailure, TransportKind};
+use super::oci_error;
+use super::transport;
+use crate::identity::RegistryAuth;
+use base64::Engine;
+use std::time::{Duration, Instant};
+
+/// Error bodies are read up to this many bytes; the rest is dropped.
+pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
+const MAX_REDIRECTS: usize = 5;
+const KEPT_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "docker-content-digest",
+    "docker-distribution-api-version",
+    "www-authenticate",
+    "retry-after",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "docker-ratelimit-source",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "location",
+];
+
+/// The Authorization to send.
+#[derive(Clone)]
+pub enum Auth {
+    /// Nothing.
+    None,
+    /// Basic from a credential.
+    Basic(RegistryAuth),
+    /// A bearer token.
+    Bearer(String),
+}
+
+impl Auth {
+    fn label(&self) -> &'static str {
+        match self {
+            Auth::None => "none",
+            Auth::Basic(_) => "basic",
+            Auth::Bearer(_) => "bearer",
+        }
+    }
+
+    fn header(&self) -> Option<String> {
+        match self {
+            Auth::None | Auth::Basic(RegistryAuth::Anonymous) => None,
+            Auth::Basic(RegistryAuth::Basic { username, password }) => {
+                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))))
+            }
+            Auth::Bearer(t) => Some(format!("Bearer {t}")),
+        }
+    }
+}
+
+/// A request description.
+pub struct Request<'a> {
+    /// Step for the evidence.
+    pub step: Step,
+    /// `GET`, `HEAD` or `POST`.
+    pub method: reqwest::Method,
+    /// Target.
+    pub url: String,
+    /// Authorization.
+    pub auth: &'a Auth,
+    /// Accept header.
+    pub accept: Option<&'a str>,
+    /// Extra headers (hosts.toml `[header]`).
+    pub headers: &'a [(String, String)],
+    /// Form body for POST.
+    pub form: Option<Vec<(String, String)>>,
+    /// Proxy in use, for the evidence and classification.
+    pub proxy: Option<String>,
+    /// Step timeout.
+    pub timeout: Duration,
+}
+
+/// Outcome of [`send`]: the exchanges made (redirect hops included) and the final response.
+pub struct Sent {
+    /// Recorded exchanges, last one is the final response (or failure).
+    pub exchanges: Vec<Exchange>,
+    /// The final response when one arrived.
+    pub response: Option<reqwest::Response>,
+}
+
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Sends a request, following up to five redirects for GET/HEAD; Authorization is dropped when
+/// a redirect leaves the origin.
+pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
+    let mut exchanges = Vec::new();
+    let Ok(mut url) = reqwest::Url::parse(&req.url) else {
+        let mut ex = Exchange::new(req.step, req.method.as_str(), &req.url, "none");
+        ex.transport = Some(TransportFailure { kind: TransportKind::Other, message: format!("invalid URL {:?}", req.url) });
+        exchanges.push(ex);
+        return Sent { exchanges, response: None };
+    };
+    let origin = url.clone();
+    for hop in 0..=MAX_REDIRECTS {
+        let auth = if same_origin(&origin, &url) { req.auth.clone() } else { Auth::None };
+        let mut ex = Exchange::new(req.step, req.method.as_str(), url.as_str(), auth.label());
+        if hop > 0 && !same_origin(&origin, &url) {
+            ex.note = Some("redirected to another host: sent without credentials".into());
+        }
+        let mut rb = client.request(req.method.clone(), url.clone()).timeout(req.timeout);
+        if let Some(h) = auth.header() {
+            rb = rb.header(reqwest::header::AUTHORIZATION, h);
+        }
+        if let Some(a) = req.accept {
+            rb = rb.header(reqwest::header::ACCEPT, a);
+        }
+        for (k, v) in req.headers {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        if let Some(form) = &req.form {
+            let body: String = form
+                .iter()
+                .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+                .collect::<Vec<_>>()
+                .join("&");
+            rb = rb.header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body);
+        }
+        let proxy = req.proxy.clone();
+        if let Some(p) = &proxy {
+            ex.note = Some(format!("via proxy {p}"));
+        }
+        let started = Instant::now();
+        let result = rb.send().await;
+        ex.elapsed_ms = ms(started);
+        let resp = match result {
+            Ok(r) => r,
+            Err(e) => {
+                ex.transport = Some(transport::classify(&e, proxy.as_deref()));
+                exchanges.push(ex);
+                return Sent { exchanges, response: None };
+            }
+        };
+        record_headers(&mut ex, &resp);
+        ex.status = Some(resp.status().as_u16());
+        let redirect = resp.status().is_redirection() && req.method != reqwest::Method::POST;
+        if redirect {
+            if let Some(next) = resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).and_then(|l| url.join(l).ok()) {
+                exchanges.push(ex);
+                if hop == MAX_REDIRECTS {
+                    if let Some(last) = exchanges.last_mut() {
+                        last.note = Some("too many redirects".into());
+                    }
+                    return Sent { exchanges, response: None };
+                }
+                url = next;
+                continue;
+            }
+        }
+        exchanges.push(ex);
+        return Sent { exchanges, response: Some(resp) };
+    }
+    Sent { exchanges, response: None }
+}
+
+fn record_headers(ex: &mut Exchange, resp: &reqwest::Response) {
+    for name in KEPT_HEADERS {
+        if let Some(v) = resp.headers().get(*name) {
+            let text = String::from_utf8_lossy(v.as_bytes());
+            ex.headers.insert((*name).to_string(), oci_error::truncate(&text, 512));
+        }
+    }
+    if let Some(v) = ex.headers.get("www-authenticate") {
+        ex.challenge = challenge::parse(v);
+    }
+}
+
+/// Milliseconds since `t`, rounded to 0.01.
+pub fn ms(t: Instant) -> f64 {
+    (t.elapsed().as_secs_f64() * 100_000.0).round() / 100.0
+}
+
+/// Why a body could not be read whole.
+pub enum BodyError {
+    /// Bigger than the limit.
+    TooLarge,
+    /// The transfer failed.
+    Transport(TransportFailure),
+}
+
+/// Reads a body up to `limit` bytes.
+pub async fn read_limited(resp: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if resp.content_length().is_some_and(|l| l > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut buf = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if buf.len() + chunk.len() > limit {
+                    return Err(BodyError::TooLarge);
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(buf),
+            Err(e) => return Err(BodyError::Transport(transport::classify(&e, None))),
+        }
+    }
+}
+
+/// Reads an error body (bounded, truncated rather than refused) into the exchange: the OCI
+/// envelope when there is one, an excerpt otherwise.
+pub async fn read_error_body(resp: &mut reqwest::Response, ex: &mut Exchange) {
+    let mut buf = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = ERROR_BODY_LIMIT - buf.len();
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if buf.len() >= ERROR_BODY_LIMIT {
+            ex.note.get_or_insert_with(|| format!("error body truncated at {ERROR_BODY_LIMIT} bytes"));
+            break;
+        }
+    }
+    match oci_error::parse(&buf) {
+        Some(errs) if !errs.is_empty() => ex.oci_errors = errs,
+        _ if !buf.is_empty() => {
+            let text = String::from_utf8_lossy(&buf[..buf.len().min(2048)]);
+            ex.body_excerpt = Some(transport::sanitize(&text));
+        }
+        _ => {}
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_encoding_and_origins() {
+        assert_eq!(urlencode("repository:a/b:pull"), "repository%3Aa%2Fb%3Apull");
+        let u = |s: &str| reqwest::Url::parse(s).unwrap();
+        assert!(same_origin(&u("https://a.io/x"), &u("https://a.io:443/y")));
+        assert!(!same_origin(&u("https://a.io/x"), &u("https://b.io/x")));
+        assert!(!same_origin(&u("http://a.io/x"), &u("https://a.io/x")));
+    }
+
+    #[test]
+    fn auth_headers_never_leak_in_labels() {
+        let a = Auth::Basic(RegistryAuth::Basic { username: "u".into(), password: "pw".into() });
+        assert_eq!(a.label(), "basic");
+        assert_eq!(a.header().unwrap(), "Basic dTpwdw==");
+        assert!(Auth::Basic(RegistryAuth::Anonymous).header().is_none());
+    }
+}

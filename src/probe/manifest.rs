@@ -1,0 +1,223 @@
+//! Manifest media types (the Accept list containerd sends), digests, and what an index or a
+//! single manifest says about platforms.
+
+use super::evidence::{ContentProblem, ManifestKind};
+use crate::platform::Platform;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// OCI image index.
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// OCI image manifest.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Docker manifest list.
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// Docker schema 2 manifest.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker schema 1 (signed).
+pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+/// Docker schema 1.
+pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
+/// Image config media types a runtime can unpack.
+pub const IMAGE_CONFIGS: &[&str] = &["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
+
+/// The Accept header containerd sends for manifests.
+pub const ACCEPT: &str = "application/vnd.docker.distribution.manifest.v2+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, */*";
+
+/// Manifests larger than this are refused (containerd's limit is of the same order).
+pub const MANIFEST_LIMIT: usize = 4 * 1024 * 1024;
+/// Config blobs larger than this are refused.
+pub const CONFIG_LIMIT: usize = 8 * 1024 * 1024;
+
+#[derive(Deserialize)]
+struct Raw {
+    #[serde(rename = "schemaVersion")]
+    schema_version: Option<i64>,
+    #[serde(rename = "mediaType")]
+    media_type: Option<String>,
+    manifests: Option<Vec<Descriptor>>,
+    config: Option<Descriptor>,
+}
+
+/// A content descriptor.
+#[derive(Deserialize, Clone, Debug)]
+pub struct Descriptor {
+    /// Media type.
+    #[serde(rename = "mediaType", default)]
+    pub media_type: String,
+    /// Digest.
+    #[serde(default)]
+    pub digest: String,
+    /// Platform of an index entry.
+    pub platform: Option<RawPlatform>,
+}
+
+/// Platform fields as written in indexes and configs.
+#[derive(Deserialize, Clone, Debug, Default)]
+pub struct RawPlatform {
+    /// Architecture.
+    #[serde(default)]
+    pub architecture: String,
+    /// OS.
+    #[serde(default)]
+    pub os: String,
+    /// Variant.
+    #[serde(default)]
+    pub variant: String,
+}
+
+impl RawPlatform {
+    fn to_platform(&self) -> Platform {
+        Platform::new(&self.os, &self.architecture, &self.variant)
+    }
+}
+
+/// What a manifest body says.
+#[derive(Debug)]
+pub enum Parsed {
+    /// An index with its platforms (attestations skipped); `None` means "no platform given".
+    Index(Vec<Option<Platform>>),
+    /// A single manifest and its config descriptor.
+    Manifest(Descriptor),
+}
+
+/// `sha256:<hex>` of a body.
+pub fn sha256(body: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(body))
+}
+
+/// Checks a body against the digest asked for (or announced).
+pub fn verify_digest(body: &[u8], expected: &str) -> Result<String, ContentProblem> {
+    let actual = sha256(body);
+    if expected.starts_with("sha256:") && expected != actual {
+        return Err(ContentProblem::DigestMismatch { expected: expected.to_string(), actual });
+    }
+    Ok(actual)
+}
+
+fn base_type(content_type: &str) -> String {
+    content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+}
+
+/// Parses a manifest body given its Content-Type.
+pub fn parse(content_type: &str, body: &[u8]) -> Result<(ManifestKind, String, Parsed), ContentProblem> {
+    let ct = base_type(content_type);
+    if ct == DOCKER_SCHEMA1_SIGNED || ct == DOCKER_SCHEMA1 {
+        return Err(ContentProblem::Schema1 { media_type: ct });
+    }
+    let raw: Raw = serde_json::from_slice(body).map_err(|e| ContentProblem::Malformed {
+        detail: format!("manifest is not valid JSON ({} at line {} column {})", category(&e), e.line(), e.column()),
+    })?;
+    if raw.schema_version == Some(1) {
+        return Err(ContentProblem::Schema1 { media_type: if ct.is_empty() { "schemaVersion 1".into() } else { ct } });
+    }
+    let declared = if [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].contains(&ct.as_str()) {
+        ct.clone()
+    } else if let Some(mt) = raw.media_type.clone() {
+        mt
+    } else if raw.manifests.is_some() {
+        OCI_INDEX.to_string()
+    } else if raw.config.is_some() {
+        OCI_MANIFEST.to_string()
+    } else {
+        return Err(ContentProblem::UnknownMediaType { media_type: if ct.is_empty() { "(none)".into() } else { ct } });
+    };
+    match declared.as_str() {
+        OCI_INDEX | DOCKER_LIST => {
+            let entries = raw.manifests.ok_or(ContentProblem::Malformed { detail: "index without \"manifests\"".into() })?;
+            let platforms = entries
+                .iter()
+                .filter(|d| !d.platform.as_ref().is_some_and(|p| p.os == "unknown" && p.architecture == "unknown"))
+                .map(|d| d.platform.as_ref().map(RawPlatform::to_platform))
+                .collect();
+            Ok((ManifestKind::Index, declared, Parsed::Index(platforms)))
+        }
+        OCI_MANIFEST | DOCKER_MANIFEST => {
+            let config = raw.config.ok_or(ContentProblem::Malformed { detail: "manifest without \"config\"".into() })?;
+            if !IMAGE_CONFIGS.contains(&config.media_type.as_str()) {
+                return Err(ContentProblem::UnknownMediaType {
+                    media_type: format!("{declared} with config {} (an artifact, not a container image)", config.media_type),
+                });
+            }
+            if !config.digest.starts_with("sha256:") {
+                return Err(ContentProblem::Malformed { detail: format!("config digest {:?} is not sha256", config.digest) });
+            }
+            Ok((ManifestKind::Manifest, declared, Parsed::Manifest(config)))
+        }
+        DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED => Err(ContentProblem::Schema1 { media_type: declared }),
+        other => Err(ContentProblem::UnknownMediaType { media_type: other.to_string() }),
+    }
+}
+
+/// Reads the platform of an image config blob.
+pub fn config_platform(body: &[u8]) -> Result<Platform, ContentProblem> {
+    let raw: RawPlatform = serde_json::from_slice(body)
+        .map_err(|e| ContentProblem::Malformed { detail: format!("image config is not valid JSON ({})", category(&e)) })?;
+    if raw.architecture.is_empty() || raw.os.is_empty() {
+        return Err(ContentProblem::Malformed { detail: "image config has no architecture/os".into() });
+    }
+    Ok(raw.to_platform())
+}
+
+fn category(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "unexpected structure",
+        serde_json::error::Category::Eof => "truncated",
+        serde_json::error::Category::Io => "I/O",
+    }
+}
+
+/// Picks the entry containerd would pull for `node`: the best-ranked accepted platform;
+/// an entry without a platform matches anything.
+pub fn select(node: &Platform, offered: &[Option<Platform>]) -> Option<Platform> {
+    if offered.iter().any(Option::is_none) {
+        return Some(node.clone());
+    }
+    node.accepted().into_iter().find(|want| offered.iter().flatten().any(|p| p == want))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_platforms_skip_attestations() {
+        let body = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+            {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:a","platform":{"architecture":"arm64","os":"linux","variant":"v8"}},
+            {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:b","platform":{"architecture":"unknown","os":"unknown"}}]}"#;
+        let (kind, _, parsed) = parse(OCI_INDEX, body).unwrap();
+        assert_eq!(kind, ManifestKind::Index);
+        let Parsed::Index(p) = parsed else { panic!() };
+        assert_eq!(p, vec![Some(Platform::parse("linux/arm64").unwrap())]);
+        assert_eq!(select(&Platform::parse("linux/amd64").unwrap(), &p), None);
+        assert_eq!(select(&Platform::parse("linux/arm64").unwrap(), &p), Some(Platform::parse("linux/arm64").unwrap()));
+    }
+
+    #[test]
+    fn schema1_artifacts_and_garbage() {
+        assert!(matches!(parse(DOCKER_SCHEMA1_SIGNED, b"{}"), Err(ContentProblem::Schema1 { .. })));
+        assert!(matches!(parse("application/json", br#"{"schemaVersion":1,"fsLayers":[]}"#), Err(ContentProblem::Schema1 { .. })));
+        assert!(matches!(parse(OCI_MANIFEST, b"not json"), Err(ContentProblem::Malformed { .. })));
+        let helm = br#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.cncf.helm.config.v1+json","digest":"sha256:x"},"layers":[]}"#;
+        assert!(matches!(parse(OCI_MANIFEST, helm), Err(ContentProblem::UnknownMediaType { .. })));
+        assert!(matches!(parse("text/html", b"{\"hello\":1}"), Err(ContentProblem::UnknownMediaType { .. })));
+    }
+
+    #[test]
+    fn digests() {
+        let d = sha256(b"abc");
+        assert_eq!(d, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert!(verify_digest(b"abc", &d).is_ok());
+        assert!(matches!(verify_digest(b"abd", &d), Err(ContentProblem::DigestMismatch { .. })));
+    }
+
+    #[test]
+    fn config_platforms() {
+        let p = config_platform(br#"{"architecture":"aarch64","os":"linux"}"#).unwrap();
+        assert_eq!(p.to_string(), "linux/arm64");
+        assert!(config_platform(b"{}").is_err());
+    }
+}

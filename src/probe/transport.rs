@@ -1,0 +1,150 @@
+//! Transport failures classified by walking the error's cause chain: rustls error kinds for TLS,
+//! `io::ErrorKind` for connect failures, and the connector's own words for DNS and proxies.
+//! reqwest hides these behind one error type; this is the thin layer that digs them out.
+
+use super::evidence::{TransportFailure, TransportKind};
+use std::error::Error as StdError;
+use std::io;
+
+/// Classifies a failed request. `proxy` names the proxy the request went through, if any.
+pub fn classify(err: &reqwest::Error, proxy: Option<&str>) -> TransportFailure {
+    let chain = causes(err);
+    let innermost = chain.last().map(|e| e.to_string()).unwrap_or_else(|| err.to_string());
+    let detail = sanitize(&innermost);
+
+    for e in &chain {
+        if let Some(tls) = as_rustls(*e) {
+            return tls_failure(tls, &detail);
+        }
+    }
+    let text: String = chain.iter().map(|e| e.to_string().to_ascii_lowercase()).collect::<Vec<_>>().join(" | ");
+    if text.contains("tunnel") || text.contains("proxy") {
+        return failure(TransportKind::Proxy, format!("proxy {} failed: {detail}", proxy.unwrap_or("(from environment)")));
+    }
+    let io_kind = chain.iter().find_map(|e| e.downcast_ref::<io::Error>()).map(io::Error::kind);
+    if let Some(p) = proxy {
+        if err.is_connect() {
+            return failure(TransportKind::Proxy, format!("cannot connect to proxy {p}: {detail}"));
+        }
+    }
+    if text.contains("dns error") || text.contains("failed to lookup address") || text.contains("name or service not known") {
+        return failure(TransportKind::Dns, format!("lookup failed: {detail}"));
+    }
+    match io_kind {
+        Some(io::ErrorKind::ConnectionRefused) => return failure(TransportKind::Refused, format!("connection refused: {detail}")),
+        Some(io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable) => {
+            return failure(TransportKind::Unreachable, format!("network unreachable: {detail}"))
+        }
+        Some(io::ErrorKind::TimedOut) => return failure(TransportKind::Timeout, format!("timed out: {detail}")),
+        _ => {}
+    }
+    if err.is_timeout() || text.contains("timed out") {
+        let phase = if err.is_connect() { "connecting" } else { "waiting for the response" };
+        return failure(TransportKind::Timeout, format!("timed out {phase}"));
+    }
+    if matches!(io_kind, Some(io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe))
+        || text.contains("connection closed")
+        || text.contains("incomplete message")
+        || text.contains("end of file")
+    {
+        return failure(TransportKind::Broken, format!("connection broken: {detail}"));
+    }
+    failure(TransportKind::Other, detail)
+}
+
+/// Classifies an I/O error from reading a body (timeouts there come from our own deadline).
+pub fn classify_io(err: &io::Error) -> TransportFailure {
+    match err.kind() {
+        io::ErrorKind::TimedOut => failure(TransportKind::Timeout, "timed out reading the body".into()),
+        _ => failure(TransportKind::Broken, format!("connection broken while reading the body: {}", sanitize(&err.to_string()))),
+    }
+}
+
+fn failure(kind: TransportKind, message: String) -> TransportFailure {
+    TransportFailure { kind, message }
+}
+
+/// The whole cause chain, including errors that `io::Error` wraps but does not expose as `source()`.
+fn causes<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
+    let mut out = Vec::new();
+    let mut cur: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = cur {
+        out.push(e);
+        if out.len() > 32 {
+            break;
+        }
+        if let Some(ioe) = e.downcast_ref::<io::Error>() {
+            if let Some(inner) = ioe.get_ref() {
+                cur = Some(inner);
+                continue;
+            }
+        }
+        cur = e.source();
+    }
+    out
+}
+
+fn as_rustls<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    e.downcast_ref::<rustls::Error>()
+}
+
+fn tls_failure(e: &rustls::Error, detail: &str) -> TransportFailure {
+    use rustls::CertificateError as C;
+    let kind = match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => TransportKind::TlsUnknownAuthority,
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. } => TransportKind::TlsExpired,
+            C::NotValidForName | C::NotValidForNameContext { .. } => TransportKind::TlsHostname,
+            _ => TransportKind::TlsOther,
+        },
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => TransportKind::TlsNotTls,
+        _ => TransportKind::TlsOther,
+    };
+    let what = match kind {
+        TransportKind::TlsUnknownAuthority => "certificate signed by unknown authority",
+        TransportKind::TlsExpired => "certificate has expired or is not yet valid",
+        TransportKind::TlsHostname => "certificate is not valid for this host name",
+        TransportKind::TlsNotTls => "the server did not answer TLS",
+        _ => "TLS handshake failed",
+    };
+    failure(kind, format!("tls: {what}: {detail}"))
+}
+
+/// Keeps messages to one bounded line.
+pub fn sanitize(s: &str) -> String {
+    let one_line: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    super::oci_error::truncate(&one_line, 300)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_into_io_wrapped_rustls_errors() {
+        let inner = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let wrapped = io::Error::new(io::ErrorKind::InvalidData, inner);
+        let chain = causes(&wrapped);
+        assert!(chain.iter().any(|e| as_rustls(*e).is_some()));
+        let f = tls_failure(as_rustls(chain[1]).unwrap(), "x");
+        assert_eq!(f.kind, TransportKind::TlsUnknownAuthority);
+    }
+
+    #[test]
+    fn certificate_kinds() {
+        use rustls::CertificateError as C;
+        let k = |c| tls_failure(&rustls::Error::InvalidCertificate(c), "").kind;
+        assert_eq!(k(C::Expired), TransportKind::TlsExpired);
+        assert_eq!(k(C::NotValidForName), TransportKind::TlsHostname);
+        assert_eq!(k(C::BadSignature), TransportKind::TlsOther);
+        let not_tls = tls_failure(&rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType), "");
+        assert_eq!(not_tls.kind, TransportKind::TlsNotTls);
+    }
+
+    #[test]
+    fn io_kinds_for_unreachable_and_bodies() {
+        assert_eq!(classify_io(&io::Error::from(io::ErrorKind::TimedOut)).kind, TransportKind::Timeout);
+        assert_eq!(classify_io(&io::Error::from(io::ErrorKind::ConnectionReset)).kind, TransportKind::Broken);
+        assert!(sanitize(&"a\nb".repeat(500)).len() < 320);
+    }
+}

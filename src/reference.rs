@@ -1,0 +1,209 @@
+//! Image references parsed and normalised as containerd and the kubelet do
+//! (`nginx` → `docker.io/library/nginx:latest`), and the registry host they resolve to.
+
+use oci_spec::distribution::{ParseError, Reference};
+use std::fmt;
+
+/// Docker Hub's canonical name in references.
+pub const DOCKER_HUB: &str = "docker.io";
+/// The host containerd really contacts for `docker.io` images.
+pub const DOCKER_HUB_ENDPOINT: &str = "registry-1.docker.io";
+
+/// Why a reference could not be parsed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// The reference is empty.
+    #[error("image reference is empty")]
+    Empty,
+    /// The reference does not follow the distribution grammar.
+    #[error("invalid reference format: {detail} in {input:?}")]
+    Invalid {
+        /// The reference as given.
+        input: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+}
+
+/// Result alias for this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A normalised image reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ImageRef {
+    /// Registry as written in normalised references (`docker.io`, `ghcr.io`, `localhost:5000`).
+    pub registry: String,
+    /// Repository path (`library/nginx`).
+    pub repository: String,
+    /// Tag, defaulted to `latest` when neither tag nor digest is given.
+    pub tag: Option<String>,
+    /// Digest (`sha256:…`) when pinned.
+    pub digest: Option<String>,
+}
+
+impl ImageRef {
+    /// Parses and normalises a reference the way containerd's `ParseNormalizedNamed` does.
+    pub fn parse(input: &str) -> Result<Self> {
+        let trimmed = input.trim();
+        if trimmed.is_empty() {
+            return Err(Error::Empty);
+        }
+        let invalid = |detail: &str| Error::Invalid { input: input.to_string(), detail: detail.to_string() };
+        if trimmed.contains("://") {
+            return Err(invalid("a reference has no scheme (drop the \"https://\")"));
+        }
+        let parsed = Reference::try_from(trimmed).map_err(|e| match e {
+            ParseError::ReferenceInvalidFormat => invalid(&explain_invalid(trimmed)),
+            other => invalid(&other.to_string()),
+        })?;
+        let tag = parsed.tag().map(str::to_string);
+        let digest = parsed.digest().map(str::to_string);
+        if let Some(d) = &digest {
+            if !d.split_once(':').is_some_and(|(_, hex)| hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())) {
+                return Err(invalid("digest must be lowercase hex"));
+            }
+        }
+        Ok(ImageRef { registry: parsed.registry().to_string(), repository: parsed.repository().to_string(), tag, digest })
+    }
+
+    /// The host (and port) to contact when no hosts.toml says otherwise.
+    pub fn endpoint_host(&self) -> &str {
+        if self.registry == DOCKER_HUB {
+            DOCKER_HUB_ENDPOINT
+        } else {
+            &self.registry
+        }
+    }
+
+    /// The manifest reference to ask for: the digest when pinned (containerd ignores the tag
+    /// then), otherwise the tag.
+    pub fn manifest_reference(&self) -> &str {
+        self.digest.as_deref().or(self.tag.as_deref()).unwrap_or("latest")
+    }
+
+    /// `registry/repository` without tag or digest: the kubelet's keyring lookup key.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// Whether the registry is a loopback name or address (containerd treats those specially).
+    pub fn is_loopback_registry(&self) -> bool {
+        let host = host_without_port(&self.registry);
+        host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+/// Strips a `:port` suffix (and IPv6 brackets) from `host[:port]`.
+pub fn host_without_port(hostport: &str) -> &str {
+    if let Some(rest) = hostport.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match hostport.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => hostport,
+    }
+}
+
+/// A sharper message than "invalid reference format" for the common mistakes.
+fn explain_invalid(s: &str) -> String {
+    let (name, _) = s.split_once('@').unwrap_or((s, ""));
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let repo_part = match last.rsplit_once(':') {
+        Some((repo, _)) if !name.ends_with(':') => name[..name.len() - last.len()].to_string() + repo,
+        _ => name.to_string(),
+    };
+    let path = repo_part.split_once('/').map(|(first, rest)| {
+        if first.contains('.') || first.contains(':') || first == "localhost" {
+            rest.to_string()
+        } else {
+            repo_part.clone()
+        }
+    });
+    let path = path.unwrap_or(repo_part);
+    if path.chars().any(|c| c.is_ascii_uppercase()) {
+        return "repository name must be lowercase".into();
+    }
+    if s.chars().any(char::is_whitespace) {
+        return "whitespace is not allowed".into();
+    }
+    if let Some((_, tag)) = last.rsplit_once(':') {
+        if tag.is_empty() || tag.len() > 128 || tag.starts_with(['.', '-']) {
+            return "invalid tag format".into();
+        }
+    }
+    if s.contains("//") || s.ends_with('/') || s.starts_with('/') {
+        return "empty path component".into();
+    }
+    "invalid characters or structure (expected [registry[:port]/]repository[:tag][@digest])".into()
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> ImageRef {
+        ImageRef::parse(s).unwrap()
+    }
+
+    #[test]
+    fn normalises_like_containerd() {
+        assert_eq!(p("nginx").to_string(), "docker.io/library/nginx:latest");
+        assert_eq!(p("nginx").endpoint_host(), "registry-1.docker.io");
+        assert_eq!(p("bitnami/redis:7").to_string(), "docker.io/bitnami/redis:7");
+        assert_eq!(p("index.docker.io/library/nginx").registry, "docker.io");
+        assert_eq!(p("localhost/app").registry, "localhost");
+        assert_eq!(p("localhost:5000/app:v1").registry, "localhost:5000");
+        assert_eq!(p("127.0.0.1:5000/a/b/c:v1").repository, "a/b/c");
+        assert_eq!(p("ghcr.io/o/r").endpoint_host(), "ghcr.io");
+        assert!(p("localhost:5000/app").is_loopback_registry());
+        assert!(!p("ghcr.io/o/r").is_loopback_registry());
+    }
+
+    #[test]
+    fn digests_and_tags() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let r = p(&format!("nginx@{d}"));
+        assert_eq!(r.tag, None);
+        assert_eq!(r.manifest_reference(), d);
+        let r = p(&format!("nginx:1.25@{d}"));
+        assert_eq!(r.tag.as_deref(), Some("1.25"));
+        assert_eq!(r.manifest_reference(), d, "digest wins over tag");
+        assert_eq!(r.name(), "docker.io/library/nginx");
+    }
+
+    #[test]
+    fn rejects_bad_references_with_a_reason() {
+        let err = |s: &str| ImageRef::parse(s).unwrap_err().to_string();
+        assert!(err("Nginx").contains("lowercase"), "{}", err("Nginx"));
+        assert!(err("docker.io/Library/nginx:1").contains("lowercase"));
+        assert!(err("nginx:").contains("tag"));
+        assert!(err("nginx:-bad").contains("tag"));
+        assert!(err("nginx@sha256:abc").contains("digest"));
+        assert!(err("nginx@md5:abc").contains("digest"));
+        assert!(err("https://ghcr.io/x").contains("scheme"));
+        assert!(err("a//b").contains("invalid"));
+        assert!(err("ngi nx").contains("invalid"));
+        assert_eq!(ImageRef::parse("  "), Err(Error::Empty));
+        assert!(err(&"a".repeat(300)).contains("255") || err(&"a".repeat(300)).contains("invalid"));
+    }
+
+    #[test]
+    fn host_without_port_handles_ipv6_and_ports() {
+        assert_eq!(host_without_port("localhost:5000"), "localhost");
+        assert_eq!(host_without_port("[::1]:5000"), "::1");
+        assert_eq!(host_without_port("ghcr.io"), "ghcr.io");
+    }
+}

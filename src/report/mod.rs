@@ -1,0 +1,182 @@
+//! How results leave: the versioned JSON schema (`apiVersion`, `verdict`, `reason`,
+//! `remediation`, `identity`, `evidence[]`, `platforms`, `rateLimit`) and the text view.
+
+pub mod text;
+
+use crate::classify::{Diagnosis, Verdict};
+use crate::endpoints::Endpoints;
+use crate::identity::{Credential, Source};
+use crate::platform::Platform;
+use crate::probe::ratelimit::RateLimit;
+use crate::probe::{Evidence, Exchange};
+use crate::reference::ImageRef;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Schema version of [`Report`].
+pub const API_VERSION: &str = "pullcheck.dev/v1alpha1";
+
+/// The identity a probe used.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    /// One line for humans.
+    pub description: String,
+    /// Structured provenance.
+    pub source: Source,
+}
+
+impl Identity {
+    fn of(source: &Source) -> Self {
+        Identity { description: source.to_string(), source: source.clone() }
+    }
+}
+
+/// One credential × host probe.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// Who.
+    pub identity: Identity,
+    /// Where.
+    pub host: String,
+    /// Verdict of this attempt.
+    pub verdict: Verdict,
+    /// Its reason.
+    pub reason: String,
+    /// Number of HTTP requests it took.
+    pub requests: usize,
+    #[serde(skip)]
+    pub(crate) diagnosis: Diagnosis,
+    #[serde(skip)]
+    pub(crate) evidence: Evidence,
+    #[serde(skip)]
+    pub(crate) last_for_credential: bool,
+}
+
+impl Attempt {
+    /// Records one attempt.
+    pub fn new(cred: &Credential, host: String, diagnosis: Diagnosis, evidence: Evidence, last_for_credential: bool) -> Self {
+        Attempt {
+            identity: Identity::of(&cred.source),
+            host,
+            verdict: diagnosis.verdict,
+            reason: diagnosis.reason.clone(),
+            requests: evidence.request_count(),
+            diagnosis,
+            evidence,
+            last_for_credential,
+        }
+    }
+}
+
+/// The answer to "can this node pull X".
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Schema version.
+    pub api_version: &'static str,
+    /// `PullReport`.
+    pub kind: &'static str,
+    /// The reference as given.
+    pub image: String,
+    /// The normalised reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub normalized: Option<String>,
+    /// The verdict the kubelet would get.
+    pub verdict: Verdict,
+    /// Why, in one line.
+    pub reason: String,
+    /// What fixes it.
+    pub remediation: String,
+    /// The CLI exit code for this verdict.
+    pub exit_code: i32,
+    /// Who the verdict is for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
+    /// The node's platform.
+    pub node_platform: Platform,
+    /// Platforms the image offers.
+    pub platforms: Vec<Platform>,
+    /// The platform that would be pulled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selected_platform: Option<Platform>,
+    /// Manifest digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Manifest media type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// Latest rate-limit figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// Warnings that do not fail the pull.
+    pub warnings: Vec<String>,
+    /// Where the registry configuration came from, and containerd differences.
+    pub endpoints: Option<Endpoints>,
+    /// Every credential × host tried, in order.
+    pub attempts: Vec<Attempt>,
+    /// The exchanges behind the verdict.
+    pub evidence: Vec<Exchange>,
+    /// Wall time, milliseconds.
+    pub duration_ms: f64,
+}
+
+impl Report {
+    /// A report for a reference that does not parse.
+    pub fn invalid_reference(input: &str, why: &str, node: Platform) -> Self {
+        let v = Verdict::InvalidReference;
+        Report {
+            api_version: API_VERSION,
+            kind: "PullReport",
+            image: input.to_string(),
+            normalized: None,
+            verdict: v,
+            reason: why.to_string(),
+            remediation: v.remediation().to_string(),
+            exit_code: v.exit_code(),
+            identity: None,
+            node_platform: node,
+            platforms: vec![],
+            selected_platform: None,
+            digest: None,
+            media_type: None,
+            rate_limit: None,
+            warnings: vec![],
+            endpoints: None,
+            attempts: vec![],
+            evidence: vec![],
+            duration_ms: 0.0,
+        }
+    }
+
+    /// Builds the report around the attempt the kubelet's outcome follows.
+    pub fn from_attempts(input: &str, image: &ImageRef, endpoints: &Endpoints, attempts: Vec<Attempt>, top: usize, node: Platform, took: Duration) -> Self {
+        let t = &attempts[top];
+        let ev = &t.evidence;
+        let manifest = ev.manifest.as_ref();
+        let rate_limit = attempts.iter().rev().find_map(|a| a.evidence.rate_limit.clone());
+        Report {
+            api_version: API_VERSION,
+            kind: "PullReport",
+            image: input.to_string(),
+            normalized: Some(image.to_string()),
+            verdict: t.diagnosis.verdict,
+            reason: t.diagnosis.reason.clone(),
+            remediation: t.diagnosis.remediation.clone(),
+            exit_code: t.diagnosis.verdict.exit_code(),
+            identity: Some(t.identity.clone()),
+            node_platform: node,
+            platforms: manifest.map(|m| m.platforms.clone()).unwrap_or_default(),
+            selected_platform: manifest.and_then(|m| m.selected.clone()),
+            digest: manifest.map(|m| m.digest.clone()),
+            media_type: manifest.map(|m| m.media_type.clone()),
+            rate_limit,
+            warnings: ev.warnings.clone(),
+            endpoints: Some(endpoints.clone()),
+            evidence: ev.exchanges.clone(),
+            attempts,
+            duration_ms: (took.as_secs_f64() * 100_000.0).round() / 100.0,
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The human view, laid out like `kubectl describe`: verdict, why, identity, remediation,
+//! then the evidence lines.
+
+use super::Report;
+use std::fmt::Write;
+
+/// Renders a report as text.
+pub fn render(r: &Report) -> String {
+    let mut s = String::new();
+    let line = |s: &mut String, k: &str, v: &str| {
+        let _ = writeln!(s, "{:<14}{}", format!("{k}:"), v);
+    };
+    line(&mut s, "Image", r.normalized.as_deref().unwrap_or(&r.image));
+    line(&mut s, "Verdict", r.verdict.as_str());
+    line(&mut s, "Reason", &r.reason);
+    if let Some(id) = &r.identity {
+        line(&mut s, "Identity", &id.description);
+    }
+    line(&mut s, "Remediation", &r.remediation);
+    let mut platform = format!("node {}", r.node_platform);
+    if !r.platforms.is_empty() {
+        let offered: Vec<String> = r.platforms.iter().map(ToString::to_string).collect();
+        let _ = write!(platform, "; image offers {}", offered.join(", "));
+    }
+    line(&mut s, "Platform", &platform);
+    if let Some(d) = &r.digest {
+        line(&mut s, "Digest", d);
+    }
+    if let Some(rl) = &r.rate_limit {
+        let mut parts = Vec::new();
+        match (rl.remaining, rl.limit) {
+            (Some(rem), Some(lim)) => parts.push(format!("{rem}/{lim} left")),
+            (Some(rem), None) => parts.push(format!("{rem} left")),
+            _ => {}
+        }
+        if let Some(w) = rl.window_seconds {
+            parts.push(format!("window {w}s"));
+        }
+        if let Some(ra) = &rl.retry_after {
+            parts.push(format!("retry after {ra}"));
+        }
+        if let Some(src) = &rl.source {
+            parts.push(format!("source {src}"));
+        }
+        line(&mut s, "Rate limit", &parts.join(", "));
+    }
+    for w in &r.warnings {
+        line(&mut s, "Warning", w);
+    }
+    if let Some(e) = &r.endpoints {
+        for n in &e.notes {
+            line(&mut s, "Note", n);
+        }
+        if let Some(src) = &e.source {
+            line(&mut s, "Config", src);
+        }
+    }
+    if r.attempts.len() > 1 {
+        let _ = writeln!(s, "Attempts:");
+        for a in &r.attempts {
+            let _ = writeln!(s, "  {:<28} {} as {} — {}", a.verdict.as_str(), a.host, a.identity.description, a.reason);
+        }
+    }
+    if !r.evidence.is_empty() {
+        let _ = writeln!(s, "Evidence:");
+        for e in &r.evidence {
+            let outcome = match (&e.status, &e.transport) {
+                (Some(st), _) => st.to_string(),
+                (None, Some(t)) => format!("{:?}: {}", t.kind, t.message),
+                (None, None) => "-".into(),
+            };
+            let _ = writeln!(s, "  {:<5} {} → {} ({:.1} ms, auth {})", e.method, e.url, outcome, e.elapsed_ms, e.auth);
+            for (k, v) in &e.headers {
+                if matches!(k.as_str(), "www-authenticate" | "docker-content-digest" | "content-type" | "retry-after")
+                    || k.contains("ratelimit")
+                {
+                    let _ = writeln!(s, "        {k}: {v}");
+                }
+            }
+            for oe in &e.oci_errors {
+                let _ = writeln!(s, "        {}: {}", oe.code, oe.message);
+            }
+            if let Some(b) = &e.body_excerpt {
+                let _ = writeln!(s, "        body: {b}");
+            }
+            if let Some(n) = &e.note {
+                let _ = writeln!(s, "        note: {n}");
+            }
+        }
+    }
+    let _ = writeln!(s, "Took:         {:.1} ms", r.duration_ms);
+    s
+}
