@@ -294,8 +294,14 @@ class Broken(http.server.BaseHTTPRequestHandler):
                              f'Bearer realm="http://{LOOPBACK}:{self.cfg["closed"]}/token",service="x",scope="repository:badrealm/app:pull"')
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif path.startswith("/v2/redirect/") and not self.headers.get("Authorization"):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="redirect"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif path.startswith("/v2/redirect/"):
-            # A redirect to another host (here: another port) that records Authorization headers.
+            # Authenticated: redirect to another host (localhost vs 127.0.0.1, another port),
+            # which records whether the Authorization header followed.
             self.send_response(307)
             self.send_header("Location", f"http://localhost:{self.cfg['sink']}/blob")
             self.send_header("Content-Length", "0")
@@ -490,7 +496,7 @@ http {{
         location /v2/hubok/ {{
             add_header ratelimit-limit "100;w=21600" always;
             add_header ratelimit-remaining "42;w=21600" always;
-            rewrite ^/v2/hubok/(.*)$ /v2/app/$1 break;
+            rewrite ^/v2/hubok/app/(.*)$ /v2/app/$1 break;
             {proxy}
         }}
         location /v2/unavailable/ {{
@@ -517,11 +523,11 @@ http {{
             default_type application/json;
             return 404 '{bodies["ecrmissing"]}';
         }}
-        location /v2/schema1/manifests/ {{
+        location /v2/schema1/app/manifests/ {{
             default_type application/vnd.docker.distribution.manifest.v1+prettyjws;
             try_files /schema1.json =404;
         }}
-        location /v2/huge/manifests/ {{
+        location /v2/huge/app/manifests/ {{
             default_type application/vnd.oci.image.manifest.v1+json;
             try_files /huge-manifest.json =404;
         }}
@@ -530,11 +536,11 @@ http {{
             return 404;
         }}
         location = /huge-error.txt {{ internal; default_type text/html; }}
-        location /v2/garbage/manifests/ {{
+        location /v2/garbage/app/manifests/ {{
             default_type application/vnd.oci.image.manifest.v1+json;
             return 200 'this is not json';
         }}
-        location /v2/tampered/manifests/ {{
+        location /v2/tampered/app/manifests/ {{
             default_type application/vnd.oci.image.manifest.v1+json;
             add_header Docker-Content-Digest "{claimed}" always;
             try_files /tampered.json =404;

@@ -56,6 +56,9 @@ impl ImageRef {
             ParseError::ReferenceInvalidFormat => invalid(&explain_invalid(trimmed)),
             other => invalid(&other.to_string()),
         })?;
+        if parsed.repository().chars().any(|c| c.is_ascii_uppercase()) {
+            return Err(invalid("repository name must be lowercase"));
+        }
         let tag = parsed.tag().map(str::to_string);
         let digest = parsed.digest().map(str::to_string);
         if let Some(d) = &digest {
@@ -189,6 +192,7 @@ mod tests {
         let err = |s: &str| ImageRef::parse(s).unwrap_err().to_string();
         assert!(err("Nginx").contains("lowercase"), "{}", err("Nginx"));
         assert!(err("docker.io/Library/nginx:1").contains("lowercase"));
+        assert!(err("UPPER/case").contains("lowercase"), "{}", err("UPPER/case"));
         assert!(err("nginx:").contains("tag"));
         assert!(err("nginx:-bad").contains("tag"));
         assert!(err("nginx@sha256:abc").contains("digest"));

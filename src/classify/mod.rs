@@ -223,6 +223,11 @@ fn status_rule(ev: &Evidence, t: &Exchange, status: u16) -> Diagnosis {
                 Diagnosis::new(Verdict::Unauthorized, format!("{at}: 401: no basic auth credentials (the registry requires {scheme} authentication){server}"))
             }
         }
+        400 if lower.contains("ssl certificate") || lower.contains("client certificate") => Diagnosis::new(
+            Verdict::TlsError,
+            format!("{at}: 400: the registry requires a TLS client certificate and none was sent{server}"),
+        )
+        .fix("The registry requires a client certificate: set `client = [[\"cert.pem\", \"key.pem\"]]` for this host in /etc/containerd/certs.d/<host>/hosts.toml."),
         404 if t.step == Step::Config => Diagnosis::new(Verdict::RegistryError, format!("{at}: 404: the manifest names a config blob the registry does not have{server}")),
         404 => {
             let not_registry = ev.exchanges.iter().any(|e| e.step == Step::Ping && e.status == Some(404));

@@ -1,0 +1,157 @@
+//! The shared test bed (scripts/testbed.py: docker-registry, nginx, openssl, skopeo on
+//! loopback) and helpers to run the `pullcheck` binary against it.
+//!
+//! `PULLCHECK_TESTBED=/path/bed.json` reuses a running bed (scripts/test starts one); otherwise
+//! the first test starts one in a temporary directory. The bed exits when this process does:
+//! it watches its standard input, which only this process holds.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub struct Bed {
+    pub json: Value,
+    pub dir: PathBuf,
+    _child: Option<Mutex<Child>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Bed {
+    pub fn port(&self, name: &str) -> u64 {
+        self.json["ports"][name].as_u64().unwrap_or_else(|| panic!("bed has no port {name}"))
+    }
+    pub fn addr(&self, name: &str) -> String {
+        format!("127.0.0.1:{}", self.port(name))
+    }
+    pub fn str(&self, key: &str) -> String {
+        self.json[key].as_str().unwrap_or_else(|| panic!("bed has no {key}")).to_string()
+    }
+    pub fn password(&self) -> String {
+        self.str("password")
+    }
+    pub fn user(&self) -> String {
+        self.str("user")
+    }
+}
+
+pub fn bed() -> &'static Bed {
+    static BED: OnceLock<Bed> = OnceLock::new();
+    BED.get_or_init(start_bed)
+}
+
+fn start_bed() -> Bed {
+    if let Ok(path) = std::env::var("PULLCHECK_TESTBED") {
+        let json: Value = serde_json::from_slice(&std::fs::read(&path).expect("read PULLCHECK_TESTBED")).expect("bed.json");
+        let dir = PathBuf::from(json["dir"].as_str().unwrap());
+        return Bed { json, dir, _child: None, _tmp: None };
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/testbed.py");
+    let child = Command::new("python3")
+        .arg(script)
+        .arg("up")
+        .arg(tmp.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start scripts/testbed.py (python3)");
+    let bed_json = tmp.path().join("bed.json");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut child = child;
+    while !bed_json.exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("test bed exited early: {status}");
+        }
+        assert!(Instant::now() < deadline, "test bed did not come up in 180 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let json: Value = serde_json::from_slice(&std::fs::read(&bed_json).unwrap()).unwrap();
+    Bed { json, dir: tmp.path().to_path_buf(), _child: Some(Mutex::new(child)), _tmp: Some(tmp) }
+}
+
+/// The result of one CLI run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+}
+
+pub fn pullcheck(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pullcheck"));
+    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for var in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("run pullcheck");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `pullcheck probe IMAGE -o json EXTRA…`, asserting the verdict and returning the report.
+pub fn probe_json(image: &str, extra: &[&str], stdin: Option<&str>, env: &[(&str, &str)], verdict: &str) -> Value {
+    let mut args = vec!["probe", image, "-o", "json"];
+    args.extend_from_slice(extra);
+    let run = pullcheck(&args, stdin, env);
+    let report = run.json();
+    assert_eq!(report["verdict"], verdict, "image {image} {extra:?}:\n{}", run.stdout);
+    assert_eq!(run.code as i64, report["exitCode"].as_i64().unwrap(), "exit code matches the report");
+    if let Ok(pw) = std::env::var("PULLCHECK_TEST_NEVER") {
+        assert!(!run.stdout.contains(&pw) && !run.stderr.contains(&pw));
+    }
+    let pw = bed().password();
+    assert!(!run.stdout.contains(&pw) && !run.stderr.contains(&pw), "a credential leaked into output");
+    report
+}
+
+/// A certs.d root with one hosts.toml per (registry host, body).
+pub fn hosts_dir(entries: &[(&str, String)]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for (host, body) in entries {
+        let dir = d.path().join(host);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("hosts.toml"), body).unwrap();
+    }
+    d
+}
+
+/// hosts.toml for a plain-HTTP registry.
+pub fn http_hosts(addr: &str) -> tempfile::TempDir {
+    hosts_dir(&[(addr, format!("server = \"http://{addr}\"\n"))])
+}
+
+/// All exchanges' statuses and steps, for assertions.
+pub fn steps(report: &Value) -> Vec<(String, Option<u64>)> {
+    report["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["step"].as_str().unwrap().to_string(), e["status"].as_u64()))
+        .collect()
+}
+
+pub fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
