@@ -39,7 +39,13 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
     let started = Instant::now();
     let image = match ImageRef::parse(&req.image) {
         Ok(i) => i,
-        Err(e) => return Ok(Report::invalid_reference(&req.image, &e.to_string(), prober.options().platform.clone())),
+        Err(e) => {
+            return Ok(Report::invalid_reference(
+                &req.image,
+                &e.to_string(),
+                prober.options().platform.clone(),
+            ))
+        }
     };
     let candidates = candidates(&image, req)?;
     let endpoints = endpoints::resolve(&image, req.hosts_dir.as_deref())?;
@@ -52,17 +58,42 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
         }
     }
     // The kubelet reports the first credential's failure first; when one succeeds, that one.
-    let first_final = attempts.iter().position(|a: &Attempt| a.last_for_credential).unwrap_or(0);
+    let first_final = attempts
+        .iter()
+        .position(|a: &Attempt| a.last_for_credential)
+        .unwrap_or(0);
     let top = winner.unwrap_or(first_final);
-    Ok(Report::from_attempts(&req.image, &image, &endpoints, attempts, top, prober.options().platform.clone(), started.elapsed()))
+    Ok(Report::from_attempts(
+        &req.image,
+        &image,
+        &endpoints,
+        attempts,
+        top,
+        prober.options().platform.clone(),
+        started.elapsed(),
+    ))
 }
 
 /// Tries one credential on the node's hosts in containerd order; returns the index of a
 /// successful attempt.
-async fn try_credential(prober: &Prober, image: &ImageRef, endpoints: &Endpoints, cred: &Credential, attempts: &mut Vec<Attempt>) -> Option<usize> {
+async fn try_credential(
+    prober: &Prober,
+    image: &ImageRef,
+    endpoints: &Endpoints,
+    cred: &Credential,
+    attempts: &mut Vec<Attempt>,
+) -> Option<usize> {
     let by_digest = image.digest.is_some();
-    let hosts: Vec<_> = endpoints.hosts.iter().filter(|h| if by_digest { h.pull } else { h.resolve }).collect();
-    let hosts = if hosts.is_empty() { endpoints.hosts.iter().rev().take(1).collect() } else { hosts };
+    let hosts: Vec<_> = endpoints
+        .hosts
+        .iter()
+        .filter(|h| if by_digest { h.pull } else { h.resolve })
+        .collect();
+    let hosts = if hosts.is_empty() {
+        endpoints.hosts.iter().rev().take(1).collect()
+    } else {
+        hosts
+    };
     for (i, host) in hosts.iter().enumerate() {
         let evidence = prober.probe(image, host, cred).await;
         let diagnosis = classify::classify(&evidence);
@@ -70,7 +101,13 @@ async fn try_credential(prober: &Prober, image: &ImageRef, endpoints: &Endpoints
         // containerd moves on to the next host after a failure; the last host's error is what
         // the kubelet sees.
         let last = ok || i + 1 == hosts.len();
-        attempts.push(Attempt::new(cred, host.url.clone(), diagnosis, evidence, last));
+        attempts.push(Attempt::new(
+            cred,
+            host.url.clone(),
+            diagnosis,
+            evidence,
+            last,
+        ));
         if ok {
             return Some(attempts.len() - 1);
         }
@@ -83,7 +120,12 @@ async fn try_credential(prober: &Prober, image: &ImageRef, endpoints: &Endpoints
 fn candidates(image: &ImageRef, req: &Request) -> Result<Vec<Credential>, Error> {
     let mut out = Vec::new();
     if let Some(auth @ RegistryAuth::Basic { username, .. }) = &req.basic {
-        out.push(Credential { auth: auth.clone(), source: Source::Flags { username: username.clone() } });
+        out.push(Credential {
+            auth: auth.clone(),
+            source: Source::Flags {
+                username: username.clone(),
+            },
+        });
     }
     if let Some(path) = &req.docker_config {
         out.extend(Keyring::from_file(path)?.lookup(&image.name()));

@@ -116,12 +116,27 @@ struct HostFields {
     dial_timeout: Option<String>,
 }
 
+/// The file: top-level fields apply to `server` (spelt out, not flattened, so TOML errors
+/// keep their line numbers).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct HostsToml {
     #[serde(default)]
     server: Option<String>,
-    #[serde(flatten)]
-    top: HostFields,
+    #[serde(default)]
+    capabilities: Option<Vec<String>>,
+    #[serde(default)]
+    ca: Option<OneOrMany>,
+    #[serde(default)]
+    client: Option<toml::Value>,
+    #[serde(default)]
+    skip_verify: Option<bool>,
+    #[serde(default)]
+    header: Option<BTreeMap<String, OneOrMany>>,
+    #[serde(default)]
+    override_path: Option<bool>,
+    #[serde(default)]
+    dial_timeout: Option<String>,
     #[serde(default)]
     host: BTreeMap<String, HostFields>,
 }
@@ -176,7 +191,11 @@ pub fn resolve(image: &ImageRef, hosts_dir: Option<&Path>) -> Result<Endpoints> 
             let file = dir.join("hosts.toml");
             if file.is_file() {
                 let hosts = read_hosts_toml(&file, &image.registry)?;
-                return Ok(Endpoints { hosts, source: Some(file.display().to_string()), notes });
+                return Ok(Endpoints {
+                    hosts,
+                    source: Some(file.display().to_string()),
+                    notes,
+                });
             }
             let tls = docker_style_certs(&dir)?;
             let host = Host {
@@ -188,7 +207,11 @@ pub fn resolve(image: &ImageRef, hosts_dir: Option<&Path>) -> Result<Endpoints> 
                 override_path: false,
                 mirror: false,
             };
-            return Ok(Endpoints { hosts: vec![host], source: Some(dir.display().to_string()), notes });
+            return Ok(Endpoints {
+                hosts: vec![host],
+                source: Some(dir.display().to_string()),
+                notes,
+            });
         }
     }
     if image.is_loopback_registry() {
@@ -207,14 +230,25 @@ pub fn resolve(image: &ImageRef, hosts_dir: Option<&Path>) -> Result<Endpoints> 
         override_path: false,
         mirror: false,
     };
-    Ok(Endpoints { hosts: vec![host], source: None, notes })
+    Ok(Endpoints {
+        hosts: vec![host],
+        source: None,
+        notes,
+    })
 }
 
 fn read_hosts_toml(file: &Path, registry: &str) -> Result<Vec<Host>> {
     let display = file.display().to_string();
-    let text = std::fs::read_to_string(file).map_err(|source| Error::Read { path: display.clone(), source })?;
-    let invalid = |detail: String| Error::Invalid { path: display.clone(), detail };
-    let parsed: HostsToml = toml::from_str(&text).map_err(|e| invalid(describe_toml_error(&text, &e)))?;
+    let text = std::fs::read_to_string(file).map_err(|source| Error::Read {
+        path: display.clone(),
+        source,
+    })?;
+    let invalid = |detail: String| Error::Invalid {
+        path: display.clone(),
+        detail,
+    };
+    let parsed: HostsToml =
+        toml::from_str(&text).map_err(|e| invalid(describe_toml_error(&text, &e)))?;
     let dir = file.parent().unwrap_or(Path::new("."));
     let own_hosts = own_hosts(registry);
 
@@ -231,20 +265,37 @@ fn read_hosts_toml(file: &Path, registry: &str) -> Result<Vec<Host>> {
         hosts.push(build_host(&url, fields, dir, &own_hosts).map_err(invalid)?);
     }
     let server = parsed.server.unwrap_or_else(|| default_server(registry));
-    hosts.push(build_host(&server, parsed.top, dir, &own_hosts).map_err(invalid)?);
+    let top = HostFields {
+        capabilities: parsed.capabilities,
+        ca: parsed.ca,
+        client: parsed.client,
+        skip_verify: parsed.skip_verify,
+        header: parsed.header,
+        override_path: parsed.override_path,
+        dial_timeout: parsed.dial_timeout,
+    };
+    hosts.push(build_host(&server, top, dir, &own_hosts).map_err(invalid)?);
     Ok(hosts)
 }
 
 fn own_hosts(registry: &str) -> Vec<String> {
     if registry == DOCKER_HUB {
-        vec![DOCKER_HUB.into(), DOCKER_HUB_ENDPOINT.into(), "index.docker.io".into()]
+        vec![
+            DOCKER_HUB.into(),
+            DOCKER_HUB_ENDPOINT.into(),
+            "index.docker.io".into(),
+        ]
     } else {
         vec![registry.to_string()]
     }
 }
 
 fn build_host(raw: &str, f: HostFields, dir: &Path, own: &[String]) -> Result<Host, String> {
-    let with_scheme = if raw.contains("://") { raw.to_string() } else { format!("https://{raw}") };
+    let with_scheme = if raw.contains("://") {
+        raw.to_string()
+    } else {
+        format!("https://{raw}")
+    };
     let url = Url::parse(&with_scheme).map_err(|e| format!("host {raw:?}: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("host {raw:?}: scheme must be http or https"));
@@ -254,14 +305,17 @@ fn build_host(raw: &str, f: HostFields, dir: &Path, own: &[String]) -> Result<Ho
         (Some(h), None) => h.to_string(),
         _ => return Err(format!("host {raw:?}: no host name")),
     };
-    let caps = f.capabilities.unwrap_or_else(|| vec!["pull".into(), "resolve".into(), "push".into()]);
+    let caps = f
+        .capabilities
+        .unwrap_or_else(|| vec!["pull".into(), "resolve".into(), "push".into()]);
     for c in &caps {
         if !matches!(c.as_str(), "pull" | "resolve" | "push") {
             return Err(format!("host {raw:?}: unknown capability {c:?}"));
         }
     }
     if let Some(t) = &f.dial_timeout {
-        humantime::parse_duration(t).map_err(|e| format!("host {raw:?}: dial_timeout {t:?}: {e}"))?;
+        humantime::parse_duration(t)
+            .map_err(|e| format!("host {raw:?}: dial_timeout {t:?}: {e}"))?;
     }
     let resolve_path = |p: &str| -> PathBuf {
         let p = Path::new(p);
@@ -271,8 +325,14 @@ fn build_host(raw: &str, f: HostFields, dir: &Path, own: &[String]) -> Result<Ho
             dir.join(p)
         }
     };
-    let ca = f.ca.map(OneOrMany::into_vec).unwrap_or_default().iter().map(|p| resolve_path(p)).collect();
-    let client = parse_client(f.client, &resolve_path).map_err(|e| format!("host {raw:?}: client: {e}"))?;
+    let ca =
+        f.ca.map(OneOrMany::into_vec)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| resolve_path(p))
+            .collect();
+    let client =
+        parse_client(f.client, &resolve_path).map_err(|e| format!("host {raw:?}: client: {e}"))?;
     let headers = f
         .header
         .unwrap_or_default()
@@ -287,7 +347,11 @@ fn build_host(raw: &str, f: HostFields, dir: &Path, own: &[String]) -> Result<Ho
         url: base,
         resolve: caps.iter().any(|c| c == "resolve"),
         pull: caps.iter().any(|c| c == "pull"),
-        tls: TlsSettings { ca, client, skip_verify: f.skip_verify.unwrap_or(false) },
+        tls: TlsSettings {
+            ca,
+            client,
+            skip_verify: f.skip_verify.unwrap_or(false),
+        },
         headers,
         override_path: f.override_path.unwrap_or(false),
         mirror: !own.contains(&hostport),
@@ -295,7 +359,10 @@ fn build_host(raw: &str, f: HostFields, dir: &Path, own: &[String]) -> Result<Ho
 }
 
 /// `client` forms containerd accepts: "cert", ["cert", "key"], or [["cert", "key"], …].
-fn parse_client(v: Option<toml::Value>, resolve: &dyn Fn(&str) -> PathBuf) -> Result<Vec<(PathBuf, Option<PathBuf>)>, String> {
+fn parse_client(
+    v: Option<toml::Value>,
+    resolve: &dyn Fn(&str) -> PathBuf,
+) -> Result<Vec<(PathBuf, Option<PathBuf>)>, String> {
     use toml::Value;
     let Some(v) = v else { return Ok(vec![]) };
     let pair = |items: &[Value]| -> Result<(PathBuf, Option<PathBuf>), String> {
@@ -321,9 +388,15 @@ fn parse_client(v: Option<toml::Value>, resolve: &dyn Fn(&str) -> PathBuf) -> Re
 
 /// Docker-style certs.d: `*.crt` are CAs, `*.cert` + `*.key` client pairs.
 fn docker_style_certs(dir: &Path) -> Result<TlsSettings> {
-    let read_err = |source| Error::Read { path: dir.display().to_string(), source };
+    let read_err = |source| Error::Read {
+        path: dir.display().to_string(),
+        source,
+    };
     let mut tls = TlsSettings::default();
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).map_err(read_err)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(read_err)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     entries.sort();
     for p in entries {
         match p.extension().and_then(|e| e.to_str()) {
@@ -344,7 +417,11 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     match e.span() {
         Some(span) => {
             let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            let col = span.start - text[..span.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1) + 1;
+            let col = span.start
+                - text[..span.start.min(text.len())]
+                    .rfind('\n')
+                    .map_or(0, |i| i + 1)
+                + 1;
             format!("line {line}, column {col}: {msg}")
         }
         None => msg,
@@ -395,22 +472,51 @@ ca = "ca.crt"
         );
         let e = resolve(&image("reg.example:5000/app"), Some(d.path())).unwrap();
         let urls: Vec<&str> = e.hosts.iter().map(|h| h.url.as_str()).collect();
-        assert_eq!(urls, ["https://mirror-b.example", "https://mirror-a.example/prefix", "http://reg.example:5000"]);
-        assert!(e.hosts[0].pull && !e.hosts[0].resolve && e.hosts[0].tls.skip_verify && e.hosts[0].mirror);
+        assert_eq!(
+            urls,
+            [
+                "https://mirror-b.example",
+                "https://mirror-a.example/prefix",
+                "http://reg.example:5000"
+            ]
+        );
+        assert!(
+            e.hosts[0].pull
+                && !e.hosts[0].resolve
+                && e.hosts[0].tls.skip_verify
+                && e.hosts[0].mirror
+        );
         assert_eq!(e.hosts[1].api_base(), "https://mirror-a.example/prefix");
-        assert_eq!(e.hosts[1].tls.client[0].1.as_deref(), Some(d.path().join("reg.example_5000_/k.pem").as_path()));
-        assert_eq!(e.hosts[1].headers, [("x-token".to_string(), "abc".to_string())]);
-        assert_eq!(e.hosts[2].tls.ca, [d.path().join("reg.example_5000_/ca.crt")]);
+        assert_eq!(
+            e.hosts[1].tls.client[0].1.as_deref(),
+            Some(d.path().join("reg.example_5000_/k.pem").as_path())
+        );
+        assert_eq!(
+            e.hosts[1].headers,
+            [("x-token".to_string(), "abc".to_string())]
+        );
+        assert_eq!(
+            e.hosts[2].tls.ca,
+            [d.path().join("reg.example_5000_/ca.crt")]
+        );
         assert!(!e.hosts[2].mirror);
     }
 
     #[test]
     fn falls_back_to_host_colon_port_then_default() {
         let d = tempfile::tempdir().unwrap();
-        write(d.path(), "_default", "server = \"https://fallback.example\"\n");
+        write(
+            d.path(),
+            "_default",
+            "server = \"https://fallback.example\"\n",
+        );
         let e = resolve(&image("ghcr.io/o/r"), Some(d.path())).unwrap();
         assert_eq!(e.hosts.last().unwrap().url, "https://fallback.example");
-        write(d.path(), "ghcr.io", "server = \"https://ghcr.io\"\nskip_verify = true\n");
+        write(
+            d.path(),
+            "ghcr.io",
+            "server = \"https://ghcr.io\"\nskip_verify = true\n",
+        );
         let e = resolve(&image("ghcr.io/o/r"), Some(d.path())).unwrap();
         assert!(e.hosts[0].tls.skip_verify);
     }
@@ -425,19 +531,37 @@ ca = "ca.crt"
         }
         let e = resolve(&image("reg.example/app"), Some(d.path())).unwrap();
         assert_eq!(e.hosts[0].tls.ca, [dir.join("ca.crt")]);
-        assert_eq!(e.hosts[0].tls.client, [(dir.join("client.cert"), Some(dir.join("client.key")))]);
+        assert_eq!(
+            e.hosts[0].tls.client,
+            [(dir.join("client.cert"), Some(dir.join("client.key")))]
+        );
     }
 
     #[test]
     fn bad_hosts_toml_names_file_and_line() {
         let d = tempfile::tempdir().unwrap();
-        write(d.path(), "reg.example", "server = \"https://x\"\nskip_verify = \"yes\"\n");
-        let err = resolve(&image("reg.example/app"), Some(d.path())).unwrap_err().to_string();
-        assert!(err.contains("hosts.toml") && err.contains("line 2"), "{err}");
+        write(
+            d.path(),
+            "reg.example",
+            "server = \"https://x\"\nskip_verify = \"yes\"\n",
+        );
+        let err = resolve(&image("reg.example/app"), Some(d.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("hosts.toml") && err.contains("line 2"),
+            "{err}"
+        );
         write(d.path(), "reg.example", "server = \"ftp://x\"\n");
-        let err = resolve(&image("reg.example/app"), Some(d.path())).unwrap_err().to_string();
+        let err = resolve(&image("reg.example/app"), Some(d.path()))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("scheme"), "{err}");
-        write(d.path(), "reg.example", "[host.\"https://m\"]\ncapabilities = [\"fly\"]\n");
+        write(
+            d.path(),
+            "reg.example",
+            "[host.\"https://m\"]\ncapabilities = [\"fly\"]\n",
+        );
         assert!(resolve(&image("reg.example/app"), Some(d.path())).is_err());
         write(d.path(), "reg.example", "server = [\n");
         assert!(resolve(&image("reg.example/app"), Some(d.path())).is_err());

@@ -19,7 +19,11 @@ use std::time::Duration;
 const USAGE_EXIT: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "pullcheck", version, about = "Can this node pull image X? If not: why, as whom, and what fixes it.")]
+#[command(
+    name = "pullcheck",
+    version,
+    about = "Can this node pull image X? If not: why, as whom, and what fixes it."
+)]
 struct Cli {
     /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "warn", env = "PULLCHECK_LOG")]
@@ -72,17 +76,24 @@ fn parse_platform(s: &str) -> Result<Platform, String> {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e} (e.g. 10s, 1500ms)"))?;
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("invalid duration {s:?}: {e} (e.g. 10s, 1500ms)"))?;
     if d.is_zero() || d > Duration::from_secs(3600) {
-        return Err(format!("invalid duration {s:?}: must be between 1ms and 1h"));
+        return Err(format!(
+            "invalid duration {s:?}: must be between 1ms and 1h"
+        ));
     }
     Ok(d)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     match cli.command {
         Command::Probe(args) => probe(args),
     }
@@ -101,13 +112,27 @@ fn probe(args: ProbeArgs) -> ExitCode {
                 eprintln!("error: --password-stdin: standard input is empty");
                 return ExitCode::from(USAGE_EXIT);
             }
-            Some(RegistryAuth::Basic { username: user.clone(), password })
+            Some(RegistryAuth::Basic {
+                username: user.clone(),
+                password,
+            })
         }
         _ => None,
     };
-    let options = Options { step_timeout: args.timeout, platform: args.platform.clone().unwrap_or_else(Platform::host) };
-    let request = Request { image: args.image.clone(), basic, docker_config: args.docker_config.clone(), hosts_dir: args.hosts_dir.clone() };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let options = Options {
+        step_timeout: args.timeout,
+        platform: args.platform.clone().unwrap_or_else(Platform::host),
+    };
+    let request = Request {
+        image: args.image.clone(),
+        basic,
+        docker_config: args.docker_config.clone(),
+        hosts_dir: args.hosts_dir.clone(),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: failed to start the async runtime: {e}");

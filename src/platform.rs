@@ -28,19 +28,38 @@ impl Platform {
     /// Builds a normalised platform.
     pub fn new(os: &str, architecture: &str, variant: &str) -> Self {
         let os = os.to_ascii_lowercase();
-        let os = if os == "macos" { "darwin".to_string() } else { os };
-        let (architecture, variant) = normalize_arch(&architecture.to_ascii_lowercase(), &variant.to_ascii_lowercase());
-        Platform { os, architecture, variant }
+        let os = if os == "macos" {
+            "darwin".to_string()
+        } else {
+            os
+        };
+        let (architecture, variant) = normalize_arch(
+            &architecture.to_ascii_lowercase(),
+            &variant.to_ascii_lowercase(),
+        );
+        Platform {
+            os,
+            architecture,
+            variant,
+        }
     }
 
     /// Parses `os/arch[/variant]`.
     pub fn parse(s: &str) -> Result<Self, Error> {
         let parts: Vec<&str> = s.trim().split('/').collect();
-        let ok = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+        let ok = |p: &&str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
+        };
         match parts.as_slice() {
             [os, arch] if ok(os) && ok(arch) => Ok(Platform::new(os, arch, "")),
-            [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => Ok(Platform::new(os, arch, variant)),
-            _ => Err(Error { input: s.to_string() }),
+            [os, arch, variant] if ok(os) && ok(arch) && ok(variant) => {
+                Ok(Platform::new(os, arch, variant))
+            }
+            _ => Err(Error {
+                input: s.to_string(),
+            }),
         }
     }
 
@@ -60,12 +79,24 @@ impl Platform {
     /// The platforms a node of this platform accepts, best first (containerd `Only`).
     pub fn accepted(&self) -> Vec<Platform> {
         let mut out = vec![self.clone()];
-        let with = |arch: &str, variant: &str| Platform { os: self.os.clone(), architecture: arch.into(), variant: variant.into() };
+        let with = |arch: &str, variant: &str| Platform {
+            os: self.os.clone(),
+            architecture: arch.into(),
+            variant: variant.into(),
+        };
         match self.architecture.as_str() {
             "amd64" => {
-                if let Some(level) = self.variant.strip_prefix('v').and_then(|v| v.parse::<u32>().ok()) {
+                if let Some(level) = self
+                    .variant
+                    .strip_prefix('v')
+                    .and_then(|v| v.parse::<u32>().ok())
+                {
                     for l in (1..level).rev() {
-                        let variant = if l == 1 { String::new() } else { format!("v{l}") };
+                        let variant = if l == 1 {
+                            String::new()
+                        } else {
+                            format!("v{l}")
+                        };
                         out.push(with("amd64", &variant));
                     }
                 }
@@ -74,7 +105,11 @@ impl Platform {
                 }
             }
             "arm" => {
-                if let Some(level) = self.variant.strip_prefix('v').and_then(|v| v.parse::<u32>().ok()) {
+                if let Some(level) = self
+                    .variant
+                    .strip_prefix('v')
+                    .and_then(|v| v.parse::<u32>().ok())
+                {
                     for l in (5..level).rev() {
                         out.push(with("arm", &format!("v{l}")));
                     }
@@ -107,7 +142,14 @@ fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
         ("armhf", _) => ("arm", "v7"),
         ("armel", _) => ("arm", "v6"),
         ("arm", "" | "7") => ("arm", "v7"),
-        ("arm", "5" | "6" | "8") => ("arm", match variant { "5" => "v5", "6" => "v6", _ => "v8" }),
+        ("arm", "5" | "6" | "8") => (
+            "arm",
+            match variant {
+                "5" => "v5",
+                "6" => "v6",
+                _ => "v8",
+            },
+        ),
         (a, v) => (a, v),
     };
     (a.to_string(), v.to_string())
@@ -136,12 +178,30 @@ mod tests {
 
     #[test]
     fn normalises_like_containerd() {
-        assert_eq!(Platform::parse("linux/aarch64").unwrap().to_string(), "linux/arm64");
-        assert_eq!(Platform::parse("linux/arm64/v8").unwrap().to_string(), "linux/arm64");
-        assert_eq!(Platform::parse("linux/x86_64").unwrap().to_string(), "linux/amd64");
-        assert_eq!(Platform::parse("linux/arm").unwrap().to_string(), "linux/arm/v7");
-        assert_eq!(Platform::parse("linux/armhf").unwrap().to_string(), "linux/arm/v7");
-        assert_eq!(Platform::parse("Linux/AMD64").unwrap().to_string(), "linux/amd64");
+        assert_eq!(
+            Platform::parse("linux/aarch64").unwrap().to_string(),
+            "linux/arm64"
+        );
+        assert_eq!(
+            Platform::parse("linux/arm64/v8").unwrap().to_string(),
+            "linux/arm64"
+        );
+        assert_eq!(
+            Platform::parse("linux/x86_64").unwrap().to_string(),
+            "linux/amd64"
+        );
+        assert_eq!(
+            Platform::parse("linux/arm").unwrap().to_string(),
+            "linux/arm/v7"
+        );
+        assert_eq!(
+            Platform::parse("linux/armhf").unwrap().to_string(),
+            "linux/arm/v7"
+        );
+        assert_eq!(
+            Platform::parse("Linux/AMD64").unwrap().to_string(),
+            "linux/amd64"
+        );
         assert!(Platform::parse("linux").is_err());
         assert!(Platform::parse("linux//v7").is_err());
         assert!(Platform::parse("a/b/c/d").is_err());

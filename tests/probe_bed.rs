@@ -12,82 +12,227 @@ fn plain() -> (String, tempfile::TempDir) {
 }
 
 fn ca_hosts(host: &str, extra: &str) -> tempfile::TempDir {
-    hosts_dir(&[(host, format!("server = \"https://{host}\"\nca = \"{}\"\n{extra}", bed().str("ca")))])
+    hosts_dir(&[(
+        host,
+        format!(
+            "server = \"https://{host}\"\nca = \"{}\"\n{extra}",
+            bed().str("ca")
+        ),
+    )])
 }
 
 #[test]
 fn ok_single_platform_image_through_hosts_toml() {
     let (addr, hosts) = plain();
-    let r = probe_json(&format!("{addr}/app:amd64"), &["--hosts-dir", path(hosts.path()), "--platform", "linux/amd64"], None, &[], "ok");
+    let r = probe_json(
+        &format!("{addr}/app:amd64"),
+        &[
+            "--hosts-dir",
+            path(hosts.path()),
+            "--platform",
+            "linux/amd64",
+        ],
+        None,
+        &[],
+        "ok",
+    );
     assert_eq!(r["exitCode"], 0);
     assert_eq!(r["platforms"][0]["architecture"], "amd64");
     assert!(r["digest"].as_str().unwrap().starts_with("sha256:"));
-    assert_eq!(steps(&r), [("manifest".into(), Some(200)), ("config".into(), Some(200))], "cold probe: 2 requests");
+    assert_eq!(
+        steps(&r),
+        [("manifest".into(), Some(200)), ("config".into(), Some(200))],
+        "cold probe: 2 requests"
+    );
     assert_eq!(r["identity"]["source"]["kind"], "anonymous");
 }
 
 #[test]
 fn http_registry_when_no_hosts_toml() {
     let addr = bed().addr("plain");
-    let r = probe_json(&format!("{addr}/app:amd64"), &[], None, &[], "http_registry");
+    let r = probe_json(
+        &format!("{addr}/app:amd64"),
+        &[],
+        None,
+        &[],
+        "http_registry",
+    );
     assert_eq!(r["exitCode"], 7);
-    assert!(r["reason"].as_str().unwrap().contains("server gave HTTP response to HTTPS client"));
-    assert!(r["remediation"].as_str().unwrap().contains(&format!("server = \\\"http://{addr}\\\"")) || r["remediation"].as_str().unwrap().contains(&format!("server = \"http://{addr}\"")));
-    assert!(steps(&r).iter().any(|(s, st)| s == "plain_http_check" && st.is_some()));
+    assert!(r["reason"]
+        .as_str()
+        .unwrap()
+        .contains("server gave HTTP response to HTTPS client"));
+    assert!(
+        r["remediation"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("server = \\\"http://{addr}\\\""))
+            || r["remediation"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("server = \"http://{addr}\""))
+    );
+    assert!(steps(&r)
+        .iter()
+        .any(|(s, st)| s == "plain_http_check" && st.is_some()));
 }
 
 #[test]
 fn index_selects_the_node_platform_or_reports_mismatch() {
     let (addr, hosts) = plain();
     let h = path(hosts.path());
-    let r = probe_json(&format!("{addr}/app:both"), &["--hosts-dir", h, "--platform", "linux/amd64"], None, &[], "ok");
+    let r = probe_json(
+        &format!("{addr}/app:both"),
+        &["--hosts-dir", h, "--platform", "linux/amd64"],
+        None,
+        &[],
+        "ok",
+    );
     assert_eq!(r["selectedPlatform"]["architecture"], "amd64");
     assert_eq!(steps(&r).len(), 1, "an index needs one request");
-    let r = probe_json(&format!("{addr}/app:both"), &["--hosts-dir", h, "--platform", "linux/aarch64"], None, &[], "ok");
+    let r = probe_json(
+        &format!("{addr}/app:both"),
+        &["--hosts-dir", h, "--platform", "linux/aarch64"],
+        None,
+        &[],
+        "ok",
+    );
     assert_eq!(r["selectedPlatform"]["architecture"], "arm64");
-    let r = probe_json(&format!("{addr}/app:armonly"), &["--hosts-dir", h, "--platform", "linux/amd64"], None, &[], "platform_mismatch");
+    let r = probe_json(
+        &format!("{addr}/app:armonly"),
+        &["--hosts-dir", h, "--platform", "linux/amd64"],
+        None,
+        &[],
+        "platform_mismatch",
+    );
     assert_eq!(r["exitCode"], 10);
     assert_eq!(r["platforms"].as_array().unwrap().len(), 1);
-    assert!(r["reason"].as_str().unwrap().contains("linux/arm64"), "{}", r["reason"]);
-    probe_json(&format!("{addr}/app:both"), &["--hosts-dir", h, "--platform", "linux/s390x"], None, &[], "platform_mismatch");
+    assert!(
+        r["reason"].as_str().unwrap().contains("linux/arm64"),
+        "{}",
+        r["reason"]
+    );
+    probe_json(
+        &format!("{addr}/app:both"),
+        &["--hosts-dir", h, "--platform", "linux/s390x"],
+        None,
+        &[],
+        "platform_mismatch",
+    );
 }
 
 #[test]
 fn single_platform_image_for_another_arch_warns_of_exec_format() {
     let (addr, hosts) = plain();
-    let r = probe_json(&format!("{addr}/app:arm64single"), &["--hosts-dir", path(hosts.path()), "--platform", "linux/amd64"], None, &[], "ok");
-    assert!(r["warnings"][0].as_str().unwrap().contains("exec format error"), "{}", r["warnings"]);
+    let r = probe_json(
+        &format!("{addr}/app:arm64single"),
+        &[
+            "--hosts-dir",
+            path(hosts.path()),
+            "--platform",
+            "linux/amd64",
+        ],
+        None,
+        &[],
+        "ok",
+    );
+    assert!(
+        r["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("exec format error"),
+        "{}",
+        r["warnings"]
+    );
 }
 
 #[test]
 fn missing_tag_and_missing_repository_are_told_apart() {
     let (addr, hosts) = plain();
     let h = path(hosts.path());
-    let r = probe_json(&format!("{addr}/app:nope"), &["--hosts-dir", h], None, &[], "manifest_unknown");
+    let r = probe_json(
+        &format!("{addr}/app:nope"),
+        &["--hosts-dir", h],
+        None,
+        &[],
+        "manifest_unknown",
+    );
     assert_eq!(r["exitCode"], 4);
-    assert!(r["reason"].as_str().unwrap().contains("amd64"), "tags hint: {}", r["reason"]);
-    assert!(steps(&r).iter().any(|(s, st)| s == "tags" && *st == Some(200)));
-    let r = probe_json(&format!("{addr}/nosuch/app:v1"), &["--hosts-dir", h], None, &[], "repository_unknown");
-    assert!(steps(&r).iter().any(|(s, st)| s == "tags" && *st == Some(404)));
+    assert!(
+        r["reason"].as_str().unwrap().contains("amd64"),
+        "tags hint: {}",
+        r["reason"]
+    );
+    assert!(steps(&r)
+        .iter()
+        .any(|(s, st)| s == "tags" && *st == Some(200)));
+    let r = probe_json(
+        &format!("{addr}/nosuch/app:v1"),
+        &["--hosts-dir", h],
+        None,
+        &[],
+        "repository_unknown",
+    );
+    assert!(steps(&r)
+        .iter()
+        .any(|(s, st)| s == "tags" && *st == Some(404)));
     let digest = format!("sha256:{}", "0".repeat(64));
-    probe_json(&format!("{addr}/app@{digest}"), &["--hosts-dir", h], None, &[], "manifest_unknown");
+    probe_json(
+        &format!("{addr}/app@{digest}"),
+        &["--hosts-dir", h],
+        None,
+        &[],
+        "manifest_unknown",
+    );
 }
 
 #[test]
 fn tls_verdicts() {
     let b = bed();
     let tls = format!("localhost:{}", b.port("tls"));
-    probe_json(&format!("{tls}/app:amd64"), &[], None, &[], "tls_unknown_authority");
+    probe_json(
+        &format!("{tls}/app:amd64"),
+        &[],
+        None,
+        &[],
+        "tls_unknown_authority",
+    );
     let exp = format!("localhost:{}", b.port("expired"));
     let hosts = ca_hosts(&exp, "");
-    let r = probe_json(&format!("{exp}/app:amd64"), &["--hosts-dir", path(hosts.path())], None, &[], "tls_certificate_expired");
+    let r = probe_json(
+        &format!("{exp}/app:amd64"),
+        &["--hosts-dir", path(hosts.path())],
+        None,
+        &[],
+        "tls_certificate_expired",
+    );
     assert_eq!(r["exitCode"], 7);
     let wrong = format!("localhost:{}", b.port("wrongname"));
     let hosts = ca_hosts(&wrong, "");
-    probe_json(&format!("{wrong}/app:amd64"), &["--hosts-dir", path(hosts.path())], None, &[], "tls_hostname_mismatch");
+    probe_json(
+        &format!("{wrong}/app:amd64"),
+        &["--hosts-dir", path(hosts.path())],
+        None,
+        &[],
+        "tls_hostname_mismatch",
+    );
     // skip_verify makes the wrong name acceptable, as containerd does.
-    let hosts = hosts_dir(&[(&wrong, format!("server = \"https://{wrong}\"\nskip_verify = true\n"))]);
-    probe_json(&format!("{wrong}/app:amd64"), &["--hosts-dir", path(hosts.path()), "--platform", "linux/amd64"], None, &[], "ok");
+    let hosts = hosts_dir(&[(
+        &wrong,
+        format!("server = \"https://{wrong}\"\nskip_verify = true\n"),
+    )]);
+    probe_json(
+        &format!("{wrong}/app:amd64"),
+        &[
+            "--hosts-dir",
+            path(hosts.path()),
+            "--platform",
+            "linux/amd64",
+        ],
+        None,
+        &[],
+        "ok",
+    );
 }
 
 #[test]
@@ -95,10 +240,38 @@ fn client_certificate_required() {
     let b = bed();
     let m = format!("localhost:{}", b.port("mtls"));
     let hosts = ca_hosts(&m, "");
-    let r = probe_json(&format!("{m}/app:amd64"), &["--hosts-dir", path(hosts.path())], None, &[], "tls_error");
-    assert!(r["reason"].as_str().unwrap().contains("client certificate"), "{}", r["reason"]);
-    let with_client = ca_hosts(&m, &format!("client = [[\"{}\", \"{}\"]]\n", b.str("client_cert"), b.str("client_key")));
-    probe_json(&format!("{m}/app:amd64"), &["--hosts-dir", path(with_client.path()), "--platform", "linux/amd64"], None, &[], "ok");
+    let r = probe_json(
+        &format!("{m}/app:amd64"),
+        &["--hosts-dir", path(hosts.path())],
+        None,
+        &[],
+        "tls_error",
+    );
+    assert!(
+        r["reason"].as_str().unwrap().contains("client certificate"),
+        "{}",
+        r["reason"]
+    );
+    let with_client = ca_hosts(
+        &m,
+        &format!(
+            "client = [[\"{}\", \"{}\"]]\n",
+            b.str("client_cert"),
+            b.str("client_key")
+        ),
+    );
+    probe_json(
+        &format!("{m}/app:amd64"),
+        &[
+            "--hosts-dir",
+            path(with_client.path()),
+            "--platform",
+            "linux/amd64",
+        ],
+        None,
+        &[],
+        "ok",
+    );
 }
 
 #[test]
@@ -110,14 +283,48 @@ fn basic_auth_registry() {
     let img = format!("{tls}/app:amd64");
     let r = probe_json(&img, &["--hosts-dir", h], None, &[], "unauthorized");
     assert_eq!(r["exitCode"], 5);
-    assert!(r["reason"].as_str().unwrap().contains("no basic auth credentials"), "{}", r["reason"]);
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no basic auth credentials"),
+        "{}",
+        r["reason"]
+    );
     let user = b.user();
-    let r = probe_json(&img, &["--hosts-dir", h, "--username", &user, "--password-stdin"], Some("wrong-password\n"), &[], "unauthorized");
-    assert!(r["reason"].as_str().unwrap().contains("rejected"), "{}", r["reason"]);
+    let r = probe_json(
+        &img,
+        &["--hosts-dir", h, "--username", &user, "--password-stdin"],
+        Some("wrong-password\n"),
+        &[],
+        "unauthorized",
+    );
+    assert!(
+        r["reason"].as_str().unwrap().contains("rejected"),
+        "{}",
+        r["reason"]
+    );
     assert_eq!(r["identity"]["source"]["kind"], "flags");
     let pw = format!("{}\n", b.password());
-    let r = probe_json(&img, &["--hosts-dir", h, "--username", &user, "--password-stdin", "--platform", "linux/amd64"], Some(&pw), &[], "ok");
-    assert!(r["identity"]["description"].as_str().unwrap().contains(&user));
+    let r = probe_json(
+        &img,
+        &[
+            "--hosts-dir",
+            h,
+            "--username",
+            &user,
+            "--password-stdin",
+            "--platform",
+            "linux/amd64",
+        ],
+        Some(&pw),
+        &[],
+        "ok",
+    );
+    assert!(r["identity"]["description"]
+        .as_str()
+        .unwrap()
+        .contains(&user));
 }
 
 #[test]
@@ -126,18 +333,80 @@ fn token_registry_like_docker_hub() {
     let addr = b.addr("token");
     let hosts = http_hosts(&addr);
     let h = path(hosts.path());
-    let r = probe_json(&format!("{addr}/public/app:both"), &["--hosts-dir", h, "--platform", "linux/amd64"], None, &[], "ok");
-    assert_eq!(steps(&r), [("manifest".into(), Some(401)), ("token".into(), Some(200)), ("manifest".into(), Some(200))], "cold token probe: 3 requests");
-    let r = probe_json(&format!("{addr}/private/app:both"), &["--hosts-dir", h], None, &[], "not_found_or_unauthorized");
-    assert!(r["evidence"].as_array().unwrap().iter().any(|e| e["challenge"]["error"] == "insufficient_scope"));
+    let r = probe_json(
+        &format!("{addr}/public/app:both"),
+        &["--hosts-dir", h, "--platform", "linux/amd64"],
+        None,
+        &[],
+        "ok",
+    );
+    assert_eq!(
+        steps(&r),
+        [
+            ("manifest".into(), Some(401)),
+            ("token".into(), Some(200)),
+            ("manifest".into(), Some(200))
+        ],
+        "cold token probe: 3 requests"
+    );
+    let r = probe_json(
+        &format!("{addr}/private/app:both"),
+        &["--hosts-dir", h],
+        None,
+        &[],
+        "not_found_or_unauthorized",
+    );
+    assert!(r["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["challenge"]["error"] == "insufficient_scope"));
     let user = b.user();
     let pw = format!("{}\n", b.password());
-    let creds = ["--hosts-dir", h, "--username", user.as_str(), "--password-stdin", "--platform", "linux/amd64"];
-    probe_json(&format!("{addr}/private/app:both"), &creds, Some(&pw), &[], "ok");
-    let r = probe_json(&format!("{addr}/private/app:both"), &creds, Some("bad\n"), &[], "unauthorized");
-    assert!(steps(&r).iter().any(|(s, st)| s == "token" && *st == Some(401)), "{:?}", steps(&r));
-    probe_json(&format!("{addr}/private/nosuch:v1"), &creds, Some(&pw), &[], "repository_unknown");
-    probe_json(&format!("{addr}/private/app:nope"), &creds, Some(&pw), &[], "manifest_unknown");
+    let creds = [
+        "--hosts-dir",
+        h,
+        "--username",
+        user.as_str(),
+        "--password-stdin",
+        "--platform",
+        "linux/amd64",
+    ];
+    probe_json(
+        &format!("{addr}/private/app:both"),
+        &creds,
+        Some(&pw),
+        &[],
+        "ok",
+    );
+    let r = probe_json(
+        &format!("{addr}/private/app:both"),
+        &creds,
+        Some("bad\n"),
+        &[],
+        "unauthorized",
+    );
+    assert!(
+        steps(&r)
+            .iter()
+            .any(|(s, st)| s == "token" && *st == Some(401)),
+        "{:?}",
+        steps(&r)
+    );
+    probe_json(
+        &format!("{addr}/private/nosuch:v1"),
+        &creds,
+        Some(&pw),
+        &[],
+        "repository_unknown",
+    );
+    probe_json(
+        &format!("{addr}/private/app:nope"),
+        &creds,
+        Some(&pw),
+        &[],
+        "manifest_unknown",
+    );
 }
 
 #[test]
@@ -150,7 +419,14 @@ fn docker_config_credentials_with_kubelet_matching() {
     std::fs::write(cfg.path(), format!(r#"{{"auths":{{"{addr}/private":{{"auth":"{auth}"}},"other.example":{{"auth":"eDp5"}}}}}}"#)).unwrap();
     let r = probe_json(
         &format!("{addr}/private/app:both"),
-        &["--hosts-dir", path(hosts.path()), "--docker-config", path(cfg.path()), "--platform", "linux/amd64"],
+        &[
+            "--hosts-dir",
+            path(hosts.path()),
+            "--docker-config",
+            path(cfg.path()),
+            "--platform",
+            "linux/amd64",
+        ],
         None,
         &[],
         "ok",
@@ -158,7 +434,18 @@ fn docker_config_credentials_with_kubelet_matching() {
     assert_eq!(r["identity"]["source"]["kind"], "dockerConfig");
     assert_eq!(r["identity"]["source"]["key"], format!("{addr}/private"));
     // The key's path does not cover public/: anonymous is used, and public pulls fine.
-    let r = probe_json(&format!("{addr}/public/app:both"), &["--hosts-dir", path(hosts.path()), "--docker-config", path(cfg.path())], None, &[], "ok");
+    let r = probe_json(
+        &format!("{addr}/public/app:both"),
+        &[
+            "--hosts-dir",
+            path(hosts.path()),
+            "--docker-config",
+            path(cfg.path()),
+        ],
+        None,
+        &[],
+        "ok",
+    );
     assert_eq!(r["identity"]["source"]["kind"], "anonymous");
 }
 
@@ -167,7 +454,9 @@ fn base64_encode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = String::new();
     for chunk in b.chunks(3) {
-        let n = (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
+        let n = (chunk[0] as u32) << 16
+            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
+            | *chunk.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -188,7 +477,13 @@ fn fronts() -> (String, tempfile::TempDir) {
 #[test]
 fn rate_limited_with_quota_figures() {
     let (addr, hosts) = fronts();
-    let r = probe_json(&format!("{addr}/ratelimited/app:v1"), &["--hosts-dir", path(hosts.path())], None, &[], "rate_limited");
+    let r = probe_json(
+        &format!("{addr}/ratelimited/app:v1"),
+        &["--hosts-dir", path(hosts.path())],
+        None,
+        &[],
+        "rate_limited",
+    );
     assert_eq!(r["exitCode"], 6);
     assert_eq!(r["rateLimit"]["limit"], 100);
     assert_eq!(r["rateLimit"]["remaining"], 0);
@@ -197,7 +492,18 @@ fn rate_limited_with_quota_figures() {
     assert_eq!(r["rateLimit"]["source"], "192.0.2.10");
     assert_eq!(steps(&r).len(), 1, "a 429 is never retried");
     // Quota is read on successful answers too.
-    let r = probe_json(&format!("{addr}/hubok/app:amd64"), &["--hosts-dir", path(hosts.path()), "--platform", "linux/amd64"], None, &[], "ok");
+    let r = probe_json(
+        &format!("{addr}/hubok/app:amd64"),
+        &[
+            "--hosts-dir",
+            path(hosts.path()),
+            "--platform",
+            "linux/amd64",
+        ],
+        None,
+        &[],
+        "ok",
+    );
     assert_eq!(r["rateLimit"]["remaining"], 42);
 }
 
@@ -205,32 +511,118 @@ fn rate_limited_with_quota_figures() {
 fn denials_expiry_and_ambiguity_from_registry_messages() {
     let (addr, hosts) = fronts();
     let h = path(hosts.path());
-    let r = probe_json(&format!("{addr}/denied/app:v1"), &["--hosts-dir", h], None, &[], "forbidden");
-    assert!(r["reason"].as_str().unwrap().contains("ecr:BatchGetImage"), "{}", r["reason"]);
-    assert!(r["remediation"].as_str().unwrap().contains("ecr:BatchGetImage"));
-    probe_json(&format!("{addr}/expired/app:v1"), &["--hosts-dir", h], None, &[], "credentials_expired");
-    probe_json(&format!("{addr}/gar/app:v1"), &["--hosts-dir", h], None, &[], "not_found_or_unauthorized");
-    probe_json(&format!("{addr}/ecrmissing/app:v1"), &["--hosts-dir", h], None, &[], "repository_unknown");
+    let r = probe_json(
+        &format!("{addr}/denied/app:v1"),
+        &["--hosts-dir", h],
+        None,
+        &[],
+        "forbidden",
+    );
+    assert!(
+        r["reason"].as_str().unwrap().contains("ecr:BatchGetImage"),
+        "{}",
+        r["reason"]
+    );
+    assert!(r["remediation"]
+        .as_str()
+        .unwrap()
+        .contains("ecr:BatchGetImage"));
+    probe_json(
+        &format!("{addr}/expired/app:v1"),
+        &["--hosts-dir", h],
+        None,
+        &[],
+        "credentials_expired",
+    );
+    probe_json(
+        &format!("{addr}/gar/app:v1"),
+        &["--hosts-dir", h],
+        None,
+        &[],
+        "not_found_or_unauthorized",
+    );
+    probe_json(
+        &format!("{addr}/ecrmissing/app:v1"),
+        &["--hosts-dir", h],
+        None,
+        &[],
+        "repository_unknown",
+    );
 }
 
 #[test]
 fn registry_errors_and_bad_content() {
     let (addr, hosts) = fronts();
     let h = path(hosts.path());
-    let r = probe_json(&format!("{addr}/unavailable/app:v1"), &["--hosts-dir", h], None, &[], "registry_error");
+    let r = probe_json(
+        &format!("{addr}/unavailable/app:v1"),
+        &["--hosts-dir", h],
+        None,
+        &[],
+        "registry_error",
+    );
     assert_eq!(r["exitCode"], 9);
     assert!(r["reason"].as_str().unwrap().contains("503"));
-    let r = probe_json(&format!("{addr}/internal/app:v1"), &["--hosts-dir", h], None, &[], "registry_error");
-    assert!(r["evidence"][0]["bodyExcerpt"].as_str().unwrap().contains("internal error"));
-    let r = probe_json(&format!("{addr}/schema1/app:v1"), &["--hosts-dir", h], None, &[], "unsupported_manifest");
+    let r = probe_json(
+        &format!("{addr}/internal/app:v1"),
+        &["--hosts-dir", h],
+        None,
+        &[],
+        "registry_error",
+    );
+    assert!(r["evidence"][0]["bodyExcerpt"]
+        .as_str()
+        .unwrap()
+        .contains("internal error"));
+    let r = probe_json(
+        &format!("{addr}/schema1/app:v1"),
+        &["--hosts-dir", h],
+        None,
+        &[],
+        "unsupported_manifest",
+    );
     assert!(r["reason"].as_str().unwrap().contains("schema 1"));
-    let r = probe_json(&format!("{addr}/huge/app:v1"), &["--hosts-dir", h], None, &[], "registry_error");
-    assert!(r["reason"].as_str().unwrap().contains("limit"), "{}", r["reason"]);
-    probe_json(&format!("{addr}/garbage/app:v1"), &["--hosts-dir", h], None, &[], "registry_error");
-    let r = probe_json(&format!("{addr}/tampered/app:v1"), &["--hosts-dir", h], None, &[], "digest_mismatch");
-    assert!(r["reason"].as_str().unwrap().contains(&bed().str("tampered_claimed_digest")));
-    let r = probe_json(&format!("{addr}/hugeerror/app:v1"), &["--hosts-dir", h], None, &[], "manifest_unknown");
-    assert!(r["evidence"][0]["bodyExcerpt"].as_str().unwrap().len() < 400, "error bodies are bounded");
+    let r = probe_json(
+        &format!("{addr}/huge/app:v1"),
+        &["--hosts-dir", h],
+        None,
+        &[],
+        "registry_error",
+    );
+    assert!(
+        r["reason"].as_str().unwrap().contains("limit"),
+        "{}",
+        r["reason"]
+    );
+    probe_json(
+        &format!("{addr}/garbage/app:v1"),
+        &["--hosts-dir", h],
+        None,
+        &[],
+        "registry_error",
+    );
+    let r = probe_json(
+        &format!("{addr}/tampered/app:v1"),
+        &["--hosts-dir", h],
+        None,
+        &[],
+        "digest_mismatch",
+    );
+    assert!(r["reason"]
+        .as_str()
+        .unwrap()
+        .contains(&bed().str("tampered_claimed_digest")));
+    let r = probe_json(
+        &format!("{addr}/hugeerror/app:v1"),
+        &["--hosts-dir", h],
+        None,
+        &[],
+        "manifest_unknown",
+    );
+    assert!(
+        r["evidence"][0]["bodyExcerpt"].as_str().unwrap().len() < 400,
+        "error bodies are bounded"
+    );
 }
 
 #[test]
@@ -239,36 +631,104 @@ fn broken_servers_do_not_break_the_probe() {
     let addr = b.addr("broken");
     let hosts = http_hosts(&addr);
     let h = path(hosts.path());
-    let r = probe_json(&format!("{addr}/badheader/app:v1"), &["--hosts-dir", h], None, &[], "registry_error");
+    let r = probe_json(
+        &format!("{addr}/badheader/app:v1"),
+        &["--hosts-dir", h],
+        None,
+        &[],
+        "registry_error",
+    );
     assert_eq!(r["evidence"][0]["status"], 503);
-    let r = probe_json(&format!("{addr}/midbody/app:v1"), &["--hosts-dir", h, "--timeout", "1s"], None, &[], "timeout");
+    let r = probe_json(
+        &format!("{addr}/midbody/app:v1"),
+        &["--hosts-dir", h, "--timeout", "1s"],
+        None,
+        &[],
+        "timeout",
+    );
     assert_eq!(r["exitCode"], 8);
-    let r = probe_json(&format!("{addr}/badrealm/app:v1"), &["--hosts-dir", h], None, &[], "connection_refused");
-    assert!(r["reason"].as_str().unwrap().contains("token"), "{}", r["reason"]);
+    let r = probe_json(
+        &format!("{addr}/badrealm/app:v1"),
+        &["--hosts-dir", h],
+        None,
+        &[],
+        "connection_refused",
+    );
+    assert!(
+        r["reason"].as_str().unwrap().contains("token"),
+        "{}",
+        r["reason"]
+    );
     // A redirect to another host never carries the Authorization header.
     let pw = format!("{}\n", b.password());
     let user = b.user();
-    probe_json(&format!("{addr}/redirect/app:v1"), &["--hosts-dir", h, "--username", &user, "--password-stdin"], Some(&pw), &[], "manifest_unknown");
-    let record = std::fs::read_to_string(b.str("sink_record")).expect("the redirect reached the other host");
-    assert!(record.lines().all(|l| l.contains("\"authorization\": false")), "{record}");
+    probe_json(
+        &format!("{addr}/redirect/app:v1"),
+        &["--hosts-dir", h, "--username", &user, "--password-stdin"],
+        Some(&pw),
+        &[],
+        "manifest_unknown",
+    );
+    let record =
+        std::fs::read_to_string(b.str("sink_record")).expect("the redirect reached the other host");
+    assert!(
+        record
+            .lines()
+            .all(|l| l.contains("\"authorization\": false")),
+        "{record}"
+    );
 }
 
 #[test]
 fn network_verdicts() {
     let b = bed();
-    let r = probe_json(&format!("{}/app:v1", b.addr("closed")), &[], None, &[], "connection_refused");
+    let r = probe_json(
+        &format!("{}/app:v1", b.addr("closed")),
+        &[],
+        None,
+        &[],
+        "connection_refused",
+    );
     assert_eq!(r["exitCode"], 8);
-    probe_json("registry.does-not-exist.invalid/app:v1", &[], None, &[], "dns_failure");
-    let r = probe_json(&format!("{}/app:v1", b.addr("hang")), &["--timeout", "1s"], None, &[], "timeout");
+    probe_json(
+        "registry.does-not-exist.invalid/app:v1",
+        &[],
+        None,
+        &[],
+        "dns_failure",
+    );
+    let r = probe_json(
+        &format!("{}/app:v1", b.addr("hang")),
+        &["--timeout", "1s"],
+        None,
+        &[],
+        "timeout",
+    );
     assert!(r["reason"].as_str().unwrap().contains("timed out"));
     let proxy = format!("http://{}", b.addr("closed"));
-    let r = probe_json("registry.test/app:v1", &[], None, &[("HTTPS_PROXY", proxy.as_str())], "proxy_error");
-    assert!(r["reason"].as_str().unwrap().contains(&proxy), "{}", r["reason"]);
+    let r = probe_json(
+        "registry.test/app:v1",
+        &[],
+        None,
+        &[("HTTPS_PROXY", proxy.as_str())],
+        "proxy_error",
+    );
+    assert!(
+        r["reason"].as_str().unwrap().contains(&proxy),
+        "{}",
+        r["reason"]
+    );
 }
 
 #[test]
 fn invalid_references_and_usage_errors() {
-    let r = probe_json("Docker.io/Library/Nginx", &[], None, &[], "invalid_reference");
+    let r = probe_json(
+        "Docker.io/Library/Nginx",
+        &[],
+        None,
+        &[],
+        "invalid_reference",
+    );
     assert_eq!(r["exitCode"], 3);
     assert!(r["reason"].as_str().unwrap().contains("lowercase"));
     probe_json("nginx:", &[], None, &[], "invalid_reference");
@@ -286,21 +746,59 @@ fn invalid_references_and_usage_errors() {
         assert_eq!(r.code, 2, "{bad:?}: {}", r.stderr);
         assert!(!r.stderr.contains("panicked"));
     }
-    let missing = pullcheck(&["probe", "nginx", "--docker-config", "/nonexistent/config.json"], None, &[]);
+    let missing = pullcheck(
+        &[
+            "probe",
+            "nginx",
+            "--docker-config",
+            "/nonexistent/config.json",
+        ],
+        None,
+        &[],
+    );
     assert_eq!(missing.code, 2);
     assert!(missing.stderr.contains("/nonexistent/config.json"));
     let hosts = hosts_dir(&[("reg.example", "server = 42\n".into())]);
-    let bad_toml = pullcheck(&["probe", "reg.example/app", "--hosts-dir", path(hosts.path())], None, &[]);
+    let bad_toml = pullcheck(
+        &[
+            "probe",
+            "reg.example/app",
+            "--hosts-dir",
+            path(hosts.path()),
+        ],
+        None,
+        &[],
+    );
     assert_eq!(bad_toml.code, 2);
-    assert!(bad_toml.stderr.contains("hosts.toml") && bad_toml.stderr.contains("line 1"), "{}", bad_toml.stderr);
+    assert!(
+        bad_toml.stderr.contains("hosts.toml") && bad_toml.stderr.contains("line 1"),
+        "{}",
+        bad_toml.stderr
+    );
 }
 
 #[test]
 fn text_output_reads_like_describe() {
     let (addr, hosts) = plain();
-    let r = pullcheck(&["probe", &format!("{addr}/app:nope"), "--hosts-dir", path(hosts.path())], None, &[]);
+    let r = pullcheck(
+        &[
+            "probe",
+            &format!("{addr}/app:nope"),
+            "--hosts-dir",
+            path(hosts.path()),
+        ],
+        None,
+        &[],
+    );
     assert_eq!(r.code, 4);
-    for label in ["Image:", "Verdict:", "Reason:", "Identity:", "Remediation:", "Evidence:"] {
+    for label in [
+        "Image:",
+        "Verdict:",
+        "Reason:",
+        "Identity:",
+        "Remediation:",
+        "Evidence:",
+    ] {
         assert!(r.stdout.contains(label), "{label} missing:\n{}", r.stdout);
     }
 }

@@ -22,7 +22,11 @@ pub struct Diagnosis {
 
 impl Diagnosis {
     fn new(verdict: Verdict, reason: impl Into<String>) -> Self {
-        Diagnosis { verdict, reason: reason.into(), remediation: verdict.remediation().to_string() }
+        Diagnosis {
+            verdict,
+            reason: reason.into(),
+            remediation: verdict.remediation().to_string(),
+        }
     }
 
     fn fix(mut self, remediation: impl Into<String>) -> Self {
@@ -32,7 +36,13 @@ impl Diagnosis {
 }
 
 /// Registries known to answer 401 alike for missing and private repositories.
-const AMBIGUOUS_401_HOSTS: &[&str] = &["registry-1.docker.io", "docker.io", "index.docker.io", "quay.io", "ghcr.io"];
+const AMBIGUOUS_401_HOSTS: &[&str] = &[
+    "registry-1.docker.io",
+    "docker.io",
+    "index.docker.io",
+    "quay.io",
+    "ghcr.io",
+];
 
 fn step_name(ex: &Exchange) -> String {
     let what = match ex.step {
@@ -58,7 +68,14 @@ pub fn classify(ev: &Evidence) -> Diagnosis {
         return d;
     }
     let Some(status) = t.status else {
-        return Diagnosis::new(Verdict::RegistryError, format!("{}: {}", step_name(t), t.note.as_deref().unwrap_or("no usable reply")));
+        return Diagnosis::new(
+            Verdict::RegistryError,
+            format!(
+                "{}: {}",
+                step_name(t),
+                t.note.as_deref().unwrap_or("no usable reply")
+            ),
+        );
     };
     status_rule(ev, t, status)
 }
@@ -66,7 +83,10 @@ pub fn classify(ev: &Evidence) -> Diagnosis {
 fn ok(ev: &Evidence) -> Diagnosis {
     let what = match &ev.manifest {
         Some(m) => match &m.selected {
-            Some(p) => format!("{} {} resolves; {p} is available for this node", m.media_type, m.digest),
+            Some(p) => format!(
+                "{} {} resolves; {p} is available for this node",
+                m.media_type, m.digest
+            ),
             None => format!("{} {} resolves", m.media_type, m.digest),
         },
         None => "the manifest resolves".into(),
@@ -76,7 +96,10 @@ fn ok(ev: &Evidence) -> Diagnosis {
 
 fn content_rule(ev: &Evidence) -> Option<Diagnosis> {
     let problem = ev.content_problem.as_ref()?;
-    let at = ev.terminal_exchange().map(step_name).unwrap_or_else(|| ev.host.clone());
+    let at = ev
+        .terminal_exchange()
+        .map(step_name)
+        .unwrap_or_else(|| ev.host.clone());
     Some(match problem {
         ContentProblem::TooLarge { limit } => {
             Diagnosis::new(Verdict::RegistryError, format!("{at}: body larger than the {limit}-byte limit; refusing to read it"))
@@ -103,14 +126,20 @@ fn content_rule(ev: &Evidence) -> Option<Diagnosis> {
 fn transport_rule(ev: &Evidence, t: &Exchange) -> Option<Diagnosis> {
     let tf = t.transport.as_ref()?;
     let at = step_name(t);
-    let realm = if t.step == Step::Token { " (the registry's token realm)" } else { "" };
+    let realm = if t.step == Step::Token {
+        " (the registry's token realm)"
+    } else {
+        ""
+    };
     let why = format!("{at}{realm}: {}", tf.message);
     let v = match tf.kind {
         TransportKind::TlsNotTls if ev.plain_http_confirmed => {
-            let host = reqwest::Url::parse(&t.url).ok().and_then(|u| u.host_str().map(|h| match u.port() {
-                Some(p) => format!("{h}:{p}"),
-                None => h.to_string(),
-            }));
+            let host = reqwest::Url::parse(&t.url).ok().and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_string(),
+                })
+            });
             let host = host.unwrap_or_else(|| "<host>".into());
             return Some(
                 Diagnosis::new(Verdict::HttpRegistry, format!("{at}: http: server gave HTTP response to HTTPS client"))
@@ -137,12 +166,19 @@ fn transport_rule(ev: &Evidence, t: &Exchange) -> Option<Diagnosis> {
 
 /// The permission a denial names, if it names one.
 pub fn named_permission(text: &str) -> Option<String> {
-    let clean = |s: &str| s.trim_matches(|c: char| c == '\'' || c == '"' || c == '.' || c == ',' || c == '`').to_string();
+    let clean = |s: &str| {
+        s.trim_matches(|c: char| c == '\'' || c == '"' || c == '.' || c == ',' || c == '`')
+            .to_string()
+    };
     if let Some(i) = text.find("perform: ") {
         return text[i + 9..].split_whitespace().next().map(clean);
     }
     if let Some(i) = text.find("Permission ") {
-        return text[i + 11..].split_whitespace().next().map(clean).filter(|p| p.contains('.'));
+        return text[i + 11..]
+            .split_whitespace()
+            .next()
+            .map(clean)
+            .filter(|p| p.contains('.'));
     }
     None
 }
@@ -151,8 +187,15 @@ fn status_rule(ev: &Evidence, t: &Exchange, status: u16) -> Diagnosis {
     let at = step_name(t);
     let text = t.error_text();
     let lower = text.to_ascii_lowercase();
-    let server = if text.trim().is_empty() { String::new() } else { format!(" — server message: {}", text.trim()) };
-    let host_known_ambiguous = reqwest::Url::parse(&ev.host).ok().and_then(|u| u.host_str().map(str::to_string)).is_some_and(|h| AMBIGUOUS_401_HOSTS.contains(&h.as_str()));
+    let server = if text.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" — server message: {}", text.trim())
+    };
+    let host_known_ambiguous = reqwest::Url::parse(&ev.host)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .is_some_and(|h| AMBIGUOUS_401_HOSTS.contains(&h.as_str()));
 
     if status == 429 || t.has_code("TOOMANYREQUESTS") {
         let quota = ev.rate_limit.as_ref().map(|rl| {
@@ -171,11 +214,23 @@ fn status_rule(ev: &Evidence, t: &Exchange, status: u16) -> Diagnosis {
             }
             parts.join(", ")
         });
-        let quota = quota.filter(|q| !q.is_empty()).map(|q| format!(" ({q})")).unwrap_or_default();
-        return Diagnosis::new(Verdict::RateLimited, format!("{at}: {status} Too Many Requests{quota}{server}"));
+        let quota = quota
+            .filter(|q| !q.is_empty())
+            .map(|q| format!(" ({q})"))
+            .unwrap_or_default();
+        return Diagnosis::new(
+            Verdict::RateLimited,
+            format!("{at}: {status} Too Many Requests{quota}{server}"),
+        );
     }
-    if lower.contains("authorization token has expired") || lower.contains("token has expired") || lower.contains("token is expired") {
-        return Diagnosis::new(Verdict::CredentialsExpired, format!("{at}: {status}{server}"));
+    if lower.contains("authorization token has expired")
+        || lower.contains("token has expired")
+        || lower.contains("token is expired")
+    {
+        return Diagnosis::new(
+            Verdict::CredentialsExpired,
+            format!("{at}: {status}{server}"),
+        );
     }
     if t.step == Step::Token {
         return match status {

@@ -186,10 +186,14 @@ impl Verdict {
             ManifestUnknown | RepositoryUnknown | NotFoundOrUnauthorized => Family::NotFound,
             Unauthorized | CredentialsExpired | Forbidden | IdentityUnavailable => Family::Auth,
             RateLimited => Family::RateLimit,
-            TlsUnknownAuthority | TlsCertificateExpired | TlsHostnameMismatch | TlsError | HttpRegistry => {
-                Family::Tls
+            TlsUnknownAuthority
+            | TlsCertificateExpired
+            | TlsHostnameMismatch
+            | TlsError
+            | HttpRegistry => Family::Tls,
+            DnsFailure | ConnectionRefused | Timeout | ProxyError | NetworkUnreachable => {
+                Family::Network
             }
-            DnsFailure | ConnectionRefused | Timeout | ProxyError | NetworkUnreachable => Family::Network,
             RegistryError => Family::Registry,
             PlatformMismatch | UnsupportedManifest | DigestMismatch => Family::Content,
             RuntimeUnavailable | InsufficientDisk => Family::Node,
@@ -264,7 +268,13 @@ mod tests {
         for v in Verdict::ALL {
             assert_ne!(v.exit_code(), 2, "2 is for usage errors");
         }
-        assert_ne!(Verdict::Unauthorized.exit_code(), Verdict::ManifestUnknown.exit_code());
-        assert_eq!(Verdict::TlsError.exit_code(), Verdict::HttpRegistry.exit_code());
+        assert_ne!(
+            Verdict::Unauthorized.exit_code(),
+            Verdict::ManifestUnknown.exit_code()
+        );
+        assert_eq!(
+            Verdict::TlsError.exit_code(),
+            Verdict::HttpRegistry.exit_code()
+        );
     }
 }

@@ -59,7 +59,10 @@ impl Keyring {
     /// Reads a `config.json` / `.dockerconfigjson` (with `auths`) or a legacy `.dockercfg` (a bare map).
     pub fn from_file(path: &Path) -> Result<Self, Error> {
         let display = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| Error::Read { path: display.clone(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: display.clone(),
+            source,
+        })?;
         Self::from_bytes(&display, &bytes)
     }
 
@@ -67,24 +70,36 @@ impl Keyring {
     pub fn from_bytes(path: &str, bytes: &[u8]) -> Result<Self, Error> {
         let parse_err = |e: serde_json::Error| Error::Parse {
             path: path.to_string(),
-            detail: format!("{} at line {} column {}", classify_json(&e), e.line(), e.column()),
+            detail: format!(
+                "{} at line {} column {}",
+                classify_json(&e),
+                e.line(),
+                e.column()
+            ),
         };
         let value: serde_json::Value = serde_json::from_slice(bytes).map_err(parse_err)?;
         let auths: BTreeMap<String, Entry> = if value.get("auths").is_some() {
-            serde_json::from_value::<ConfigJson>(value).map_err(parse_err)?.auths
+            serde_json::from_value::<ConfigJson>(value)
+                .map_err(parse_err)?
+                .auths
         } else {
             serde_json::from_value(value).map_err(parse_err)?
         };
         let mut entries = Vec::new();
         for (key, entry) in auths {
-            let Some(auth) = entry_auth(&entry) else { continue };
+            let Some(auth) = entry_auth(&entry) else {
+                continue;
+            };
             if let Some(norm) = normalize_key(&key) {
                 entries.push((norm, key, auth));
             }
         }
         entries.sort_by(|a, b| b.0.cmp(&a.0));
         entries.dedup_by(|a, b| a.0 == b.0);
-        Ok(Keyring { path: path.to_string(), entries })
+        Ok(Keyring {
+            path: path.to_string(),
+            entries,
+        })
     }
 
     /// The credentials the kubelet would try for `image_name` (`registry/repository`, no tag),
@@ -97,7 +112,9 @@ impl Keyring {
             .map(|(_, orig, auth)| self.credential(orig, auth))
             .collect();
         if out.is_empty() && is_default_registry(image_name) {
-            if let Some((_, orig, auth)) = self.entries.iter().find(|(k, _, _)| k == "index.docker.io") {
+            if let Some((_, orig, auth)) =
+                self.entries.iter().find(|(k, _, _)| k == "index.docker.io")
+            {
                 out.push(self.credential(orig, auth));
             }
         }
@@ -109,7 +126,14 @@ impl Keyring {
             RegistryAuth::Basic { username, .. } => username.clone(),
             RegistryAuth::Anonymous => String::new(),
         };
-        Credential { auth: auth.clone(), source: Source::DockerConfig { path: self.path.clone(), key: key.to_string(), username } }
+        Credential {
+            auth: auth.clone(),
+            source: Source::DockerConfig {
+                path: self.path.clone(),
+                key: key.to_string(),
+                username,
+            },
+        }
     }
 }
 
@@ -126,21 +150,33 @@ fn classify_json(e: &serde_json::Error) -> &'static str {
 fn entry_auth(entry: &Entry) -> Option<RegistryAuth> {
     if !entry.auth.is_empty() {
         let trimmed = entry.auth.trim_end_matches('=');
-        let decoded = base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed).ok()?;
+        let decoded = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(trimmed)
+            .ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (user, pass) = text.split_once(':')?;
-        return Some(RegistryAuth::Basic { username: user.to_string(), password: pass.to_string() });
+        return Some(RegistryAuth::Basic {
+            username: user.to_string(),
+            password: pass.to_string(),
+        });
     }
     if entry.username.is_empty() && entry.password.is_empty() {
         return None;
     }
-    Some(RegistryAuth::Basic { username: entry.username.clone(), password: entry.password.clone() })
+    Some(RegistryAuth::Basic {
+        username: entry.username.clone(),
+        password: entry.password.clone(),
+    })
 }
 
 /// Kubelet key normalisation: add `https://`, parse, strip a leading `/v1/` or `/v2/`, keep
 /// `host[:port][/path]`.
 pub fn normalize_key(key: &str) -> Option<String> {
-    let with_scheme = if key.contains("://") { key.to_string() } else { format!("https://{key}") };
+    let with_scheme = if key.contains("://") {
+        key.to_string()
+    } else {
+        format!("https://{key}")
+    };
     let url = reqwest::Url::parse(&with_scheme).ok()?;
     let host = url.host_str()?;
     let mut out = match url.port() {
@@ -175,7 +211,11 @@ pub fn urls_match(key: &str, image_name: &str) -> bool {
     if k_labels.len() != i_labels.len() {
         return false;
     }
-    if !k_labels.iter().zip(&i_labels).all(|(k, i)| glob_match(k, i)) {
+    if !k_labels
+        .iter()
+        .zip(&i_labels)
+        .all(|(k, i)| glob_match(k, i))
+    {
         return false;
     }
     i_path.starts_with(k_path)
@@ -203,7 +243,9 @@ fn glob_match(pattern: &str, name: &str) -> bool {
             Some('*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
             Some('?') => !n.is_empty() && go(&p[1..], &n[1..]),
             Some('[') => {
-                let Some(end) = p.iter().position(|&c| c == ']') else { return false };
+                let Some(end) = p.iter().position(|&c| c == ']') else {
+                    return false;
+                };
                 let Some(&c) = n.first() else { return false };
                 let class = &p[1..end];
                 let (negate, class) = match class.first() {
@@ -234,7 +276,9 @@ fn glob_match(pattern: &str, name: &str) -> bool {
 
 fn is_default_registry(image_name: &str) -> bool {
     let first = image_name.split('/').next().unwrap_or("");
-    first == "docker.io" || first == "index.docker.io" || !(first.contains('.') || first.contains(':'))
+    first == "docker.io"
+        || first == "index.docker.io"
+        || !(first.contains('.') || first.contains(':'))
 }
 
 #[cfg(test)]
@@ -257,9 +301,18 @@ mod tests {
 
     #[test]
     fn normalises_keys_like_the_kubelet() {
-        assert_eq!(normalize_key("https://index.docker.io/v1/").as_deref(), Some("index.docker.io"));
-        assert_eq!(normalize_key("registry.io:5000").as_deref(), Some("registry.io:5000"));
-        assert_eq!(normalize_key("http://registry.io/v2/team").as_deref(), Some("registry.io/team"));
+        assert_eq!(
+            normalize_key("https://index.docker.io/v1/").as_deref(),
+            Some("index.docker.io")
+        );
+        assert_eq!(
+            normalize_key("registry.io:5000").as_deref(),
+            Some("registry.io:5000")
+        );
+        assert_eq!(
+            normalize_key("http://registry.io/v2/team").as_deref(),
+            Some("registry.io/team")
+        );
         assert_eq!(normalize_key("*.gcr.io").as_deref(), Some("*.gcr.io"));
     }
 
@@ -271,7 +324,10 @@ mod tests {
         assert!(urls_match("*.gcr.io", "eu.gcr.io/p/i"));
         assert!(!urls_match("*.gcr.io", "gcr.io/p/i"), "label counts differ");
         assert!(!urls_match("*.io", "a.b.io/x"));
-        assert!(urls_match("*.dkr.ecr.*.amazonaws.com", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app"));
+        assert!(urls_match(
+            "*.dkr.ecr.*.amazonaws.com",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app"
+        ));
         assert!(urls_match("registry.io/team", "registry.io/team/app"));
         assert!(!urls_match("registry.io/team", "registry.io/other/app"));
         assert!(urls_match("reg[0-9].io", "reg1.io/x"));
@@ -279,7 +335,9 @@ mod tests {
 
     #[test]
     fn auth_field_padded_or_not_and_index_docker_io_default() {
-        let k = ring(r#"{"auths":{"https://index.docker.io/v1/":{"auth":"aHViOnB3"},"ghcr.io":{"auth":"Z2g6cHc="}}}"#);
+        let k = ring(
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"aHViOnB3"},"ghcr.io":{"auth":"Z2g6cHc="}}}"#,
+        );
         assert_eq!(users(&k.lookup("docker.io/library/nginx")), ["hub"]);
         assert_eq!(users(&k.lookup("ghcr.io/o/r")), ["gh"]);
         assert!(k.lookup("quay.io/o/r").is_empty());
@@ -289,14 +347,18 @@ mod tests {
 
     #[test]
     fn reverse_sorted_all_matches_in_order() {
-        let k = ring(r#"{"auths":{"registry.io":{"username":"host"},"registry.io/team":{"username":"team"}}}"#);
+        let k = ring(
+            r#"{"auths":{"registry.io":{"username":"host"},"registry.io/team":{"username":"team"}}}"#,
+        );
         assert_eq!(users(&k.lookup("registry.io/team/app")), ["team", "host"]);
         assert!(!format!("{:?}", k).contains("\"p\""));
     }
 
     #[test]
     fn bad_files_say_where_without_echoing_content() {
-        let err = Keyring::from_bytes("x.json", b"{\"auths\": s3cr3t").unwrap_err().to_string();
+        let err = Keyring::from_bytes("x.json", b"{\"auths\": s3cr3t")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("x.json") && err.contains("line 1"), "{err}");
         assert!(!err.contains("s3cr3t"));
     }

@@ -24,9 +24,11 @@ impl fmt::Debug for RegistryAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RegistryAuth::Anonymous => f.write_str("Anonymous"),
-            RegistryAuth::Basic { username, .. } => {
-                f.debug_struct("Basic").field("username", username).field("password", &"<redacted>").finish()
-            }
+            RegistryAuth::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
         }
     }
 }
@@ -73,7 +75,11 @@ impl fmt::Display for Source {
         match self {
             Source::Anonymous => f.write_str("anonymous"),
             Source::Flags { username } => write!(f, "user {username:?} (command-line flags)"),
-            Source::DockerConfig { path, key, username } => {
+            Source::DockerConfig {
+                path,
+                key,
+                username,
+            } => {
                 write!(f, "user {username:?} from {path} (auths[{key:?}])")
             }
         }
@@ -92,7 +98,10 @@ pub struct Credential {
 impl Credential {
     /// The anonymous candidate.
     pub fn anonymous() -> Self {
-        Credential { auth: RegistryAuth::Anonymous, source: Source::Anonymous }
+        Credential {
+            auth: RegistryAuth::Anonymous,
+            source: Source::Anonymous,
+        }
     }
 }
 
@@ -102,8 +111,19 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_password() {
-        let a = RegistryAuth::Basic { username: "u".into(), password: "s3cr3t-planted".into() };
-        let dbg = format!("{a:?} {:?}", Credential { auth: a.clone(), source: Source::Flags { username: "u".into() } });
+        let a = RegistryAuth::Basic {
+            username: "u".into(),
+            password: "s3cr3t-planted".into(),
+        };
+        let dbg = format!(
+            "{a:?} {:?}",
+            Credential {
+                auth: a.clone(),
+                source: Source::Flags {
+                    username: "u".into()
+                }
+            }
+        );
         assert!(!dbg.contains("s3cr3t-planted"), "{dbg}");
         assert!(dbg.contains("<redacted>"));
         assert_ne!(a.cache_key(), RegistryAuth::Anonymous.cache_key());

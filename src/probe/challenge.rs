@@ -36,10 +36,20 @@ pub fn parse(value: &str) -> Option<Challenge> {
         Some(i) => (&value[..i], value[i..].trim_start()),
         None => (value, ""),
     };
-    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)) {
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+    {
         return None;
     }
-    let mut ch = Challenge { scheme: scheme.to_ascii_lowercase(), realm: None, service: None, scope: None, error: None };
+    let mut ch = Challenge {
+        scheme: scheme.to_ascii_lowercase(),
+        realm: None,
+        service: None,
+        scope: None,
+        error: None,
+    };
     for (k, v) in params(rest) {
         match k.to_ascii_lowercase().as_str() {
             "realm" => ch.realm = Some(v),
@@ -65,7 +75,11 @@ fn params(s: &str) -> Vec<(String, String)> {
         while i < chars.len() && chars[i] != '=' && chars[i] != ',' {
             i += 1;
         }
-        let key: String = chars[start..i].iter().collect::<String>().trim().to_string();
+        let key: String = chars[start..i]
+            .iter()
+            .collect::<String>()
+            .trim()
+            .to_string();
         if i >= chars.len() || chars[i] != '=' {
             continue;
         }
@@ -124,7 +138,16 @@ mod tests {
 
     #[test]
     fn garbage_does_not_panic() {
-        for s in ["", "   ", "=", "Bearer", "Bearer realm=\"unterminated", "Bearer ,,,==,\"", "\u{7f}\u{0}x y", "Bearer a=\"\\"] {
+        for s in [
+            "",
+            "   ",
+            "=",
+            "Bearer",
+            "Bearer realm=\"unterminated",
+            "Bearer ,,,==,\"",
+            "\u{7f}\u{0}x y",
+            "Bearer a=\"\\",
+        ] {
             let _ = parse(s);
         }
         assert!(parse("").is_none());

@@ -41,20 +41,37 @@ pub struct ProxyEnv {
 impl ProxyEnv {
     /// Reads the proxy variables of this process.
     pub fn from_env() -> Self {
-        let get = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()));
+        let get = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+        };
         ProxyEnv {
             https: get(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
             http: get(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]),
             no_proxy: get(&["NO_PROXY", "no_proxy"])
-                .map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect())
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_ascii_lowercase())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }
 
     /// The proxy a request to `url` goes through, if any (display form, without credentials).
     pub fn for_url(&self, url: &reqwest::Url) -> Option<String> {
-        let host = url.host_str()?.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-        if host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+        let host = url
+            .host_str()?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        if host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+        {
             return None;
         }
         let port = url.port_or_known_default().unwrap_or(0);
@@ -74,7 +91,11 @@ impl ProxyEnv {
                 return None;
             }
         }
-        let proxy = if url.scheme() == "https" { self.https.as_ref() } else { self.http.as_ref() }?;
+        let proxy = if url.scheme() == "https" {
+            self.https.as_ref()
+        } else {
+            self.http.as_ref()
+        }?;
         Some(strip_userinfo(proxy))
     }
 }
@@ -100,7 +121,11 @@ pub struct Clients {
 impl Clients {
     /// A client cache with a connect timeout and proxy settings.
     pub fn new(connect_timeout: Duration, proxy: ProxyEnv) -> Self {
-        Clients { connect_timeout, proxy: Arc::new(proxy), cache: Mutex::new(HashMap::new()) }
+        Clients {
+            connect_timeout,
+            proxy: Arc::new(proxy),
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The proxy settings in force.
@@ -123,7 +148,11 @@ impl Clients {
             .user_agent(concat!("pullcheck/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(4);
         builder = if proxy_env.https.is_some() || proxy_env.http.is_some() {
-            builder.proxy(reqwest::Proxy::custom(move |url| proxy_env.for_url(url).and_then(|p| reqwest::Url::parse(&p).ok())))
+            builder.proxy(reqwest::Proxy::custom(move |url| {
+                proxy_env
+                    .for_url(url)
+                    .and_then(|p| reqwest::Url::parse(&p).ok())
+            }))
         } else {
             builder.no_proxy()
         };
@@ -135,7 +164,8 @@ impl Clients {
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     static P: OnceLock<Arc<rustls::crypto::CryptoProvider>> = OnceLock::new();
-    P.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider())).clone()
+    P.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
 }
 
 /// The node's trust store, loaded once per process.
@@ -158,11 +188,17 @@ fn tls_config(s: &TlsSettings) -> Result<rustls::ClientConfig, Error> {
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Build(e.to_string()))?;
     let builder = if s.skip_verify {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
     } else {
         let mut roots = system_roots().clone();
         for path in &s.ca {
-            let file_err = |detail: String| Error::File { what: "CA file", path: path.display().to_string(), detail };
+            let file_err = |detail: String| Error::File {
+                what: "CA file",
+                path: path.display().to_string(),
+                detail,
+            };
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
                 .map_err(|e| file_err(e.to_string()))?
                 .collect::<Result<_, _>>()
@@ -182,12 +218,23 @@ fn tls_config(s: &TlsSettings) -> Result<rustls::ClientConfig, Error> {
             let key_path = key.as_ref().unwrap_or(cert);
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
                 .and_then(|it| it.collect::<Result<_, _>>())
-                .map_err(|e| Error::File { what: "client certificate", path: cert.display().to_string(), detail: e.to_string() })?;
-            let key = PrivateKeyDer::from_pem_file(key_path)
-                .map_err(|e| Error::File { what: "client key", path: key_path.display().to_string(), detail: e.to_string() })?;
+                .map_err(|e| Error::File {
+                    what: "client certificate",
+                    path: cert.display().to_string(),
+                    detail: e.to_string(),
+                })?;
+            let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| Error::File {
+                what: "client key",
+                path: key_path.display().to_string(),
+                detail: e.to_string(),
+            })?;
             builder
                 .with_client_auth_cert(certs, key)
-                .map_err(|e| Error::File { what: "client certificate", path: cert.display().to_string(), detail: e.to_string() })?
+                .map_err(|e| Error::File {
+                    what: "client certificate",
+                    path: cert.display().to_string(),
+                    detail: e.to_string(),
+                })?
         }
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -216,7 +263,12 @@ impl ServerCertVerifier for NoVerify {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -225,7 +277,12 @@ impl ServerCertVerifier for NoVerify {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -238,21 +295,38 @@ mod tests {
     use super::*;
 
     fn env(https: Option<&str>, no_proxy: &[&str]) -> ProxyEnv {
-        ProxyEnv { https: https.map(Into::into), http: None, no_proxy: no_proxy.iter().map(|s| s.to_string()).collect() }
+        ProxyEnv {
+            https: https.map(Into::into),
+            http: None,
+            no_proxy: no_proxy.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     #[test]
     fn proxy_rules_like_go() {
         let u = |s: &str| reqwest::Url::parse(s).unwrap();
-        let e = env(Some("http://user:pw@proxy:3128"), &[".internal.example", "reg.example:5000"]);
-        assert_eq!(e.for_url(&u("https://ghcr.io/v2/")).as_deref(), Some("http://proxy:3128"));
+        let e = env(
+            Some("http://user:pw@proxy:3128"),
+            &[".internal.example", "reg.example:5000"],
+        );
+        assert_eq!(
+            e.for_url(&u("https://ghcr.io/v2/")).as_deref(),
+            Some("http://proxy:3128")
+        );
         assert_eq!(e.for_url(&u("https://localhost:5000/v2/")), None);
         assert_eq!(e.for_url(&u("https://127.0.0.1:5000/v2/")), None);
         assert_eq!(e.for_url(&u("https://a.internal.example/v2/")), None);
         assert_eq!(e.for_url(&u("https://reg.example:5000/v2/")), None);
         assert!(e.for_url(&u("https://reg.example/v2/")).is_some());
-        assert_eq!(e.for_url(&u("http://ghcr.io/v2/")), None, "no HTTP_PROXY set");
-        assert_eq!(env(Some("http://p:1"), &["*"]).for_url(&u("https://x.io/")), None);
+        assert_eq!(
+            e.for_url(&u("http://ghcr.io/v2/")),
+            None,
+            "no HTTP_PROXY set"
+        );
+        assert_eq!(
+            env(Some("http://p:1"), &["*"]).for_url(&u("https://x.io/")),
+            None
+        );
     }
 
     #[test]
@@ -260,9 +334,17 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("ca.crt");
         std::fs::write(&f, "not a certificate").unwrap();
-        let err = tls_config(&TlsSettings { ca: vec![f], ..Default::default() }).unwrap_err().to_string();
+        let err = tls_config(&TlsSettings {
+            ca: vec![f],
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("CA file") && err.contains("ca.crt"), "{err}");
-        let missing = TlsSettings { ca: vec![d.path().join("nope.crt")], ..Default::default() };
+        let missing = TlsSettings {
+            ca: vec![d.path().join("nope.crt")],
+            ..Default::default()
+        };
         assert!(tls_config(&missing).is_err());
     }
 }

@@ -123,7 +123,11 @@ impl Exchange {
 
     /// Text of all OCI error codes and messages, and the body excerpt, for rule matching.
     pub fn error_text(&self) -> String {
-        let mut s: String = self.oci_errors.iter().map(|e| format!("{} {} ", e.code, e.message)).collect();
+        let mut s: String = self
+            .oci_errors
+            .iter()
+            .map(|e| format!("{} {} ", e.code, e.message))
+            .collect();
         if let Some(b) = &self.body_excerpt {
             s.push_str(b);
         }
@@ -132,7 +136,9 @@ impl Exchange {
 
     /// Whether the envelope carries this OCI code.
     pub fn has_code(&self, code: &str) -> bool {
-        self.oci_errors.iter().any(|e| e.code.eq_ignore_ascii_case(code))
+        self.oci_errors
+            .iter()
+            .any(|e| e.code.eq_ignore_ascii_case(code))
     }
 }
 

@@ -51,9 +51,10 @@ impl Auth {
     fn header(&self) -> Option<String> {
         match self {
             Auth::None | Auth::Basic(RegistryAuth::Anonymous) => None,
-            Auth::Basic(RegistryAuth::Basic { username, password }) => {
-                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))))
-            }
+            Auth::Basic(RegistryAuth::Basic { username, password }) => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+            )),
             Auth::Bearer(t) => Some(format!("Bearer {t}")),
         }
     }
@@ -90,7 +91,9 @@ pub struct Sent {
 }
 
 fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
-    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 /// Sends a request, following up to five redirects for GET/HEAD; Authorization is dropped when
@@ -99,18 +102,30 @@ pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
     let mut exchanges = Vec::new();
     let Ok(mut url) = reqwest::Url::parse(&req.url) else {
         let mut ex = Exchange::new(req.step, req.method.as_str(), &req.url, "none");
-        ex.transport = Some(TransportFailure { kind: TransportKind::Other, message: format!("invalid URL {:?}", req.url) });
+        ex.transport = Some(TransportFailure {
+            kind: TransportKind::Other,
+            message: format!("invalid URL {:?}", req.url),
+        });
         exchanges.push(ex);
-        return Sent { exchanges, response: None };
+        return Sent {
+            exchanges,
+            response: None,
+        };
     };
     let origin = url.clone();
     for hop in 0..=MAX_REDIRECTS {
-        let auth = if same_origin(&origin, &url) { req.auth.clone() } else { Auth::None };
+        let auth = if same_origin(&origin, &url) {
+            req.auth.clone()
+        } else {
+            Auth::None
+        };
         let mut ex = Exchange::new(req.step, req.method.as_str(), url.as_str(), auth.label());
         if hop > 0 && !same_origin(&origin, &url) {
             ex.note = Some("redirected to another host: sent without credentials".into());
         }
-        let mut rb = client.request(req.method.clone(), url.clone()).timeout(req.timeout);
+        let mut rb = client
+            .request(req.method.clone(), url.clone())
+            .timeout(req.timeout);
         if let Some(h) = auth.header() {
             rb = rb.header(reqwest::header::AUTHORIZATION, h);
         }
@@ -126,7 +141,12 @@ pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
                 .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
                 .collect::<Vec<_>>()
                 .join("&");
-            rb = rb.header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body);
+            rb = rb
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(body);
         }
         let proxy = req.proxy.clone();
         if let Some(p) = &proxy {
@@ -140,36 +160,54 @@ pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
             Err(e) => {
                 ex.transport = Some(transport::classify(&e, proxy.as_deref()));
                 exchanges.push(ex);
-                return Sent { exchanges, response: None };
+                return Sent {
+                    exchanges,
+                    response: None,
+                };
             }
         };
         record_headers(&mut ex, &resp);
         ex.status = Some(resp.status().as_u16());
         let redirect = resp.status().is_redirection() && req.method != reqwest::Method::POST;
         if redirect {
-            if let Some(next) = resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).and_then(|l| url.join(l).ok()) {
+            if let Some(next) = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| url.join(l).ok())
+            {
                 exchanges.push(ex);
                 if hop == MAX_REDIRECTS {
                     if let Some(last) = exchanges.last_mut() {
                         last.note = Some("too many redirects".into());
                     }
-                    return Sent { exchanges, response: None };
+                    return Sent {
+                        exchanges,
+                        response: None,
+                    };
                 }
                 url = next;
                 continue;
             }
         }
         exchanges.push(ex);
-        return Sent { exchanges, response: Some(resp) };
+        return Sent {
+            exchanges,
+            response: Some(resp),
+        };
     }
-    Sent { exchanges, response: None }
+    Sent {
+        exchanges,
+        response: None,
+    }
 }
 
 fn record_headers(ex: &mut Exchange, resp: &reqwest::Response) {
     for name in KEPT_HEADERS {
         if let Some(v) = resp.headers().get(*name) {
             let text = String::from_utf8_lossy(v.as_bytes());
-            ex.headers.insert((*name).to_string(), oci_error::truncate(&text, 512));
+            ex.headers
+                .insert((*name).to_string(), oci_error::truncate(&text, 512));
         }
     }
     if let Some(v) = ex.headers.get("www-authenticate") {
@@ -191,7 +229,10 @@ pub enum BodyError {
 }
 
 /// Reads a body up to `limit` bytes.
-pub async fn read_limited(resp: &mut reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+pub async fn read_limited(
+    resp: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
     if resp.content_length().is_some_and(|l| l > limit as u64) {
         return Err(BodyError::TooLarge);
     }
@@ -218,7 +259,8 @@ pub async fn read_error_body(resp: &mut reqwest::Response, ex: &mut Exchange) {
         let room = ERROR_BODY_LIMIT - buf.len();
         buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if buf.len() >= ERROR_BODY_LIMIT {
-            ex.note.get_or_insert_with(|| format!("error body truncated at {ERROR_BODY_LIMIT} bytes"));
+            ex.note
+                .get_or_insert_with(|| format!("error body truncated at {ERROR_BODY_LIMIT} bytes"));
             break;
         }
     }
@@ -235,7 +277,9 @@ pub async fn read_error_body(resp: &mut reqwest::Response, ex: &mut Exchange) {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -247,7 +291,10 @@ mod tests {
 
     #[test]
     fn form_encoding_and_origins() {
-        assert_eq!(urlencode("repository:a/b:pull"), "repository%3Aa%2Fb%3Apull");
+        assert_eq!(
+            urlencode("repository:a/b:pull"),
+            "repository%3Aa%2Fb%3Apull"
+        );
         let u = |s: &str| reqwest::Url::parse(s).unwrap();
         assert!(same_origin(&u("https://a.io/x"), &u("https://a.io:443/y")));
         assert!(!same_origin(&u("https://a.io/x"), &u("https://b.io/x")));
@@ -256,7 +303,10 @@ mod tests {
 
     #[test]
     fn auth_headers_never_leak_in_labels() {
-        let a = Auth::Basic(RegistryAuth::Basic { username: "u".into(), password: "pw".into() });
+        let a = Auth::Basic(RegistryAuth::Basic {
+            username: "u".into(),
+            password: "pw".into(),
+        });
         assert_eq!(a.label(), "basic");
         assert_eq!(a.header().unwrap(), "Basic dTpwdw==");
         assert!(Auth::Basic(RegistryAuth::Anonymous).header().is_none());

@@ -19,7 +19,10 @@ pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.man
 /// Docker schema 1.
 pub const DOCKER_SCHEMA1: &str = "application/vnd.docker.distribution.manifest.v1+json";
 /// Image config media types a runtime can unpack.
-pub const IMAGE_CONFIGS: &[&str] = &["application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"];
+pub const IMAGE_CONFIGS: &[&str] = &[
+    "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.container.image.v1+json",
+];
 
 /// The Accept header containerd sends for manifests.
 pub const ACCEPT: &str = "application/vnd.docker.distribution.manifest.v2+json, \
@@ -92,28 +95,51 @@ pub fn sha256(body: &[u8]) -> String {
 pub fn verify_digest(body: &[u8], expected: &str) -> Result<String, ContentProblem> {
     let actual = sha256(body);
     if expected.starts_with("sha256:") && expected != actual {
-        return Err(ContentProblem::DigestMismatch { expected: expected.to_string(), actual });
+        return Err(ContentProblem::DigestMismatch {
+            expected: expected.to_string(),
+            actual,
+        });
     }
     Ok(actual)
 }
 
 fn base_type(content_type: &str) -> String {
-    content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// Parses a manifest body given its Content-Type.
-pub fn parse(content_type: &str, body: &[u8]) -> Result<(ManifestKind, String, Parsed), ContentProblem> {
+pub fn parse(
+    content_type: &str,
+    body: &[u8],
+) -> Result<(ManifestKind, String, Parsed), ContentProblem> {
     let ct = base_type(content_type);
     if ct == DOCKER_SCHEMA1_SIGNED || ct == DOCKER_SCHEMA1 {
         return Err(ContentProblem::Schema1 { media_type: ct });
     }
     let raw: Raw = serde_json::from_slice(body).map_err(|e| ContentProblem::Malformed {
-        detail: format!("manifest is not valid JSON ({} at line {} column {})", category(&e), e.line(), e.column()),
+        detail: format!(
+            "manifest is not valid JSON ({} at line {} column {})",
+            category(&e),
+            e.line(),
+            e.column()
+        ),
     })?;
     if raw.schema_version == Some(1) {
-        return Err(ContentProblem::Schema1 { media_type: if ct.is_empty() { "schemaVersion 1".into() } else { ct } });
+        return Err(ContentProblem::Schema1 {
+            media_type: if ct.is_empty() {
+                "schemaVersion 1".into()
+            } else {
+                ct
+            },
+        });
     }
-    let declared = if [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].contains(&ct.as_str()) {
+    let declared = if [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].contains(&ct.as_str())
+    {
         ct.clone()
     } else if let Some(mt) = raw.media_type.clone() {
         mt
@@ -122,41 +148,63 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<(ManifestKind, String, P
     } else if raw.config.is_some() {
         OCI_MANIFEST.to_string()
     } else {
-        return Err(ContentProblem::UnknownMediaType { media_type: if ct.is_empty() { "(none)".into() } else { ct } });
+        return Err(ContentProblem::UnknownMediaType {
+            media_type: if ct.is_empty() { "(none)".into() } else { ct },
+        });
     };
     match declared.as_str() {
         OCI_INDEX | DOCKER_LIST => {
-            let entries = raw.manifests.ok_or(ContentProblem::Malformed { detail: "index without \"manifests\"".into() })?;
+            let entries = raw.manifests.ok_or(ContentProblem::Malformed {
+                detail: "index without \"manifests\"".into(),
+            })?;
             let platforms = entries
                 .iter()
-                .filter(|d| !d.platform.as_ref().is_some_and(|p| p.os == "unknown" && p.architecture == "unknown"))
+                .filter(|d| {
+                    !d.platform
+                        .as_ref()
+                        .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
+                })
                 .map(|d| d.platform.as_ref().map(RawPlatform::to_platform))
                 .collect();
             Ok((ManifestKind::Index, declared, Parsed::Index(platforms)))
         }
         OCI_MANIFEST | DOCKER_MANIFEST => {
-            let config = raw.config.ok_or(ContentProblem::Malformed { detail: "manifest without \"config\"".into() })?;
+            let config = raw.config.ok_or(ContentProblem::Malformed {
+                detail: "manifest without \"config\"".into(),
+            })?;
             if !IMAGE_CONFIGS.contains(&config.media_type.as_str()) {
                 return Err(ContentProblem::UnknownMediaType {
-                    media_type: format!("{declared} with config {} (an artifact, not a container image)", config.media_type),
+                    media_type: format!(
+                        "{declared} with config {} (an artifact, not a container image)",
+                        config.media_type
+                    ),
                 });
             }
             if !config.digest.starts_with("sha256:") {
-                return Err(ContentProblem::Malformed { detail: format!("config digest {:?} is not sha256", config.digest) });
+                return Err(ContentProblem::Malformed {
+                    detail: format!("config digest {:?} is not sha256", config.digest),
+                });
             }
             Ok((ManifestKind::Manifest, declared, Parsed::Manifest(config)))
         }
-        DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED => Err(ContentProblem::Schema1 { media_type: declared }),
-        other => Err(ContentProblem::UnknownMediaType { media_type: other.to_string() }),
+        DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED => Err(ContentProblem::Schema1 {
+            media_type: declared,
+        }),
+        other => Err(ContentProblem::UnknownMediaType {
+            media_type: other.to_string(),
+        }),
     }
 }
 
 /// Reads the platform of an image config blob.
 pub fn config_platform(body: &[u8]) -> Result<Platform, ContentProblem> {
-    let raw: RawPlatform = serde_json::from_slice(body)
-        .map_err(|e| ContentProblem::Malformed { detail: format!("image config is not valid JSON ({})", category(&e)) })?;
+    let raw: RawPlatform = serde_json::from_slice(body).map_err(|e| ContentProblem::Malformed {
+        detail: format!("image config is not valid JSON ({})", category(&e)),
+    })?;
     if raw.architecture.is_empty() || raw.os.is_empty() {
-        return Err(ContentProblem::Malformed { detail: "image config has no architecture/os".into() });
+        return Err(ContentProblem::Malformed {
+            detail: "image config has no architecture/os".into(),
+        });
     }
     Ok(raw.to_platform())
 }
@@ -176,7 +224,9 @@ pub fn select(node: &Platform, offered: &[Option<Platform>]) -> Option<Platform>
     if offered.iter().any(Option::is_none) {
         return Some(node.clone());
     }
-    node.accepted().into_iter().find(|want| offered.iter().flatten().any(|p| p == want))
+    node.accepted()
+        .into_iter()
+        .find(|want| offered.iter().flatten().any(|p| p == want))
 }
 
 #[cfg(test)]
@@ -193,25 +243,49 @@ mod tests {
         let Parsed::Index(p) = parsed else { panic!() };
         assert_eq!(p, vec![Some(Platform::parse("linux/arm64").unwrap())]);
         assert_eq!(select(&Platform::parse("linux/amd64").unwrap(), &p), None);
-        assert_eq!(select(&Platform::parse("linux/arm64").unwrap(), &p), Some(Platform::parse("linux/arm64").unwrap()));
+        assert_eq!(
+            select(&Platform::parse("linux/arm64").unwrap(), &p),
+            Some(Platform::parse("linux/arm64").unwrap())
+        );
     }
 
     #[test]
     fn schema1_artifacts_and_garbage() {
-        assert!(matches!(parse(DOCKER_SCHEMA1_SIGNED, b"{}"), Err(ContentProblem::Schema1 { .. })));
-        assert!(matches!(parse("application/json", br#"{"schemaVersion":1,"fsLayers":[]}"#), Err(ContentProblem::Schema1 { .. })));
-        assert!(matches!(parse(OCI_MANIFEST, b"not json"), Err(ContentProblem::Malformed { .. })));
+        assert!(matches!(
+            parse(DOCKER_SCHEMA1_SIGNED, b"{}"),
+            Err(ContentProblem::Schema1 { .. })
+        ));
+        assert!(matches!(
+            parse("application/json", br#"{"schemaVersion":1,"fsLayers":[]}"#),
+            Err(ContentProblem::Schema1 { .. })
+        ));
+        assert!(matches!(
+            parse(OCI_MANIFEST, b"not json"),
+            Err(ContentProblem::Malformed { .. })
+        ));
         let helm = br#"{"schemaVersion":2,"config":{"mediaType":"application/vnd.cncf.helm.config.v1+json","digest":"sha256:x"},"layers":[]}"#;
-        assert!(matches!(parse(OCI_MANIFEST, helm), Err(ContentProblem::UnknownMediaType { .. })));
-        assert!(matches!(parse("text/html", b"{\"hello\":1}"), Err(ContentProblem::UnknownMediaType { .. })));
+        assert!(matches!(
+            parse(OCI_MANIFEST, helm),
+            Err(ContentProblem::UnknownMediaType { .. })
+        ));
+        assert!(matches!(
+            parse("text/html", b"{\"hello\":1}"),
+            Err(ContentProblem::UnknownMediaType { .. })
+        ));
     }
 
     #[test]
     fn digests() {
         let d = sha256(b"abc");
-        assert_eq!(d, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            d,
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert!(verify_digest(b"abc", &d).is_ok());
-        assert!(matches!(verify_digest(b"abd", &d), Err(ContentProblem::DigestMismatch { .. })));
+        assert!(matches!(
+            verify_digest(b"abd", &d),
+            Err(ContentProblem::DigestMismatch { .. })
+        ));
     }
 
     #[test]

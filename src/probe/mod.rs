@@ -16,7 +16,9 @@ pub mod ratelimit;
 pub mod token;
 pub mod transport;
 
-pub use evidence::{ContentProblem, Evidence, Exchange, ManifestFacts, ManifestKind, Step, TransportKind};
+pub use evidence::{
+    ContentProblem, Evidence, Exchange, ManifestFacts, ManifestKind, Step, TransportKind,
+};
 
 use crate::endpoints::Host;
 use crate::identity::{Credential, RegistryAuth};
@@ -38,7 +40,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { step_timeout: Duration::from_secs(10), platform: Platform::host() }
+        Options {
+            step_timeout: Duration::from_secs(10),
+            platform: Platform::host(),
+        }
     }
 }
 
@@ -61,7 +66,12 @@ impl Prober {
     /// A prober with proxies from the environment.
     pub fn new(options: Options) -> Self {
         let clients = client::Clients::new(options.step_timeout, client::ProxyEnv::from_env());
-        Prober { options, clients, tokens: token::TokenCache::default(), manifests: Mutex::new(HashMap::new()) }
+        Prober {
+            options,
+            clients,
+            tokens: token::TokenCache::default(),
+            manifests: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The settings in force.
@@ -96,7 +106,10 @@ impl Prober {
             Ok(c) => run.go(&c).await,
             Err(e) => {
                 let mut ex = Exchange::new(Step::Manifest, "GET", &host.url, "none");
-                ex.transport = Some(evidence::TransportFailure { kind: TransportKind::TlsOther, message: e.to_string() });
+                ex.transport = Some(evidence::TransportFailure {
+                    kind: TransportKind::TlsOther,
+                    message: e.to_string(),
+                });
                 run.push_terminal(ex);
             }
         }
@@ -115,7 +128,11 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn push(&mut self, ex: Exchange) {
-        let pairs: Vec<(&str, &str)> = ex.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let pairs: Vec<(&str, &str)> = ex
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         if let Some(rl) = ratelimit::from_headers(pairs) {
             self.ev.rate_limit = Some(rl);
         }
@@ -128,15 +145,34 @@ impl Run<'_> {
     }
 
     fn proxy_for(&self, url: &str) -> Option<String> {
-        reqwest::Url::parse(url).ok().and_then(|u| self.prober.clients.proxy().for_url(&u))
+        reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| self.prober.clients.proxy().for_url(&u))
     }
 
     fn api(&self, path: &str) -> String {
-        let ns = if self.host.mirror { format!("?ns={}", self.image.registry) } else { String::new() };
-        format!("{}/{}/{}{}", self.host.api_base(), self.image.repository, path, ns)
+        let ns = if self.host.mirror {
+            format!("?ns={}", self.image.registry)
+        } else {
+            String::new()
+        };
+        format!(
+            "{}/{}/{}{}",
+            self.host.api_base(),
+            self.image.repository,
+            path,
+            ns
+        )
     }
 
-    async fn send(&self, client: &reqwest::Client, step: Step, method: reqwest::Method, url: String, accept: Option<&str>) -> http::Sent {
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        step: Step,
+        method: reqwest::Method,
+        url: String,
+        accept: Option<&str>,
+    ) -> http::Sent {
         let proxy = self.proxy_for(&url);
         http::send(
             client,
@@ -157,8 +193,15 @@ impl Run<'_> {
 
     /// Records redirect hops and returns the final exchange and response (or records a
     /// terminal transport failure and returns `None`).
-    async fn settle(&mut self, client: &reqwest::Client, sent: http::Sent) -> Option<(Exchange, reqwest::Response)> {
-        let http::Sent { mut exchanges, response } = sent;
+    async fn settle(
+        &mut self,
+        client: &reqwest::Client,
+        sent: http::Sent,
+    ) -> Option<(Exchange, reqwest::Response)> {
+        let http::Sent {
+            mut exchanges,
+            response,
+        } = sent;
         let last = exchanges.pop()?;
         for ex in exchanges {
             self.push(ex);
@@ -166,7 +209,10 @@ impl Run<'_> {
         match response {
             Some(resp) => Some((last, resp)),
             None => {
-                let not_tls = last.transport.as_ref().is_some_and(|t| t.kind == TransportKind::TlsNotTls);
+                let not_tls = last
+                    .transport
+                    .as_ref()
+                    .is_some_and(|t| t.kind == TransportKind::TlsNotTls);
                 let url = last.url.clone();
                 self.push_terminal(last);
                 if not_tls {
@@ -185,14 +231,31 @@ impl Run<'_> {
             self.auth = Auth::Bearer(t);
         }
         let cache_key = (host_key.clone(), repo.clone(), reference.clone());
-        let cached = self.prober.manifests.lock().unwrap_or_else(|e| e.into_inner()).get(&cache_key).cloned();
+        let cached = self
+            .prober
+            .manifests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&cache_key)
+            .cloned();
         let url = self.api(&format!("manifests/{reference}"));
 
         // Warm path: a HEAD (free of Docker Hub pull quota) confirms the digest we already read.
-        if let Some(c) = cached.filter(|_| !matches!(self.auth, Auth::None) || self.cred.is_anonymous()) {
-            let sent = self.send(client, Step::Manifest, reqwest::Method::HEAD, url.clone(), Some(manifest::ACCEPT)).await;
+        if let Some(c) =
+            cached.filter(|_| !matches!(self.auth, Auth::None) || self.cred.is_anonymous())
+        {
+            let sent = self
+                .send(
+                    client,
+                    Step::Manifest,
+                    reqwest::Method::HEAD,
+                    url.clone(),
+                    Some(manifest::ACCEPT),
+                )
+                .await;
             if let Some((ex, resp)) = self.settle(client, sent).await {
-                let same = resp.status().is_success() && ex.headers.get("docker-content-digest") == Some(&c.digest);
+                let same = resp.status().is_success()
+                    && ex.headers.get("docker-content-digest") == Some(&c.digest);
                 self.push(ex);
                 if same {
                     self.ev.manifest = Some(c.facts);
@@ -204,7 +267,9 @@ impl Run<'_> {
             }
         }
 
-        let Some((mut ex, mut resp)) = self.manifest_get(client, &url).await else { return };
+        let Some((mut ex, mut resp)) = self.manifest_get(client, &url).await else {
+            return;
+        };
         if resp.status().as_u16() == 401 {
             http::read_error_body(&mut resp, &mut ex).await;
             let challenge = ex.challenge.clone();
@@ -215,7 +280,9 @@ impl Run<'_> {
                 }
                 return;
             }
-            let Some(next) = self.manifest_get(client, &url).await else { return };
+            let Some(next) = self.manifest_get(client, &url).await else {
+                return;
+            };
             (ex, resp) = next;
         }
         let status = resp.status();
@@ -230,20 +297,38 @@ impl Run<'_> {
         }
     }
 
-    async fn manifest_get(&mut self, client: &reqwest::Client, url: &str) -> Option<(Exchange, reqwest::Response)> {
-        let sent = self.send(client, Step::Manifest, reqwest::Method::GET, url.to_string(), Some(manifest::ACCEPT)).await;
+    async fn manifest_get(
+        &mut self,
+        client: &reqwest::Client,
+        url: &str,
+    ) -> Option<(Exchange, reqwest::Response)> {
+        let sent = self
+            .send(
+                client,
+                Step::Manifest,
+                reqwest::Method::GET,
+                url.to_string(),
+                Some(manifest::ACCEPT),
+            )
+            .await;
         self.settle(client, sent).await
     }
 
     /// Answers a 401 challenge; `false` when there is nothing (more) to try. A failed token
     /// fetch marks its last exchange terminal.
-    async fn authenticate(&mut self, client: &reqwest::Client, challenge: Option<&challenge::Challenge>) -> bool {
+    async fn authenticate(
+        &mut self,
+        client: &reqwest::Client,
+        challenge: Option<&challenge::Challenge>,
+    ) -> bool {
         if !matches!(self.auth, Auth::None) {
             return false; // credentials or a token were already sent and refused
         }
         match challenge {
             Some(ch) if ch.is_bearer() => {
-                let Some(realm) = ch.realm.clone() else { return false };
+                let Some(realm) = ch.realm.clone() else {
+                    return false;
+                };
                 let mut scopes = vec![format!("repository:{}:pull", self.image.repository)];
                 if let Some(s) = &ch.scope {
                     if !scopes.contains(s) && s.starts_with("repository:") {
@@ -284,14 +369,25 @@ impl Run<'_> {
         }
     }
 
-    async fn read_manifest(&mut self, client: &reqwest::Client, mut ex: Exchange, mut resp: reqwest::Response, key: &(String, String, String)) {
+    async fn read_manifest(
+        &mut self,
+        client: &reqwest::Client,
+        mut ex: Exchange,
+        mut resp: reqwest::Response,
+        key: &(String, String, String),
+    ) {
         let content_type = ex.headers.get("content-type").cloned().unwrap_or_default();
         let body = match http::read_limited(&mut resp, manifest::MANIFEST_LIMIT).await {
             Ok(b) => b,
             Err(http::BodyError::TooLarge) => {
-                ex.note = Some(format!("manifest larger than the {} MiB limit", manifest::MANIFEST_LIMIT / (1024 * 1024)));
+                ex.note = Some(format!(
+                    "manifest larger than the {} MiB limit",
+                    manifest::MANIFEST_LIMIT / (1024 * 1024)
+                ));
                 self.push_terminal(ex);
-                self.ev.content_problem = Some(ContentProblem::TooLarge { limit: manifest::MANIFEST_LIMIT as u64 });
+                self.ev.content_problem = Some(ContentProblem::TooLarge {
+                    limit: manifest::MANIFEST_LIMIT as u64,
+                });
                 return;
             }
             Err(http::BodyError::Transport(t)) => {
@@ -300,8 +396,15 @@ impl Run<'_> {
                 return;
             }
         };
-        let expected = self.image.digest.clone().or_else(|| ex.headers.get("docker-content-digest").cloned());
-        let digest = match expected.as_deref().map(|d| manifest::verify_digest(&body, d)) {
+        let expected = self
+            .image
+            .digest
+            .clone()
+            .or_else(|| ex.headers.get("docker-content-digest").cloned());
+        let digest = match expected
+            .as_deref()
+            .map(|d| manifest::verify_digest(&body, d))
+        {
             Some(Err(p)) => {
                 self.push_terminal(ex);
                 self.ev.content_problem = Some(p);
@@ -320,20 +423,30 @@ impl Run<'_> {
             }
         };
         let node = self.prober.options.platform.clone();
-        let mut facts = ManifestFacts { media_type, digest: digest.clone(), size: body.len() as u64, kind, platforms: vec![], selected: None };
+        let mut facts = ManifestFacts {
+            media_type,
+            digest: digest.clone(),
+            size: body.len() as u64,
+            kind,
+            platforms: vec![],
+            selected: None,
+        };
         match parsed {
             manifest::Parsed::Index(offered) => {
                 facts.platforms = offered.iter().flatten().cloned().collect();
                 facts.selected = manifest::select(&node, &offered);
                 if facts.selected.is_none() {
                     self.ev.terminal = Some(self.ev.exchanges.len() - 1);
-                    self.ev.content_problem = Some(ContentProblem::PlatformMissing { wanted: node });
+                    self.ev.content_problem =
+                        Some(ContentProblem::PlatformMissing { wanted: node });
                     self.ev.manifest = Some(facts);
                     return;
                 }
             }
             manifest::Parsed::Manifest(config) => {
-                let Some(platform) = self.read_config(client, &config.digest).await else { return };
+                let Some(platform) = self.read_config(client, &config.digest).await else {
+                    return;
+                };
                 if !node.accepts(&platform) {
                     self.ev.warnings.push(format!(
                         "single-platform image built for {platform}; this node is {node}: containerd pulls it, \
@@ -344,16 +457,26 @@ impl Run<'_> {
                 facts.platforms = vec![platform];
             }
         }
-        self.prober.manifests.lock().unwrap_or_else(|e| e.into_inner()).insert(
-            key.clone(),
-            CachedManifest { digest, facts: facts.clone(), warnings: self.ev.warnings.clone() },
-        );
+        self.prober
+            .manifests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                key.clone(),
+                CachedManifest {
+                    digest,
+                    facts: facts.clone(),
+                    warnings: self.ev.warnings.clone(),
+                },
+            );
         self.ev.manifest = Some(facts);
     }
 
     async fn read_config(&mut self, client: &reqwest::Client, digest: &str) -> Option<Platform> {
         let url = self.api(&format!("blobs/{digest}"));
-        let sent = self.send(client, Step::Config, reqwest::Method::GET, url, None).await;
+        let sent = self
+            .send(client, Step::Config, reqwest::Method::GET, url, None)
+            .await;
         let (mut ex, mut resp) = self.settle(client, sent).await?;
         if !resp.status().is_success() {
             http::read_error_body(&mut resp, &mut ex).await;
@@ -361,14 +484,18 @@ impl Run<'_> {
             return None;
         }
         let problem = match http::read_limited(&mut resp, manifest::CONFIG_LIMIT).await {
-            Ok(body) => match manifest::verify_digest(&body, digest).and_then(|_| manifest::config_platform(&body)) {
+            Ok(body) => match manifest::verify_digest(&body, digest)
+                .and_then(|_| manifest::config_platform(&body))
+            {
                 Ok(p) => {
                     self.push(ex);
                     return Some(p);
                 }
                 Err(p) => p,
             },
-            Err(http::BodyError::TooLarge) => ContentProblem::TooLarge { limit: manifest::CONFIG_LIMIT as u64 },
+            Err(http::BodyError::TooLarge) => ContentProblem::TooLarge {
+                limit: manifest::CONFIG_LIMIT as u64,
+            },
             Err(http::BodyError::Transport(t)) => {
                 ex.transport = Some(t);
                 self.push_terminal(ex);
@@ -383,13 +510,26 @@ impl Run<'_> {
     /// After a manifest 404: does the repository exist (`tags/list`), and is this a registry at all?
     async fn follow_up_404(&mut self, client: &reqwest::Client) {
         let terminal = self.ev.terminal_exchange().cloned();
-        if terminal.as_ref().is_some_and(|t| t.has_code("NAME_UNKNOWN")) {
+        if terminal
+            .as_ref()
+            .is_some_and(|t| t.has_code("NAME_UNKNOWN"))
+        {
             self.ev.repository_exists = Some(false);
             return;
         }
         let url = self.api("tags/list?n=20").replacen("?ns=", "&ns=", 1);
-        let sent = self.send(client, Step::Tags, reqwest::Method::GET, url, Some("application/json")).await;
-        let Some((mut ex, mut resp)) = self.settle_follow_up(sent) else { return };
+        let sent = self
+            .send(
+                client,
+                Step::Tags,
+                reqwest::Method::GET,
+                url,
+                Some("application/json"),
+            )
+            .await;
+        let Some((mut ex, mut resp)) = self.settle_follow_up(sent) else {
+            return;
+        };
         let status = resp.status().as_u16();
         if status == 200 {
             if let Ok(body) = http::read_limited(&mut resp, 256 * 1024).await {
@@ -408,7 +548,9 @@ impl Run<'_> {
                 self.ev.repository_exists = Some(false);
             }
         }
-        let bare_404 = status == 404 && ex.oci_errors.is_empty() && terminal.as_ref().is_some_and(|t| t.oci_errors.is_empty());
+        let bare_404 = status == 404
+            && ex.oci_errors.is_empty()
+            && terminal.as_ref().is_some_and(|t| t.oci_errors.is_empty());
         self.push(ex);
         if bare_404 {
             self.ping(client).await;
@@ -416,7 +558,10 @@ impl Run<'_> {
     }
 
     fn settle_follow_up(&mut self, sent: http::Sent) -> Option<(Exchange, reqwest::Response)> {
-        let http::Sent { mut exchanges, response } = sent;
+        let http::Sent {
+            mut exchanges,
+            response,
+        } = sent;
         let last = exchanges.pop()?;
         for ex in exchanges {
             self.push(ex);
@@ -433,7 +578,9 @@ impl Run<'_> {
     /// `GET /v2/`: is there a registry API here at all?
     async fn ping(&mut self, client: &reqwest::Client) {
         let url = format!("{}/", self.host.api_base());
-        let sent = self.send(client, Step::Ping, reqwest::Method::GET, url, None).await;
+        let sent = self
+            .send(client, Step::Ping, reqwest::Method::GET, url, None)
+            .await;
         if let Some((mut ex, mut resp)) = self.settle_follow_up(sent) {
             http::read_error_body(&mut resp, &mut ex).await;
             self.push(ex);
@@ -442,7 +589,9 @@ impl Run<'_> {
 
     /// After a TLS failure that looked like plain HTTP, ask the same port over http://.
     async fn check_plain_http(&mut self, client: &reqwest::Client, https_url: &str) {
-        let Ok(mut url) = reqwest::Url::parse(https_url) else { return };
+        let Ok(mut url) = reqwest::Url::parse(https_url) else {
+            return;
+        };
         if url.scheme() != "https" || url.set_scheme("http").is_err() {
             return;
         }
@@ -452,7 +601,15 @@ impl Run<'_> {
         url.set_path("/v2/");
         url.set_query(None);
         let saved = std::mem::replace(&mut self.auth, Auth::None);
-        let sent = self.send(client, Step::PlainHttpCheck, reqwest::Method::GET, url.to_string(), None).await;
+        let sent = self
+            .send(
+                client,
+                Step::PlainHttpCheck,
+                reqwest::Method::GET,
+                url.to_string(),
+                None,
+            )
+            .await;
         self.auth = saved;
         if let Some((mut ex, _resp)) = self.settle_follow_up(sent) {
             self.ev.plain_http_confirmed = true;

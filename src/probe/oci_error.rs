@@ -42,7 +42,10 @@ pub fn parse(body: &[u8]) -> Option<Vec<OciError>> {
         env.errors
             .iter()
             .take(MAX_ERRORS)
-            .map(|e| OciError { code: text(&e.code).to_ascii_uppercase(), message: truncate(&text(&e.message), MAX_MESSAGE) })
+            .map(|e| OciError {
+                code: text(&e.code).to_ascii_uppercase(),
+                message: truncate(&text(&e.message), MAX_MESSAGE),
+            })
             .collect(),
     )
 }
@@ -76,7 +79,10 @@ mod tests {
 
     #[test]
     fn bounded() {
-        let long = format!(r#"{{"errors":[{{"code":"X","message":"{}"}}]}}"#, "é".repeat(5000));
+        let long = format!(
+            r#"{{"errors":[{{"code":"X","message":"{}"}}]}}"#,
+            "é".repeat(5000)
+        );
         assert!(parse(long.as_bytes()).unwrap()[0].message.len() <= MAX_MESSAGE + 4);
     }
 }

@@ -31,12 +31,18 @@ pub struct RateLimit {
 fn quota(v: &str) -> (Option<u64>, Option<u64>) {
     let mut parts = v.split(';');
     let n = parts.next().and_then(|n| n.trim().parse().ok());
-    let w = parts.find_map(|p| p.trim().strip_prefix("w=").and_then(|w| w.trim().parse().ok()));
+    let w = parts.find_map(|p| {
+        p.trim()
+            .strip_prefix("w=")
+            .and_then(|w| w.trim().parse().ok())
+    });
     (n, w)
 }
 
 /// Reads the figures from lower-cased header name/value pairs; `None` when there are none.
-pub fn from_headers<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<RateLimit> {
+pub fn from_headers<'a>(
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<RateLimit> {
     let mut rl = RateLimit::default();
     let mut any = false;
     for (name, value) in headers {
@@ -81,10 +87,17 @@ mod tests {
             ("retry-after", "3600"),
         ])
         .unwrap();
-        assert_eq!((rl.limit, rl.remaining, rl.window_seconds), (Some(100), Some(0), Some(21600)));
+        assert_eq!(
+            (rl.limit, rl.remaining, rl.window_seconds),
+            (Some(100), Some(0), Some(21600))
+        );
         assert_eq!(rl.retry_after_seconds, Some(3600));
         assert!(from_headers([("content-type", "x")]).is_none());
-        let rl = from_headers([("retry-after", "Wed, 21 Oct 2026 07:28:00 GMT"), ("ratelimit-limit", "junk;w=")]).unwrap();
+        let rl = from_headers([
+            ("retry-after", "Wed, 21 Oct 2026 07:28:00 GMT"),
+            ("ratelimit-limit", "junk;w="),
+        ])
+        .unwrap();
         assert_eq!(rl.retry_after_seconds, None);
         assert_eq!(rl.limit, None);
     }

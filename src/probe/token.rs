@@ -12,17 +12,22 @@ use std::time::{Duration, Instant};
 
 const TOKEN_BODY_LIMIT: usize = 1024 * 1024;
 
+/// (host, repository, credential key) → (token, expiry).
+type TokenMap = HashMap<(String, String, u64), (String, Instant)>;
+
 /// Cached tokens, never logged or serialised.
 #[derive(Default)]
 pub struct TokenCache {
-    map: Mutex<HashMap<(String, String, u64), (String, Instant)>>,
+    map: Mutex<TokenMap>,
 }
 
 impl TokenCache {
     /// A cached, unexpired token for host × repository × credential.
     pub fn get(&self, host: &str, repo: &str, cred: &RegistryAuth) -> Option<String> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&(host.to_string(), repo.to_string(), cred.cache_key())).filter(|(_, exp)| *exp > Instant::now()).map(|(t, _)| t.clone())
+        map.get(&(host.to_string(), repo.to_string(), cred.cache_key()))
+            .filter(|(_, exp)| *exp > Instant::now())
+            .map(|(t, _)| t.clone())
     }
 
     fn put(&self, host: &str, repo: &str, cred: &RegistryAuth, token: String, ttl: Duration) {
@@ -30,7 +35,10 @@ impl TokenCache {
         if map.len() > 4096 {
             map.retain(|_, (_, exp)| *exp > Instant::now());
         }
-        map.insert((host.to_string(), repo.to_string(), cred.cache_key()), (token, Instant::now() + ttl));
+        map.insert(
+            (host.to_string(), repo.to_string(), cred.cache_key()),
+            (token, Instant::now() + ttl),
+        );
     }
 }
 
@@ -66,12 +74,20 @@ pub struct TokenRequest<'a> {
 
 impl TokenCache {
     /// Fetches a token, recording each exchange; `None` when it failed (the last exchange says how).
-    pub async fn fetch(&self, client: &reqwest::Client, req: TokenRequest<'_>, out: &mut Vec<Exchange>) -> Option<String> {
+    pub async fn fetch(
+        &self,
+        client: &reqwest::Client,
+        req: TokenRequest<'_>,
+        out: &mut Vec<Exchange>,
+    ) -> Option<String> {
         let realm = match reqwest::Url::parse(req.realm) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => u,
             _ => {
                 let mut ex = Exchange::new(Step::Token, "GET", req.realm, "none");
-                ex.note = Some(format!("the registry's Bearer realm {:?} is not an http(s) URL", req.realm));
+                ex.note = Some(format!(
+                    "the registry's Bearer realm {:?} is not an http(s) URL",
+                    req.realm
+                ));
                 out.push(ex);
                 return None;
             }
@@ -104,8 +120,10 @@ impl TokenCache {
             .await;
             match self.finish(post, out).await {
                 Ok(t) => t,
-                Err(Some(status)) if matches!(status, 400 | 401 | 404 | 405) => {
-                    let get = self.request_get(client, &realm, &req, &Auth::Basic(req.cred.clone())).await;
+                Err(Some(400 | 401 | 404 | 405)) => {
+                    let get = self
+                        .request_get(client, &realm, &req, &Auth::Basic(req.cred.clone()))
+                        .await;
                     self.finish(get, out).await.ok()?
                 }
                 Err(_) => return None,
@@ -118,7 +136,13 @@ impl TokenCache {
         Some(token)
     }
 
-    async fn request_get(&self, client: &reqwest::Client, realm: &reqwest::Url, req: &TokenRequest<'_>, auth: &Auth) -> http::Sent {
+    async fn request_get(
+        &self,
+        client: &reqwest::Client,
+        realm: &reqwest::Url,
+        req: &TokenRequest<'_>,
+        auth: &Auth,
+    ) -> http::Sent {
         let mut url = realm.clone();
         {
             let mut q = url.query_pairs_mut();
@@ -147,8 +171,15 @@ impl TokenCache {
     }
 
     /// Reads a token reply. `Err(Some(status))` for an HTTP failure, `Err(None)` otherwise.
-    async fn finish(&self, sent: http::Sent, out: &mut Vec<Exchange>) -> Result<(String, Duration), Option<u16>> {
-        let http::Sent { mut exchanges, response } = sent;
+    async fn finish(
+        &self,
+        sent: http::Sent,
+        out: &mut Vec<Exchange>,
+    ) -> Result<(String, Duration), Option<u16>> {
+        let http::Sent {
+            mut exchanges,
+            response,
+        } = sent;
         let Some(mut resp) = response else {
             out.append(&mut exchanges);
             return Err(None);
@@ -162,8 +193,11 @@ impl TokenCache {
             return Err(Some(status));
         }
         let parsed = match http::read_limited(&mut resp, TOKEN_BODY_LIMIT).await {
-            Ok(body) => serde_json::from_slice::<TokenResponse>(&body).map_err(|e| format!("token reply is not JSON: {e}")),
-            Err(http::BodyError::TooLarge) => Err(format!("token reply larger than {TOKEN_BODY_LIMIT} bytes")),
+            Ok(body) => serde_json::from_slice::<TokenResponse>(&body)
+                .map_err(|e| format!("token reply is not JSON: {e}")),
+            Err(http::BodyError::TooLarge) => {
+                Err(format!("token reply larger than {TOKEN_BODY_LIMIT} bytes"))
+            }
             Err(http::BodyError::Transport(t)) => {
                 ex.transport = Some(t);
                 out.push(ex);
@@ -172,9 +206,17 @@ impl TokenCache {
         };
         match parsed {
             Ok(t) if !t.token.is_empty() || !t.access_token.is_empty() => {
-                let token = if t.token.is_empty() { t.access_token } else { t.token };
-                let ttl = Duration::from_secs(t.expires_in.unwrap_or(60).max(1)).saturating_sub(Duration::from_secs(5));
-                ex.note = Some(format!("token issued, expires in {} s", t.expires_in.unwrap_or(60)));
+                let token = if t.token.is_empty() {
+                    t.access_token
+                } else {
+                    t.token
+                };
+                let ttl = Duration::from_secs(t.expires_in.unwrap_or(60).max(1))
+                    .saturating_sub(Duration::from_secs(5));
+                ex.note = Some(format!(
+                    "token issued, expires in {} s",
+                    t.expires_in.unwrap_or(60)
+                ));
                 out.push(ex);
                 Ok((token, ttl.max(Duration::from_secs(1))))
             }

@@ -9,7 +9,10 @@ use std::io;
 /// Classifies a failed request. `proxy` names the proxy the request went through, if any.
 pub fn classify(err: &reqwest::Error, proxy: Option<&str>) -> TransportFailure {
     let chain = causes(err);
-    let innermost = chain.last().map(|e| e.to_string()).unwrap_or_else(|| err.to_string());
+    let innermost = chain
+        .last()
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| err.to_string());
     let detail = sanitize(&innermost);
 
     for e in &chain {
@@ -17,37 +20,79 @@ pub fn classify(err: &reqwest::Error, proxy: Option<&str>) -> TransportFailure {
             return tls_failure(tls, &detail);
         }
     }
-    let text: String = chain.iter().map(|e| e.to_string().to_ascii_lowercase()).collect::<Vec<_>>().join(" | ");
+    let text: String = chain
+        .iter()
+        .map(|e| e.to_string().to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(" | ");
     if text.contains("tunnel") || text.contains("proxy") {
-        return failure(TransportKind::Proxy, format!("proxy {} failed: {detail}", proxy.unwrap_or("(from environment)")));
+        return failure(
+            TransportKind::Proxy,
+            format!(
+                "proxy {} failed: {detail}",
+                proxy.unwrap_or("(from environment)")
+            ),
+        );
     }
-    let io_kind = chain.iter().find_map(|e| e.downcast_ref::<io::Error>()).map(io::Error::kind);
+    let io_kind = chain
+        .iter()
+        .find_map(|e| e.downcast_ref::<io::Error>())
+        .map(io::Error::kind);
     if let Some(p) = proxy {
         if err.is_connect() {
-            return failure(TransportKind::Proxy, format!("cannot connect to proxy {p}: {detail}"));
+            return failure(
+                TransportKind::Proxy,
+                format!("cannot connect to proxy {p}: {detail}"),
+            );
         }
     }
-    if text.contains("dns error") || text.contains("failed to lookup address") || text.contains("name or service not known") {
+    if text.contains("dns error")
+        || text.contains("failed to lookup address")
+        || text.contains("name or service not known")
+    {
         return failure(TransportKind::Dns, format!("lookup failed: {detail}"));
     }
     match io_kind {
-        Some(io::ErrorKind::ConnectionRefused) => return failure(TransportKind::Refused, format!("connection refused: {detail}")),
-        Some(io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable) => {
-            return failure(TransportKind::Unreachable, format!("network unreachable: {detail}"))
+        Some(io::ErrorKind::ConnectionRefused) => {
+            return failure(
+                TransportKind::Refused,
+                format!("connection refused: {detail}"),
+            )
         }
-        Some(io::ErrorKind::TimedOut) => return failure(TransportKind::Timeout, format!("timed out: {detail}")),
+        Some(io::ErrorKind::NetworkUnreachable | io::ErrorKind::HostUnreachable) => {
+            return failure(
+                TransportKind::Unreachable,
+                format!("network unreachable: {detail}"),
+            )
+        }
+        Some(io::ErrorKind::TimedOut) => {
+            return failure(TransportKind::Timeout, format!("timed out: {detail}"))
+        }
         _ => {}
     }
     if err.is_timeout() || text.contains("timed out") {
-        let phase = if err.is_connect() { "connecting" } else { "waiting for the response" };
+        let phase = if err.is_connect() {
+            "connecting"
+        } else {
+            "waiting for the response"
+        };
         return failure(TransportKind::Timeout, format!("timed out {phase}"));
     }
-    if matches!(io_kind, Some(io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe))
-        || text.contains("connection closed")
+    if matches!(
+        io_kind,
+        Some(
+            io::ErrorKind::ConnectionReset
+                | io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::BrokenPipe
+        )
+    ) || text.contains("connection closed")
         || text.contains("incomplete message")
         || text.contains("end of file")
     {
-        return failure(TransportKind::Broken, format!("connection broken: {detail}"));
+        return failure(
+            TransportKind::Broken,
+            format!("connection broken: {detail}"),
+        );
     }
     failure(TransportKind::Other, detail)
 }
@@ -55,8 +100,16 @@ pub fn classify(err: &reqwest::Error, proxy: Option<&str>) -> TransportFailure {
 /// Classifies an I/O error from reading a body (timeouts there come from our own deadline).
 pub fn classify_io(err: &io::Error) -> TransportFailure {
     match err.kind() {
-        io::ErrorKind::TimedOut => failure(TransportKind::Timeout, "timed out reading the body".into()),
-        _ => failure(TransportKind::Broken, format!("connection broken while reading the body: {}", sanitize(&err.to_string()))),
+        io::ErrorKind::TimedOut => {
+            failure(TransportKind::Timeout, "timed out reading the body".into())
+        }
+        _ => failure(
+            TransportKind::Broken,
+            format!(
+                "connection broken while reading the body: {}",
+                sanitize(&err.to_string())
+            ),
+        ),
     }
 }
 
@@ -93,11 +146,16 @@ fn tls_failure(e: &rustls::Error, detail: &str) -> TransportFailure {
     let kind = match e {
         rustls::Error::InvalidCertificate(c) => match c {
             C::UnknownIssuer => TransportKind::TlsUnknownAuthority,
-            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. } => TransportKind::TlsExpired,
+            C::Expired
+            | C::ExpiredContext { .. }
+            | C::NotValidYet
+            | C::NotValidYetContext { .. } => TransportKind::TlsExpired,
             C::NotValidForName | C::NotValidForNameContext { .. } => TransportKind::TlsHostname,
             _ => TransportKind::TlsOther,
         },
-        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => TransportKind::TlsNotTls,
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+            TransportKind::TlsNotTls
+        }
         _ => TransportKind::TlsOther,
     };
     let what = match kind {
@@ -112,7 +170,10 @@ fn tls_failure(e: &rustls::Error, detail: &str) -> TransportFailure {
 
 /// Keeps messages to one bounded line.
 pub fn sanitize(s: &str) -> String {
-    let one_line: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     super::oci_error::truncate(&one_line, 300)
 }
 
@@ -137,14 +198,23 @@ mod tests {
         assert_eq!(k(C::Expired), TransportKind::TlsExpired);
         assert_eq!(k(C::NotValidForName), TransportKind::TlsHostname);
         assert_eq!(k(C::BadSignature), TransportKind::TlsOther);
-        let not_tls = tls_failure(&rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType), "");
+        let not_tls = tls_failure(
+            &rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+            "",
+        );
         assert_eq!(not_tls.kind, TransportKind::TlsNotTls);
     }
 
     #[test]
     fn io_kinds_for_unreachable_and_bodies() {
-        assert_eq!(classify_io(&io::Error::from(io::ErrorKind::TimedOut)).kind, TransportKind::Timeout);
-        assert_eq!(classify_io(&io::Error::from(io::ErrorKind::ConnectionReset)).kind, TransportKind::Broken);
+        assert_eq!(
+            classify_io(&io::Error::from(io::ErrorKind::TimedOut)).kind,
+            TransportKind::Timeout
+        );
+        assert_eq!(
+            classify_io(&io::Error::from(io::ErrorKind::ConnectionReset)).kind,
+            TransportKind::Broken
+        );
         assert!(sanitize(&"a\nb".repeat(500)).len() < 320);
     }
 }

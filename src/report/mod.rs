@@ -28,7 +28,10 @@ pub struct Identity {
 
 impl Identity {
     fn of(source: &Source) -> Self {
-        Identity { description: source.to_string(), source: source.clone() }
+        Identity {
+            description: source.to_string(),
+            source: source.clone(),
+        }
     }
 }
 
@@ -56,7 +59,13 @@ pub struct Attempt {
 
 impl Attempt {
     /// Records one attempt.
-    pub fn new(cred: &Credential, host: String, diagnosis: Diagnosis, evidence: Evidence, last_for_credential: bool) -> Self {
+    pub fn new(
+        cred: &Credential,
+        host: String,
+        diagnosis: Diagnosis,
+        evidence: Evidence,
+        last_for_credential: bool,
+    ) -> Self {
         Attempt {
             identity: Identity::of(&cred.source),
             host,
@@ -151,11 +160,22 @@ impl Report {
     }
 
     /// Builds the report around the attempt the kubelet's outcome follows.
-    pub fn from_attempts(input: &str, image: &ImageRef, endpoints: &Endpoints, attempts: Vec<Attempt>, top: usize, node: Platform, took: Duration) -> Self {
+    pub fn from_attempts(
+        input: &str,
+        image: &ImageRef,
+        endpoints: &Endpoints,
+        attempts: Vec<Attempt>,
+        top: usize,
+        node: Platform,
+        took: Duration,
+    ) -> Self {
         let t = &attempts[top];
         let ev = &t.evidence;
         let manifest = ev.manifest.as_ref();
-        let rate_limit = attempts.iter().rev().find_map(|a| a.evidence.rate_limit.clone());
+        let rate_limit = attempts
+            .iter()
+            .rev()
+            .find_map(|a| a.evidence.rate_limit.clone());
         Report {
             api_version: API_VERSION,
             kind: "PullReport",

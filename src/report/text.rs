@@ -58,7 +58,14 @@ pub fn render(r: &Report) -> String {
     if r.attempts.len() > 1 {
         let _ = writeln!(s, "Attempts:");
         for a in &r.attempts {
-            let _ = writeln!(s, "  {:<28} {} as {} — {}", a.verdict.as_str(), a.host, a.identity.description, a.reason);
+            let _ = writeln!(
+                s,
+                "  {:<28} {} as {} — {}",
+                a.verdict.as_str(),
+                a.host,
+                a.identity.description,
+                a.reason
+            );
         }
     }
     if !r.evidence.is_empty() {
@@ -69,10 +76,16 @@ pub fn render(r: &Report) -> String {
                 (None, Some(t)) => format!("{:?}: {}", t.kind, t.message),
                 (None, None) => "-".into(),
             };
-            let _ = writeln!(s, "  {:<5} {} → {} ({:.1} ms, auth {})", e.method, e.url, outcome, e.elapsed_ms, e.auth);
+            let _ = writeln!(
+                s,
+                "  {:<5} {} → {} ({:.1} ms, auth {})",
+                e.method, e.url, outcome, e.elapsed_ms, e.auth
+            );
             for (k, v) in &e.headers {
-                if matches!(k.as_str(), "www-authenticate" | "docker-content-digest" | "content-type" | "retry-after")
-                    || k.contains("ratelimit")
+                if matches!(
+                    k.as_str(),
+                    "www-authenticate" | "docker-content-digest" | "content-type" | "retry-after"
+                ) || k.contains("ratelimit")
                 {
                     let _ = writeln!(s, "        {k}: {v}");
                 }

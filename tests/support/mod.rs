@@ -22,13 +22,18 @@ pub struct Bed {
 
 impl Bed {
     pub fn port(&self, name: &str) -> u64 {
-        self.json["ports"][name].as_u64().unwrap_or_else(|| panic!("bed has no port {name}"))
+        self.json["ports"][name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("bed has no port {name}"))
     }
     pub fn addr(&self, name: &str) -> String {
         format!("127.0.0.1:{}", self.port(name))
     }
     pub fn str(&self, key: &str) -> String {
-        self.json[key].as_str().unwrap_or_else(|| panic!("bed has no {key}")).to_string()
+        self.json[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("bed has no {key}"))
+            .to_string()
     }
     pub fn password(&self) -> String {
         self.str("password")
@@ -45,9 +50,16 @@ pub fn bed() -> &'static Bed {
 
 fn start_bed() -> Bed {
     if let Ok(path) = std::env::var("PULLCHECK_TESTBED") {
-        let json: Value = serde_json::from_slice(&std::fs::read(&path).expect("read PULLCHECK_TESTBED")).expect("bed.json");
+        let json: Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read PULLCHECK_TESTBED"))
+                .expect("bed.json");
         let dir = PathBuf::from(json["dir"].as_str().unwrap());
-        return Bed { json, dir, _child: None, _tmp: None };
+        return Bed {
+            json,
+            dir,
+            _child: None,
+            _tmp: None,
+        };
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/testbed.py");
@@ -67,11 +79,19 @@ fn start_bed() -> Bed {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("test bed exited early: {status}");
         }
-        assert!(Instant::now() < deadline, "test bed did not come up in 180 s");
+        assert!(
+            Instant::now() < deadline,
+            "test bed did not come up in 180 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let json: Value = serde_json::from_slice(&std::fs::read(&bed_json).unwrap()).unwrap();
-    Bed { json, dir: tmp.path().to_path_buf(), _child: Some(Mutex::new(child)), _tmp: Some(tmp) }
+    Bed {
+        json,
+        dir: tmp.path().to_path_buf(),
+        _child: Some(Mutex::new(child)),
+        _tmp: Some(tmp),
+    }
 }
 
 /// The result of one CLI run.
@@ -83,14 +103,28 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+        })
     }
 }
 
 pub fn pullcheck(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pullcheck"));
-    cmd.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    for var in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"] {
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for var in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
         cmd.env_remove(var);
     }
     for (k, v) in env {
@@ -98,7 +132,12 @@ pub fn pullcheck(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Ru
     }
     let mut child = cmd.spawn().expect("run pullcheck");
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     } else {
         drop(child.stdin.take());
     }
@@ -111,18 +150,35 @@ pub fn pullcheck(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Ru
 }
 
 /// `pullcheck probe IMAGE -o json EXTRA…`, asserting the verdict and returning the report.
-pub fn probe_json(image: &str, extra: &[&str], stdin: Option<&str>, env: &[(&str, &str)], verdict: &str) -> Value {
+pub fn probe_json(
+    image: &str,
+    extra: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+    verdict: &str,
+) -> Value {
     let mut args = vec!["probe", image, "-o", "json"];
     args.extend_from_slice(extra);
     let run = pullcheck(&args, stdin, env);
     let report = run.json();
-    assert_eq!(report["verdict"], verdict, "image {image} {extra:?}:\n{}", run.stdout);
-    assert_eq!(run.code as i64, report["exitCode"].as_i64().unwrap(), "exit code matches the report");
+    assert_eq!(
+        report["verdict"], verdict,
+        "image {image} {extra:?}:\n{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.code as i64,
+        report["exitCode"].as_i64().unwrap(),
+        "exit code matches the report"
+    );
     if let Ok(pw) = std::env::var("PULLCHECK_TEST_NEVER") {
         assert!(!run.stdout.contains(&pw) && !run.stderr.contains(&pw));
     }
     let pw = bed().password();
-    assert!(!run.stdout.contains(&pw) && !run.stderr.contains(&pw), "a credential leaked into output");
+    assert!(
+        !run.stdout.contains(&pw) && !run.stderr.contains(&pw),
+        "a credential leaked into output"
+    );
     report
 }
 
@@ -148,7 +204,12 @@ pub fn steps(report: &Value) -> Vec<(String, Option<u64>)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["step"].as_str().unwrap().to_string(), e["status"].as_u64()))
+        .map(|e| {
+            (
+                e["step"].as_str().unwrap().to_string(),
+                e["status"].as_u64(),
+            )
+        })
         .collect()
 }
 
