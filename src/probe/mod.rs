@@ -198,29 +198,21 @@ impl Run<'_> {
         client: &reqwest::Client,
         sent: http::Sent,
     ) -> Option<(Exchange, reqwest::Response)> {
-        let http::Sent {
-            mut exchanges,
-            response,
-        } = sent;
-        let last = exchanges.pop()?;
-        for ex in exchanges {
-            self.push(ex);
+        if let Some(done) = self.record_hops(sent) {
+            return Some(done);
         }
-        match response {
-            Some(resp) => Some((last, resp)),
-            None => {
-                let not_tls = last
-                    .transport
-                    .as_ref()
-                    .is_some_and(|t| t.kind == TransportKind::TlsNotTls);
-                let url = last.url.clone();
-                self.push_terminal(last);
-                if not_tls {
-                    self.check_plain_http(client, &url).await;
-                }
-                None
-            }
+        // No response: the failure was recorded last; it ends the probe.
+        let last = self.ev.exchanges.last()?;
+        let not_tls = last
+            .transport
+            .as_ref()
+            .is_some_and(|t| t.kind == TransportKind::TlsNotTls);
+        let url = last.url.clone();
+        self.ev.terminal = Some(self.ev.exchanges.len() - 1);
+        if not_tls {
+            self.check_plain_http(client, &url).await;
         }
+        None
     }
 
     async fn go(&mut self, client: &reqwest::Client) {
@@ -244,16 +236,10 @@ impl Run<'_> {
         if let Some(c) =
             cached.filter(|_| !matches!(self.auth, Auth::None) || self.cred.is_anonymous())
         {
-            let sent = self
-                .send(
-                    client,
-                    Step::Manifest,
-                    reqwest::Method::HEAD,
-                    url.clone(),
-                    Some(manifest::ACCEPT),
-                )
-                .await;
-            if let Some((ex, resp)) = self.settle(client, sent).await {
+            if let Some((ex, resp)) = self
+                .manifest_request(client, reqwest::Method::HEAD, &url)
+                .await
+            {
                 let same = resp.status().is_success()
                     && ex.headers.get("docker-content-digest") == Some(&c.digest);
                 self.push(ex);
@@ -267,7 +253,10 @@ impl Run<'_> {
             }
         }
 
-        let Some((mut ex, mut resp)) = self.manifest_get(client, &url).await else {
+        let Some((mut ex, mut resp)) = self
+            .manifest_request(client, reqwest::Method::GET, &url)
+            .await
+        else {
             return;
         };
         if resp.status().as_u16() == 401 {
@@ -280,7 +269,10 @@ impl Run<'_> {
                 }
                 return;
             }
-            let Some(next) = self.manifest_get(client, &url).await else {
+            let Some(next) = self
+                .manifest_request(client, reqwest::Method::GET, &url)
+                .await
+            else {
                 return;
             };
             (ex, resp) = next;
@@ -297,16 +289,17 @@ impl Run<'_> {
         }
     }
 
-    async fn manifest_get(
+    async fn manifest_request(
         &mut self,
         client: &reqwest::Client,
+        method: reqwest::Method,
         url: &str,
     ) -> Option<(Exchange, reqwest::Response)> {
         let sent = self
             .send(
                 client,
                 Step::Manifest,
-                reqwest::Method::GET,
+                method,
                 url.to_string(),
                 Some(manifest::ACCEPT),
             )
@@ -527,7 +520,7 @@ impl Run<'_> {
                 Some("application/json"),
             )
             .await;
-        let Some((mut ex, mut resp)) = self.settle_follow_up(sent) else {
+        let Some((mut ex, mut resp)) = self.record_hops(sent) else {
             return;
         };
         let status = resp.status().as_u16();
@@ -557,7 +550,9 @@ impl Run<'_> {
         }
     }
 
-    fn settle_follow_up(&mut self, sent: http::Sent) -> Option<(Exchange, reqwest::Response)> {
+    /// Records redirect hops; returns the final exchange (not yet recorded) and response, or
+    /// records the failed exchange and returns `None`.
+    fn record_hops(&mut self, sent: http::Sent) -> Option<(Exchange, reqwest::Response)> {
         let http::Sent {
             mut exchanges,
             response,
@@ -581,7 +576,7 @@ impl Run<'_> {
         let sent = self
             .send(client, Step::Ping, reqwest::Method::GET, url, None)
             .await;
-        if let Some((mut ex, mut resp)) = self.settle_follow_up(sent) {
+        if let Some((mut ex, mut resp)) = self.record_hops(sent) {
             http::read_error_body(&mut resp, &mut ex).await;
             self.push(ex);
         }
@@ -611,7 +606,7 @@ impl Run<'_> {
             )
             .await;
         self.auth = saved;
-        if let Some((mut ex, _resp)) = self.settle_follow_up(sent) {
+        if let Some((mut ex, _resp)) = self.record_hops(sent) {
             self.ev.plain_http_confirmed = true;
             ex.note = Some("the registry answers plain HTTP on its HTTPS port".into());
             self.push(ex);
