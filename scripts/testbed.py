@@ -69,7 +69,7 @@ def make_pki(d):
         run(["openssl", "x509", "-req", "-in", p(name + ".csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key"),
              "-CAcreateserial", "-out", p(name + ".crt"), "-extfile", ext, *extra])
 
-    leaf("server", ["DNS:localhost", "IP:127.0.0.1"], ["-days", "30"])
+    leaf("server", ["DNS:localhost", "DNS:tls.registry.test", "IP:127.0.0.1"], ["-days", "30"])
     leaf("wrongname", ["DNS:registry.test"], ["-days", "30"])
     leaf("client", ["DNS:pullcheck-client"], ["-days", "30"], eku="clientAuth")
     # An expired certificate: `openssl ca` is the one openssl 3.0 tool that takes explicit dates.

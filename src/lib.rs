@@ -2,9 +2,10 @@
 //!
 //! Data flow, one direction:
 //! [`reference`] → [`identity`] (candidate credentials) → [`endpoints`] (the node's containerd
-//! hosts.toml: scheme, CA, client certificate) → [`probe`] (HTTP exchanges recorded as
-//! [`probe::Evidence`]; a 401 or a TLS failure is evidence, not an `Err`) → [`classify`] (pure:
-//! evidence → [`classify::Verdict`] + remediation) → [`report`] (JSON / text).
+//! registry configuration: config.toml, hosts.toml or legacy mirrors, TLS, proxy) → [`probe`]
+//! (HTTP exchanges recorded as [`probe::Evidence`]; a 401 or a TLS failure is evidence, not an
+//! `Err`) → [`classify`] (pure: evidence → [`classify::Verdict`] + remediation) → [`report`]
+//! (JSON / text).
 //! [`diagnose`] is the one orchestrator that sees every stage; the CLI calls it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -13,7 +14,9 @@ pub mod classify;
 pub mod diagnose;
 pub mod endpoints;
 pub mod identity;
+pub mod node;
 pub mod platform;
 pub mod probe;
 pub mod reference;
 pub mod report;
+pub mod runtime;

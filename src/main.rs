@@ -6,11 +6,14 @@
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand, ValueEnum};
-use pullcheck::diagnose::{self, Request};
+use pullcheck::diagnose::{self, Request, RuntimePullRequest};
+use pullcheck::endpoints::RegistryConfig;
 use pullcheck::identity::RegistryAuth;
+use pullcheck::node::{IdentityFact, NodeFacts, RuntimeFacts};
 use pullcheck::platform::Platform;
 use pullcheck::probe::{Options, Prober};
 use pullcheck::report::text;
+use pullcheck::runtime::{RuntimeClient, RuntimeEndpoint};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,10 +35,75 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at startup: the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Probe the registry for IMAGE the way this node's containerd would, and classify the result.
     Probe(ProbeArgs),
+    /// Classify a pull-failure message: a kubelet event, a pod's waiting message or a CRI error.
+    Explain(ExplainArgs),
+    /// What this node pulls with: runtime, platform, image filesystem, registry configuration.
+    Node(NodeArgs),
+}
+
+/// Where the container runtime is and how long to wait for it (shared by `probe` and `node`).
+#[derive(clap::Args)]
+struct RuntimeArgs {
+    /// CRI endpoint of the container runtime, unix:///path [default: the first of
+    /// /run/containerd/containerd.sock, /var/run/crio/crio.sock that exists].
+    #[arg(long, value_name = "URL", env = "PULLCHECK_RUNTIME_ENDPOINT")]
+    runtime_endpoint: Option<String>,
+    /// Time limit for each CRI call other than PullImage.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    runtime_timeout: Duration,
+}
+
+impl RuntimeArgs {
+    /// The client, or why there is none: `Err(Err(usage))` for a malformed endpoint,
+    /// `Err(Ok(reason))` when no runtime socket was found.
+    fn client(&self) -> Result<RuntimeClient, Result<String, String>> {
+        let endpoint = match &self.runtime_endpoint {
+            Some(e) => RuntimeEndpoint::parse(e).map_err(|e| Err(e.to_string()))?,
+            None => {
+                RuntimeEndpoint::detect(std::path::Path::new("/")).map_err(|e| Ok(e.to_string()))?
+            }
+        };
+        Ok(RuntimeClient::new(endpoint, self.runtime_timeout))
+    }
+}
+
+/// containerd's registry configuration files (shared by `probe` and `node`).
+#[derive(clap::Args)]
+struct ConfigArgs {
+    /// containerd certs.d root holding <host[:port]>/hosts.toml (e.g. /etc/containerd/certs.d),
+    /// used instead of the config_path in containerd's config.
+    #[arg(long, value_name = "DIR")]
+    hosts_dir: Option<PathBuf>,
+    /// containerd's config file, for its registry settings (config_path, legacy mirrors and
+    /// configs) [default: /etc/containerd/config.toml, if it exists].
+    #[arg(long, value_name = "FILE", env = "PULLCHECK_CONTAINERD_CONFIG")]
+    containerd_config: Option<PathBuf>,
+    /// Where to find the containerd process and its proxy environment (the host's /proc needs
+    /// hostPID or a mount); unreadable or no containerd: pullcheck's own environment.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/proc",
+        env = "PULLCHECK_PROC_ROOT"
+    )]
+    proc_root: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct NodeArgs {
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    output: Output,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -60,15 +128,37 @@ struct ProbeArgs {
     /// A docker config file (config.json / .dockerconfigjson) read with kubelet keyring rules.
     #[arg(long, value_name = "FILE")]
     docker_config: Option<PathBuf>,
-    /// containerd certs.d root holding <host[:port]>/hosts.toml (e.g. /etc/containerd/certs.d).
-    #[arg(long, value_name = "DIR")]
-    hosts_dir: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+    /// After the registry probe, pull through the runtime (CRI PullImage) with the same
+    /// credential and show its verdict beside the registry's.
+    #[arg(long)]
+    runtime_pull: bool,
+    /// Time limit for the runtime's PullImage.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, requires = "runtime_pull")]
+    runtime_pull_timeout: Duration,
+    /// Keep the image the runtime pulled (by default an image that was not on the node before
+    /// is removed again).
+    #[arg(long, requires = "runtime_pull")]
+    keep: bool,
     /// Platform to check for, os/arch[/variant] (default: this machine's, normalised like containerd).
     #[arg(long, value_parser = parse_platform)]
     platform: Option<Platform>,
     /// Time limit for each step (connect, each request), e.g. 10s, 1500ms.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     timeout: Duration,
+}
+
+#[derive(clap::Args)]
+struct ExplainArgs {
+    /// The message, quoted (e.g. the `Failed to pull image …` event); absent or `-` reads
+    /// standard input (at most 1 MiB).
+    message: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    output: Output,
 }
 
 fn parse_platform(s: &str) -> Result<Platform, String> {
@@ -96,6 +186,8 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Probe(args) => probe(args),
+        Command::Explain(args) => explain(args),
+        Command::Node(args) => node(args),
     }
 }
 
@@ -123,27 +215,51 @@ fn probe(args: ProbeArgs) -> ExitCode {
         step_timeout: args.timeout,
         platform: args.platform.clone().unwrap_or_else(Platform::host),
     };
+    let runtime = match async_runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    // The CRI channel's background task needs the runtime's context when it is created.
+    let _context = runtime.enter();
+    let runtime_pull = if args.runtime_pull {
+        // The client connects lazily; an endpoint that is not there shows as runtime_unavailable.
+        let client = match args.runtime.client() {
+            Ok(c) => c,
+            Err(Err(usage)) => {
+                eprintln!("error: {usage}");
+                return ExitCode::from(USAGE_EXIT);
+            }
+            Err(Ok(_)) => RuntimeClient::new(
+                RuntimeEndpoint {
+                    path: PathBuf::from(pullcheck::runtime::endpoint::KNOWN_SOCKETS[0].1),
+                },
+                args.runtime.runtime_timeout,
+            ),
+        };
+        Some(RuntimePullRequest {
+            client,
+            keep: args.keep,
+            limit: args.runtime_pull_timeout,
+        })
+    } else {
+        None
+    };
     let request = Request {
         image: args.image.clone(),
         basic,
         docker_config: args.docker_config.clone(),
-        hosts_dir: args.hosts_dir.clone(),
+        hosts_dir: args.config.hosts_dir.clone(),
+        containerd_config: args.config.containerd_config.clone(),
+        runtime_pull,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: failed to start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let prober = Prober::new(options);
+    let prober = Prober::with_proxy(
+        options,
+        pullcheck::endpoints::proxy::detect(&args.config.proc_root),
+    );
     let report = match runtime.block_on(diagnose::diagnose(&prober, &request)) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", error_chain(&e));
             return ExitCode::from(USAGE_EXIT);
         }
     };
@@ -158,4 +274,108 @@ fn probe(args: ProbeArgs) -> ExitCode {
         Output::Text => print!("{}", text::render(&report)),
     }
     ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
+}
+
+fn node(args: NodeArgs) -> ExitCode {
+    let runtime = match async_runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    // The CRI channel's background task needs the runtime's context when it is created.
+    let _context = runtime.enter();
+    let client = match args.runtime.client() {
+        Ok(c) => Ok(c),
+        Err(Err(usage)) => {
+            eprintln!("error: {usage}");
+            return ExitCode::from(USAGE_EXIT);
+        }
+        Err(Ok(reason)) => Err(reason),
+    };
+    let facts = runtime.block_on(RuntimeFacts::gather(client.as_ref().map_err(Clone::clone)));
+    let registry = RegistryConfig::load(
+        args.config.containerd_config.as_deref(),
+        args.config.hosts_dir.as_deref(),
+        &args.config.proc_root,
+    )
+    .map_err(|e| error_chain(&e));
+    let identities = vec![IdentityFact {
+        kind: "anonymous".into(),
+        description: "no credentials (always available; node files, credential plugins and cloud identities are not read yet)".into(),
+    }];
+    let node = NodeFacts::new(Platform::host(), facts, registry, identities);
+    match args.output {
+        Output::Json => match serde_json::to_string_pretty(&node) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("error: failed to encode the node facts: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        Output::Text => print!("{}", node.render_text()),
+    }
+    ExitCode::from(u8::try_from(node.exit_code).unwrap_or(1))
+}
+
+/// A single-threaded tokio runtime (the CLI does one thing at a time).
+fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: failed to start the async runtime: {e}");
+            ExitCode::from(1)
+        })
+}
+
+/// An error and its causes, `outer: inner: …` (files and lines are in the chain).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        source = cause.source();
+    }
+    s
+}
+
+/// Largest message `pullcheck explain` reads from standard input.
+const EXPLAIN_STDIN_LIMIT: u64 = 1024 * 1024;
+
+fn explain(args: ExplainArgs) -> ExitCode {
+    use pullcheck::classify::runtime_message;
+    use pullcheck::report::explanation::MessageExplanation;
+
+    let message = match args.message {
+        Some(m) if m != "-" => m,
+        _ => {
+            let mut buf = Vec::new();
+            let stdin = std::io::stdin().lock();
+            if let Err(e) = stdin.take(EXPLAIN_STDIN_LIMIT).read_to_end(&mut buf) {
+                eprintln!("error: failed to read the message from standard input: {e}");
+                return ExitCode::from(USAGE_EXIT);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        }
+    };
+    if message.trim().is_empty() {
+        eprintln!("error: the message is empty (pass it as an argument, or on standard input)");
+        return ExitCode::from(USAGE_EXIT);
+    }
+    let diagnosis = runtime_message::explain(&message);
+    let code = diagnosis.verdict.exit_code();
+    match args.output {
+        Output::Json => match serde_json::to_string_pretty(&MessageExplanation::from(diagnosis)) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("error: failed to encode the explanation: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        Output::Text => print!("{}", runtime_message::render_text(&diagnosis)),
+    }
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -141,12 +141,19 @@ impl ImageRef {
 
     /// Whether the registry is a loopback name or address (containerd treats those specially).
     pub fn is_loopback_registry(&self) -> bool {
-        let host = host_without_port(&self.registry);
-        host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
+        is_loopback_host(&self.registry)
     }
+}
+
+/// Whether `host[:port]` is `localhost` or a loopback address (containerd's `IsLocalhost`,
+/// which makes it default to plain HTTP there).
+pub fn is_loopback_host(registry: &str) -> bool {
+    let host = host_without_port(registry);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*`

@@ -48,11 +48,28 @@ fn ok_single_platform_image_through_hosts_toml() {
 }
 
 #[test]
-fn http_registry_when_no_hosts_toml() {
+fn http_registry_when_hosts_toml_says_https() {
     let addr = bed().addr("plain");
+    // Without hosts.toml, containerd (and the probe) speak plain HTTP to a loopback registry.
     let r = probe_json(
         &format!("{addr}/app:amd64"),
+        &["--platform", "linux/amd64"],
+        None,
         &[],
+        "ok",
+    );
+    assert!(
+        r["endpoints"]["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("plain HTTP"),
+        "{r}"
+    );
+    // hosts.toml naming an https server (with TLS settings, so no loopback fallback).
+    let hosts = ca_hosts(&addr, "");
+    let r = probe_json(
+        &format!("{addr}/app:amd64"),
+        &["--hosts-dir", path(hosts.path())],
         None,
         &[],
         "http_registry",
@@ -190,9 +207,26 @@ fn missing_tag_and_missing_repository_are_told_apart() {
 fn tls_verdicts() {
     let b = bed();
     let tls = format!("localhost:{}", b.port("tls"));
+    // No hosts.toml: plain HTTP to a TLS port, as containerd does for loopback registries.
+    let r = probe_json(&format!("{tls}/app:amd64"), &[], None, &[], "tls_error");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("contacted over plain HTTP"),
+        "{r}"
+    );
+    // A CA that did not sign the registry's certificate.
+    let wrong_ca = hosts_dir(&[(
+        &tls,
+        format!(
+            "server = \"https://{tls}\"\nca = \"{}\"\n",
+            b.str("client_cert")
+        ),
+    )]);
     probe_json(
         &format!("{tls}/app:amd64"),
-        &[],
+        &["--hosts-dir", path(wrong_ca.path())],
         None,
         &[],
         "tls_unknown_authority",

@@ -2,8 +2,10 @@
 //! catch-all last: content problems, transport failures (cause chain), then HTTP statuses
 //! read together with OCI error codes, challenges and the `tags/list` follow-up.
 
+pub mod runtime_message;
 pub mod verdict;
 
+pub use runtime_message::{explain, explain_status, MessageDiagnosis};
 pub use verdict::{Family, Verdict};
 
 use crate::probe::{ContentProblem, Evidence, Exchange, Step, TransportKind};
@@ -283,6 +285,12 @@ fn status_rule(ev: &Evidence, t: &Exchange, status: u16) -> Diagnosis {
             format!("{at}: 400: the registry requires a TLS client certificate and none was sent{server}"),
         )
         .fix("The registry requires a client certificate: set `client = [[\"cert.pem\", \"key.pem\"]]` for this host in /etc/containerd/certs.d/<host>/hosts.toml."),
+        // Go's TLS server and nginx answer plain HTTP on a TLS port with a 400 saying so.
+        400 if lower.contains("http request to an https server") || lower.contains("plain http request was sent to https port") => Diagnosis::new(
+            Verdict::TlsError,
+            format!("{at}: 400: the registry speaks HTTPS but was contacted over plain HTTP{server}"),
+        )
+        .fix("The registry serves HTTPS: name it in /etc/containerd/certs.d/<host>/hosts.toml as `server = \"https://<host>\"` with its `ca` (containerd defaults to plain HTTP for localhost and 127.0.0.0/8)."),
         404 if t.step == Step::Config => Diagnosis::new(Verdict::RegistryError, format!("{at}: 404: the manifest names a config blob the registry does not have{server}")),
         404 => {
             let not_registry = ev.exchanges.iter().any(|e| e.step == Step::Ping && e.status == Some(404));

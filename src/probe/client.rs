@@ -1,6 +1,7 @@
-//! HTTP clients per TLS configuration, built as containerd builds its transport: the node's
-//! trust store plus hosts.toml CAs, client certificates, `skip_verify`, proxies from the
-//! environment (never for loopback, like Go's `ProxyFromEnvironment`), and no automatic
+//! HTTP clients per TLS configuration and dial timeout, built as containerd builds its
+//! transport: the node's trust store plus hosts.toml CAs, client certificates, `skip_verify`,
+//! hosts.toml `dial_timeout` as the connect timeout, proxies as containerd has them
+//! ([`ProxyEnv`]; never for loopback, like Go's `ProxyFromEnvironment`), and no automatic
 //! redirects (the probe follows them itself so credentials never cross hosts).
 
 use crate::endpoints::TlsSettings;
@@ -30,92 +31,13 @@ pub enum Error {
     Build(String),
 }
 
-/// Proxy settings read once from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`).
-#[derive(Debug, Clone, Default)]
-pub struct ProxyEnv {
-    https: Option<String>,
-    http: Option<String>,
-    no_proxy: Vec<String>,
-}
+pub use crate::endpoints::proxy::ProxyEnv;
 
-impl ProxyEnv {
-    /// Reads the proxy variables of this process.
-    pub fn from_env() -> Self {
-        let get = |names: &[&str]| {
-            names
-                .iter()
-                .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
-        };
-        ProxyEnv {
-            https: get(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]),
-            http: get(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]),
-            no_proxy: get(&["NO_PROXY", "no_proxy"])
-                .map(|v| {
-                    v.split(',')
-                        .map(|s| s.trim().to_ascii_lowercase())
-                        .filter(|s| !s.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
-        }
-    }
-
-    /// The proxy a request to `url` goes through, if any (display form, without credentials).
-    pub fn for_url(&self, url: &reqwest::Url) -> Option<String> {
-        let host = url
-            .host_str()?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        if host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-        {
-            return None;
-        }
-        let port = url.port_or_known_default().unwrap_or(0);
-        for np in &self.no_proxy {
-            if np == "*" {
-                return None;
-            }
-            let (np_host, np_port) = match np.rsplit_once(':') {
-                Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => (h, p.parse::<u16>().ok()),
-                _ => (np.as_str(), None),
-            };
-            if np_port.is_some_and(|p| p != port) {
-                continue;
-            }
-            let bare = np_host.trim_start_matches('.');
-            if host == bare || host.ends_with(&format!(".{bare}")) {
-                return None;
-            }
-        }
-        let proxy = if url.scheme() == "https" {
-            self.https.as_ref()
-        } else {
-            self.http.as_ref()
-        }?;
-        Some(strip_userinfo(proxy))
-    }
-}
-
-fn strip_userinfo(proxy: &str) -> String {
-    match reqwest::Url::parse(proxy) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.to_string().trim_end_matches('/').to_string()
-        }
-        Err(_) => "(unparseable proxy URL)".into(),
-    }
-}
-
-/// Builds and caches one client per distinct TLS configuration.
+/// Builds and caches one client per distinct TLS configuration and connect timeout.
 pub struct Clients {
     connect_timeout: Duration,
     proxy: Arc<ProxyEnv>,
-    cache: Mutex<HashMap<TlsSettings, reqwest::Client>>,
+    cache: Mutex<HashMap<(TlsSettings, Duration), reqwest::Client>>,
 }
 
 impl Clients {
@@ -133,10 +55,19 @@ impl Clients {
         &self.proxy
     }
 
-    /// The client for these TLS settings.
-    pub fn get(&self, tls: &TlsSettings) -> Result<reqwest::Client, Error> {
+    /// The client for these TLS settings; `dial_timeout` (hosts.toml) replaces the default
+    /// connect timeout when set and non-zero (zero: Go's "no dial timeout").
+    pub fn get(
+        &self,
+        tls: &TlsSettings,
+        dial_timeout: Option<Duration>,
+    ) -> Result<reqwest::Client, Error> {
+        let connect_timeout = dial_timeout
+            .filter(|d| !d.is_zero())
+            .unwrap_or(self.connect_timeout);
+        let key = (tls.clone(), connect_timeout);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = cache.get(tls) {
+        if let Some(c) = cache.get(&key) {
             return Ok(c.clone());
         }
         let config = tls_config(tls)?;
@@ -144,20 +75,18 @@ impl Clients {
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(config)
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(self.connect_timeout)
+            .connect_timeout(connect_timeout)
             .user_agent(concat!("pullcheck/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(4);
-        builder = if proxy_env.https.is_some() || proxy_env.http.is_some() {
+        builder = if proxy_env.is_set() {
             builder.proxy(reqwest::Proxy::custom(move |url| {
-                proxy_env
-                    .for_url(url)
-                    .and_then(|p| reqwest::Url::parse(&p).ok())
+                proxy_env.proxy_url_for(url)
             }))
         } else {
             builder.no_proxy()
         };
         let client = builder.build().map_err(|e| Error::Build(e.to_string()))?;
-        cache.insert(tls.clone(), client.clone());
+        cache.insert(key, client.clone());
         Ok(client)
     }
 }
@@ -294,39 +223,27 @@ impl ServerCertVerifier for NoVerify {
 mod tests {
     use super::*;
 
-    fn env(https: Option<&str>, no_proxy: &[&str]) -> ProxyEnv {
-        ProxyEnv {
-            https: https.map(Into::into),
-            http: None,
-            no_proxy: no_proxy.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-
     #[test]
-    fn proxy_rules_like_go() {
-        let u = |s: &str| reqwest::Url::parse(s).unwrap();
-        let e = env(
-            Some("http://user:pw@proxy:3128"),
-            &[".internal.example", "reg.example:5000"],
-        );
+    fn one_client_per_tls_and_dial_timeout() {
+        let c = Clients::new(Duration::from_secs(10), ProxyEnv::default());
+        let tls = TlsSettings::default();
+        c.get(&tls, None).unwrap();
+        c.get(&tls, Some(Duration::ZERO)).unwrap();
+        c.get(&tls, Some(Duration::from_secs(10))).unwrap();
         assert_eq!(
-            e.for_url(&u("https://ghcr.io/v2/")).as_deref(),
-            Some("http://proxy:3128")
+            c.cache.lock().unwrap().len(),
+            1,
+            "zero and the default reuse the client"
         );
-        assert_eq!(e.for_url(&u("https://localhost:5000/v2/")), None);
-        assert_eq!(e.for_url(&u("https://127.0.0.1:5000/v2/")), None);
-        assert_eq!(e.for_url(&u("https://a.internal.example/v2/")), None);
-        assert_eq!(e.for_url(&u("https://reg.example:5000/v2/")), None);
-        assert!(e.for_url(&u("https://reg.example/v2/")).is_some());
-        assert_eq!(
-            e.for_url(&u("http://ghcr.io/v2/")),
-            None,
-            "no HTTP_PROXY set"
-        );
-        assert_eq!(
-            env(Some("http://p:1"), &["*"]).for_url(&u("https://x.io/")),
-            None
-        );
+        c.get(&tls, Some(Duration::from_millis(500))).unwrap();
+        let skip = TlsSettings {
+            skip_verify: true,
+            ..Default::default()
+        };
+        c.get(&skip, Some(Duration::from_millis(500))).unwrap();
+        let keys: Vec<Duration> = c.cache.lock().unwrap().keys().map(|k| k.1).collect();
+        assert_eq!(keys.len(), 3);
+        assert!(keys.contains(&Duration::from_millis(500)));
     }
 
     #[test]

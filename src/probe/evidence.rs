@@ -257,4 +257,72 @@ impl Evidence {
     pub fn request_count(&self) -> usize {
         self.exchanges.len()
     }
+
+    /// A manifest request got a 2xx: the host resolved the reference (containerd stops here,
+    /// whatever the content turns out to be).
+    pub fn manifest_resolved(&self) -> bool {
+        self.exchanges
+            .iter()
+            .any(|x| x.step == Step::Manifest && x.status.is_some_and(|s| (200..300).contains(&s)))
+    }
+
+    /// The probe ended on a manifest 404 (containerd tries the next host and, if none has it,
+    /// reports "not found" rather than an error).
+    pub fn manifest_not_found(&self) -> bool {
+        self.terminal_exchange()
+            .is_some_and(|x| x.step == Step::Manifest && x.status == Some(404))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(exchanges: Vec<Exchange>, terminal: Option<usize>) -> Evidence {
+        Evidence {
+            host: "https://r.example".into(),
+            authenticated: false,
+            exchanges,
+            terminal,
+            repository_exists: None,
+            tags_sample: vec![],
+            plain_http_confirmed: false,
+            manifest: None,
+            content_problem: None,
+            rate_limit: None,
+            warnings: vec![],
+            node_platform: Platform::host(),
+        }
+    }
+
+    fn ex(step: Step, status: Option<u16>) -> Exchange {
+        let mut x = Exchange::new(step, "GET", "https://r.example/v2/a/manifests/1", "none");
+        x.status = status;
+        x
+    }
+
+    #[test]
+    fn resolved_and_not_found() {
+        let ok = ev(
+            vec![
+                ex(Step::Manifest, Some(401)),
+                ex(Step::Token, Some(200)),
+                ex(Step::Manifest, Some(200)),
+            ],
+            None,
+        );
+        assert!(ok.manifest_resolved() && !ok.manifest_not_found());
+        let missing = ev(
+            vec![ex(Step::Manifest, Some(404)), ex(Step::Tags, Some(200))],
+            Some(0),
+        );
+        assert!(missing.manifest_not_found() && !missing.manifest_resolved());
+        let denied = ev(
+            vec![ex(Step::Manifest, Some(401)), ex(Step::Token, Some(403))],
+            Some(1),
+        );
+        assert!(!denied.manifest_not_found() && !denied.manifest_resolved());
+        let refused = ev(vec![ex(Step::Manifest, None)], Some(0));
+        assert!(!refused.manifest_not_found() && !refused.manifest_resolved());
+    }
 }

@@ -274,7 +274,8 @@ pub async fn read_error_body(resp: &mut reqwest::Response, ex: &mut Exchange) {
     }
 }
 
-fn urlencode(s: &str) -> String {
+/// Percent-encodes everything but unreserved characters (Go's `url.QueryEscape` for our inputs).
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {

@@ -63,9 +63,15 @@ pub struct Prober {
 }
 
 impl Prober {
-    /// A prober with proxies from the environment.
+    /// A prober with proxies from pullcheck's own environment.
     pub fn new(options: Options) -> Self {
-        let clients = client::Clients::new(options.step_timeout, client::ProxyEnv::from_env());
+        Self::with_proxy(options, client::ProxyEnv::from_env())
+    }
+
+    /// A prober with the given proxy settings (e.g. containerd's, from
+    /// [`endpoints::proxy::detect`](crate::endpoints::proxy::detect)).
+    pub fn with_proxy(options: Options, proxy: client::ProxyEnv) -> Self {
+        let clients = client::Clients::new(options.step_timeout, proxy);
         Prober {
             options,
             clients,
@@ -77,6 +83,11 @@ impl Prober {
     /// The settings in force.
     pub fn options(&self) -> &Options {
         &self.options
+    }
+
+    /// The proxy settings requests go through, and where they came from.
+    pub fn proxy(&self) -> &client::ProxyEnv {
+        self.clients.proxy()
     }
 
     /// Probes one host of the registry with one credential.
@@ -102,7 +113,7 @@ impl Prober {
             },
             auth: Auth::None,
         };
-        match self.clients.get(&host.tls) {
+        match self.clients.get(&host.tls, host.dial_timeout) {
             Ok(c) => run.go(&c).await,
             Err(e) => {
                 let mut ex = Exchange::new(Step::Manifest, "GET", &host.url, "none");
@@ -150,19 +161,18 @@ impl Run<'_> {
             .and_then(|u| self.prober.clients.proxy().for_url(&u))
     }
 
+    /// A repository URL under the host's API root, with containerd's `ns` for mirrors.
     fn api(&self, path: &str) -> String {
-        let ns = if self.host.mirror {
-            format!("?ns={}", self.image.registry)
-        } else {
-            String::new()
-        };
-        format!(
-            "{}/{}/{}{}",
+        self.with_ns(format!(
+            "{}/{}/{}",
             self.host.api_base(),
             self.image.repository,
-            path,
-            ns
-        )
+            path
+        ))
+    }
+
+    fn with_ns(&self, url: String) -> String {
+        with_ns(url, self.host.ns.as_deref())
     }
 
     async fn send(
@@ -510,7 +520,7 @@ impl Run<'_> {
             self.ev.repository_exists = Some(false);
             return;
         }
-        let url = self.api("tags/list?n=20").replacen("?ns=", "&ns=", 1);
+        let url = self.api("tags/list?n=20");
         let sent = self
             .send(
                 client,
@@ -572,7 +582,7 @@ impl Run<'_> {
 
     /// `GET /v2/`: is there a registry API here at all?
     async fn ping(&mut self, client: &reqwest::Client) {
-        let url = format!("{}/", self.host.api_base());
+        let url = self.with_ns(format!("{}/", self.host.api_base()));
         let sent = self
             .send(client, Step::Ping, reqwest::Method::GET, url, None)
             .await;
@@ -611,5 +621,38 @@ impl Run<'_> {
             ex.note = Some("the registry answers plain HTTP on its HTTPS port".into());
             self.push(ex);
         }
+    }
+}
+
+/// containerd adds `ns=<image registry>` (query-escaped) to every request it sends to a mirror.
+fn with_ns(url: String, ns: Option<&str>) -> String {
+    match ns {
+        Some(ns) => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}ns={}", http::urlencode(ns))
+        }
+        None => url,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ns_query_for_mirrors_only() {
+        let u = |s: &str| s.to_string();
+        assert_eq!(
+            with_ns(u("https://r/v2/a/manifests/1"), None),
+            "https://r/v2/a/manifests/1"
+        );
+        assert_eq!(
+            with_ns(u("https://m/v2/a/manifests/1"), Some("docker.io")),
+            "https://m/v2/a/manifests/1?ns=docker.io"
+        );
+        assert_eq!(
+            with_ns(u("https://m/v2/a/tags/list?n=20"), Some("localhost:5000")),
+            "https://m/v2/a/tags/list?n=20&ns=localhost%3A5000"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! How results leave: the versioned JSON schema (`apiVersion`, `verdict`, `reason`,
 //! `remediation`, `identity`, `evidence[]`, `platforms`, `rateLimit`) and the text view.
 
+pub mod explanation;
 pub mod text;
 
 use crate::classify::{Diagnosis, Verdict};
@@ -10,6 +11,7 @@ use crate::platform::Platform;
 use crate::probe::ratelimit::RateLimit;
 use crate::probe::{Evidence, Exchange};
 use crate::reference::ImageRef;
+use crate::runtime::pull::RuntimePull;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -47,12 +49,16 @@ pub struct Attempt {
     pub verdict: Verdict,
     /// Its reason.
     pub reason: String,
+    /// What the host answered, in one line (e.g. `manifest: HTTP 404 MANIFEST_UNKNOWN`).
+    pub answer: String,
     /// Number of HTTP requests it took.
     pub requests: usize,
     #[serde(skip)]
     pub(crate) diagnosis: Diagnosis,
     #[serde(skip)]
     pub(crate) evidence: Evidence,
+    /// The attempt whose outcome containerd reports for this credential (the host that
+    /// resolved the reference, else the first non-404 failure, else the last host).
     #[serde(skip)]
     pub(crate) last_for_credential: bool,
 }
@@ -71,11 +77,43 @@ impl Attempt {
             host,
             verdict: diagnosis.verdict,
             reason: diagnosis.reason.clone(),
+            answer: answer(&evidence),
             requests: evidence.request_count(),
             diagnosis,
             evidence,
             last_for_credential,
         }
+    }
+}
+
+/// What a host answered: the exchange that ended the probe, else the last manifest exchange.
+fn answer(ev: &Evidence) -> String {
+    use crate::probe::Step;
+    let ex = ev
+        .terminal_exchange()
+        .or_else(|| ev.exchanges.iter().rev().find(|x| x.step == Step::Manifest));
+    let Some(ex) = ex else {
+        return "no request made".into();
+    };
+    let step = match ex.step {
+        Step::Ping => "ping",
+        Step::Manifest => "manifest",
+        Step::Token => "token",
+        Step::Tags => "tags",
+        Step::Config => "config blob",
+        Step::PlainHttpCheck => "plain-HTTP check",
+    };
+    match (&ex.transport, ex.status) {
+        (Some(t), _) => format!("{step}: {}", t.message),
+        (None, Some(status)) => {
+            let codes: Vec<&str> = ex.oci_errors.iter().map(|e| e.code.as_str()).collect();
+            let mut s = format!("{step}: HTTP {status}");
+            if !codes.is_empty() {
+                s = format!("{s} {}", codes.join(", "));
+            }
+            s
+        }
+        (None, None) => format!("{step}: no answer"),
     }
 }
 
@@ -127,6 +165,9 @@ pub struct Report {
     pub attempts: Vec<Attempt>,
     /// The exchanges behind the verdict.
     pub evidence: Vec<Exchange>,
+    /// The runtime's own pull beside the registry verdict (`--runtime-pull`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<RuntimePull>,
     /// Wall time, milliseconds.
     pub duration_ms: f64,
 }
@@ -155,6 +196,7 @@ impl Report {
             endpoints: None,
             attempts: vec![],
             evidence: vec![],
+            runtime: None,
             duration_ms: 0.0,
         }
     }
@@ -196,7 +238,20 @@ impl Report {
             endpoints: Some(endpoints.clone()),
             evidence: ev.exchanges.clone(),
             attempts,
+            runtime: None,
             duration_ms: (took.as_secs_f64() * 100_000.0).round() / 100.0,
         }
+    }
+
+    /// Adds the runtime's pull. When the registry says `ok` but the runtime fails (and could be
+    /// asked), the runtime is the ground truth for the exit code.
+    pub fn set_runtime(&mut self, pull: RuntimePull) {
+        if self.verdict == Verdict::Ok
+            && pull.verdict != Verdict::Ok
+            && pull.verdict != Verdict::RuntimeUnavailable
+        {
+            self.exit_code = pull.verdict.exit_code();
+        }
+        self.runtime = Some(pull);
     }
 }

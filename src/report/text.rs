@@ -44,6 +44,23 @@ pub fn render(r: &Report) -> String {
         }
         line(&mut s, "Rate limit", &parts.join(", "));
     }
+    if let Some(rt) = &r.runtime {
+        let mut v = format!("{} ({})", rt.verdict.as_str(), rt.code);
+        if rt.verdict != crate::classify::Verdict::Ok {
+            v.push_str(&format!(": {}", rt.reason));
+        } else if rt.removed {
+            v.push_str(", pulled and removed again");
+        } else if rt.already_present {
+            v.push_str(", image was already on the node");
+        }
+        line(&mut s, "Runtime pull", &v);
+        if !rt.message.is_empty() {
+            line(&mut s, "Runtime said", &rt.message);
+        }
+        if let Some(i) = &rt.interpretation {
+            line(&mut s, "Disagreement", i);
+        }
+    }
     for w in &r.warnings {
         line(&mut s, "Warning", w);
     }
@@ -54,17 +71,21 @@ pub fn render(r: &Report) -> String {
         if let Some(src) = &e.source {
             line(&mut s, "Config", src);
         }
+        if let Some(p) = &e.proxy {
+            line(&mut s, "Proxy", &p.description);
+        }
     }
     if r.attempts.len() > 1 {
         let _ = writeln!(s, "Attempts:");
         for a in &r.attempts {
             let _ = writeln!(
                 s,
-                "  {:<28} {} as {} — {}",
+                "  {:<28} {} as {} — {} ({})",
                 a.verdict.as_str(),
                 a.host,
                 a.identity.description,
-                a.reason
+                a.reason,
+                a.answer
             );
         }
     }

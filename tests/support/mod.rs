@@ -6,6 +6,8 @@
 //! it watches its standard input, which only this process holds.
 #![allow(dead_code)]
 
+pub mod containerd;
+
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -110,7 +112,16 @@ impl Run {
 }
 
 pub fn pullcheck(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pullcheck"));
+    run_with_env(env!("CARGO_BIN_EXE_pullcheck"), args, stdin, env)
+}
+
+/// Runs any program (e.g. `nsenter … pullcheck …`) with the proxy variables cleared.
+pub fn run_program(program: &str, args: &[&str], stdin: Option<&str>) -> Run {
+    run_with_env(program, args, stdin, &[])
+}
+
+fn run_with_env(program: &str, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -127,6 +138,9 @@ pub fn pullcheck(args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Ru
     ] {
         cmd.env_remove(var);
     }
+    // A containerd running on this machine (Docker's, or a test's) must not lend its proxy
+    // environment to these probes: they use pullcheck's own.
+    cmd.env("PULLCHECK_PROC_ROOT", "/nonexistent/proc");
     for (k, v) in env {
         cmd.env(k, v);
     }

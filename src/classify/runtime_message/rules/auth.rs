@@ -1,0 +1,150 @@
+//! Auth rules: expired tokens, 403 / DENIED (naming the permission), and 401 — telling
+//! missing credentials from rejected ones, and both from the registries that answer 401 or 403
+//! for a repository that does not exist.
+
+use super::{Facts, Finding};
+use crate::classify::runtime_message::envelope::Wrapper;
+use crate::classify::runtime_message::scan::one_line;
+use crate::classify::{named_permission, Verdict};
+
+/// An expired registry token (ECR answers it with 403 DENIED).
+pub(super) fn expired(f: &Facts<'_>) -> Option<Finding> {
+    const MARKERS: [&str; 3] = [
+        "authorization token has expired",
+        "token has expired",
+        "token is expired",
+    ];
+    f.scan.has_any(&MARKERS).then(|| {
+        Finding::new(
+            Verdict::CredentialsExpired,
+            format!("{}: the registry token has expired{}", f.at(), f.server()),
+        )
+    })
+}
+
+/// `denied: ` as containerd renders the DENIED code, not `pull access denied` or a local
+/// `permission denied`.
+fn registry_denied(f: &Facts<'_>) -> bool {
+    let lower = f.scan.lower.as_str();
+    lower.match_indices("denied: ").any(|(i, _)| {
+        let before = &lower[..i];
+        !before.ends_with("permission ") && !before.ends_with("access ")
+    })
+}
+
+/// 403 Forbidden, DENIED, "not authorized to perform".
+pub(super) fn forbidden(f: &Facts<'_>) -> Option<Finding> {
+    let denied = f.status == Some(403)
+        || f.scan.has("403 forbidden")
+        || f.scan.has("not authorized to perform")
+        || registry_denied(f);
+    if !denied {
+        return None;
+    }
+    let at = f.at();
+    let server = f.server();
+    let permission = named_permission(f.scan.text);
+    let perm_text = permission
+        .as_deref()
+        .map(|p| format!(" ({p})"))
+        .unwrap_or_default();
+    // Docker Hub's body for a missing or private repository, relayed by CRI-O with its 401.
+    let hub_ambiguous = f.status != Some(403)
+        && f.scan.has("requested access to the resource is denied")
+        && f.ambiguous_registry();
+    if hub_ambiguous {
+        return Some(Finding::new(
+            Verdict::NotFoundOrUnauthorized,
+            format!("{at}: access denied: the repository is private or does not exist (Docker Hub answers both alike){server}"),
+        ));
+    }
+    if f.scan.has("or it may not exist") {
+        return Some(Finding::new(
+            Verdict::NotFoundOrUnauthorized,
+            format!("{at}: 403: permission denied{perm_text}, or the repository does not exist (the registry does not say which){server}"),
+        ));
+    }
+    if f.token_step() {
+        return Some(
+            Finding::new(
+                Verdict::Forbidden,
+                format!("the token service at {at} refused the node's credentials with 403 (on GHCR usually a stale token, or one without read:packages){server}"),
+            )
+            .fix(format!("Refresh the token in the pull secret, or grant it read access. {}", Verdict::Forbidden.remediation())),
+        );
+    }
+    let Some(p) = permission else {
+        let head = if server.is_empty() && f.scan.has("from head request") {
+            " (containerd < 2.3.4 reads no body after a HEAD 403, so the registry's reason is not in the message)"
+        } else {
+            ""
+        };
+        return Some(Finding::new(
+            Verdict::Forbidden,
+            format!("{at}: 403 Forbidden: the identity is not allowed to pull this repository{head}{server}"),
+        ));
+    };
+    Some(
+        Finding::new(
+            Verdict::Forbidden,
+            format!("{at}: 403: the identity lacks {p}{server}"),
+        )
+        .fix(format!(
+            "Grant {p} to the identity that pulls (the message names the principal and resource). {}",
+            Verdict::Forbidden.remediation()
+        )),
+    )
+}
+
+/// 401s: missing credentials, rejected credentials, and the registries that answer 401 for a
+/// missing repository too.
+pub(super) fn unauthorized(f: &Facts<'_>) -> Option<Finding> {
+    let s = &f.scan;
+    let at = f.at();
+    let server = f.server();
+    let unauthorized = |why: String| Some(Finding::new(Verdict::Unauthorized, why));
+    let ambiguous = |why: String| Some(Finding::new(Verdict::NotFoundOrUnauthorized, why));
+    if s.has("no basic auth credentials") {
+        return unauthorized(format!("{at} asks for basic auth and the node offered no credentials (no imagePullSecret or credential provider matched this registry)"));
+    }
+    if s.has("unable to retrieve auth token") {
+        return unauthorized(format!(
+            "the token service for {at} rejected the credentials ({})",
+            one_line(f.env.detail, 240)
+        ));
+    }
+    if s.has("pull access denied") {
+        return ambiguous(format!("{at}: pull access denied: the repository does not exist or is private (Docker Hub answers both alike){server}"));
+    }
+    if s.has("insufficient_scope") {
+        return ambiguous(format!(
+            "{at}: 401 insufficient_scope: the repository is private or does not exist{server}"
+        ));
+    }
+    let is_401 = f.status == Some(401)
+        || s.has_any(&[
+            "401 unauthorized",
+            "unauthorized: ",
+            "authentication required",
+        ]);
+    if !is_401 {
+        return None;
+    }
+    if f.env.has(Wrapper::OauthToken) {
+        return unauthorized(format!(
+            "the token service at {at} rejected the node's credentials (401){server}"
+        ));
+    }
+    if f.env.has(Wrapper::AnonymousToken) {
+        if f.ambiguous_registry() {
+            return ambiguous(format!("the token service at {at} refused an anonymous token: the repository is private or does not exist{server}"));
+        }
+        return unauthorized(format!(
+            "the token service at {at} requires credentials and none were offered (401){server}"
+        ));
+    }
+    if f.ambiguous_registry() {
+        return ambiguous(format!("{at}: 401: the repository is private or does not exist (Docker Hub, Quay and GHCR answer both alike; if credentials were configured they may also be rejected){server}"));
+    }
+    unauthorized(format!("{at}: 401 Unauthorized: no credentials were offered, or they were rejected (the message does not say which){server}"))
+}

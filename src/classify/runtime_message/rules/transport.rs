@@ -1,0 +1,253 @@
+//! Rules for failures below HTTP: the CRI socket, the reference itself, TLS (Go's `crypto/x509`
+//! and `crypto/tls` texts), and the network (DNS, connect, proxy, route, time limits).
+
+use super::{Facts, Finding};
+use crate::classify::runtime_message::scan::{first_word, one_line};
+use crate::classify::Verdict;
+
+/// The CRI socket itself failed (the kubelet or pullcheck could not reach the runtime).
+pub(super) fn runtime_socket(f: &Facts<'_>) -> Option<Finding> {
+    const MARKERS: [&str; 5] = [
+        "transport: error while dialing",
+        "dial unix ",
+        "connection error: desc",
+        "error trying to connect",
+        ".sock: connect",
+    ];
+    if !f.scan.has_any(&MARKERS) {
+        return None;
+    }
+    let socket = f
+        .scan
+        .after("dial unix ")
+        .map(first_word)
+        .filter(|w| !w.is_empty())
+        .map(|w| format!(" {w}"))
+        .unwrap_or_default();
+    Some(Finding::new(
+        Verdict::RuntimeUnavailable,
+        format!(
+            "the container runtime's CRI socket{socket} did not answer: {}",
+            one_line(f.env.detail, 240)
+        ),
+    ))
+}
+
+/// The reference could not be parsed (by the kubelet or the runtime).
+pub(super) fn invalid_reference(f: &Facts<'_>) -> Option<Finding> {
+    const MARKERS: [&str; 4] = [
+        "invalid reference format",
+        "failed to parse image reference",
+        "couldn't parse image reference",
+        "couldn't parse image name",
+    ];
+    if !f.scan.has_any(&MARKERS) {
+        return None;
+    }
+    let why = f
+        .from("invalid reference format")
+        .unwrap_or_else(|| one_line(f.env.detail, 240));
+    Some(Finding::new(
+        Verdict::InvalidReference,
+        format!("the image reference is malformed: {why}"),
+    ))
+}
+
+/// Where containerd looks for this host's TLS settings.
+fn hosts_toml(host: Option<&str>) -> String {
+    let h = host.unwrap_or("<host>");
+    format!("/etc/containerd/certs.d/{h}/hosts.toml")
+}
+
+/// TLS and scheme failures, most specific first.
+pub(super) fn tls(f: &Facts<'_>) -> Option<Finding> {
+    let s = &f.scan;
+    let at = f.at();
+    let host = f.host.unwrap_or("<host>");
+    if s.has("server gave http response to https client") {
+        return Some(
+            Finding::new(
+                Verdict::HttpRegistry,
+                format!("{at} speaks plain HTTP and was spoken to over HTTPS (http: server gave HTTP response to HTTPS client)"),
+            )
+            .fix(format!(
+                "The registry speaks plain HTTP: in {} set `server = \"http://{host}\"` and \
+                 `[host.\"http://{host}\"]` with capabilities = [\"pull\", \"resolve\"], or serve it over HTTPS.",
+                hosts_toml(f.host)
+            )),
+        );
+    }
+    if s.has("tls handshake timeout") {
+        return Some(Finding::new(
+            Verdict::Timeout,
+            format!("{at}: the TLS handshake timed out (net/http: TLS handshake timeout): the port accepts connections but does not finish TLS — a stalled server, proxy or middlebox"),
+        ));
+    }
+    let text = f
+        .from("x509: ")
+        .or_else(|| f.from("tls: "))
+        .unwrap_or_default();
+    if s.has_any(&[
+        "certificate signed by unknown authority",
+        "x509: certificate is not trusted",
+    ]) {
+        return Some(
+            Finding::new(
+                Verdict::TlsUnknownAuthority,
+                format!("{at}: the certificate is not signed by a CA the node trusts ({text})"),
+            )
+            .fix(format!(
+                "Add the CA that signed {host}'s certificate to the node's trust store, or set \
+                 `ca = \"/etc/containerd/certs.d/{host}/ca.crt\"` for this host in {}.",
+                hosts_toml(f.host)
+            )),
+        );
+    }
+    if s.has("certificate has expired or is not yet valid") {
+        return Some(Finding::new(
+            Verdict::TlsCertificateExpired,
+            format!("{at}: the certificate has expired or is not valid yet ({text})"),
+        ));
+    }
+    const NAME: [&str; 4] = [
+        "x509: certificate is valid for",
+        "not valid for any names",
+        "doesn't contain any ip sans",
+        "certificate relies on legacy common name field",
+    ];
+    if s.has_any(&NAME) {
+        return Some(Finding::new(
+            Verdict::TlsHostnameMismatch,
+            format!("{at}: the certificate does not name this host ({text})"),
+        ));
+    }
+    if s.has_any(&["no required ssl certificate", "tls: certificate required"]) {
+        return Some(
+            Finding::new(
+                Verdict::TlsError,
+                format!("{at} requires a TLS client certificate and none was sent{}", f.server()),
+            )
+            .fix(format!(
+                "The registry requires a client certificate: set `client = [[\"cert.pem\", \"key.pem\"]]` for this host in {}.",
+                hosts_toml(f.host)
+            )),
+        );
+    }
+    if s.has_any(&[
+        "x509: ",
+        "tls: ",
+        "first record does not look like a tls handshake",
+    ]) {
+        let text = if text.is_empty() {
+            one_line(f.env.detail, 240)
+        } else {
+            text
+        };
+        return Some(Finding::new(
+            Verdict::TlsError,
+            format!("{at}: the TLS handshake failed ({text})"),
+        ));
+    }
+    None
+}
+
+/// DNS, proxy, connect, route and time-limit failures.
+pub(super) fn network(f: &Facts<'_>) -> Option<Finding> {
+    let s = &f.scan;
+    let via = if f.token_step() {
+        " (the registry's token service)"
+    } else {
+        ""
+    };
+    let at = format!("{}{via}", f.at());
+    if s.has("proxyconnect tcp") {
+        let proxy = s
+            .after("proxyconnect tcp: dial tcp ")
+            .map(first_word)
+            .map(|p| format!(" {p}"))
+            .unwrap_or_default();
+        let why = f.from("proxyconnect tcp").unwrap_or_default();
+        return Some(Finding::new(
+            Verdict::ProxyError,
+            format!("the HTTP(S) proxy{proxy} failed while reaching {at} ({why})"),
+        ));
+    }
+    const DNS: [&str; 4] = [
+        "no such host",
+        "server misbehaving",
+        "temporary failure in name resolution",
+        "name or service not known",
+    ];
+    let lookup_timeout = s.has("lookup ") && s.has("i/o timeout");
+    if s.has_any(&DNS) || lookup_timeout {
+        let name = s
+            .after("lookup ")
+            .map(first_word)
+            .filter(|w| !w.is_empty())
+            .map_or_else(|| at.clone(), |n| format!("{n}{via}"));
+        let why = f
+            .from("lookup ")
+            .unwrap_or_else(|| one_line(f.env.detail, 240));
+        return Some(Finding::new(
+            Verdict::DnsFailure,
+            format!("{name} does not resolve from the node ({why})"),
+        ));
+    }
+    if s.has("connection refused") {
+        let why = f
+            .from("dial tcp")
+            .unwrap_or_else(|| one_line(f.env.detail, 240));
+        return Some(Finding::new(
+            Verdict::ConnectionRefused,
+            format!("{at}: connection refused ({why})"),
+        ));
+    }
+    const TIMEOUT: [&str; 6] = [
+        "i/o timeout",
+        "deadline exceeded",
+        "timeout awaiting response headers",
+        "client.timeout exceeded",
+        "connection timed out",
+        "operation timed out",
+    ];
+    if s.has_any(&TIMEOUT) {
+        return Some(Finding::new(
+            Verdict::Timeout,
+            format!(
+                "{at} did not answer in time ({})",
+                one_line(f.env.detail, 240)
+            ),
+        ));
+    }
+    if s.has_any(&["network is unreachable", "no route to host"]) {
+        return Some(Finding::new(
+            Verdict::NetworkUnreachable,
+            format!(
+                "the node has no route to {at} ({})",
+                one_line(f.env.detail, 240)
+            ),
+        ));
+    }
+    let closed = s.lower.trim_end().ends_with(": eof") || s.lower.trim() == "eof";
+    if closed || s.has_any(&["connection reset by peer", "broken pipe"]) {
+        return Some(Finding::new(
+            Verdict::RegistryError,
+            format!(
+                "the connection to {at} was reset or closed mid-request — the registry, a proxy or a firewall dropped it ({})",
+                one_line(f.env.detail, 240)
+            ),
+        ));
+    }
+    None
+}
+
+/// `context canceled`: containerd ≥ 1.7 cancels a pull that stops making progress.
+pub(super) fn cancelled(f: &Facts<'_>) -> Option<Finding> {
+    f.scan.has("context canceled").then(|| {
+        Finding::new(
+            Verdict::Timeout,
+            "the pull was cancelled: containerd ≥ 1.7 cancels a pull that makes no progress for \
+             image_pull_progress_timeout (5 m by default); deleting the pod cancels it too",
+        )
+    })
+}

@@ -1,0 +1,1078 @@
+//! One test per failure class, using the exact strings of research/registry-errors.md (table B,
+//! the CRI-O list, section F). Each runtime text is checked bare, with the gRPC prefix, through
+//! `explain_status`, and inside the kubelet's `Failed to pull image` event and ≥ 1.32 waiting
+//! message (each with and without the gRPC prefix).
+
+use super::*;
+
+/// One runtime error and what every wrapping of it must classify as.
+struct Case {
+    runtime: String,
+    code: &'static str,
+    verdict: Verdict,
+    pod_image: &'static str,
+    runtime_image: Option<&'static str>,
+    host: Option<&'static str>,
+    status: Option<u16>,
+    format: Option<&'static str>,
+    reason: Option<&'static str>,
+}
+
+fn case(runtime: impl Into<String>, code: &'static str, verdict: Verdict) -> Case {
+    Case {
+        runtime: runtime.into(),
+        code,
+        verdict,
+        pod_image: "app:v1",
+        runtime_image: None,
+        host: None,
+        status: None,
+        format: None,
+        reason: None,
+    }
+}
+
+impl Case {
+    fn images(mut self, pod: &'static str, runtime: &'static str) -> Self {
+        self.pod_image = pod;
+        self.runtime_image = Some(runtime);
+        self
+    }
+    fn pod(mut self, pod: &'static str) -> Self {
+        self.pod_image = pod;
+        self
+    }
+    fn host(mut self, host: &'static str) -> Self {
+        self.host = Some(host);
+        self
+    }
+    fn status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+    fn format(mut self, f: &'static str) -> Self {
+        self.format = Some(f);
+        self
+    }
+    fn reason(mut self, r: &'static str) -> Self {
+        self.reason = Some(r);
+        self
+    }
+
+    /// Every wrapping: (label, diagnosis, expected image, expected gRPC code).
+    fn variants(&self) -> Vec<(String, MessageDiagnosis, Option<String>, Option<String>)> {
+        let prefixed = format!("rpc error: code = {} desc = {}", self.code, self.runtime);
+        let code = Some(self.code.to_string());
+        let own = self.runtime_image.map(str::to_string);
+        let pod = Some(self.pod_image.to_string());
+        let failed = |inner: &str| format!("Failed to pull image \"{}\": {inner}", self.pod_image);
+        let waiting = |inner: &str| {
+            format!(
+                "Back-off pulling image \"{}\": ErrImagePull: {inner}",
+                self.pod_image
+            )
+        };
+        vec![
+            ("bare".into(), explain(&self.runtime), own.clone(), None),
+            ("rpc".into(), explain(&prefixed), own.clone(), code.clone()),
+            (
+                "status".into(),
+                explain_status(self.code, &self.runtime),
+                own,
+                code.clone(),
+            ),
+            (
+                "failed+rpc".into(),
+                explain(&failed(&prefixed)),
+                pod.clone(),
+                code.clone(),
+            ),
+            (
+                "failed".into(),
+                explain(&failed(&self.runtime)),
+                pod.clone(),
+                None,
+            ),
+            (
+                "waiting+rpc".into(),
+                explain(&waiting(&prefixed)),
+                pod.clone(),
+                code,
+            ),
+            (
+                "waiting".into(),
+                explain(&waiting(&self.runtime)),
+                pod,
+                None,
+            ),
+        ]
+    }
+
+    fn check(&self) {
+        for (label, d, image, code) in self.variants() {
+            let ctx = format!("{label}: {:?}\n  got {d:#?}", self.runtime);
+            assert_eq!(d.verdict, self.verdict, "verdict, {ctx}");
+            assert_eq!(d.image, image, "image, {ctx}");
+            assert_eq!(d.grpc_code, code, "gRPC code, {ctx}");
+            assert_eq!(d.host.as_deref(), self.host, "host, {ctx}");
+            assert_eq!(d.status, self.status, "status, {ctx}");
+            assert!(
+                !d.reason.is_empty() && !d.reason.contains('\n'),
+                "reason, {ctx}"
+            );
+            assert!(!d.detail.is_empty(), "detail, {ctx}");
+            if d.verdict != Verdict::Unknown {
+                assert_ne!(d.reason, "unrecognised message", "{ctx}");
+            }
+            if let Some(f) = self.format {
+                let got = d.format.as_deref().unwrap_or("");
+                assert!(got.contains(f), "format {f:?}, {ctx}");
+            }
+            if let Some(r) = self.reason {
+                assert!(d.reason.contains(r), "reason should contain {r:?}, {ctx}");
+            }
+        }
+    }
+}
+
+// === Table B: tag and repository unknown ===
+
+#[test]
+fn tag_unknown_resolve_reference() {
+    case(
+        "failed to pull and unpack image \"docker.io/library/nginx:x\": failed to resolve reference \"docker.io/library/nginx:x\": docker.io/library/nginx:x: not found",
+        "NotFound",
+        Verdict::ManifestUnknown,
+    )
+    .images("nginx:x", "docker.io/library/nginx:x")
+    .host("docker.io")
+    .format("containerd (client pull")
+    .reason("cannot tell them apart")
+    .check();
+}
+
+#[test]
+fn tag_unknown_transfer_service() {
+    case(
+        "failed to pull and unpack image \"docker.io/library/nginx:x\": failed to resolve image: docker.io/library/nginx:x: not found",
+        "NotFound",
+        Verdict::ManifestUnknown,
+    )
+    .images("nginx:x", "docker.io/library/nginx:x")
+    .host("docker.io")
+    .format("containerd >= 2.1 transfer service")
+    .check();
+}
+
+#[test]
+fn tag_unknown_detail_is_the_innermost_text() {
+    let d = explain("Failed to pull image \"nginx:x\": rpc error: code = NotFound desc = failed to pull and unpack image \"docker.io/library/nginx:x\": failed to resolve reference \"docker.io/library/nginx:x\": docker.io/library/nginx:x: not found");
+    assert_eq!(d.detail, "docker.io/library/nginx:x: not found");
+    assert_eq!(
+        d.format.as_deref(),
+        Some("kubelet Failed event; containerd (client pull: 1.6 to 2.0, or 2.1+ local pull)")
+    );
+}
+
+#[test]
+fn repository_unknown_ecr() {
+    case(
+        "name unknown: The repository with name 'x' does not exist in the registry with id '123456789012'",
+        "Unknown",
+        Verdict::RepositoryUnknown,
+    )
+    .pod("nginx:1")
+    .reason("repository does not exist")
+    .check();
+}
+
+#[test]
+fn repository_unknown_ecr_through_crio() {
+    case(
+        "initializing source docker://123456789012.dkr.ecr.us-east-1.amazonaws.com/x:latest: reading manifest latest in 123456789012.dkr.ecr.us-east-1.amazonaws.com/x: name unknown: The repository with name 'x' does not exist in the registry with id '123456789012'",
+        "Unknown",
+        Verdict::RepositoryUnknown,
+    )
+    .images(
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/x",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:latest",
+    )
+    .host("123456789012.dkr.ecr.us-east-1.amazonaws.com")
+    .format("CRI-O")
+    .check();
+}
+
+#[test]
+fn repository_unknown_distribution_get_form() {
+    case(
+        "failed to pull and unpack image \"registry.example/team/app:v1\": failed to copy: httpReadSeeker: failed open: unexpected status code https://registry.example/v2/team/app/manifests/sha256:0123: 404 Not Found - Server message: unknown: repository name not known to registry",
+        "Unknown",
+        Verdict::RepositoryUnknown,
+    )
+    .images("registry.example/team/app:v1", "registry.example/team/app:v1")
+    .host("registry.example")
+    .status(404)
+    .format("containerd 1.6 to 2.1 (fetcher GET)")
+    .check();
+}
+
+// === Table B: unauthorized ===
+
+#[test]
+fn unauthorized_a_hub_anonymous_is_ambiguous() {
+    case(
+        "failed to pull and unpack image \"docker.io/library/privateapp:v1\": failed to resolve reference \"docker.io/library/privateapp:v1\": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed",
+        "Unknown",
+        Verdict::NotFoundOrUnauthorized,
+    )
+    .images("privateapp:v1", "docker.io/library/privateapp:v1")
+    .host("docker.io")
+    .reason("does not exist or is private")
+    .check();
+}
+
+#[test]
+fn unauthorized_b_no_basic_auth_credentials() {
+    case(
+        "failed to pull and unpack image \"123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1\": failed to resolve reference \"123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1\": pull access denied, repository does not exist or may require authorization: authorization failed: no basic auth credentials",
+        "Unknown",
+        Verdict::Unauthorized,
+    )
+    .images(
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:v1",
+    )
+    .host("123456789012.dkr.ecr.us-east-1.amazonaws.com")
+    .reason("offered no credentials")
+    .check();
+}
+
+#[test]
+fn unauthorized_c_oauth_token_rejected() {
+    case(
+        "failed to pull and unpack image \"docker.io/org/app:v1\": failed to resolve reference \"docker.io/org/app:v1\": failed to authorize: failed to fetch oauth token: unexpected status from GET request to https://auth.docker.io/token?scope=repository%3Aorg%2Fapp%3Apull&service=registry.docker.io: 401 Unauthorized",
+        "Unknown",
+        Verdict::Unauthorized,
+    )
+    .images("org/app:v1", "docker.io/org/app:v1")
+    .host("auth.docker.io")
+    .status(401)
+    .reason("rejected the node's credentials")
+    .check();
+}
+
+#[test]
+fn unauthorized_d_anonymous_token_ghcr_is_ambiguous() {
+    case(
+        "failed to pull and unpack image \"ghcr.io/org/private:v1\": failed to resolve reference \"ghcr.io/org/private:v1\": failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://ghcr.io/token?scope=repository%3Aorg%2Fprivate%3Apull&service=ghcr.io: 401 Unauthorized",
+        "Unknown",
+        Verdict::NotFoundOrUnauthorized,
+    )
+    .images("ghcr.io/org/private:v1", "ghcr.io/org/private:v1")
+    .host("ghcr.io")
+    .status(401)
+    .reason("anonymous token")
+    .check();
+}
+
+#[test]
+fn unauthorized_d_anonymous_token_private_registry() {
+    case(
+        "failed to pull and unpack image \"registry.example/team/app:v1\": failed to resolve reference \"registry.example/team/app:v1\": failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://auth.registry.example/token?scope=repository%3Ateam%2Fapp%3Apull: 401 Unauthorized",
+        "Unknown",
+        Verdict::Unauthorized,
+    )
+    .images("registry.example/team/app:v1", "registry.example/team/app:v1")
+    .host("auth.registry.example")
+    .status(401)
+    .reason("none were offered")
+    .check();
+}
+
+#[test]
+fn unauthorized_e_bare_401_head_forms() {
+    case(
+        "failed to pull and unpack image \"registry.example/team/app:v1\": failed to resolve reference \"registry.example/team/app:v1\": unexpected status from HEAD request to https://registry.example/v2/team/app/manifests/v1: 401 Unauthorized",
+        "Unknown",
+        Verdict::Unauthorized,
+    )
+    .images("registry.example/team/app:v1", "registry.example/team/app:v1")
+    .host("registry.example")
+    .status(401)
+    .format("containerd >= 1.6.25")
+    .check();
+    case(
+        "failed to pull and unpack image \"registry.example:5000/team/app:v1\": failed to resolve reference \"registry.example:5000/team/app:v1\": pulling from host registry.example:5000 failed with status code [manifests v1]: 401 Unauthorized",
+        "Unknown",
+        Verdict::Unauthorized,
+    )
+    .images("registry.example:5000/team/app:v1", "registry.example:5000/team/app:v1")
+    .host("registry.example:5000")
+    .status(401)
+    .format("containerd 1.6 (< 1.6.25)")
+    .check();
+}
+
+#[test]
+fn unauthorized_quay_uppercase_is_ambiguous() {
+    case(
+        "failed to pull and unpack image \"quay.io/org/app:v1\": failed to resolve reference \"quay.io/org/app:v1\": unexpected status from HEAD request to https://quay.io/v2/org/app/manifests/v1: 401 UNAUTHORIZED",
+        "Unknown",
+        Verdict::NotFoundOrUnauthorized,
+    )
+    .images("quay.io/org/app:v1", "quay.io/org/app:v1")
+    .host("quay.io")
+    .status(401)
+    .check();
+}
+
+#[test]
+fn unauthorized_acr_get_form_2_2() {
+    case(
+        "failed to pull and unpack image \"myacr.azurecr.io/app:v1\": failed to copy: httpReadSeeker: failed open: unexpected status from GET request to https://myacr.azurecr.io/v2/app/manifests/sha256:0123: 401 Unauthorized\nunauthorized: authentication required, visit https://aka.ms/acr/authorization for more information.",
+        "Unknown",
+        Verdict::Unauthorized,
+    )
+    .images("myacr.azurecr.io/app:v1", "myacr.azurecr.io/app:v1")
+    .host("myacr.azurecr.io")
+    .status(401)
+    .format("containerd >= 2.2")
+    .reason("server message: unauthorized: authentication required")
+    .check();
+}
+
+#[test]
+fn unauthorized_from_a_mirror_is_not_hub_ambiguity() {
+    case(
+        "failed to pull and unpack image \"docker.io/library/nginx:1\": failed to resolve reference \"docker.io/library/nginx:1\": unexpected status from HEAD request to https://mirror.internal:5000/v2/library/nginx/manifests/1?ns=docker.io: 401 Unauthorized",
+        "Unknown",
+        Verdict::Unauthorized,
+    )
+    .images("nginx:1", "docker.io/library/nginx:1")
+    .host("mirror.internal:5000")
+    .status(401)
+    .check();
+}
+
+#[test]
+fn crio_hub_denied_body_is_ambiguous() {
+    case(
+        "initializing source docker://docker.io/library/privateapp:latest: reading manifest latest in docker.io/library/privateapp: errors:\ndenied: requested access to the resource is denied\nunauthorized: authentication required\n",
+        "Unknown",
+        Verdict::NotFoundOrUnauthorized,
+    )
+    .images("privateapp", "docker.io/library/privateapp:latest")
+    .host("docker.io")
+    .format("CRI-O")
+    .check();
+}
+
+// === Table B: forbidden, expired ===
+
+#[test]
+fn forbidden_head_403() {
+    case(
+        "failed to pull and unpack image \"123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v1\": failed to resolve reference \"123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v1\": unexpected status from HEAD request to https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/app/manifests/v1: 403 Forbidden",
+        "Unknown",
+        Verdict::Forbidden,
+    )
+    .images(
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v1",
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v1",
+    )
+    .host("123456789012.dkr.ecr.eu-west-1.amazonaws.com")
+    .status(403)
+    .reason("HEAD 403")
+    .check();
+}
+
+#[test]
+fn forbidden_ecr_names_the_permission() {
+    let runtime = "failed to pull and unpack image \"123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v1\": failed to copy: httpReadSeeker: failed open: unexpected status code https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/app/manifests/sha256:0123: 403 Forbidden - Server message: denied: User: arn:aws:sts::123456789012:assumed-role/node-role/i-0abc is not authorized to perform: ecr:BatchGetImage on resource: arn:aws:ecr:eu-west-1:123456789012:repository/app because no identity-based policy allows the ecr:BatchGetImage action";
+    case(runtime, "Unknown", Verdict::Forbidden)
+        .images(
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v1",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v1",
+        )
+        .host("123456789012.dkr.ecr.eu-west-1.amazonaws.com")
+        .status(403)
+        .reason("lacks ecr:BatchGetImage")
+        .check();
+    assert!(explain(runtime)
+        .remediation
+        .starts_with("Grant ecr:BatchGetImage"));
+}
+
+#[test]
+fn forbidden_token_endpoint_403() {
+    case(
+        "failed to pull and unpack image \"ghcr.io/org/app:v1\": failed to resolve reference \"ghcr.io/org/app:v1\": failed to authorize: failed to fetch oauth token: unexpected status from GET request to https://ghcr.io/token?scope=repository%3Aorg%2Fapp%3Apull&service=ghcr.io: 403 Forbidden",
+        "Unknown",
+        Verdict::Forbidden,
+    )
+    .images("ghcr.io/org/app:v1", "ghcr.io/org/app:v1")
+    .host("ghcr.io")
+    .status(403)
+    .reason("token service")
+    .check();
+}
+
+#[test]
+fn credentials_expired_ecr() {
+    case(
+        "failed to pull and unpack image \"123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v1\": failed to copy: httpReadSeeker: failed open: unexpected status code https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/app/manifests/sha256:0123: 403 Forbidden - Server message: denied: Your authorization token has expired. Reauthenticate and try again.",
+        "Unknown",
+        Verdict::CredentialsExpired,
+    )
+    .images(
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v1",
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v1",
+    )
+    .host("123456789012.dkr.ecr.eu-west-1.amazonaws.com")
+    .status(403)
+    .check();
+}
+
+#[test]
+fn gar_or_it_may_not_exist_is_ambiguous_and_names_the_permission() {
+    case(
+        "failed to pull and unpack image \"europe-docker.pkg.dev/p/r/app:v1\": failed to copy: httpReadSeeker: failed open: unexpected status code https://europe-docker.pkg.dev/v2/p/r/app/manifests/sha256:0123: 403 Forbidden - Server message: denied: Permission 'artifactregistry.repositories.downloadArtifacts' denied on resource '//artifactregistry.googleapis.com/projects/P/locations/L/repositories/R' (or it may not exist).",
+        "Unknown",
+        Verdict::NotFoundOrUnauthorized,
+    )
+    .images("europe-docker.pkg.dev/p/r/app:v1", "europe-docker.pkg.dev/p/r/app:v1")
+    .host("europe-docker.pkg.dev")
+    .status(403)
+    .reason("artifactregistry.repositories.downloadArtifacts")
+    .check();
+}
+
+// === Table B: rate limited ===
+
+#[test]
+fn rate_limited_hub_get_by_digest() {
+    case(
+        "failed to pull and unpack image \"docker.io/library/nginx:1.27\": failed to copy: httpReadSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/library/nginx/manifests/sha256:0123: 429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit",
+        "Unknown",
+        Verdict::RateLimited,
+    )
+    .images("nginx:1.27", "docker.io/library/nginx:1.27")
+    .host("registry-1.docker.io")
+    .status(429)
+    .reason("You have reached your pull rate limit")
+    .check();
+}
+
+#[test]
+fn rate_limited_ecr_code_only() {
+    case(
+        "TOOMANYREQUESTS: Rate exceeded",
+        "Unknown",
+        Verdict::RateLimited,
+    )
+    .check();
+}
+
+// === Table B: TLS ===
+
+#[test]
+fn tls_unknown_authority() {
+    case(
+        "failed to pull and unpack image \"registry.example/team/app:v1\": failed to resolve reference \"registry.example/team/app:v1\": failed to do request: Head \"https://registry.example/v2/team/app/manifests/v1\": tls: failed to verify certificate: x509: certificate signed by unknown authority",
+        "Unknown",
+        Verdict::TlsUnknownAuthority,
+    )
+    .images("registry.example/team/app:v1", "registry.example/team/app:v1")
+    .host("registry.example")
+    .check();
+    let d = explain("failed to do request: Head \"https://registry.example/v2/team/app/manifests/v1\": tls: failed to verify certificate: x509: certificate signed by unknown authority");
+    assert_eq!(
+        d.detail,
+        "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+    );
+    assert!(d
+        .remediation
+        .contains("/etc/containerd/certs.d/registry.example/hosts.toml"));
+}
+
+#[test]
+fn tls_expired() {
+    case(
+        "failed to do request: Head \"https://registry.example/v2/team/app/manifests/v1\": tls: failed to verify certificate: x509: certificate has expired or is not yet valid: current time 2025-01-02T03:04:05Z is after 2024-12-31T00:00:00Z",
+        "Unknown",
+        Verdict::TlsCertificateExpired,
+    )
+    .host("registry.example")
+    .check();
+}
+
+#[test]
+fn tls_hostname_mismatch_forms() {
+    for tail in [
+        "x509: certificate is valid for other.example, not registry.example",
+        "x509: certificate is not valid for any names, but wanted to match registry.example",
+        "x509: cannot validate certificate for 10.0.0.5 because it doesn't contain any IP SANs",
+    ] {
+        let runtime = format!("failed to do request: Head \"https://registry.example/v2/team/app/manifests/v1\": tls: failed to verify certificate: {tail}");
+        case(runtime, "Unknown", Verdict::TlsHostnameMismatch)
+            .host("registry.example")
+            .check();
+    }
+}
+
+#[test]
+fn http_registry() {
+    case(
+        "failed to pull and unpack image \"registry.example:5000/team/app:v1\": failed to resolve reference \"registry.example:5000/team/app:v1\": failed to do request: Head \"https://registry.example:5000/v2/team/app/manifests/v1\": http: server gave HTTP response to HTTPS client",
+        "Unknown",
+        Verdict::HttpRegistry,
+    )
+    .images("registry.example:5000/team/app:v1", "registry.example:5000/team/app:v1")
+    .host("registry.example:5000")
+    .check();
+}
+
+#[test]
+fn other_tls_errors() {
+    case(
+        "failed to do request: Head \"https://registry.example/v2/team/app/manifests/v1\": remote error: tls: handshake failure",
+        "Unknown",
+        Verdict::TlsError,
+    )
+    .host("registry.example")
+    .check();
+}
+
+// === Table B: network ===
+
+#[test]
+fn dns_failures() {
+    case(
+        "failed to do request: Head \"https://registry.example/v2/team/app/manifests/v1\": dial tcp: lookup registry.example on 10.0.0.2:53: no such host",
+        "Unknown",
+        Verdict::DnsFailure,
+    )
+    .host("registry.example")
+    .reason("registry.example does not resolve")
+    .check();
+    case(
+        "failed to do request: Head \"https://registry.example/v2/team/app/manifests/v1\": dial tcp: lookup registry.example on 127.0.0.53:53: server misbehaving",
+        "Unknown",
+        Verdict::DnsFailure,
+    )
+    .host("registry.example")
+    .check();
+    case(
+        "dial tcp: lookup registry.example: no such host",
+        "Unknown",
+        Verdict::DnsFailure,
+    )
+    .host("registry.example")
+    .check();
+}
+
+#[test]
+fn token_host_dns_failure_names_the_token_service() {
+    case(
+        "failed to pull and unpack image \"docker.io/library/nginx:1\": failed to resolve reference \"docker.io/library/nginx:1\": failed to authorize: failed to fetch anonymous token: Get \"https://auth.docker.io/token?scope=repository%3Alibrary%2Fnginx%3Apull&service=registry.docker.io\": dial tcp: lookup auth.docker.io: no such host",
+        "Unknown",
+        Verdict::DnsFailure,
+    )
+    .images("nginx:1", "docker.io/library/nginx:1")
+    .host("auth.docker.io")
+    .reason("token service")
+    .check();
+}
+
+#[test]
+fn connection_refused() {
+    case(
+        "failed to do request: Head \"https://10.0.0.5/v2/team/app/manifests/v1\": dial tcp 10.0.0.5:443: connect: connection refused",
+        "Unknown",
+        Verdict::ConnectionRefused,
+    )
+    .host("10.0.0.5")
+    .check();
+}
+
+#[test]
+fn timeouts() {
+    case(
+        "failed to do request: Head \"https://registry.example/v2/team/app/manifests/v1\": dial tcp 10.0.0.5:443: i/o timeout",
+        "Unknown",
+        Verdict::Timeout,
+    )
+    .host("registry.example")
+    .check();
+    // Section F: a TLS server that accepts and never answers.
+    case(
+        "failed to do request: Head \"https://registry.example/v2/team/app/manifests/v1\": net/http: TLS handshake timeout",
+        "Unknown",
+        Verdict::Timeout,
+    )
+    .host("registry.example")
+    .reason("TLS handshake timed out")
+    .check();
+    case(
+        "failed to do request: Head \"https://registry.example/v2/team/app/manifests/v1\": context deadline exceeded",
+        "Unknown",
+        Verdict::Timeout,
+    )
+    .host("registry.example")
+    .check();
+}
+
+#[test]
+fn proxy_and_route() {
+    case(
+        "failed to do request: Head \"https://registry.example/v2/team/app/manifests/v1\": proxyconnect tcp: dial tcp 10.0.0.9:3128: connect: connection refused",
+        "Unknown",
+        Verdict::ProxyError,
+    )
+    .host("registry.example")
+    .reason("10.0.0.9:3128")
+    .check();
+    case(
+        "failed to do request: Head \"https://registry.example/v2/team/app/manifests/v1\": dial tcp 203.0.113.7:443: connect: network is unreachable",
+        "Unknown",
+        Verdict::NetworkUnreachable,
+    )
+    .host("registry.example")
+    .check();
+    case(
+        "failed to do request: Head \"https://registry.example/v2/team/app/manifests/v1\": dial tcp 203.0.113.7:443: connect: no route to host",
+        "Unknown",
+        Verdict::NetworkUnreachable,
+    )
+    .host("registry.example")
+    .check();
+}
+
+// === Table B: 5xx, platform, schema 1, disk and unpack ===
+
+#[test]
+fn server_errors() {
+    case(
+        "failed to pull and unpack image \"registry.example/team/app:v1\": failed to resolve reference \"registry.example/team/app:v1\": unexpected status from HEAD request to https://registry.example/v2/team/app/manifests/v1: 503 Service Unavailable",
+        "Unknown",
+        Verdict::RegistryError,
+    )
+    .images("registry.example/team/app:v1", "registry.example/team/app:v1")
+    .host("registry.example")
+    .status(503)
+    .check();
+    case(
+        "failed to pull and unpack image \"docker.io/library/nginx:1\": failed to resolve reference \"docker.io/library/nginx:1\": failed to authorize: failed to fetch anonymous token: unexpected status from GET request to https://auth.docker.io/token?scope=repository%3Alibrary%2Fnginx%3Apull&service=registry.docker.io: 503 Service Unavailable",
+        "Unknown",
+        Verdict::RegistryError,
+    )
+    .images("nginx:1", "docker.io/library/nginx:1")
+    .host("auth.docker.io")
+    .status(503)
+    .reason("token service at auth.docker.io")
+    .check();
+    // A broken mirror's 400.
+    case(
+        "unexpected status from HEAD request to https://mirror.example/v2/team/app/manifests/v1?ns=registry.example: 400 Bad Request",
+        "Unknown",
+        Verdict::RegistryError,
+    )
+    .host("mirror.example")
+    .status(400)
+    .check();
+}
+
+#[test]
+fn platform_mismatch() {
+    case(
+        "failed to pull and unpack image \"docker.io/org/app:v1\": no match for platform in manifest: not found",
+        "NotFound",
+        Verdict::PlatformMismatch,
+    )
+    .images("org/app:v1", "docker.io/org/app:v1")
+    .host("docker.io")
+    .check();
+    case(
+        "failed to pull and unpack image \"docker.io/org/app:v1\": no match for platform in manifest sha256:0123456789abcdef: not found",
+        "NotFound",
+        Verdict::PlatformMismatch,
+    )
+    .images("org/app:v1", "docker.io/org/app:v1")
+    .host("docker.io")
+    .check();
+}
+
+#[test]
+fn schema1_all_three_2x_variants() {
+    case(
+        "failed to pull and unpack image \"docker.io/org/old:v1\": Pulling Schema 1 images have been deprecated and disabled by default since containerd v2.0. As a workaround you may set an environment variable `CONTAINERD_ENABLE_DEPRECATED_PULL_SCHEMA_1_IMAGE=1`, but this will be completely removed in containerd v2.1.",
+        "Unimplemented",
+        Verdict::UnsupportedManifest,
+    )
+    .images("org/old:v1", "docker.io/org/old:v1")
+    .host("docker.io")
+    .format("containerd 2.0")
+    .check();
+    case(
+        "failed to pull and unpack image \"docker.io/org/old:v1\": media type \"application/vnd.docker.distribution.manifest.v1+prettyjws\" is no longer supported since containerd v2.1, please rebuild the image as \"application/vnd.docker.distribution.manifest.v2+json\" or \"application/vnd.oci.image.manifest.v1+json\": not implemented",
+        "Unimplemented",
+        Verdict::UnsupportedManifest,
+    )
+    .images("org/old:v1", "docker.io/org/old:v1")
+    .host("docker.io")
+    .format("containerd >= 2.1")
+    .check();
+    case(
+        "failed to pull and unpack image \"docker.io/org/old:v1\": schema 1 image manifests are no longer supported: invalid argument",
+        "InvalidArgument",
+        Verdict::UnsupportedManifest,
+    )
+    .images("org/old:v1", "docker.io/org/old:v1")
+    .host("docker.io")
+    .format("transfer service")
+    .check();
+}
+
+#[test]
+fn disk_and_digest() {
+    case(
+        "failed to pull and unpack image \"docker.io/library/nginx:1\": failed to extract layer sha256:0123456789abcdef: write /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/42/fs/usr/lib/x.so: no space left on device",
+        "Unknown",
+        Verdict::InsufficientDisk,
+    )
+    .images("nginx:1", "docker.io/library/nginx:1")
+    .host("docker.io")
+    .check();
+    case(
+        "failed to pull and unpack image \"docker.io/library/nginx:1\": failed to copy: failed commit on ref \"layer-sha256:aaaa\": unexpected commit digest sha256:bbbb, expected sha256:aaaa: failed precondition",
+        "FailedPrecondition",
+        Verdict::DigestMismatch,
+    )
+    .images("nginx:1", "docker.io/library/nginx:1")
+    .host("docker.io")
+    .check();
+}
+
+#[test]
+fn unpack_failures() {
+    case(
+        "failed to pull and unpack image \"docker.io/library/nginx:1\": failed to extract layer sha256:0123: archive/tar: invalid tar header",
+        "Unknown",
+        Verdict::RegistryError,
+    )
+    .images("nginx:1", "docker.io/library/nginx:1")
+    .host("docker.io")
+    .reason("corrupt or truncated")
+    .check();
+    case(
+        "failed to pull and unpack image \"docker.io/library/nginx:1\": failed to unpack image on snapshotter overlayfs: failed to extract layer sha256:0123: mount callback failed on /var/lib/containerd/tmpmounts/containerd-mount1: operation not permitted",
+        "Unknown",
+        Verdict::Unknown,
+    )
+    .images("nginx:1", "docker.io/library/nginx:1")
+    .host("docker.io")
+    .reason("unpacking a layer on the node failed")
+    .check();
+    case(
+        "failed to pull and unpack image \"docker.io/library/nginx:1\": content digest sha256:0123: not found",
+        "NotFound",
+        Verdict::RegistryError,
+    )
+    .images("nginx:1", "docker.io/library/nginx:1")
+    .host("docker.io")
+    .check();
+}
+
+// === CRI-O ===
+
+#[test]
+fn crio_manifest_unknown() {
+    case(
+        "initializing source docker://quay.io/org/app:v9: reading manifest v9 in quay.io/org/app: manifest unknown",
+        "Unknown",
+        Verdict::ManifestUnknown,
+    )
+    .images("quay.io/org/app:v9", "quay.io/org/app:v9")
+    .host("quay.io")
+    .format("CRI-O")
+    .reason("v9 does not exist in quay.io/org/app")
+    .check();
+}
+
+#[test]
+fn crio_pinging_registry() {
+    case(
+        "initializing source docker://registry.example/team/app:v1: pinging container registry registry.example: Get \"https://registry.example/v2/\": dial tcp: lookup registry.example on 10.0.0.2:53: no such host",
+        "Unknown",
+        Verdict::DnsFailure,
+    )
+    .images("registry.example/team/app:v1", "registry.example/team/app:v1")
+    .host("registry.example")
+    .format("CRI-O")
+    .check();
+}
+
+#[test]
+fn crio_auth_token() {
+    case(
+        "initializing source docker://registry.example/team/app:v1: unable to retrieve auth token: invalid username/password: unauthorized: authentication required",
+        "Unknown",
+        Verdict::Unauthorized,
+    )
+    .images("registry.example/team/app:v1", "registry.example/team/app:v1")
+    .host("registry.example")
+    .check();
+}
+
+#[test]
+fn crio_rate_limited() {
+    case(
+        "initializing source docker://docker.io/library/nginx:1: reading manifest 1 in docker.io/library/nginx: toomanyrequests: too many requests to registry",
+        "Unknown",
+        Verdict::RateLimited,
+    )
+    .images("nginx:1", "docker.io/library/nginx:1")
+    .host("docker.io")
+    .check();
+    case(
+        "too many requests to registry",
+        "Unknown",
+        Verdict::RateLimited,
+    )
+    .check();
+}
+
+#[test]
+fn crio_platform() {
+    case(
+        "choosing image instance: no image found in manifest list for architecture \"arm64\", variant \"v8\", OS \"linux\"",
+        "Unknown",
+        Verdict::PlatformMismatch,
+    )
+    .format("CRI-O")
+    .reason("architecture \"arm64\", variant \"v8\", OS \"linux\"")
+    .check();
+}
+
+#[test]
+fn crio_registry_unavailable() {
+    case(
+        "image pull failed for registry.example/team/app:v1 because the registry is unavailable: pinging container registry registry.example: Get \"https://registry.example/v2/\": dial tcp 10.0.0.5:443: connect: connection refused",
+        "Unknown",
+        Verdict::ConnectionRefused,
+    )
+    .images("registry.example/team/app:v1", "registry.example/team/app:v1")
+    .host("registry.example")
+    .check();
+    case(
+        "image pull failed for registry.example/team/app:v1 because the registry is unavailable: something new",
+        "Unknown",
+        Verdict::NetworkUnreachable,
+    )
+    .images("registry.example/team/app:v1", "registry.example/team/app:v1")
+    .host("registry.example")
+    .reason("RegistryUnavailable")
+    .check();
+}
+
+// === Section F ===
+
+#[test]
+fn invalid_reference() {
+    case(
+        "failed to parse image reference \"Registry.example/App:v1\": invalid reference format: repository name must be lowercase",
+        "Unknown",
+        Verdict::InvalidReference,
+    )
+    .images("Registry.example/App:v1", "Registry.example/App:v1")
+    .host("Registry.example")
+    .reason("repository name must be lowercase")
+    .check();
+    let d = explain("Failed to apply default image tag \"Nginx\": couldn't parse image reference \"Nginx\": invalid reference format: repository name must be lowercase");
+    assert_eq!(d.verdict, Verdict::InvalidReference);
+    assert_eq!(d.image.as_deref(), Some("Nginx"));
+}
+
+// === Kubelet forms ===
+
+#[test]
+fn backoff_without_cause_points_at_the_failed_event() {
+    let d = explain("Back-off pulling image \"nginx:x\"");
+    assert_eq!(d.verdict, Verdict::Unknown);
+    assert_eq!(d.image.as_deref(), Some("nginx:x"));
+    assert!(
+        d.reason.contains("earlier \"Failed to pull image\" event"),
+        "{d:?}"
+    );
+    assert_eq!(d.format.as_deref(), Some("kubelet BackOff event"));
+}
+
+#[test]
+fn reason_only() {
+    for m in [
+        "Error: ErrImagePull",
+        "Error: ImagePullBackOff",
+        "ImagePullBackOff",
+        "errimagepull",
+    ] {
+        let d = explain(m);
+        assert_eq!(d.verdict, Verdict::Unknown, "{m}");
+        assert!(d.reason.contains("carries no cause"), "{m}: {d:?}");
+        assert_eq!(d.detail, m);
+    }
+}
+
+#[test]
+fn kubelet_qps_is_not_a_registry_429() {
+    for m in [
+        "pull QPS exceeded.",
+        "Failed to pull image \"nginx:1\": pull QPS exceeded.",
+        "Back-off pulling image \"nginx:1\": ErrImagePull: pull QPS exceeded.",
+    ] {
+        let d = explain(m);
+        assert_eq!(d.verdict, Verdict::Unknown, "{m}");
+        assert!(d.reason.contains("not a registry 429"), "{m}: {d:?}");
+        assert!(d.remediation.contains("registryPullQPS"), "{m}: {d:?}");
+    }
+}
+
+#[test]
+fn k8s_1_28_dropped_prefix_is_noted() {
+    let d = explain("Failed to pull image \"nginx:x\": failed to pull and unpack image \"docker.io/library/nginx:x\": failed to resolve image: docker.io/library/nginx:x: not found");
+    assert_eq!(
+        d.format.as_deref(),
+        Some("kubelet Failed event (k8s >= 1.28: rpc prefix dropped); containerd >= 2.1 transfer service")
+    );
+}
+
+#[test]
+fn pasted_describe_line_and_json_escapes() {
+    let d = explain("  Warning  Failed     27s (x3 over 69s)  kubelet            Failed to pull image \"agentx\": failed to pull and unpack image \"docker.io/library/agentx:latest\": failed to resolve reference \"docker.io/library/agentx:latest\": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed");
+    assert_eq!(d.verdict, Verdict::NotFoundOrUnauthorized);
+    assert_eq!(d.image.as_deref(), Some("agentx"));
+    let table = "  Warning  Failed     15s (x4 over 108s)  kubelet            Failed to pull image \"agentx\": failed to pull and unpack image \"docker.io/library/agentx:latest\": failed to resolve reference \"docker.io/library/agentx:latest\": docker.io/library/agentx:latest: not found\n  Warning  Failed     15s (x4 over 108s)  kubelet            Error: ErrImagePull\n  Normal   BackOff    1s (x6 over 107s)   kubelet            Back-off pulling image \"agentx\"\n";
+    let d = explain(table);
+    assert_eq!(d.verdict, Verdict::ManifestUnknown);
+    assert_eq!(d.detail, "docker.io/library/agentx:latest: not found");
+    let d = explain("Failed to pull image \\\"nginx:x\\\": rpc error: code = NotFound desc = failed to pull and unpack image \\\"docker.io/library/nginx:x\\\": failed to resolve image: docker.io/library/nginx:x: not found");
+    assert_eq!(d.verdict, Verdict::ManifestUnknown);
+    assert_eq!(d.image.as_deref(), Some("nginx:x"));
+    assert_eq!(d.grpc_code.as_deref(), Some("NotFound"));
+}
+
+// === CRI socket and gRPC codes ===
+
+#[test]
+fn runtime_unavailable() {
+    let m = "rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial unix /run/containerd/containerd.sock: connect: connection refused\"";
+    let d = explain(m);
+    assert_eq!(d.verdict, Verdict::RuntimeUnavailable, "{d:?}");
+    assert_eq!(d.grpc_code.as_deref(), Some("Unavailable"));
+    assert!(
+        d.reason.contains("/run/containerd/containerd.sock"),
+        "{d:?}"
+    );
+    let d = explain_status(
+        "Unavailable",
+        "error trying to connect: No such file or directory (os error 2)",
+    );
+    assert_eq!(d.verdict, Verdict::RuntimeUnavailable);
+    let d = explain_status("UNAVAILABLE", "");
+    assert_eq!(d.verdict, Verdict::RuntimeUnavailable);
+    assert_eq!(d.grpc_code.as_deref(), Some("Unavailable"));
+}
+
+#[test]
+fn codes_are_normalised() {
+    assert_eq!(normalize_code("NOT_FOUND"), "NotFound");
+    assert_eq!(normalize_code("5"), "NotFound");
+    assert_eq!(normalize_code("Cancelled"), "Canceled");
+    assert_eq!(normalize_code("ok"), "OK");
+    assert_eq!(normalize_code("Weird"), "Weird");
+    assert_eq!(explain_status("OK", "").verdict, Verdict::Ok);
+    assert_eq!(
+        explain_status("NotFound", "something new").verdict,
+        Verdict::ManifestUnknown
+    );
+}
+
+#[test]
+fn cancelled_pull() {
+    let d = explain("failed to pull and unpack image \"docker.io/library/big:1\": failed to copy: read tcp 10.0.0.1:5555->1.2.3.4:443: context canceled");
+    assert_eq!(d.verdict, Verdict::Timeout);
+    assert!(d.reason.contains("image_pull_progress_timeout"));
+}
+
+// === Robustness ===
+
+#[test]
+fn unrecognised_and_empty() {
+    let d = explain("the flux capacitor is misaligned");
+    assert_eq!(d.verdict, Verdict::Unknown);
+    assert_eq!(d.reason, "unrecognised message");
+    assert_eq!(d.detail, "the flux capacitor is misaligned");
+    assert_eq!(explain("").reason, "empty message");
+    assert_eq!(explain("   \n").verdict, Verdict::Unknown);
+}
+
+#[test]
+fn never_panics_on_odd_input() {
+    let huge = "é".repeat(70_000) + ": 401 Unauthorized";
+    let inputs = [
+        "\"".to_string(),
+        "Failed to pull image \"".to_string(),
+        "Back-off pulling image \"ü".to_string(),
+        "rpc error: code = ".to_string(),
+        "rpc error: code = Unknown desc = ".to_string(),
+        "failed to pull and unpack image \"".to_string(),
+        "Head \"https://".to_string(),
+        "https://".to_string(),
+        ": 4".to_string(),
+        "unexpected status from GET request to ".to_string(),
+        "image pull failed for ".to_string(),
+        "初期化 failed: 日本語 x509: 証明書".to_string(),
+        "\u{0}\u{1}\u{7f}".to_string(),
+        huge.clone(),
+        "x".repeat(200_000),
+    ];
+    for input in &inputs {
+        let d = explain(input);
+        let _ = render_text(&d);
+        let _ = explain_status("Unknown", input);
+    }
+    // Only the first 64 KiB are read: the 401 after 140 KB of text is not seen.
+    let d = explain(&huge);
+    assert_eq!(d.status, None);
+    assert!(d.detail.len() <= 64 * 1024);
+}
+
+#[test]
+fn render_text_lines_up() {
+    let d = explain("Failed to pull image \"nginx:x\": rpc error: code = NotFound desc = failed to pull and unpack image \"docker.io/library/nginx:x\": failed to resolve reference \"docker.io/library/nginx:x\": docker.io/library/nginx:x: not found");
+    let text = render_text(&d);
+    assert!(
+        text.starts_with("Verdict:      manifest_unknown\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nImage:        nginx:x\n"), "{text}");
+    assert!(
+        text.contains("\nFormat:       kubelet Failed event"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nDetail:       docker.io/library/nginx:x: not found\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nRemediation:  "), "{text}");
+}
+
+#[test]
+fn serialises_camel_case_without_empty_options() {
+    let d = explain("Error: ErrImagePull");
+    let v = serde_json::to_value(&d).unwrap();
+    assert_eq!(v["verdict"], "unknown");
+    assert!(v.get("grpcCode").is_none());
+    let d = explain("rpc error: code = NotFound desc = x: not found");
+    let v = serde_json::to_value(&d).unwrap();
+    assert_eq!(v["grpcCode"], "NotFound");
+}

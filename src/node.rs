@@ -1,0 +1,223 @@
+//! `pullcheck node`: what this node pulls with — the runtime (name, version, conditions), the
+//! platform normalised like containerd, the image filesystem's capacity and free space, the
+//! registry configuration containerd applies, and the identities available to pull as.
+
+use crate::classify::Verdict;
+use crate::endpoints::RegistryConfig;
+use crate::platform::Platform;
+use crate::runtime::{ImageFs, RuntimeClient, RuntimeInfo};
+use serde::Serialize;
+use std::fmt::Write;
+
+/// The runtime as seen over CRI.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeFacts {
+    /// `unix:///…`, when one was given or found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// `ok` or `runtime_unavailable`.
+    pub verdict: Verdict,
+    /// Name, versions, conditions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info: Option<RuntimeInfo>,
+    /// Image filesystems with capacity and free space.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub image_filesystems: Vec<ImageFs>,
+    /// Why the runtime could not be asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl RuntimeFacts {
+    /// Asks the runtime (or records why it cannot be asked).
+    pub async fn gather(client: Result<&RuntimeClient, String>) -> Self {
+        let client = match client {
+            Ok(c) => c,
+            Err(e) => return Self::unavailable(None, e),
+        };
+        let endpoint = Some(client.endpoint().url());
+        let info = match client.info().await {
+            Ok(i) => i,
+            Err(e) => return Self::unavailable(endpoint, e.to_string()),
+        };
+        let (image_filesystems, error) = match client.image_fs().await {
+            Ok(fs) => (fs, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        Self {
+            endpoint,
+            verdict: Verdict::Ok,
+            info: Some(info),
+            image_filesystems,
+            error,
+        }
+    }
+
+    fn unavailable(endpoint: Option<String>, error: String) -> Self {
+        Self {
+            endpoint,
+            verdict: Verdict::RuntimeUnavailable,
+            info: None,
+            image_filesystems: Vec::new(),
+            error: Some(error),
+        }
+    }
+}
+
+/// One identity this node can pull as.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityFact {
+    /// `anonymous`, `nodeFile`, `plugin`, `eks`, `gke`, …
+    pub kind: String,
+    /// Who, in words (no secrets).
+    pub description: String,
+}
+
+/// Everything `pullcheck node` reports (`kind: NodeFacts`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeFacts {
+    /// `pullcheck.dev/v1alpha1`.
+    pub api_version: &'static str,
+    /// `NodeFacts`.
+    pub kind: &'static str,
+    /// The platform this node pulls for, normalised like containerd.
+    pub platform: Platform,
+    /// The container runtime.
+    pub runtime: RuntimeFacts,
+    /// The registry configuration containerd applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryConfig>,
+    /// Why the registry configuration could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_error: Option<String>,
+    /// Identities available to pull as.
+    pub identities: Vec<IdentityFact>,
+    /// Process exit code: 0, or 11 when the runtime cannot be asked.
+    pub exit_code: i32,
+}
+
+impl NodeFacts {
+    /// Assembles the facts.
+    pub fn new(
+        platform: Platform,
+        runtime: RuntimeFacts,
+        registry: Result<RegistryConfig, String>,
+        identities: Vec<IdentityFact>,
+    ) -> Self {
+        let exit_code = runtime.verdict.exit_code();
+        let (registry, registry_error) = match registry {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(e)),
+        };
+        Self {
+            api_version: crate::report::API_VERSION,
+            kind: "NodeFacts",
+            platform,
+            runtime,
+            registry,
+            registry_error,
+            identities,
+            exit_code,
+        }
+    }
+
+    /// The human view.
+    pub fn render_text(&self) -> String {
+        let mut s = String::new();
+        let mut line = |k: &str, v: &str| {
+            let _ = writeln!(s, "{:<16}{}", format!("{k}:"), v);
+        };
+        line("Platform", &self.platform.to_string());
+        let rt = &self.runtime;
+        match &rt.info {
+            Some(i) => {
+                line(
+                    "Runtime",
+                    &format!(
+                        "{} {} (CRI {}) at {}",
+                        i.name,
+                        i.version,
+                        i.api_version,
+                        rt.endpoint.as_deref().unwrap_or("?")
+                    ),
+                );
+                for c in &i.conditions {
+                    let state = if c.ok {
+                        "true".to_string()
+                    } else {
+                        format!("false ({}: {})", c.reason, c.message)
+                    };
+                    line(&format!("  {}", c.kind), &state);
+                }
+            }
+            None => line(
+                "Runtime",
+                &format!(
+                    "unavailable: {}",
+                    rt.error.as_deref().unwrap_or("unknown reason")
+                ),
+            ),
+        }
+        for fs in &rt.image_filesystems {
+            let mut v = fs.mountpoint.clone();
+            if let (Some(cap), Some(free)) = (fs.capacity_bytes, fs.available_bytes) {
+                let _ = write!(v, " — {} free of {}", human_bytes(free), human_bytes(cap));
+            }
+            if let Some(used) = fs.used_bytes {
+                let _ = write!(v, ", images use {}", human_bytes(used));
+            }
+            if let Some(n) = &fs.note {
+                let _ = write!(v, " ({n})");
+            }
+            line("Image fs", &v);
+        }
+        if rt.info.is_some() {
+            if let Some(e) = &rt.error {
+                line("Image fs", &format!("unknown: {e}"));
+            }
+        }
+        if let Some(r) = &self.registry {
+            for l in r.summary_lines() {
+                line("Registry", &l);
+            }
+        }
+        if let Some(e) = &self.registry_error {
+            line("Registry", &format!("configuration unreadable: {e}"));
+        }
+        for id in &self.identities {
+            line("Identity", &format!("{}: {}", id.kind, id.description));
+        }
+        s
+    }
+}
+
+/// `1.5 GiB`-style sizes.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_df() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(20 * 1024 * 1024 * 1024), "20.0 GiB");
+    }
+}

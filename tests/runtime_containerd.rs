@@ -1,0 +1,479 @@
+//! The registry probe beside a real containerd's own pull (CRI `PullImage`): for each test-bed
+//! scenario the registry verdict and the runtime verdict agree; mirror fallback and capability
+//! rules match containerd's; `pullcheck node` reads the runtime; bad runtime endpoints give
+//! `runtime_unavailable`. pullcheck runs inside containerd's mount namespace (`nsenter`) so
+//! `*.registry.test` names resolve for both.
+
+mod support;
+
+use serde_json::Value;
+use support::containerd::{containerd, Containerd};
+use support::*;
+
+/// `pullcheck probe IMAGE --runtime-pull` in containerd's namespace, reading containerd's config.
+fn runtime_probe(
+    ctd: &Containerd,
+    image: &str,
+    extra: &[&str],
+    stdin: Option<&str>,
+) -> (Run, Value) {
+    let config = ctd.config.display().to_string();
+    let endpoint = ctd.endpoint();
+    let pid = ctd.pid.to_string();
+    let exe = env!("CARGO_BIN_EXE_pullcheck");
+    let mut args = vec![
+        "-t",
+        &pid,
+        "-m",
+        "--",
+        exe,
+        "probe",
+        image,
+        "-o",
+        "json",
+        "--runtime-pull",
+        "--runtime-endpoint",
+        &endpoint,
+        "--containerd-config",
+        &config,
+        "--platform",
+        "linux/amd64",
+    ];
+    args.extend_from_slice(extra);
+    let run = run_program("nsenter", &args, stdin);
+    let report = run.json();
+    (run, report)
+}
+
+/// Asserts the registry verdict and that the runtime agrees; returns the report.
+fn agree(
+    ctd: &Containerd,
+    image: &str,
+    extra: &[&str],
+    stdin: Option<&str>,
+    verdict: &str,
+) -> Value {
+    let (run, r) = runtime_probe(ctd, image, extra, stdin);
+    let rt = &r["runtime"];
+    assert_eq!(
+        r["verdict"], verdict,
+        "{image}: registry verdict\n{}",
+        run.stdout
+    );
+    assert_eq!(
+        rt["agrees"], true,
+        "{image}: runtime disagrees\n{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.code as i64,
+        r["exitCode"].as_i64().unwrap(),
+        "{image}: exit code"
+    );
+    assert!(!run.stdout.contains(&bed().password()) && !run.stderr.contains(&bed().password()));
+    // explain gives the same verdict on the runtime's verbatim message.
+    if rt["verdict"] != "ok" {
+        let msg = rt["message"].as_str().unwrap();
+        let e = pullcheck(&["explain", msg, "-o", "json"], None, &[]).json();
+        assert_eq!(e["verdict"], rt["verdict"], "explain {msg:?}");
+    }
+    r
+}
+
+fn ca_toml(server: &str, extra: &str) -> String {
+    format!(
+        "server = \"{server}\"\n[host.\"{server}\"]\n  ca = \"{}\"\n{extra}",
+        bed().str("ca")
+    )
+}
+
+#[test]
+fn plain_registry_verdicts_agree() {
+    let ctd = containerd();
+    let plain = bed().addr("plain");
+    let r = agree(ctd, &format!("{plain}/app:amd64"), &[], None, "ok");
+    assert_eq!(r["runtime"]["code"], "OK");
+    assert_eq!(r["runtime"]["removed"], true, "the probe's pull is removed");
+    let rt = agree(
+        ctd,
+        &format!("{plain}/app:nope"),
+        &[],
+        None,
+        "manifest_unknown",
+    );
+    assert_eq!(rt["runtime"]["code"], "NotFound");
+    agree(
+        ctd,
+        &format!("{plain}/nope/app:v1"),
+        &[],
+        None,
+        "repository_unknown",
+    );
+    agree(
+        ctd,
+        &format!("{plain}/app:armonly"),
+        &[],
+        None,
+        "platform_mismatch",
+    );
+    // containerd does not check a single-platform manifest: both pull it.
+    agree(ctd, &format!("{plain}/app:arm64single"), &[], None, "ok");
+    agree(
+        ctd,
+        &format!("127.0.0.1:{}/app:v1", bed().port("closed")),
+        &[],
+        None,
+        "connection_refused",
+    );
+}
+
+#[test]
+fn keep_leaves_the_image_and_a_second_probe_sees_it() {
+    let ctd = containerd();
+    let image = format!("{}/app:both", bed().addr("plain"));
+    let r = agree(ctd, &image, &["--keep"], None, "ok");
+    assert_eq!(r["runtime"]["removed"], false);
+    let r = agree(ctd, &image, &[], None, "ok");
+    assert_eq!(r["runtime"]["alreadyPresent"], true);
+    assert_eq!(
+        r["runtime"]["removed"], false,
+        "an image that was there stays"
+    );
+}
+
+#[test]
+fn tls_verdicts_agree() {
+    let ctd = containerd();
+    let b = bed();
+    // Under a name, without hosts.toml: HTTPS with the system store, for both.
+    agree(
+        ctd,
+        &format!("tls.registry.test:{}/app:amd64", b.port("tls")),
+        &[],
+        None,
+        "tls_unknown_authority",
+    );
+    agree(
+        ctd,
+        &format!("plain.registry.test:{}/app:amd64", b.port("plain")),
+        &[],
+        None,
+        "http_registry",
+    );
+    // hosts.toml naming an HTTPS server with the wrong CA.
+    let ip_tls = b.addr("tls");
+    ctd.hosts_toml(
+        &ip_tls,
+        &ca_toml(&format!("https://{ip_tls}"), "").replace(&b.str("ca"), &b.str("client_cert")),
+    );
+    agree(
+        ctd,
+        &format!("{ip_tls}/app:amd64"),
+        &[],
+        None,
+        "tls_unknown_authority",
+    );
+    // ... and with no TLS settings at all: containerd retries a loopback host over plain HTTP
+    // and the kubelet sees that answer; the report shows both hosts.
+    let other = format!("127.0.0.1:{}", b.port("wrongname"));
+    ctd.hosts_toml(&other, &format!("server = \"https://{other}\"\n"));
+    let (run, r) = runtime_probe(ctd, &format!("{other}/app:amd64"), &[], None);
+    let hosts: Vec<&str> = r["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hosts,
+        [format!("https://{other}"), format!("http://{other}")],
+        "{}",
+        run.stdout
+    );
+    assert_eq!(r["attempts"][1]["verdict"], "tls_error", "{}", run.stdout);
+    assert!(
+        r["runtime"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("400 Bad Request"),
+        "{}",
+        run.stdout
+    );
+    let http = format!("localhost:{}", b.port("plain"));
+    ctd.hosts_toml(&http, &format!("server = \"https://{http}\"\n"));
+    // A loopback https server with no TLS settings falls back to HTTP, for both.
+    agree(ctd, &format!("{http}/app:amd64"), &[], None, "ok");
+    for (port, verdict) in [
+        ("expired", "tls_certificate_expired"),
+        ("wrongname", "tls_hostname_mismatch"),
+    ] {
+        let host = format!("localhost:{}", b.port(port));
+        ctd.hosts_toml(&host, &ca_toml(&format!("https://{host}"), ""));
+        agree(ctd, &format!("{host}/app:amd64"), &[], None, verdict);
+    }
+    let mtls = format!("localhost:{}", b.port("mtls"));
+    ctd.hosts_toml(
+        &mtls,
+        &ca_toml(
+            &format!("https://{mtls}"),
+            &format!(
+                "  client = [[\"{}\", \"{}\"]]\n",
+                b.str("client_cert"),
+                b.str("client_key")
+            ),
+        ),
+    );
+    agree(ctd, &format!("{mtls}/app:amd64"), &[], None, "ok");
+}
+
+#[test]
+fn credentials_reach_the_runtime_too() {
+    let ctd = containerd();
+    let b = bed();
+    // CA only in hosts.toml, Basic auth registry.
+    let tls = format!("localhost:{}", b.port("tls"));
+    ctd.hosts_toml(&tls, &ca_toml(&format!("https://{tls}"), ""));
+    agree(ctd, &format!("{tls}/app:amd64"), &[], None, "unauthorized");
+    let user = b.user();
+    let pw = format!("{}\n", b.password());
+    let r = agree(
+        ctd,
+        &format!("{tls}/app:amd64"),
+        &["--username", &user, "--password-stdin"],
+        Some(&pw),
+        "ok",
+    );
+    assert_eq!(r["runtime"]["verdict"], "ok");
+    agree(
+        ctd,
+        &format!("{tls}/app:amd64"),
+        &["--username", &user, "--password-stdin"],
+        Some("wrong\n"),
+        "unauthorized",
+    );
+    // Token registry like Docker Hub.
+    let token = b.addr("token");
+    agree(ctd, &format!("{token}/public/app:both"), &[], None, "ok");
+    agree(
+        ctd,
+        &format!("{token}/private/app:both"),
+        &[],
+        None,
+        "not_found_or_unauthorized",
+    );
+    agree(
+        ctd,
+        &format!("{token}/private/app:both"),
+        &["--username", &user, "--password-stdin"],
+        Some(&pw),
+        "ok",
+    );
+}
+
+#[test]
+fn registry_answers_agree() {
+    let ctd = containerd();
+    let fronts = bed().addr("fronts");
+    for (path, verdict) in [
+        ("denied/app:v1", "forbidden"),
+        ("expired/app:v1", "credentials_expired"),
+        ("gar/app:v1", "not_found_or_unauthorized"),
+        ("ecrmissing/app:v1", "repository_unknown"),
+        ("unavailable/app:v1", "registry_error"),
+        ("ratelimited/app:v1", "rate_limited"),
+    ] {
+        agree(ctd, &format!("{fronts}/{path}"), &[], None, verdict);
+    }
+}
+
+#[test]
+fn mirrors_fall_back_and_honour_capabilities() {
+    let ctd = containerd();
+    let b = bed();
+    let (plain, closed) = (b.addr("plain"), b.addr("closed"));
+    // A mirror that is down: containerd moves on to the server.
+    let reg = format!("mirror.registry.test:{}", b.port("plain"));
+    ctd.hosts_toml(
+        &reg,
+        &format!("server = \"http://{plain}\"\n[host.\"http://{closed}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
+    );
+    let r = agree(ctd, &format!("{reg}/app:amd64"), &[], None, "ok");
+    let hosts: Vec<&str> = r["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hosts,
+        [format!("http://{closed}"), format!("http://{plain}")],
+        "{r}"
+    );
+    assert_eq!(r["attempts"][0]["verdict"], "connection_refused");
+    // A pull-only mirror in front of a dead upstream: tags fail (resolved upstream only),
+    // digests come from the mirror.
+    let digest = r["digest"].as_str().unwrap().to_string();
+    let reg = format!("pullonly.registry.test:{}", b.port("closed"));
+    ctd.hosts_toml(
+        &reg,
+        &format!("server = \"http://{closed}\"\n[host.\"http://{plain}\"]\n  capabilities = [\"pull\"]\n"),
+    );
+    agree(
+        ctd,
+        &format!("{reg}/app:amd64"),
+        &[],
+        None,
+        "connection_refused",
+    );
+    let r = agree(ctd, &format!("{reg}/app@{digest}"), &[], None, "ok");
+    assert_eq!(r["attempts"][0]["host"], format!("http://{plain}"));
+}
+
+#[test]
+fn node_reports_runtime_platform_disk_and_registry_configuration() {
+    let ctd = containerd();
+    let config = ctd.config.display().to_string();
+    let run = pullcheck(
+        &[
+            "node",
+            "--runtime-endpoint",
+            &ctd.endpoint(),
+            "--containerd-config",
+            &config,
+            "-o",
+            "json",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let n = run.json();
+    assert_eq!(n["kind"], "NodeFacts");
+    assert_eq!(n["runtime"]["info"]["name"], "containerd");
+    assert_eq!(n["runtime"]["info"]["apiVersion"], "v1");
+    assert!(n["runtime"]["info"]["version"]
+        .as_str()
+        .unwrap()
+        .starts_with(|c: char| c == 'v' || c.is_ascii_digit()));
+    let fs = &n["runtime"]["imageFilesystems"][0];
+    assert!(fs["capacityBytes"].as_u64().unwrap() > 0, "{n}");
+    assert!(fs["availableBytes"].as_u64().is_some());
+    assert_eq!(n["registry"]["mode"], "hosts_dir");
+    assert_eq!(
+        n["registry"]["configPath"][0],
+        ctd.certs_d.display().to_string()
+    );
+    let text = pullcheck(
+        &[
+            "node",
+            "--runtime-endpoint",
+            &ctd.endpoint(),
+            "--containerd-config",
+            &config,
+        ],
+        None,
+        &[],
+    );
+    assert!(
+        text.stdout.contains("Runtime:") && text.stdout.contains("containerd"),
+        "{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn unreachable_hanging_and_foreign_runtimes_are_runtime_unavailable() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    // No socket.
+    let missing = format!("unix://{}/none.sock", dir.path().display());
+    let run = pullcheck(
+        &["node", "--runtime-endpoint", &missing, "-o", "json"],
+        None,
+        &[],
+    );
+    let n = run.json();
+    assert_eq!(n["runtime"]["verdict"], "runtime_unavailable");
+    assert_eq!(run.code, 11);
+    assert!(
+        n["runtime"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("none.sock"),
+        "{n}"
+    );
+    // A socket that answers HTTP/1 garbage, and one that never answers.
+    let foreign = dir.path().join("foreign.sock");
+    let hang = dir.path().join("hang.sock");
+    let l1 = std::os::unix::net::UnixListener::bind(&foreign).unwrap();
+    let l2 = std::os::unix::net::UnixListener::bind(&hang).unwrap();
+    std::thread::spawn(move || {
+        for mut s in l1.incoming().flatten() {
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l2.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    for (sock, needle) in [
+        (&foreign, "not a CRI endpoint"),
+        (&hang, "no answer within"),
+    ] {
+        let ep = format!("unix://{}", sock.display());
+        let run = pullcheck(
+            &[
+                "node",
+                "--runtime-endpoint",
+                &ep,
+                "--runtime-timeout",
+                "2s",
+                "-o",
+                "json",
+            ],
+            None,
+            &[],
+        );
+        let n = run.json();
+        assert_eq!(n["runtime"]["verdict"], "runtime_unavailable", "{n}");
+        assert!(
+            n["runtime"]["error"].as_str().unwrap().contains(needle),
+            "{n}"
+        );
+        // --runtime-pull beside a healthy registry: the registry verdict stands, the runtime's is shown.
+        let plain = bed().addr("plain");
+        let run = pullcheck(
+            &[
+                "probe",
+                &format!("{plain}/app:amd64"),
+                "-o",
+                "json",
+                "--runtime-pull",
+                "--runtime-endpoint",
+                &ep,
+                "--runtime-timeout",
+                "2s",
+                "--platform",
+                "linux/amd64",
+            ],
+            None,
+            &[],
+        );
+        let r = run.json();
+        assert_eq!(r["verdict"], "ok", "{r}");
+        assert_eq!(r["runtime"]["verdict"], "runtime_unavailable", "{r}");
+    }
+    let bad = pullcheck(
+        &["node", "--runtime-endpoint", "tcp://127.0.0.1:1"],
+        None,
+        &[],
+    );
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("invalid runtime endpoint"),
+        "{}",
+        bad.stderr
+    );
+}
