@@ -1076,3 +1076,37 @@ fn serialises_camel_case_without_empty_options() {
     let v = serde_json::to_value(&d).unwrap();
     assert_eq!(v["grpcCode"], "NotFound");
 }
+
+/// Messages a real containerd 1.6.20 returned from CRI `PullImage` against the test bed
+/// (`verdict<TAB>gRPC code<TAB>message`, newlines escaped), recorded by the runtime tests'
+/// scenarios and more (schema 1 without signatures, a 10 MB manifest, invalid JSON, a tampered
+/// digest, 5xx, ECR/GAR-style denials, 429, TLS, DNS, refused).
+const CONTAINERD_1_6_20: &str =
+    include_str!("../../../tests/fixtures/containerd-1.6.20-messages.tsv");
+
+#[test]
+fn real_containerd_1_6_20_messages() {
+    let mut seen = 0;
+    for line in CONTAINERD_1_6_20.lines().filter(|l| !l.trim().is_empty()) {
+        let mut parts = line.splitn(3, '\t');
+        let (verdict, code, message) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap().replace("\\n", "\n"),
+        );
+        let d = explain_status(code, &message);
+        assert_eq!(
+            d.verdict.as_str(),
+            verdict,
+            "explain_status({code}, {message:?})"
+        );
+        // The same text as the kubelet shows it: with the rpc prefix (codes other than
+        // Unknown keep it) and wrapped in the Failed event.
+        let event =
+            format!("Failed to pull image \"x\": rpc error: code = {code} desc = {message}");
+        assert_eq!(explain(&event).verdict.as_str(), verdict, "{event}");
+        assert_eq!(explain(&event).grpc_code.as_deref(), Some(code));
+        seen += 1;
+    }
+    assert!(seen >= 20, "fixture has {seen} messages");
+}

@@ -107,6 +107,7 @@ const RULES: &[Rule] = &[
     auth::forbidden,
     auth::unauthorized,
     registry::digest,
+    registry::malformed_manifest,
     registry::not_found,
     registry::bad_status,
     registry::disk,

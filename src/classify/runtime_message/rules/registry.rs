@@ -33,10 +33,38 @@ pub(super) fn schema1(f: &Facts<'_>) -> Option<Finding> {
     {
         "Docker schema 1 manifest (application/vnd.docker.distribution.manifest.v1+prettyjws): \
          containerd ≥ 2.1 no longer supports it"
+    } else if s.has("no signatures") {
+        // containerd 1.6/1.7 still convert schema 1, but only signed (prettyjws) manifests:
+        // seen on 1.6.20 as `failed to resolve reference "…": no signatures`.
+        "Docker schema 1 manifest without signatures: containerd 1.6/1.7 convert only signed \
+         schema 1 manifests, and ≥ 2.0 refuses schema 1 altogether"
     } else {
         return None;
     };
     Some(Finding::new(Verdict::UnsupportedManifest, why))
+}
+
+/// Manifests the runtime could not use at all: over containerd's size limit (seen on 1.6.20 as
+/// `rejecting 10485792 byte manifest for …: not found`) or not valid JSON
+/// (`children: invalid desc sha256:…: invalid character …`).
+pub(super) fn malformed_manifest(f: &Facts<'_>) -> Option<Finding> {
+    let s = &f.scan;
+    let why = if let Some(size) = f.from("rejecting ") {
+        if !s.has("byte manifest") {
+            return None;
+        }
+        format!("the registry served a manifest over containerd's size limit ({size})")
+    } else if s.has("invalid desc") || (s.has("children:") && s.has("invalid character")) {
+        format!(
+            "the registry served a manifest that is not valid JSON ({})",
+            f.from("invalid desc")
+                .or_else(|| f.from("invalid character"))
+                .unwrap_or_default()
+        )
+    } else {
+        return None;
+    };
+    Some(Finding::new(Verdict::RegistryError, why))
 }
 
 /// 429 / TOOMANYREQUESTS (registries) and CRI-O's "too many requests to registry".
