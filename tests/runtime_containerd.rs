@@ -80,6 +80,16 @@ fn agree(
     r
 }
 
+/// The host of every attempt, in order.
+fn attempt_hosts(r: &Value) -> Vec<String> {
+    r["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["host"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn ca_toml(server: &str, extra: &str) -> String {
     format!(
         "server = \"{server}\"\n[host.\"{server}\"]\n  ca = \"{}\"\n{extra}",
@@ -178,12 +188,7 @@ fn tls_verdicts_agree() {
     let other = format!("127.0.0.1:{}", b.port("wrongname"));
     ctd.hosts_toml(&other, &format!("server = \"https://{other}\"\n"));
     let (run, r) = runtime_probe(ctd, &format!("{other}/app:amd64"), &[], None);
-    let hosts: Vec<&str> = r["attempts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["host"].as_str().unwrap())
-        .collect();
+    let hosts = attempt_hosts(&r);
     assert_eq!(
         hosts,
         [format!("https://{other}"), format!("http://{other}")],
@@ -298,12 +303,7 @@ fn mirrors_fall_back_and_honour_capabilities() {
         &format!("server = \"http://{plain}\"\n[host.\"http://{closed}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
     );
     let r = agree(ctd, &format!("{reg}/app:amd64"), &[], None, "ok");
-    let hosts: Vec<&str> = r["attempts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["host"].as_str().unwrap())
-        .collect();
+    let hosts = attempt_hosts(&r);
     assert_eq!(
         hosts,
         [format!("http://{closed}"), format!("http://{plain}")],
