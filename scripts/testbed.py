@@ -7,7 +7,9 @@ Usage: testbed.py up DIR    start everything under DIR, push the test images, wr
 Everything here is real software from Debian: docker-registry (Docker Distribution), nginx,
 openssl (certificates, token signing), skopeo (pushing images). Python only plays the parts
 that have no packaged equivalent: the token realm (JWT issuer), a server that accepts and never
-answers, and a server with broken replies (invalid header bytes, a body that stalls).
+answers, a server with broken replies (invalid header bytes, a body that stalls), and the cloud
+metadata services (IMDSv2, GCE metadata; scripts/cloud_fakes.py). moto's server (PyPI) answers
+the ECR API when installed.
 """
 
 import base64
@@ -17,6 +19,7 @@ import io
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import socketserver
@@ -27,6 +30,8 @@ import threading
 import time
 import http.server
 import urllib.parse
+
+from cloud_fakes import Gce, Imds, KubeApi  # same directory
 
 LOOPBACK = "127.0.0.1"
 CHILDREN = []
@@ -565,11 +570,18 @@ def up(d):
     p = lambda n: os.path.join(pki, n)
     user, password = "pullcheck", secrets.token_hex(12)
     names = ["plain", "tls", "token", "realm", "expired", "wrongname", "mtls", "fronts", "hang", "broken",
-             "sink", "closed"]
+             "sink", "closed", "imds", "imds_nottl", "imds_norole", "gce", "gce_noscope", "ecr", "kube"]
     ports = {n: free_port() for n in names}
 
+    # ECR-style and GKE-style users on the Basic-auth registry: ECR's user is AWS with the
+    # password moto's GetAuthorizationToken gives (account 123456789012); GKE's is _token with
+    # the node service account's access token from the fake metadata server.
+    ecr_password = "123456789012-auth-token"
+    gce_token = "ya29.pullcheck-" + secrets.token_hex(12)
     with open(os.path.join(d, "htpasswd"), "w") as f:
         f.write(f"{user}:{bcrypt_hash(password)}\n")
+        f.write(f"AWS:{bcrypt_hash(ecr_password)}\n")
+        f.write(f"_token:{bcrypt_hash(gce_token)}\n")
 
     regs = {
         "plain": registry_config(d, "plain", ports["plain"], ""),
@@ -601,6 +613,42 @@ auth:
     serve(Broken, ports["broken"])
     serve(Sink, ports["sink"], record=os.path.join(d, "sink.jsonl"))
     silent = silent_listener(ports["hang"])
+    imds_secret = secrets.token_hex(20)
+    serve(Imds, ports["imds"], role="pullcheck-node-role", omit_ttl=False, secret_key=imds_secret)
+    serve(Imds, ports["imds_nottl"], role="pullcheck-node-role", omit_ttl=True, secret_key=imds_secret)
+    serve(Imds, ports["imds_norole"], role="", omit_ttl=False, secret_key=imds_secret)
+    sa = "pullcheck-node@pullcheck-testbed.iam.gserviceaccount.com"
+    serve(Gce, ports["gce"], token=gce_token, email=sa,
+          scopes=["https://www.googleapis.com/auth/devstorage.read_only",
+                  "https://www.googleapis.com/auth/logging.write"])
+    serve(Gce, ports["gce_noscope"], token=gce_token, email=sa,
+          scopes=["https://www.googleapis.com/auth/logging.write"])
+    kube_root = os.path.join(d, "kube")
+    os.makedirs(kube_root, exist_ok=True)
+    serve(KubeApi, ports["kube"], root=kube_root)
+    with open(os.path.join(d, "kubeconfig"), "w") as f:
+        f.write(f"""apiVersion: v1
+kind: Config
+clusters:
+- name: bed
+  cluster:
+    server: http://{LOOPBACK}:{ports['kube']}
+users:
+- name: bed
+  user:
+    token: pullcheck-testbed-kube-token
+contexts:
+- name: bed
+  context:
+    cluster: bed
+    user: bed
+current-context: bed
+""")
+    # moto's server answers the ECR API (GetAuthorizationToken) when it is installed.
+    moto = shutil.which("moto_server")
+    if moto:
+        proc = start([moto, "-H", LOOPBACK, "-p", str(ports["ecr"])], os.path.join(d, "moto.log"))
+        wait_port(ports["ecr"], proc, "moto_server (ECR API)", timeout=60.0)
 
     layout = make_layout(d)
     plain = f"docker://{LOOPBACK}:{ports['plain']}"
@@ -631,6 +679,13 @@ auth:
         "client_key": p("client.key"),
         "tampered_claimed_digest": claimed,
         "sink_record": os.path.join(d, "sink.jsonl"),
+        "ecr_password": ecr_password,
+        "gce_token": gce_token,
+        "imds_secret": imds_secret,
+        "gce_email": sa,
+        "moto": bool(moto),
+        "kube_root": kube_root,
+        "kubeconfig": os.path.join(d, "kubeconfig"),
     }
     with open(os.path.join(d, "bed.json.tmp"), "w") as f:
         json.dump(bed, f, indent=2)

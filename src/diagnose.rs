@@ -3,20 +3,23 @@
 
 use crate::classify::{self, Verdict};
 use crate::endpoints::{self, Endpoints, Host, RegistryConfig};
-use crate::identity::{docker_config::Keyring, Credential, RegistryAuth, Source};
+use crate::identity::keyring::{Keyring, Origin};
+use crate::identity::node::NodeIdentity;
+use crate::identity::{docker_config, Credential, IdentitySources, RegistryAuth, Source};
 use crate::probe::{Evidence, Prober};
 use crate::reference::ImageRef;
-use crate::report::{Attempt, Report};
+use crate::report::{AnonymousHint, Attempt, CredentialOutcome, Report};
 use crate::runtime::{self, RuntimeClient};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Why a diagnosis could not even start (bad local configuration, named precisely).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The docker config file is unusable.
+    /// A pull-secret docker config file is unusable (the kubelet fails the whole lookup).
     #[error(transparent)]
-    DockerConfig(#[from] crate::identity::docker_config::Error),
+    DockerConfig(#[from] docker_config::Error),
     /// The registry configuration (config.toml, hosts.toml) is unusable.
     #[error(transparent)]
     Endpoints(#[from] endpoints::Error),
@@ -29,8 +32,12 @@ pub struct Request {
     pub image: String,
     /// Explicit credentials (`--username`/`--password-stdin`).
     pub basic: Option<RegistryAuth>,
-    /// A docker config file (`--docker-config`), read with kubelet keyring semantics.
-    pub docker_config: Option<PathBuf>,
+    /// Pull-secret docker config files (`--docker-config`, repeatable), in pod-spec order; read
+    /// into one keyring as the kubelet reads a pod's `imagePullSecrets`.
+    pub docker_configs: Vec<PathBuf>,
+    /// The node's own credentials (node file, credential plugins), gathered once and shared
+    /// (the plugin cache lives there); `None`: the node side is not consulted.
+    pub node_identity: Option<Arc<NodeIdentity>>,
     /// containerd `certs.d` root (`--hosts-dir`), used instead of containerd's `config_path`.
     pub hosts_dir: Option<PathBuf>,
     /// containerd's config file (`--containerd-config`; default `/etc/containerd/config.toml`,
@@ -64,7 +71,7 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
             ))
         }
     };
-    let candidates = candidates(&image, req)?;
+    let (candidates, sources) = candidates(&image, req).await?;
     let config = RegistryConfig::read(req.containerd_config.as_deref(), req.hosts_dir.as_deref())?;
     let mut endpoints = config.resolve(&image)?;
     endpoints.proxy = Some(prober.proxy().summary());
@@ -92,6 +99,29 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
     let auth = owner
         .get(top)
         .map_or(RegistryAuth::Anonymous, |&i| candidates[i].auth.clone());
+    // No anonymous fallback after a failure, but say what anonymous would get.
+    let anonymous_hint = if winner.is_none()
+        && !candidates
+            .iter()
+            .all(|c| matches!(c.source, Source::Anonymous))
+    {
+        let mut hint = Vec::new();
+        try_credential(
+            prober,
+            &image,
+            &endpoints,
+            &Credential::anonymous(),
+            &mut hint,
+        )
+        .await;
+        hint.iter()
+            .find(|a| a.last_for_credential)
+            .or(hint.last())
+            .map(|a| AnonymousHint::new(a.verdict, &a.reason))
+    } else {
+        None
+    };
+    let credentials = credential_outcomes(&candidates, &attempts, &owner, winner);
     let mut report = Report::from_attempts(
         &req.image,
         &image,
@@ -101,6 +131,9 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
         prober.options().platform.clone(),
         started.elapsed(),
     );
+    report.credentials = credentials;
+    report.anonymous_hint = anonymous_hint;
+    report.identity_sources = sources;
     if let Some(rp) = &req.runtime_pull {
         // The kubelet hands the pod spec's reference to the runtime as written.
         let pull = runtime::pull::pull(
@@ -222,10 +255,16 @@ fn capability_notes(image: &ImageRef, hosts: &[Host]) -> Vec<String> {
     notes
 }
 
-/// Candidate credentials in kubelet order: explicit flags, then docker-config matches, else
-/// anonymous (no anonymous fallback after a credential fails).
-fn candidates(image: &ImageRef, req: &Request) -> Result<Vec<Credential>, Error> {
+/// Candidate credentials in kubelet order: explicit flags, then the pull secrets (one keyring
+/// over every `--docker-config` file), the node file, the credential plugins; anonymous only
+/// when there is none (no anonymous fallback after a credential fails).
+async fn candidates(
+    image: &ImageRef,
+    req: &Request,
+) -> Result<(Vec<Credential>, IdentitySources), Error> {
+    let repo = image.name();
     let mut out = Vec::new();
+    let mut sources = IdentitySources::default();
     if let Some(auth @ RegistryAuth::Basic { username, .. }) = &req.basic {
         out.push(Credential {
             auth: auth.clone(),
@@ -234,11 +273,62 @@ fn candidates(image: &ImageRef, req: &Request) -> Result<Vec<Credential>, Error>
             },
         });
     }
-    if let Some(path) = &req.docker_config {
-        out.extend(Keyring::from_file(path)?.lookup(&image.name()));
+    let mut secrets = Keyring::new();
+    for path in &req.docker_configs {
+        let display = path.display().to_string();
+        let bytes = docker_config::read_file(path)?;
+        let config = docker_config::parse_sniffed(&display, &bytes)?;
+        secrets.add(
+            Origin::PullSecret {
+                path: display.clone(),
+            },
+            &config,
+        );
+        sources.pull_secrets.push(display);
+    }
+    out.extend(secrets.lookup(&repo));
+    sources.notes.extend(secrets.notes().iter().cloned());
+    sources.notes.extend(
+        secrets
+            .invalid_keys()
+            .iter()
+            .map(|k| format!("pull secret key {k:?} is not a valid URL: the kubelet ignores it")),
+    );
+    if let Some(node) = &req.node_identity {
+        let found = node.lookup(&repo).await;
+        out.extend(found.node_file);
+        out.extend(found.plugins);
+        sources.plugins = found.plugin_outcomes;
+        sources.notes.extend(node.notes.iter().cloned());
+        sources.notes.extend(found.notes);
+        sources.node = Some(node.sources());
     }
     if out.is_empty() {
         out.push(Credential::anonymous());
     }
-    Ok(out)
+    Ok((out, sources))
+}
+
+/// One line per candidate: its decisive verdict, or none when an earlier one succeeded (the
+/// kubelet stops there).
+fn credential_outcomes(
+    candidates: &[Credential],
+    attempts: &[Attempt],
+    owner: &[usize],
+    winner: Option<usize>,
+) -> Vec<CredentialOutcome> {
+    let used = winner.and_then(|w| owner.get(w).copied());
+    candidates
+        .iter()
+        .enumerate()
+        .map(|(ci, cred)| {
+            let decisive = attempts
+                .iter()
+                .zip(owner)
+                .filter(|(_, &o)| o == ci)
+                .map(|(a, _)| a)
+                .find(|a| a.last_for_credential);
+            CredentialOutcome::new(cred, decisive, used == Some(ci))
+        })
+        .collect()
 }

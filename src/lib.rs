@@ -17,6 +17,7 @@ pub mod identity;
 pub mod node;
 pub mod platform;
 pub mod probe;
+pub mod procfs;
 pub mod reference;
 pub mod report;
 pub mod runtime;

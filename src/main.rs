@@ -8,6 +8,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use pullcheck::diagnose::{self, Request, RuntimePullRequest};
 use pullcheck::endpoints::RegistryConfig;
+use pullcheck::identity::node::{NodeIdentity, NodeIdentityConfig};
 use pullcheck::identity::RegistryAuth;
 use pullcheck::node::{IdentityFact, NodeFacts, RuntimeFacts};
 use pullcheck::platform::Platform;
@@ -95,6 +96,49 @@ struct ConfigArgs {
     proc_root: PathBuf,
 }
 
+/// Where the kubelet keeps node credentials (shared by `probe` and `node`). Unset paths come
+/// from the kubelet's own command line when /proc shows it (see --proc-root).
+#[derive(clap::Args)]
+struct KubeletArgs {
+    /// The kubelet's --root-dir, where its node docker config.json / .dockercfg is looked for
+    /// first [default: the kubelet's --root-dir, else /var/lib/kubelet].
+    #[arg(long, value_name = "DIR", env = "PULLCHECK_KUBELET_ROOT_DIR")]
+    kubelet_root_dir: Option<PathBuf>,
+    /// The kubelet's --image-credential-provider-config: a CredentialProviderConfig file, or a
+    /// directory of *.json/*.yaml/*.yml [default: the kubelet's, if set].
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "PULLCHECK_IMAGE_CREDENTIAL_PROVIDER_CONFIG"
+    )]
+    image_credential_provider_config: Option<PathBuf>,
+    /// The kubelet's --image-credential-provider-bin-dir, where plugin binaries are
+    /// [default: the kubelet's, if set].
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "PULLCHECK_IMAGE_CREDENTIAL_PROVIDER_BIN_DIR"
+    )]
+    image_credential_provider_bin_dir: Option<PathBuf>,
+}
+
+impl KubeletArgs {
+    fn load(
+        &self,
+        proc_root: &std::path::Path,
+        plugin_timeout: Duration,
+    ) -> Result<NodeIdentity, String> {
+        NodeIdentity::load(&NodeIdentityConfig {
+            proc_root: proc_root.to_path_buf(),
+            kubelet_root_dir: self.kubelet_root_dir.clone(),
+            provider_config: self.image_credential_provider_config.clone(),
+            provider_bin_dir: self.image_credential_provider_bin_dir.clone(),
+            plugin_timeout,
+        })
+        .map_err(|e| error_chain(&e))
+    }
+}
+
 #[derive(clap::Args)]
 struct NodeArgs {
     /// Output format.
@@ -104,6 +148,8 @@ struct NodeArgs {
     runtime: RuntimeArgs,
     #[command(flatten)]
     config: ConfigArgs,
+    #[command(flatten)]
+    kubelet: KubeletArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -125,9 +171,15 @@ struct ProbeArgs {
     /// Read the password (or token) from the first line of standard input.
     #[arg(long, requires = "username")]
     password_stdin: bool,
-    /// A docker config file (config.json / .dockerconfigjson) read with kubelet keyring rules.
+    /// A pull secret's docker config (.dockerconfigjson or legacy .dockercfg), read with
+    /// kubelet keyring rules; repeat for several secrets, in the pod's imagePullSecrets order.
     #[arg(long, value_name = "FILE")]
-    docker_config: Option<PathBuf>,
+    docker_config: Vec<PathBuf>,
+    #[command(flatten)]
+    kubelet: KubeletArgs,
+    /// Time limit for each credential-provider plugin run (the kubelet's is 60s).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    credential_provider_timeout: Duration,
     #[command(flatten)]
     config: ConfigArgs,
     #[command(flatten)]
@@ -244,10 +296,21 @@ fn probe(args: ProbeArgs) -> ExitCode {
     } else {
         None
     };
+    let node_identity = match args
+        .kubelet
+        .load(&args.config.proc_root, args.credential_provider_timeout)
+    {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(USAGE_EXIT);
+        }
+    };
     let request = Request {
         image: args.image.clone(),
         basic,
-        docker_config: args.docker_config.clone(),
+        docker_configs: args.docker_config.clone(),
+        node_identity: Some(std::sync::Arc::new(node_identity)),
         hosts_dir: args.config.hosts_dir.clone(),
         containerd_config: args.config.containerd_config.clone(),
         runtime_pull,
@@ -298,10 +361,13 @@ fn node(args: NodeArgs) -> ExitCode {
         &args.config.proc_root,
     )
     .map_err(|e| error_chain(&e));
-    let identities = vec![IdentityFact {
-        kind: "anonymous".into(),
-        description: "no credentials (always available; node files, credential plugins and cloud identities are not read yet)".into(),
-    }];
+    let identities = match args
+        .kubelet
+        .load(&args.config.proc_root, Duration::from_secs(60))
+    {
+        Ok(id) => pullcheck::node::identity_facts(&id),
+        Err(e) => vec![IdentityFact::note("error", &e)],
+    };
     let node = NodeFacts::new(Platform::host(), facts, registry, identities);
     match args.output {
         Output::Json => match serde_json::to_string_pretty(&node) {

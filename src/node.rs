@@ -4,6 +4,9 @@
 
 use crate::classify::Verdict;
 use crate::endpoints::RegistryConfig;
+use crate::identity::kubelet::EnvSource;
+use crate::identity::node::NodeIdentity;
+use crate::identity::node_files::FileOutcome;
 use crate::platform::Platform;
 use crate::runtime::{ImageFs, RuntimeClient, RuntimeInfo};
 use serde::Serialize;
@@ -69,10 +72,156 @@ impl RuntimeFacts {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IdentityFact {
-    /// `anonymous`, `nodeFile`, `plugin`, `eks`, `gke`, …
+    /// `anonymous`, `kubelet`, `nodeFile`, `plugin`, `note`, (later `eks`, `gke`, …).
     pub kind: String,
     /// Who, in words (no secrets).
     pub description: String,
+    /// The file, for `nodeFile`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The plugin's name, for `plugin`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The plugin's `matchImages`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub match_images: Vec<String>,
+    /// The node file's registry keys.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+}
+
+impl IdentityFact {
+    /// A fact with only a kind and a description.
+    pub fn note(kind: &str, description: &str) -> Self {
+        IdentityFact {
+            kind: kind.into(),
+            description: description.into(),
+            path: None,
+            name: None,
+            match_images: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+}
+
+/// The identities of [`NodeIdentity`]: the kubelet seen, the node file (or the files looked
+/// at), each configured plugin with its `matchImages`, notes, and anonymous. No secrets.
+pub fn identity_facts(id: &NodeIdentity) -> Vec<IdentityFact> {
+    let mut out = Vec::new();
+    let k = &id.kubelet;
+    let env = match &k.env_source {
+        EnvSource::Kubelet { .. } => "plugins get the kubelet's environment",
+        EnvSource::Pullcheck => "plugins get pullcheck's environment",
+    };
+    let who = match k.pid {
+        Some(pid) => format!("kubelet pid {pid}"),
+        None => "no kubelet visible".to_string(),
+    };
+    out.push(IdentityFact::note(
+        "kubelet",
+        &format!(
+            "{who}: cwd {}, HOME {:?}, root dir {} ({}); {env}",
+            k.cwd.display(),
+            k.home,
+            id.root_dir.path,
+            id.root_dir.from
+        ),
+    ));
+    match id.node_files.used_path() {
+        Some(path) => {
+            let skipped: Vec<String> = id
+                .node_files
+                .checked
+                .iter()
+                .filter(|f| !matches!(f.outcome, FileOutcome::Used { .. }))
+                .map(|f| match &f.outcome {
+                    FileOutcome::Missing => format!("{} (missing)", f.path),
+                    FileOutcome::Unreadable { reason } | FileOutcome::Invalid { reason } => {
+                        format!("{} ({reason})", f.path)
+                    }
+                    FileOutcome::Used { .. } => String::new(),
+                })
+                .collect();
+            let mut description = format!(
+                "{path}: the kubelet's node credentials, {} key(s){}",
+                id.node_keys().len(),
+                if id.node_keys().is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", id.node_keys().join(", "))
+                }
+            );
+            if !skipped.is_empty() {
+                description.push_str(&format!("; looked at first: {}", skipped.join(", ")));
+            }
+            out.push(IdentityFact {
+                path: Some(path.to_string()),
+                keys: id.node_keys().to_vec(),
+                ..IdentityFact::note("nodeFile", &description)
+            });
+        }
+        None => {
+            let looked: Vec<String> = id
+                .node_files
+                .checked
+                .iter()
+                .map(|f| match &f.outcome {
+                    FileOutcome::Missing => f.path.clone(),
+                    FileOutcome::Unreadable { reason } | FileOutcome::Invalid { reason } => {
+                        format!("{} ({reason})", f.path)
+                    }
+                    FileOutcome::Used { .. } => f.path.clone(),
+                })
+                .collect();
+            out.push(IdentityFact::note(
+                "nodeFile",
+                &format!("none (looked for {})", looked.join(", ")),
+            ));
+        }
+    }
+    match id.plugin_config() {
+        Some(cfg) => {
+            for p in &cfg.providers {
+                let mode = if p.service_account_token_mode {
+                    "service-account token mode: a per-pod identity, not the node's".to_string()
+                } else {
+                    format!(
+                        "runs {}/{} with the {}",
+                        cfg.bin_dir.path,
+                        p.name,
+                        env.trim_start_matches("plugins get the ")
+                    )
+                };
+                out.push(IdentityFact {
+                    name: Some(p.name.clone()),
+                    match_images: p.match_images.clone(),
+                    ..IdentityFact::note(
+                        "plugin",
+                        &format!(
+                            "{} for {} ({}, cache {}; {mode}) from {}",
+                            p.name,
+                            p.match_images.join(", "),
+                            p.api_version,
+                            p.default_cache_duration,
+                            cfg.config.path
+                        ),
+                    )
+                });
+            }
+        }
+        None => out.push(IdentityFact::note(
+            "plugin",
+            "none configured (no --image-credential-provider-config, here or on the kubelet's command line)",
+        )),
+    }
+    for n in &id.notes {
+        out.push(IdentityFact::note("note", n));
+    }
+    out.push(IdentityFact::note(
+        "anonymous",
+        "no credentials: used only when no credential matches an image",
+    ));
+    out
 }
 
 /// Everything `pullcheck node` reports (`kind: NodeFacts`).

@@ -465,7 +465,7 @@ fn docker_config_credentials_with_kubelet_matching() {
         &[],
         "ok",
     );
-    assert_eq!(r["identity"]["source"]["kind"], "dockerConfig");
+    assert_eq!(r["identity"]["source"]["kind"], "pullSecret");
     assert_eq!(r["identity"]["source"]["key"], format!("{addr}/private"));
     // The key's path does not cover public/: anonymous is used, and public pulls fine.
     let r = probe_json(

@@ -1,7 +1,16 @@
 //! Who may pull: candidate credentials, each with its provenance, in the order the kubelet
-//! tries them. Secrets never reach `Debug`, logs, reports or errors.
+//! tries them — pull secrets ([`keyring`] over [`docker_config`] files), the node's docker
+//! config file ([`node_files`]), then credential-provider exec plugins ([`exec_plugin`]), with
+//! the kubelet's own process view ([`kubelet`]). [`node::NodeIdentity`] gathers the node side.
+//! Secrets never reach `Debug`, logs, reports or errors.
 
 pub mod docker_config;
+pub mod exec_plugin;
+pub mod keyring;
+pub mod kubelet;
+pub mod node;
+pub mod node_files;
+pub mod url_match;
 
 use serde::Serialize;
 use std::fmt;
@@ -59,31 +68,141 @@ pub enum Source {
         /// The user name.
         username: String,
     },
-    /// An entry of a docker config file (`--docker-config`, a pull secret's `.dockerconfigjson`).
-    DockerConfig {
+    /// An entry of a pull secret's docker config (`--docker-config FILE`).
+    PullSecret {
         /// The file.
         path: String,
-        /// The matching key of its `auths` map.
+        /// The matching key of its `auths` map, as written.
+        key: String,
+        /// The user name in the entry (empty: containerd sends no credentials).
+        username: String,
+    },
+    /// An entry of a pull secret read from the Kubernetes API (`kubernetes.io/dockerconfigjson`
+    /// or `kubernetes.io/dockercfg`).
+    Secret {
+        /// The secret's namespace.
+        namespace: String,
+        /// The secret's name.
+        name: String,
+        /// The matching key of its `auths` map, as written.
         key: String,
         /// The user name in the entry.
         username: String,
     },
+    /// An entry of the node's docker config file (`<kubelet root>/config.json`, …).
+    NodeFile {
+        /// The file.
+        path: String,
+        /// The matching key of its `auths` map, as written.
+        key: String,
+        /// The user name in the entry.
+        username: String,
+    },
+    /// An entry of a credential-provider exec plugin's response.
+    Plugin {
+        /// The plugin's name (its binary in the bin dir).
+        name: String,
+        /// The matching key of its `auth` map.
+        key: String,
+        /// The user name it returned.
+        username: String,
+    },
+}
+
+impl Source {
+    /// Short words for the kind of source (`pull secret`, `node file`, …).
+    pub fn kind_words(&self) -> &'static str {
+        match self {
+            Source::Anonymous => "anonymous",
+            Source::Flags { .. } => "flags",
+            Source::PullSecret { .. } | Source::Secret { .. } => "pull secret",
+            Source::NodeFile { .. } => "node file",
+            Source::Plugin { .. } => "plugin",
+        }
+    }
 }
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let who = |f: &mut fmt::Formatter<'_>, username: &str| {
+            if username.is_empty() {
+                f.write_str("no user name (containerd sends no credentials)")
+            } else {
+                write!(f, "user {username:?}")
+            }
+        };
         match self {
             Source::Anonymous => f.write_str("anonymous"),
             Source::Flags { username } => write!(f, "user {username:?} (command-line flags)"),
-            Source::DockerConfig {
+            Source::PullSecret {
                 path,
                 key,
                 username,
             } => {
-                write!(f, "user {username:?} from {path} (auths[{key:?}])")
+                who(f, username)?;
+                write!(f, " from pull secret {path} (auths[{key:?}])")
+            }
+            Source::Secret {
+                namespace,
+                name,
+                key,
+                username,
+            } => {
+                who(f, username)?;
+                write!(f, " from secret {namespace}/{name} (auths[{key:?}])")
+            }
+            Source::NodeFile {
+                path,
+                key,
+                username,
+            } => {
+                who(f, username)?;
+                write!(f, " from node file {path} (auths[{key:?}])")
+            }
+            Source::Plugin {
+                name,
+                key,
+                username,
+            } => {
+                who(f, username)?;
+                write!(f, " from credential plugin {name} (auth[{key:?}])")
             }
         }
     }
+}
+
+/// Where the candidate credentials of one probe came from, for reports: the pull-secret
+/// files, the node side (kubelet view, node files, plugin config) and each plugin's outcome.
+/// Never any secret.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentitySources {
+    /// `--docker-config` files, in order (one keyring, like the kubelet's pull secrets).
+    pub pull_secrets: Vec<String>,
+    /// The node side, when consulted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<node::NodeSources>,
+    /// Each configured plugin's outcome for this image, in config order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<exec_plugin::PluginOutcome>,
+    /// Remarks: fallbacks, ignored fields, invalid keys.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// An error and its causes, `outer: inner: …` (for reasons shown in reports).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        source = cause.source();
+    }
+    s
 }
 
 /// One candidate credential and its provenance.

@@ -6,7 +6,7 @@ pub mod text;
 
 use crate::classify::{Diagnosis, Verdict};
 use crate::endpoints::Endpoints;
-use crate::identity::{Credential, Source};
+use crate::identity::{Credential, IdentitySources, Source};
 use crate::platform::Platform;
 use crate::probe::ratelimit::RateLimit;
 use crate::probe::{Evidence, Exchange};
@@ -86,6 +86,58 @@ impl Attempt {
     }
 }
 
+/// One candidate credential and what it got, in kubelet order (`credentials[]`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialOutcome {
+    /// Where it came from (no secret).
+    pub source: Source,
+    /// One line for humans.
+    pub description: String,
+    /// Its verdict; absent when it was not tried because an earlier one succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// Why, in one line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Whether it is the credential the kubelet would succeed with.
+    pub used: bool,
+}
+
+impl CredentialOutcome {
+    /// The outcome of `cred`, from its decisive attempt (if it was tried).
+    pub fn new(cred: &Credential, decisive: Option<&Attempt>, used: bool) -> Self {
+        CredentialOutcome {
+            source: cred.source.clone(),
+            description: cred.source.to_string(),
+            verdict: decisive.map(|a| a.verdict),
+            reason: decisive.map(|a| a.reason.clone()),
+            used,
+        }
+    }
+}
+
+/// What an anonymous pull would get when every credential failed. Only a hint: the kubelet
+/// never falls back to anonymous after a credential fails, so this is not the verdict.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnonymousHint {
+    /// The anonymous verdict.
+    pub verdict: Verdict,
+    /// Its reason.
+    pub reason: String,
+}
+
+impl AnonymousHint {
+    /// A hint from an anonymous attempt's verdict and reason.
+    pub fn new(verdict: Verdict, reason: &str) -> Self {
+        AnonymousHint {
+            verdict,
+            reason: reason.to_string(),
+        }
+    }
+}
+
 /// What a host answered: the exchange that ended the probe, else the last manifest exchange.
 fn answer(ev: &Evidence) -> String {
     use crate::probe::Step;
@@ -161,6 +213,14 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Where the registry configuration came from, and containerd differences.
     pub endpoints: Option<Endpoints>,
+    /// Every candidate credential in kubelet order, with its verdict and whether it is used.
+    pub credentials: Vec<CredentialOutcome>,
+    /// What anonymous would get when every credential failed (not the verdict: the kubelet
+    /// does not fall back to anonymous).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anonymous_hint: Option<AnonymousHint>,
+    /// Where the credentials came from: pull secrets, node files, plugins.
+    pub identity_sources: IdentitySources,
     /// Every credential × host tried, in order.
     pub attempts: Vec<Attempt>,
     /// The exchanges behind the verdict.
@@ -194,6 +254,9 @@ impl Report {
             rate_limit: None,
             warnings: vec![],
             endpoints: None,
+            credentials: vec![],
+            anonymous_hint: None,
+            identity_sources: IdentitySources::default(),
             attempts: vec![],
             evidence: vec![],
             runtime: None,
@@ -237,6 +300,9 @@ impl Report {
             warnings: ev.warnings.clone(),
             endpoints: Some(endpoints.clone()),
             evidence: ev.exchanges.clone(),
+            credentials: vec![],
+            anonymous_hint: None,
+            identity_sources: IdentitySources::default(),
             attempts,
             runtime: None,
             duration_ms: (took.as_secs_f64() * 100_000.0).round() / 100.0,

@@ -2,6 +2,8 @@
 //! then the evidence lines.
 
 use super::Report;
+use crate::identity::exec_plugin::PluginStatus;
+use crate::identity::node_files::FileOutcome;
 use std::fmt::Write;
 
 /// Renders a report as text.
@@ -75,6 +77,7 @@ pub fn render(r: &Report) -> String {
             line(&mut s, "Proxy", &p.description);
         }
     }
+    credentials(&mut s, r);
     if r.attempts.len() > 1 {
         let _ = writeln!(s, "Attempts:");
         for a in &r.attempts {
@@ -124,4 +127,94 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(s, "Took:         {:.1} ms", r.duration_ms);
     s
+}
+
+/// The "Credentials tried" table (kubelet order), the anonymous hint, and where credentials
+/// came from (node file used/skipped, plugins).
+fn credentials(s: &mut String, r: &Report) {
+    let only_anonymous = r
+        .credentials
+        .iter()
+        .all(|c| matches!(c.source, crate::identity::Source::Anonymous));
+    if !only_anonymous {
+        let _ = writeln!(
+            s,
+            "Credentials tried (kubelet order; the first that works is used):"
+        );
+        let verdict = |c: &super::CredentialOutcome| c.verdict.map_or("not tried", |v| v.as_str());
+        let width = r
+            .credentials
+            .iter()
+            .map(|c| verdict(c).len())
+            .max()
+            .unwrap_or(0);
+        for (i, c) in r.credentials.iter().enumerate() {
+            let used = if c.used { "used" } else { "-" };
+            let _ = writeln!(
+                s,
+                "  {:>2}. {:<width$} {:<4} {:<11} {}",
+                i + 1,
+                verdict(c),
+                used,
+                c.source.kind_words(),
+                c.description
+            );
+        }
+    }
+    if let Some(h) = &r.anonymous_hint {
+        let _ = writeln!(
+            s,
+            "{:<14}{} — {} (hint only: the kubelet does not fall back to anonymous after a credential fails)",
+            "Anonymous:",
+            h.verdict.as_str(),
+            h.reason
+        );
+    }
+    let src = &r.identity_sources;
+    if let Some(node) = &src.node {
+        let mut v = match &node.node_file {
+            Some(p) => format!("{p} (used)"),
+            None => format!("none ({} places checked)", node.node_files.len()),
+        };
+        // Missing files are the normal case: only files that exist but were skipped are named.
+        let skipped: Vec<String> = node
+            .node_files
+            .iter()
+            .filter_map(|f| match &f.outcome {
+                FileOutcome::Used { .. } | FileOutcome::Missing => None,
+                FileOutcome::Unreadable { reason } => {
+                    Some(format!("{} unreadable: {reason}", f.path))
+                }
+                FileOutcome::Invalid { reason } => Some(format!("{} invalid: {reason}", f.path)),
+            })
+            .collect();
+        if !skipped.is_empty() {
+            let _ = write!(v, "; skipped: {}", skipped.join(", "));
+        }
+        let _ = writeln!(s, "{:<14}{}", "Node file:", v);
+    }
+    for p in &src.plugins {
+        let mut v = format!("{}: {}", p.name, plugin_status(p.status));
+        if !p.keys.is_empty() {
+            let _ = write!(v, " ({})", p.keys.join(", "));
+        }
+        if let Some(why) = &p.reason {
+            let prefix = format!("plugin {}: ", p.name);
+            let _ = write!(v, " — {}", why.strip_prefix(&prefix).unwrap_or(why));
+        }
+        let _ = writeln!(s, "{:<14}{}", "Plugin:", v);
+    }
+    for n in &src.notes {
+        let _ = writeln!(s, "{:<14}{}", "Note:", n);
+    }
+}
+
+fn plugin_status(status: PluginStatus) -> &'static str {
+    match status {
+        PluginStatus::NotMatched => "not run (matchImages do not match)",
+        PluginStatus::Skipped => "skipped",
+        PluginStatus::Provided => "provided credentials",
+        PluginStatus::Cached => "provided credentials (cached)",
+        PluginStatus::Failed => "failed",
+    }
 }
