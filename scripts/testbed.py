@@ -19,7 +19,6 @@ import io
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import socketserver
@@ -645,9 +644,14 @@ contexts:
 current-context: bed
 """)
     # moto's server answers the ECR API (GetAuthorizationToken) when it is installed.
-    moto = shutil.which("moto_server")
+    try:
+        import moto.server  # noqa: F401  (only to know it is there)
+        moto = True
+    except ImportError:
+        moto = False
     if moto:
-        proc = start([moto, "-H", LOOPBACK, "-p", str(ports["ecr"])], os.path.join(d, "moto.log"))
+        proc = start([sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(ports["ecr"])],
+                     os.path.join(d, "moto.log"))
         wait_port(ports["ecr"], proc, "moto_server (ECR API)", timeout=60.0)
 
     layout = make_layout(d)

@@ -3,7 +3,10 @@
 
 use crate::classify::{self, Verdict};
 use crate::endpoints::{self, Endpoints, Host, RegistryConfig};
+use crate::identity::cloud::{self, CloudSettings};
+use crate::identity::exec_plugin::PluginStatus;
 use crate::identity::keyring::{Keyring, Origin};
+use crate::identity::kube_secrets::{self, ObjectRef};
 use crate::identity::node::NodeIdentity;
 use crate::identity::{docker_config, Credential, IdentitySources, RegistryAuth, Source};
 use crate::probe::{Evidence, Prober};
@@ -23,6 +26,9 @@ pub enum Error {
     /// The registry configuration (config.toml, hosts.toml) is unusable.
     #[error(transparent)]
     Endpoints(#[from] endpoints::Error),
+    /// The pod or a pull secret could not be read from the Kubernetes API.
+    #[error(transparent)]
+    Kube(#[from] kube_secrets::Error),
 }
 
 /// What to diagnose.
@@ -45,6 +51,31 @@ pub struct Request {
     pub containerd_config: Option<PathBuf>,
     /// Also pull through the runtime (`--runtime-pull`).
     pub runtime_pull: Option<RuntimePullRequest>,
+    /// Pull secrets from the Kubernetes API (`--pod`, `--secret`).
+    pub kube: Option<KubeRequest>,
+    /// The built-in node identities (EKS, GKE), consulted when no credential plugin covers the
+    /// registry; `None`: not consulted.
+    pub cloud: Option<CloudSettings>,
+}
+
+/// Which pull secrets to read through the Kubernetes API.
+#[derive(Clone)]
+pub struct KubeRequest {
+    /// The API client.
+    pub client: kube::Client,
+    /// The pod whose `imagePullSecrets` the kubelet would use (`--pod NS/NAME`).
+    pub pod: Option<ObjectRef>,
+    /// More secrets, after the pod's (`--secret NS/NAME`, repeatable).
+    pub secrets: Vec<ObjectRef>,
+}
+
+impl std::fmt::Debug for KubeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeRequest")
+            .field("pod", &self.pod)
+            .field("secrets", &self.secrets)
+            .finish()
+    }
 }
 
 /// How to run the runtime's own pull.
@@ -71,7 +102,7 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
             ))
         }
     };
-    let (candidates, sources) = candidates(&image, req).await?;
+    let (candidates, sources, cloud_warnings) = candidates(&image, req).await?;
     let config = RegistryConfig::read(req.containerd_config.as_deref(), req.hosts_dir.as_deref())?;
     let mut endpoints = config.resolve(&image)?;
     endpoints.proxy = Some(prober.proxy().summary());
@@ -133,6 +164,11 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
     );
     report.credentials = credentials;
     report.anonymous_hint = anonymous_hint;
+    report.warnings.extend(cloud_warnings);
+    // The node's own identity failed and nothing else could authenticate: that is the cause.
+    if let Some(why) = unavailable_identity(&sources, &candidates) {
+        report.identity_unavailable(&why);
+    }
     report.identity_sources = sources;
     if let Some(rp) = &req.runtime_pull {
         // The kubelet hands the pod spec's reference to the runtime as written.
@@ -261,7 +297,7 @@ fn capability_notes(image: &ImageRef, hosts: &[Host]) -> Vec<String> {
 async fn candidates(
     image: &ImageRef,
     req: &Request,
-) -> Result<(Vec<Credential>, IdentitySources), Error> {
+) -> Result<(Vec<Credential>, IdentitySources, Vec<String>), Error> {
     let repo = image.name();
     let mut out = Vec::new();
     let mut sources = IdentitySources::default();
@@ -286,6 +322,9 @@ async fn candidates(
         );
         sources.pull_secrets.push(display);
     }
+    if let Some(k) = &req.kube {
+        read_api_secrets(k, &mut secrets, &mut sources).await?;
+    }
     out.extend(secrets.lookup(&repo));
     sources.notes.extend(secrets.notes().iter().cloned());
     sources.notes.extend(
@@ -303,10 +342,93 @@ async fn candidates(
         sources.notes.extend(found.notes);
         sources.node = Some(node.sources());
     }
+    // The node's provider for ECR / Google registries, when no plugin is configured for them.
+    let mut warnings = Vec::new();
+    let plugin_covers = sources
+        .plugins
+        .iter()
+        .any(|p| p.status != PluginStatus::NotMatched);
+    if let (Some(settings), false) = (&req.cloud, plugin_covers) {
+        if let Some(found) = cloud::lookup(settings, &image.registry).await {
+            out.extend(found.credential);
+            warnings.extend(found.warnings);
+            sources.cloud = Some(found.outcome);
+        }
+    }
     if out.is_empty() {
         out.push(Credential::anonymous());
     }
-    Ok((out, sources))
+    Ok((out, sources, warnings))
+}
+
+/// Reads the pod's `imagePullSecrets` (in order) and the `--secret` refs into the pull-secret
+/// keyring, as the kubelet's `getPullSecretsForPod` does.
+async fn read_api_secrets(
+    k: &KubeRequest,
+    secrets: &mut Keyring,
+    sources: &mut IdentitySources,
+) -> Result<(), Error> {
+    let mut refs = Vec::new();
+    if let Some(pod) = &k.pod {
+        let pod_refs = kube_secrets::pod_references(&k.client, pod).await?;
+        refs.extend(pod_refs.image_pull_secrets.iter().map(|name| ObjectRef {
+            namespace: pod.namespace.clone(),
+            name: name.clone(),
+        }));
+        if !pod_refs.service_account_pull_secrets.is_empty() {
+            sources.notes.push(format!(
+                "ServiceAccount {} lists imagePullSecrets [{}]: copied into a pod at admission only when the pod had none; the kubelet uses the pod's list",
+                pod_refs.service_account.as_deref().unwrap_or("default"),
+                pod_refs.service_account_pull_secrets.join(", ")
+            ));
+        }
+        sources.pod = Some(pod_refs);
+    }
+    refs.extend(k.secrets.iter().cloned());
+    for r in refs {
+        let read = kube_secrets::read_pull_secret(&k.client, &r).await?;
+        sources.secrets.push(r.to_string());
+        if let Some(w) = read.warning {
+            sources.notes.push(w);
+        }
+        if let Some(config) = read.config {
+            secrets.add(
+                Origin::Secret {
+                    namespace: r.namespace.clone(),
+                    name: r.name.clone(),
+                },
+                &config,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// When every credential failed (or there was none) and a node identity source failed, the
+/// reason to report: a failed plugin or cloud identity is the likely cause of an auth error.
+fn unavailable_identity(sources: &IdentitySources, candidates: &[Credential]) -> Option<String> {
+    let only_anonymous = candidates
+        .iter()
+        .all(|c| matches!(c.source, Source::Anonymous));
+    if !only_anonymous {
+        return None;
+    }
+    if let Some(cloud) = &sources.cloud {
+        if let Some(e) = cloud.error() {
+            return Some(format!("the {} gave no credentials: {e}", cloud.name()));
+        }
+    }
+    sources
+        .plugins
+        .iter()
+        .find(|p| p.status == PluginStatus::Failed)
+        .map(|p| {
+            format!(
+                "credential plugin {} gave no credentials: {}",
+                p.name,
+                p.reason.as_deref().unwrap_or("it failed")
+            )
+        })
 }
 
 /// One line per candidate: its decisive verdict, or none when an earlier one succeeded (the

@@ -6,10 +6,11 @@
 //! (HTTP exchanges recorded as [`probe::Evidence`]; a 401 or a TLS failure is evidence, not an
 //! `Err`) → [`classify`] (pure: evidence → [`classify::Verdict`] + remediation) → [`report`]
 //! (JSON / text).
-//! [`diagnose`] is the one orchestrator that sees every stage; the CLI calls it.
+//! [`diagnose`] is the one orchestrator that sees every stage; the CLI and the [`agent`] call it.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod agent;
 pub mod classify;
 pub mod diagnose;
 pub mod endpoints;

@@ -6,8 +6,10 @@
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand, ValueEnum};
-use pullcheck::diagnose::{self, Request, RuntimePullRequest};
+use pullcheck::diagnose::{self, KubeRequest, Request, RuntimePullRequest};
 use pullcheck::endpoints::RegistryConfig;
+use pullcheck::identity::cloud::CloudSettings;
+use pullcheck::identity::kube_secrets::{self, ObjectRef};
 use pullcheck::identity::node::{NodeIdentity, NodeIdentityConfig};
 use pullcheck::identity::RegistryAuth;
 use pullcheck::node::{IdentityFact, NodeFacts, RuntimeFacts};
@@ -29,9 +31,10 @@ const USAGE_EXIT: u8 = 2;
     about = "Can this node pull image X? If not: why, as whom, and what fixes it."
 )]
 struct Cli {
-    /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
-    #[arg(long, global = true, default_value = "warn", env = "PULLCHECK_LOG")]
-    log: String,
+    /// Log level for diagnostics on stderr (error, warn, info, debug, trace)
+    /// [default: warn; info for `agent`].
+    #[arg(long, global = true, env = "PULLCHECK_LOG")]
+    log: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +49,10 @@ enum Command {
     Explain(ExplainArgs),
     /// What this node pulls with: runtime, platform, image filesystem, registry configuration.
     Node(NodeArgs),
+    /// Serve the probe API on this node (HTTP; loopback by default): /v1/probe, /v1/node,
+    /// /healthz, /readyz, /openapi.json, and /metrics on its own listener. Exits 64 on a bad
+    /// configuration value.
+    Agent(pullcheck::agent::config::AgentArgs),
 }
 
 /// Where the container runtime is and how long to wait for it (shared by `probe` and `node`).
@@ -150,12 +157,85 @@ struct NodeArgs {
     config: ConfigArgs,
     #[command(flatten)]
     kubelet: KubeletArgs,
+    #[command(flatten)]
+    cloud: CloudArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Output {
     Text,
     Json,
+}
+
+/// Pull secrets through the Kubernetes API.
+#[derive(clap::Args)]
+struct ClusterArgs {
+    /// Probe as this pod would be pulled: its spec.imagePullSecrets, in order (NAMESPACE/NAME).
+    #[arg(long, value_name = "NS/NAME")]
+    pod: Option<String>,
+    /// A pull secret to use (NAMESPACE/NAME), after the pod's; repeatable.
+    #[arg(long, value_name = "NS/NAME")]
+    secret: Vec<String>,
+    /// kubeconfig for --pod/--secret [default: KUBECONFIG, ~/.kube/config, else in-cluster].
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+}
+
+impl ClusterArgs {
+    /// The API request, when --pod or --secret asks for one.
+    async fn request(&self) -> Result<Option<KubeRequest>, String> {
+        if self.pod.is_none() && self.secret.is_empty() {
+            return Ok(None);
+        }
+        let pod = self
+            .pod
+            .as_deref()
+            .map(|p| ObjectRef::parse("--pod", p))
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let secrets = self
+            .secret
+            .iter()
+            .map(|s| ObjectRef::parse("--secret", s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let client = kube_secrets::client(self.kubeconfig.as_deref())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Some(KubeRequest {
+            client,
+            pod,
+            secrets,
+        }))
+    }
+}
+
+/// The built-in node identities (EKS instance role, GKE node service account).
+#[derive(clap::Args)]
+struct CloudArgs {
+    /// EC2 instance metadata endpoint [default: AWS_EC2_METADATA_SERVICE_ENDPOINT, else
+    /// http://169.254.169.254].
+    #[arg(long, value_name = "URL")]
+    imds_endpoint: Option<String>,
+    /// GCE metadata server host[:port] [default: GCE_METADATA_HOST, else metadata.google.internal].
+    #[arg(long, value_name = "HOST")]
+    gce_metadata_host: Option<String>,
+    /// Time limit for each metadata request.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    metadata_timeout: Duration,
+    /// Do not ask the cloud metadata services for the node's identity.
+    #[arg(long)]
+    no_cloud_identity: bool,
+}
+
+impl CloudArgs {
+    fn settings(&self) -> Option<CloudSettings> {
+        (!self.no_cloud_identity).then(|| CloudSettings {
+            imds_endpoint: self.imds_endpoint.clone(),
+            gce_metadata_host: self.gce_metadata_host.clone(),
+            timeout: self.metadata_timeout,
+        })
+    }
 }
 
 #[derive(clap::Args)]
@@ -177,6 +257,10 @@ struct ProbeArgs {
     docker_config: Vec<PathBuf>,
     #[command(flatten)]
     kubelet: KubeletArgs,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    #[command(flatten)]
+    cloud: CloudArgs,
     /// Time limit for each credential-provider plugin run (the kubelet's is 60s).
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     credential_provider_timeout: Duration,
@@ -230,16 +314,20 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    // The agent sets up its own logging (text or JSON) after validating its configuration.
+    if !matches!(cli.command, Command::Agent(_)) {
+        let filter = tracing_subscriber::EnvFilter::try_new(cli.log.as_deref().unwrap_or("warn"))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     match cli.command {
         Command::Probe(args) => probe(args),
         Command::Explain(args) => explain(args),
         Command::Node(args) => node(args),
+        Command::Agent(args) => pullcheck::agent::main(args, cli.log.as_deref()),
     }
 }
 
@@ -306,6 +394,13 @@ fn probe(args: ProbeArgs) -> ExitCode {
             return ExitCode::from(USAGE_EXIT);
         }
     };
+    let kube = match runtime.block_on(args.cluster.request()) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(USAGE_EXIT);
+        }
+    };
     let request = Request {
         image: args.image.clone(),
         basic,
@@ -314,6 +409,8 @@ fn probe(args: ProbeArgs) -> ExitCode {
         hosts_dir: args.config.hosts_dir.clone(),
         containerd_config: args.config.containerd_config.clone(),
         runtime_pull,
+        kube,
+        cloud: args.cloud.settings(),
     };
     let prober = Prober::with_proxy(
         options,
@@ -361,13 +458,16 @@ fn node(args: NodeArgs) -> ExitCode {
         &args.config.proc_root,
     )
     .map_err(|e| error_chain(&e));
-    let identities = match args
+    let mut identities = match args
         .kubelet
         .load(&args.config.proc_root, Duration::from_secs(60))
     {
         Ok(id) => pullcheck::node::identity_facts(&id),
         Err(e) => vec![IdentityFact::note("error", &e)],
     };
+    if let Some(settings) = args.cloud.settings() {
+        identities.extend(runtime.block_on(pullcheck::node::cloud_facts(&settings)));
+    }
     let node = NodeFacts::new(Platform::host(), facts, registry, identities);
     match args.output {
         Output::Json => match serde_json::to_string_pretty(&node) {

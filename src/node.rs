@@ -4,9 +4,11 @@
 
 use crate::classify::Verdict;
 use crate::endpoints::RegistryConfig;
+use crate::identity::cloud::CloudSettings;
 use crate::identity::kubelet::EnvSource;
 use crate::identity::node::NodeIdentity;
 use crate::identity::node_files::FileOutcome;
+use crate::identity::{eks, gke};
 use crate::platform::Platform;
 use crate::runtime::{ImageFs, RuntimeClient, RuntimeInfo};
 use serde::Serialize;
@@ -341,6 +343,46 @@ impl NodeFacts {
         }
         s
     }
+}
+
+/// The built-in cloud identities this node has (asked concurrently, each bounded by the
+/// settings' timeout): the EKS instance role, the GKE node service account with its scopes, and
+/// a line saying AKS managed identity is not supported.
+pub async fn cloud_facts(settings: &CloudSettings) -> Vec<IdentityFact> {
+    let gce_host = gke::metadata_host(settings.gce_metadata_host.as_deref());
+    let (eks, gke) = tokio::join!(
+        eks::instance_role(settings.imds_endpoint.as_deref(), settings.timeout),
+        gke::node_token(&gce_host, settings.timeout),
+    );
+    let eks = match eks {
+        Ok(role) => format!(
+            "instance role {role}: used for ECR registries (*.dkr.ecr.*.amazonaws.com) that no credential plugin covers"
+        ),
+        Err(e) => format!("not available: {e}"),
+    };
+    let gke = match gke {
+        Ok(t) => {
+            let scope = if t.has_pull_scope() {
+                "has a storage scope".to_string()
+            } else {
+                "no devstorage or cloud-platform scope: Google registries answer 403".to_string()
+            };
+            format!(
+                "node service account {} (scopes: {}; {scope}): used as user _token for gcr.io / *.pkg.dev that no credential plugin covers",
+                t.email,
+                t.scopes.join(", ")
+            )
+        }
+        Err(e) => format!("not available: {e}"),
+    };
+    vec![
+        IdentityFact::note("eks", &eks),
+        IdentityFact::note("gke", &gke),
+        IdentityFact::note(
+            "aks",
+            "AKS kubelet managed identity (ACR) is not supported by pullcheck's built-in identities; a node's acr-credential-provider plugin is run like any credential plugin",
+        ),
+    ]
 }
 
 /// `1.5 GiB`-style sizes.

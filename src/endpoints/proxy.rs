@@ -207,7 +207,7 @@ pub fn detect(proc_root: &Path) -> ProxyEnv {
             }
         }
         Err(e) => ProxyEnv::from_env().with_note(format!(
-            "cannot read {}/{pid}/environ: {e} (needs root or CAP_SYS_PTRACE); using pullcheck's environment",
+            "cannot read {}/{pid}/environ: {e} (needs CAP_SYS_PTRACE — root alone is not enough — and, on AppArmor nodes, an unconfined profile); using pullcheck's environment",
             proc_root.display()
         )),
     }

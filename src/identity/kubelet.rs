@@ -142,7 +142,7 @@ impl KubeletView {
             }
             Err(e) => {
                 notes.push(format!(
-                    "cannot read {}/{pid}/environ: {e} (needs root or CAP_SYS_PTRACE); assuming HOME=/root, plugins get pullcheck's environment",
+                    "cannot read {}/{pid}/environ: {e} (needs CAP_SYS_PTRACE — root alone is not enough — and, on AppArmor nodes, an unconfined profile); assuming HOME=/root, plugins get pullcheck's environment",
                     proc_root.display()
                 ));
                 (

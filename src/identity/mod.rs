@@ -4,9 +4,13 @@
 //! the kubelet's own process view ([`kubelet`]). [`node::NodeIdentity`] gathers the node side.
 //! Secrets never reach `Debug`, logs, reports or errors.
 
+pub mod cloud;
 pub mod docker_config;
+pub mod eks;
 pub mod exec_plugin;
+pub mod gke;
 pub mod keyring;
+pub mod kube_secrets;
 pub mod kubelet;
 pub mod node;
 pub mod node_files;
@@ -107,6 +111,18 @@ pub enum Source {
         /// The user name it returned.
         username: String,
     },
+    /// The EKS node identity: the EC2 instance role, exchanged for an ECR password.
+    Eks {
+        /// The instance role's name (from IMDS).
+        role: String,
+        /// The region asked (from the ECR host).
+        region: String,
+    },
+    /// The GKE node identity: the node service account's access token (user `_token`).
+    Gke {
+        /// The service account's email.
+        email: String,
+    },
 }
 
 impl Source {
@@ -118,6 +134,8 @@ impl Source {
             Source::PullSecret { .. } | Source::Secret { .. } => "pull secret",
             Source::NodeFile { .. } => "node file",
             Source::Plugin { .. } => "plugin",
+            Source::Eks { .. } => "EKS node role",
+            Source::Gke { .. } => "GKE node service account",
         }
     }
 }
@@ -167,6 +185,13 @@ impl fmt::Display for Source {
                 who(f, username)?;
                 write!(f, " from credential plugin {name} (auth[{key:?}])")
             }
+            Source::Eks { role, region } => {
+                write!(
+                    f,
+                    "EKS instance role {role} (ECR GetAuthorizationToken in {region})"
+                )
+            }
+            Source::Gke { email } => write!(f, "GKE node service account {email} (user _token)"),
         }
     }
 }
@@ -185,6 +210,15 @@ pub struct IdentitySources {
     /// Each configured plugin's outcome for this image, in config order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<exec_plugin::PluginOutcome>,
+    /// Pull secrets read through the Kubernetes API (`namespace/name`), in kubelet order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    /// What the pod references (`--pod`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<kube_secrets::PodReferences>,
+    /// The built-in cloud identity consulted, when no plugin covers the registry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<cloud::CloudOutcome>,
     /// Remarks: fallbacks, ignored fields, invalid keys.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,

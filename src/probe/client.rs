@@ -4,6 +4,7 @@
 //! ([`ProxyEnv`]; never for loopback, like Go's `ProxyFromEnvironment`), and no automatic
 //! redirects (the probe follows them itself so credentials never cross hosts).
 
+use super::policy::{AddressPolicy, PolicyResolver};
 use crate::endpoints::TlsSettings;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -37,6 +38,7 @@ pub use crate::endpoints::proxy::ProxyEnv;
 pub struct Clients {
     connect_timeout: Duration,
     proxy: Arc<ProxyEnv>,
+    policy: Option<Arc<dyn AddressPolicy>>,
     cache: Mutex<HashMap<(TlsSettings, Duration), reqwest::Client>>,
 }
 
@@ -46,8 +48,15 @@ impl Clients {
         Clients {
             connect_timeout,
             proxy: Arc::new(proxy),
+            policy: None,
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Resolves names through `policy` (clients built from now on).
+    pub fn set_policy(&mut self, policy: Arc<dyn AddressPolicy>) {
+        self.policy = Some(policy);
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     /// The proxy settings in force.
@@ -78,6 +87,9 @@ impl Clients {
             .connect_timeout(connect_timeout)
             .user_agent(concat!("pullcheck/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(4);
+        if let Some(p) = &self.policy {
+            builder = builder.dns_resolver(Arc::new(PolicyResolver::new(p.clone())));
+        }
         builder = if proxy_env.is_set() {
             builder.proxy(reqwest::Proxy::custom(move |url| {
                 proxy_env.proxy_url_for(url)

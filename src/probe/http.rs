@@ -5,6 +5,7 @@
 use super::challenge;
 use super::evidence::{Exchange, Step, TransportFailure, TransportKind};
 use super::oci_error;
+use super::policy::{self, AddressPolicy};
 use super::transport;
 use crate::identity::RegistryAuth;
 use base64::Engine;
@@ -80,6 +81,8 @@ pub struct Request<'a> {
     pub proxy: Option<String>,
     /// Step timeout.
     pub timeout: Duration,
+    /// Addresses that must not be connected to (checked for literals on every hop).
+    pub policy: Option<&'a dyn AddressPolicy>,
 }
 
 /// Outcome of [`send`]: the exchanges made (redirect hops included) and the final response.
@@ -122,6 +125,17 @@ pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
         let mut ex = Exchange::new(req.step, req.method.as_str(), url.as_str(), auth.label());
         if hop > 0 && !same_origin(&origin, &url) {
             ex.note = Some("redirected to another host: sent without credentials".into());
+        }
+        if let Some(why) = req.policy.and_then(|p| policy::refusal(p, &url)) {
+            ex.transport = Some(TransportFailure {
+                kind: TransportKind::Refused,
+                message: why,
+            });
+            exchanges.push(ex);
+            return Sent {
+                exchanges,
+                response: None,
+            };
         }
         let mut rb = client
             .request(req.method.clone(), url.clone())

@@ -12,6 +12,7 @@ pub mod evidence;
 pub mod http;
 pub mod manifest;
 pub mod oci_error;
+pub mod policy;
 pub mod ratelimit;
 pub mod token;
 pub mod transport;
@@ -26,7 +27,7 @@ use crate::platform::Platform;
 use crate::reference::ImageRef;
 use http::{Auth, Request};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Probe settings.
@@ -47,6 +48,9 @@ impl Default for Options {
     }
 }
 
+/// Most manifests a [`Prober`] remembers.
+const MAX_CACHED_MANIFESTS: usize = 4096;
+
 #[derive(Clone)]
 struct CachedManifest {
     digest: String,
@@ -58,6 +62,7 @@ struct CachedManifest {
 pub struct Prober {
     options: Options,
     clients: client::Clients,
+    policy: Option<Arc<dyn policy::AddressPolicy>>,
     tokens: token::TokenCache,
     manifests: Mutex<HashMap<(String, String, String), CachedManifest>>,
 }
@@ -75,9 +80,18 @@ impl Prober {
         Prober {
             options,
             clients,
+            policy: None,
             tokens: token::TokenCache::default(),
             manifests: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Connects only to addresses `policy` allows, for every request, redirect and token
+    /// realm (the agent's registry policy).
+    pub fn with_policy(mut self, policy: Arc<dyn policy::AddressPolicy>) -> Self {
+        self.clients.set_policy(policy.clone());
+        self.policy = Some(policy);
+        self
     }
 
     /// The settings in force.
@@ -196,6 +210,7 @@ impl Run<'_> {
                 form: None,
                 proxy,
                 timeout: self.prober.options.step_timeout,
+                policy: self.prober.policy.as_deref(),
             },
         )
         .await
@@ -347,6 +362,7 @@ impl Run<'_> {
                     cred: self.cred,
                     proxy: self.proxy_for(&realm),
                     timeout: self.prober.options.step_timeout,
+                    policy: self.prober.policy.as_deref(),
                 };
                 let mut out = Vec::new();
                 let token = self.prober.tokens.fetch(client, request, &mut out).await;
@@ -460,18 +476,24 @@ impl Run<'_> {
                 facts.platforms = vec![platform];
             }
         }
-        self.prober
+        let mut manifests = self
+            .prober
             .manifests
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                key.clone(),
-                CachedManifest {
-                    digest,
-                    facts: facts.clone(),
-                    warnings: self.ev.warnings.clone(),
-                },
-            );
+            .unwrap_or_else(|e| e.into_inner());
+        // Bounded for long-running probers (the agent): a full cache starts over.
+        if manifests.len() >= MAX_CACHED_MANIFESTS && !manifests.contains_key(key) {
+            manifests.clear();
+        }
+        manifests.insert(
+            key.clone(),
+            CachedManifest {
+                digest,
+                facts: facts.clone(),
+                warnings: self.ev.warnings.clone(),
+            },
+        );
+        drop(manifests);
         self.ev.manifest = Some(facts);
     }
 

@@ -4,6 +4,7 @@
 
 use super::evidence::{Exchange, Step};
 use super::http::{self, Auth, Request};
+use super::policy::AddressPolicy;
 use crate::identity::RegistryAuth;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -70,6 +71,8 @@ pub struct TokenRequest<'a> {
     pub proxy: Option<String>,
     /// Step timeout.
     pub timeout: Duration,
+    /// Addresses that must not be connected to.
+    pub policy: Option<&'a dyn AddressPolicy>,
 }
 
 impl TokenCache {
@@ -115,6 +118,7 @@ impl TokenCache {
                     form: Some(form),
                     proxy: req.proxy.clone(),
                     timeout: req.timeout,
+                    policy: req.policy,
                 },
             )
             .await;
@@ -165,6 +169,7 @@ impl TokenCache {
                 form: None,
                 proxy: req.proxy.clone(),
                 timeout: req.timeout,
+                policy: req.policy,
             },
         )
         .await

@@ -309,6 +309,27 @@ impl Report {
         }
     }
 
+    /// The node's identity source failed and nothing could authenticate: when the registry
+    /// refused the (anonymous) pull, the failed identity is the verdict; the registry's answer
+    /// stays in the reason.
+    pub fn identity_unavailable(&mut self, why: &str) {
+        if matches!(
+            self.verdict,
+            Verdict::Unauthorized | Verdict::NotFoundOrUnauthorized | Verdict::Forbidden
+        ) {
+            let v = Verdict::IdentityUnavailable;
+            self.reason = format!("{why}; without it the registry answered: {}", self.reason);
+            self.verdict = v;
+            self.remediation = v.remediation().to_string();
+            self.exit_code = v.exit_code();
+        } else if self.verdict != Verdict::Ok {
+            self.warnings.push(why.to_string());
+        } else {
+            self.warnings
+                .push(format!("{why} (the pull works without it)"));
+        }
+    }
+
     /// Adds the runtime's pull. When the registry says `ok` but the runtime fails (and could be
     /// asked), the runtime is the ground truth for the exit code.
     pub fn set_runtime(&mut self, pull: RuntimePull) {

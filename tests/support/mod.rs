@@ -6,6 +6,7 @@
 //! it watches its standard input, which only this process holds.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod containerd;
 
 use serde_json::Value;

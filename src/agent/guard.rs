@@ -1,0 +1,329 @@
+//! Which registries the agent contacts on a caller's behalf: a registry whose address is in a
+//! loopback, link-local or cloud-metadata range is refused unless `--allow-registry-cidr`
+//! covers it, and `--only-registry` (when set) narrows the agent to a list of registries.
+//!
+//! Two places enforce it. Up front, [`Guard::check`] refuses the image's registry (its name,
+//! and every address it resolves to) with a 403 before anything is sent. Then, as an
+//! [`AddressPolicy`] on the agent's probers, the same ranges are refused for every connection
+//! a probe makes — hosts.toml mirrors, redirects, token realms, and names that resolve
+//! differently the second time — so a registry cannot point the probe at the node's metadata
+//! service. A loopback pull-through mirror therefore needs `--allow-registry-cidr` too.
+
+use crate::probe::policy::AddressPolicy;
+use crate::reference::{host_without_port, ImageRef};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+/// A malformed CIDR, or why a registry is refused. Refusals are not retryable: the caller
+/// (or the agent's configuration) has to change.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// `--allow-registry-cidr` value that does not parse.
+    #[error("invalid CIDR {input:?}: {why}")]
+    Cidr {
+        /// What was given.
+        input: String,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// `--only-registry` is set and does not list the registry.
+    #[error("registry {registry} is not one this agent probes (--only-registry)")]
+    NotListed {
+        /// The image's registry.
+        registry: String,
+    },
+    /// The registry's address is in a refused range.
+    #[error(
+        "registry {registry} is {addr}, a {range} address: refused unless --allow-registry-cidr covers it"
+    )]
+    Refused {
+        /// The image's registry.
+        registry: String,
+        /// The address it is, or resolves to.
+        addr: IpAddr,
+        /// `loopback`, `link-local`, `cloud metadata`, `unspecified`.
+        range: &'static str,
+    },
+}
+
+/// An address range, `ADDR/PREFIX` (a bare address is a single host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    net: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `10.0.0.0/8`, `fd00::/8`, `127.0.0.1`.
+    pub fn parse(input: &str) -> Result<Self, Error> {
+        let bad = |why| Error::Cidr {
+            input: input.to_string(),
+            why,
+        };
+        let (addr, prefix) = match input.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (input.trim(), None),
+        };
+        let net: IpAddr = addr.parse().map_err(|_| bad("not an IP address"))?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| bad("prefix length out of range"))?,
+            None => max,
+        };
+        Ok(Cidr { net, prefix })
+    }
+
+    /// Whether `ip` is in the range (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.net, ip.to_canonical()) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.net, self.prefix)
+    }
+}
+
+/// Cloud metadata addresses outside the link-local ranges (AWS IMDS over IPv6, Alibaba).
+const METADATA: [IpAddr; 2] = [
+    IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
+    IpAddr::V4(Ipv4Addr::new(100, 100, 100, 200)),
+];
+
+/// The refused range `ip` is in, if any.
+pub fn refused_range(ip: IpAddr) -> Option<&'static str> {
+    let ip = ip.to_canonical();
+    if METADATA.contains(&ip) || ip == IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)) {
+        return Some("cloud metadata");
+    }
+    match ip {
+        IpAddr::V4(v4) if v4.is_loopback() => Some("loopback"),
+        IpAddr::V4(v4) if v4.is_link_local() => Some("link-local"),
+        IpAddr::V4(v4) if v4.is_unspecified() || v4.octets()[0] == 0 => Some("unspecified"),
+        IpAddr::V6(v6) if v6.is_loopback() => Some("loopback"),
+        IpAddr::V6(v6) if v6.is_unspecified() => Some("unspecified"),
+        IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => Some("link-local"),
+        _ => None,
+    }
+}
+
+/// The registry policy.
+#[derive(Debug, Clone, Default)]
+pub struct Guard {
+    allow: Vec<Cidr>,
+    only: Vec<String>,
+    resolve_timeout: Duration,
+}
+
+impl Guard {
+    /// A guard allowing `allow` ranges despite the refused ones, and (when `only` is not
+    /// empty) only the listed registries (`host[:port]`, or `*.suffix`).
+    pub fn new(allow: Vec<Cidr>, only: Vec<String>, resolve_timeout: Duration) -> Self {
+        Guard {
+            allow,
+            only,
+            resolve_timeout,
+        }
+    }
+
+    /// The allowed ranges, for the start-up line.
+    pub fn allowed(&self) -> &[Cidr] {
+        &self.allow
+    }
+
+    /// The registry list, for the start-up line.
+    pub fn only(&self) -> &[String] {
+        &self.only
+    }
+
+    /// The name-only part of the check (no resolving): `--only-registry`, and an address
+    /// literal in a refused range.
+    pub fn check_name(&self, image: &ImageRef) -> Result<(), Error> {
+        let registry = &image.registry;
+        if !self.only.is_empty() && !self.only.iter().any(|p| matches(p, registry)) {
+            return Err(Error::NotListed {
+                registry: registry.clone(),
+            });
+        }
+        let host = literal_host(image.endpoint_host());
+        if host == "localhost" || host.ends_with(".localhost") {
+            return self.address(registry, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        match host.parse::<IpAddr>() {
+            Ok(ip) => self.address(registry, ip),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The whole check: [`check_name`](Self::check_name), then every address the name
+    /// resolves to. A name that does not resolve passes (the probe reports `dns_failure`).
+    pub async fn check(&self, image: &ImageRef) -> Result<(), Error> {
+        self.check_name(image)?;
+        let hostport = image.endpoint_host();
+        let host = literal_host(hostport);
+        if host.parse::<IpAddr>().is_ok() || host == "localhost" || host.ends_with(".localhost") {
+            return Ok(());
+        }
+        let port = hostport
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .unwrap_or(443);
+        let lookup = tokio::net::lookup_host((host.to_string(), port));
+        let Ok(Ok(addrs)) = tokio::time::timeout(self.resolve_timeout, lookup).await else {
+            return Ok(());
+        };
+        for a in addrs {
+            self.address(&image.registry, a.ip())?;
+        }
+        Ok(())
+    }
+
+    fn address(&self, registry: &str, ip: IpAddr) -> Result<(), Error> {
+        match refused_range(ip) {
+            Some(range) if !self.allow.iter().any(|c| c.contains(ip)) => Err(Error::Refused {
+                registry: registry.to_string(),
+                addr: ip,
+                range,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl AddressPolicy for Guard {
+    fn check(&self, ip: IpAddr) -> Result<(), String> {
+        match refused_range(ip) {
+            Some(range) if !self.allow.iter().any(|c| c.contains(ip)) => Err(format!(
+                "{ip} is a {range} address, refused by the agent's registry policy \
+                 (--allow-registry-cidr)"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `host` without port and IPv6 brackets.
+fn literal_host(hostport: &str) -> &str {
+    host_without_port(hostport)
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+}
+
+/// `--only-registry` patterns: exact `host[:port]`, or `*.suffix` for any subdomain.
+fn matches(pattern: &str, registry: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => registry
+            .strip_suffix(suffix)
+            .is_some_and(|head| head.ends_with('.') && head.len() > 1),
+        None => pattern.eq_ignore_ascii_case(registry),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(s: &str) -> ImageRef {
+        ImageRef::parse(s).unwrap()
+    }
+
+    #[test]
+    fn cidrs_parse_and_contain() {
+        let c = Cidr::parse("127.0.0.0/8").unwrap();
+        assert!(c.contains("127.1.2.3".parse().unwrap()));
+        assert!(c.contains("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!c.contains("128.0.0.1".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        assert!(Cidr::parse("fe80::/10")
+            .unwrap()
+            .contains("fe80::1".parse().unwrap()));
+        assert_eq!(Cidr::parse("10.1.2.3").unwrap().to_string(), "10.1.2.3/32");
+        for bad in ["10.0.0.0/33", "nope/8", "::/129", ""] {
+            assert!(Cidr::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn refuses_loopback_link_local_and_metadata_literals() {
+        let g = Guard::new(vec![], vec![], Duration::from_secs(1));
+        for (img, range) in [
+            ("127.0.0.1:5000/app:v1", "loopback"),
+            ("localhost:5000/app", "loopback"),
+            ("169.254.169.254/latest/meta-data", "cloud metadata"),
+            ("169.254.10.1:80/x", "link-local"),
+            ("[::1]:5000/app", "loopback"),
+            ("[fe80::1]:5000/app", "link-local"),
+            ("[fd00:ec2::254]/x", "cloud metadata"),
+            ("100.100.100.200/x", "cloud metadata"),
+            ("0.0.0.0:5000/x", "unspecified"),
+        ] {
+            match g.check_name(&image(img)) {
+                Err(Error::Refused { range: r, .. }) => assert_eq!(r, range, "{img}"),
+                other => panic!("{img}: {other:?}"),
+            }
+        }
+        for ok in ["10.0.0.5:5000/app", "ghcr.io/org/app", "nginx"] {
+            assert!(g.check_name(&image(ok)).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn allow_list_lifts_a_refusal() {
+        let g = Guard::new(
+            vec![Cidr::parse("127.0.0.0/8").unwrap()],
+            vec![],
+            Duration::from_secs(1),
+        );
+        assert!(g.check_name(&image("127.0.0.1:5000/app")).is_ok());
+        assert!(g.check_name(&image("169.254.169.254/x")).is_err());
+    }
+
+    #[test]
+    fn only_registry_narrows() {
+        let g = Guard::new(
+            vec![],
+            vec!["docker.io".into(), "*.example.com".into()],
+            Duration::from_secs(1),
+        );
+        assert!(g.check_name(&image("nginx")).is_ok());
+        assert!(g.check_name(&image("reg.example.com/a")).is_ok());
+        assert!(matches!(
+            g.check_name(&image("example.com/a")),
+            Err(Error::NotListed { .. })
+        ));
+        assert!(matches!(
+            g.check_name(&image("ghcr.io/a")),
+            Err(Error::NotListed { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn resolved_names_are_checked() {
+        let g = Guard::new(vec![], vec![], Duration::from_secs(2));
+        // `localhost` never reaches the resolver; the name check refuses it.
+        assert!(g.check(&image("localhost/app")).await.is_err());
+        assert!(g.check(&image("app.localhost/app")).await.is_err());
+    }
+}

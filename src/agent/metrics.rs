@@ -1,0 +1,201 @@
+//! The agent's own metrics ([`Metrics::register`]), served in OpenMetrics text on
+//! `--metrics-listen`: API requests by route and status and their latency, probes by how they
+//! were answered (cache hit, leader, follower, refused), and upstream HTTP requests by registry
+//! host and status. Other components register beside these in the same
+//! [`prometheus_client::registry::Registry`] (e.g. under a `sub_registry_with_prefix`) before
+//! the agent starts serving it.
+//!
+//! Label values that callers influence (registry hosts) are capped: past
+//! [`MAX_REGISTRY_LABELS`] distinct hosts, new ones count as `other`.
+
+use crate::report::Report;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Distinct registry hosts labelled by name; the rest are `other`.
+pub const MAX_REGISTRY_LABELS: usize = 200;
+
+/// `route`, `status`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The route template (`/v1/probe`, or `other`).
+    pub route: &'static str,
+    /// The HTTP status code.
+    pub status: u16,
+}
+
+/// `route`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// The route template.
+    pub route: &'static str,
+}
+
+/// `answer`, `verdict`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProbeLabels {
+    /// `cache_hit`, `leader`, `follower`, `refused`.
+    pub answer: &'static str,
+    /// The verdict, or the error code when refused.
+    pub verdict: &'static str,
+}
+
+/// `registry`, `status`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    /// Host and port of the request's URL (registry, mirror or token realm).
+    pub registry: String,
+    /// The HTTP status, or `error` for a transport failure.
+    pub status: String,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// The agent's metric handles.
+#[derive(Debug)]
+pub struct Metrics {
+    requests: Family<HttpLabels, Counter>,
+    latency: HistogramFamily,
+    probes: Family<ProbeLabels, Counter>,
+    upstream: Family<UpstreamLabels, Counter>,
+    hosts: Mutex<HashSet<String>>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs … ~13 s.
+    Histogram::new(exponential_buckets(0.00005, 4.0, 10))
+}
+
+impl Metrics {
+    /// Registers the agent's metrics (prefixed `pullcheck_agent_`) and returns their handles.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Metrics {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            probes: Family::default(),
+            upstream: Family::default(),
+            hosts: Mutex::new(HashSet::new()),
+        };
+        let r = registry.sub_registry_with_prefix("pullcheck_agent");
+        r.register(
+            "http_requests",
+            "API requests by route and status",
+            m.requests.clone(),
+        );
+        r.register(
+            "http_request_duration_seconds",
+            "API request latency by route",
+            m.latency.clone(),
+        );
+        r.register(
+            "probes",
+            "Probe requests by how they were answered and their verdict",
+            m.probes.clone(),
+        );
+        r.register(
+            "upstream_requests",
+            "HTTP requests the probes sent, by registry host and status",
+            m.upstream.clone(),
+        );
+        m
+    }
+
+    /// One API request.
+    pub fn observe_http(&self, route: &'static str, status: u16, took: Duration) {
+        self.requests
+            .get_or_create(&HttpLabels { route, status })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels { route })
+            .observe(took.as_secs_f64());
+    }
+
+    /// One probe request and how it was answered.
+    pub fn observe_probe(&self, answer: &'static str, verdict: &'static str) {
+        self.probes
+            .get_or_create(&ProbeLabels { answer, verdict })
+            .inc();
+    }
+
+    /// Every upstream exchange in a finished report.
+    pub fn observe_upstream(&self, report: &Report) {
+        for attempt in &report.attempts {
+            for ex in &attempt.evidence.exchanges {
+                let host = reqwest::Url::parse(&ex.url)
+                    .ok()
+                    .and_then(|u| {
+                        u.host_str()
+                            .map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(0)))
+                    })
+                    .unwrap_or_else(|| "unknown".into());
+                let status = match (ex.status, &ex.transport) {
+                    (Some(s), _) => s.to_string(),
+                    (None, _) => "error".to_string(),
+                };
+                let registry = self.host_label(host);
+                self.upstream
+                    .get_or_create(&UpstreamLabels { registry, status })
+                    .inc();
+            }
+        }
+    }
+
+    fn host_label(&self, host: String) -> String {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        if hosts.contains(&host) {
+            return host;
+        }
+        if hosts.len() >= MAX_REGISTRY_LABELS {
+            return "other".into();
+        }
+        hosts.insert(host.clone());
+        host
+    }
+}
+
+/// The OpenMetrics text of a registry.
+pub fn encode(registry: &Registry) -> String {
+    let mut out = String::new();
+    if prometheus_client::encoding::text::encode(&mut out, registry).is_err() {
+        out.clear();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registers_and_encodes() {
+        let mut reg = Registry::default();
+        let m = Metrics::register(&mut reg);
+        m.observe_http("/v1/probe", 200, Duration::from_millis(2));
+        m.observe_probe("cache_hit", "ok");
+        let text = encode(&reg);
+        assert!(text
+            .contains("pullcheck_agent_http_requests_total{route=\"/v1/probe\",status=\"200\"} 1"));
+        assert!(text.contains("pullcheck_agent_http_request_duration_seconds_bucket"));
+        assert!(
+            text.contains("pullcheck_agent_probes_total{answer=\"cache_hit\",verdict=\"ok\"} 1")
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn registry_labels_are_capped() {
+        let mut reg = Registry::default();
+        let m = Metrics::register(&mut reg);
+        for i in 0..MAX_REGISTRY_LABELS {
+            assert_eq!(m.host_label(format!("h{i}:443")), format!("h{i}:443"));
+        }
+        assert_eq!(m.host_label("new:443".into()), "other");
+        assert_eq!(m.host_label("h0:443".into()), "h0:443");
+    }
+}

@@ -1,0 +1,253 @@
+//! `pullcheck agent`: the per-node service SREs, the kubectl plugin and alerting ask "can this
+//! node pull X". Every answer comes from [`diagnose`](crate::diagnose::diagnose), the one
+//! orchestrator, through [`service::ProbeService`] (cache, coalescing, budgets).
+//!
+//! Endpoints on `--listen` (loopback, no authentication: reach it with `kubectl port-forward`),
+//! and the same behind TokenReview + SubjectAccessReview on the optional `--network-listen`:
+//! - `GET /v1/probe?image=…[&pod=ns/name][&secret=ns/name…][&platform=…][&runtimePull=true][&fresh=true]`
+//!   and `POST /v1/probe` with those fields as JSON → the `pullcheck probe -o json` report;
+//! - `GET /v1/node` → node facts, identities, registry configuration, rate limits seen, budgets;
+//! - `GET /healthz`, `GET /readyz` (ready once configured, 503 while draining; runtime state
+//!   reported, not required);
+//! - `GET /openapi.json`.
+//!
+//! On `--metrics-listen`: `GET /metrics` (OpenMetrics), `/healthz`, `/readyz` — this listener
+//! keeps serving while the API drains, so readiness shows `draining`.
+//!
+//! Start-up order: [`config`] validated (exit 64 on a bad value) → [`context`] loaded (node
+//! credentials, registry configuration, CRI and Kubernetes clients) → listeners bound → one
+//! start-up line with the effective configuration → [`server`] loops until SIGTERM →
+//! [`shutdown::drain`] with a deadline.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod budget;
+pub mod cache;
+pub mod coalesce;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod guard;
+pub mod health;
+pub mod metrics;
+pub mod node_info;
+pub mod openapi;
+pub mod params;
+pub mod routes;
+pub mod server;
+pub mod service;
+pub mod shutdown;
+
+use auth::Authenticator;
+use budget::{Budgets, Limiter};
+use cache::Cache;
+use config::{AgentArgs, Config, LogFormat, EX_USAGE};
+use context::NodeContext;
+use guard::Guard;
+use node_info::{RateLimitBoard, RuntimeWatch};
+use routes::AppState;
+use service::ProbeService;
+use shutdown::{Drained, Shutdown};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Why the agent stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configuration value or the node's configuration files are unusable (exit 64).
+    #[error(transparent)]
+    Config(#[from] config::Error),
+    /// A listener could not be opened (exit 1; retryable once the address is free).
+    #[error("cannot listen on {addr} ({key})")]
+    Bind {
+        /// The configuration key.
+        key: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs `pullcheck agent`; `log` is the global `--log` filter (default `info`).
+pub fn main(args: AgentArgs, log: Option<&str>) -> ExitCode {
+    let config = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let filter = log.unwrap_or("info");
+    let Ok(filter) = tracing_subscriber::EnvFilter::try_new(filter) else {
+        eprintln!("error: invalid log {filter:?} (from flag or environment): expected a level (error, warn, info, debug, trace) or a tracing filter");
+        return ExitCode::from(EX_USAGE);
+    };
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
+    // One worker: the current-thread scheduler, whose single FIFO run queue stays fair under
+    // a thousand busy connections (the multi-thread one spills past 256 ready tasks into a
+    // queue it visits rarely, which shows as a long latency tail).
+    let mut builder = match config.worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all();
+    if let Some(n) = config.worker_threads.filter(|n| *n > 1) {
+        builder.worker_threads(n);
+    }
+    let runtime = match builder.build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Config(e)) => {
+            tracing::error!(error = %auth::error_chain(&e), "configuration error");
+            eprintln!("error: {e}");
+            ExitCode::from(EX_USAGE)
+        }
+        Err(e) => {
+            tracing::error!(error = %auth::error_chain(&e), "agent failed");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { key, addr, source })
+}
+
+fn local(l: &TcpListener) -> String {
+    l.local_addr()
+        .map_or_else(|_| "?".into(), |a| a.to_string())
+}
+
+/// Loads the node context, binds the listeners, serves until SIGTERM/SIGINT, drains.
+pub async fn run(config: Config) -> Result<(), Error> {
+    let ctx = Arc::new(NodeContext::load(&config).await?);
+    if let Some(why) = &ctx.kube_missing {
+        tracing::info!(reason = %why, "no Kubernetes API access: pod and secret parameters answer 422");
+    }
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = Arc::new(metrics::Metrics::register(&mut registry));
+    let seen = Arc::new(RateLimitBoard::default());
+    let service = Arc::new(ProbeService::new(
+        ctx.clone(),
+        Cache::new(config.ttls, config.cache_max_entries),
+        Guard::new(
+            config.allow_registry_cidr.clone(),
+            config.only_registry.clone(),
+            config.probe.timeout,
+        ),
+        Budgets::new(
+            config.default_registry_budget,
+            config.registry_budgets.clone(),
+        ),
+        Limiter::new(config.max_concurrent_probes),
+        metrics.clone(),
+        seen.clone(),
+    ));
+    let shutdown = Shutdown::default();
+    let state = AppState {
+        service: service.clone(),
+        ctx: ctx.clone(),
+        seen,
+        runtime: Arc::new(RuntimeWatch::default()),
+        metrics,
+        registry: Arc::new(registry),
+        limits: config.limits,
+        shutdown: shutdown.clone(),
+        openapi: bytes::Bytes::from(openapi::json()),
+    };
+
+    let api = bind("listen", config.listen).await?;
+    let network = match config.network_listen {
+        Some(a) => Some(bind("network-listen", a).await?),
+        None => None,
+    };
+    let metrics_listener = match config.metrics_listen {
+        Some(a) => Some(bind("metrics-listen", a).await?),
+        None => None,
+    };
+    tracing::info!(
+        api = %local(&api),
+        network = %network.as_ref().map_or_else(|| "off".into(), local),
+        metrics = %metrics_listener.as_ref().map_or_else(|| "off".into(), local),
+        "listening"
+    );
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %config.summary(),
+        "pullcheck agent started"
+    );
+
+    let mut api_servers = vec![tokio::spawn(server::serve(
+        api,
+        routes::router(state.clone(), None),
+        config.limits,
+        shutdown.clone(),
+        "api",
+    ))];
+    if let (Some(listener), Some(kube)) = (network, ctx.kube.clone()) {
+        let auth = Arc::new(Authenticator::new(kube, config.authz.clone()));
+        api_servers.push(tokio::spawn(server::serve(
+            listener,
+            routes::router(state.clone(), Some(auth)),
+            config.limits,
+            shutdown.clone(),
+            "network",
+        )));
+    }
+    // The metrics listener outlives the drain (readiness shows it); it stops with the process.
+    let metrics_stop = Shutdown::default();
+    let metrics_server = metrics_listener.map(|l| {
+        tokio::spawn(server::serve(
+            l,
+            health::metrics_router(state.clone()),
+            config.limits,
+            metrics_stop.clone(),
+            "metrics",
+        ))
+    });
+
+    let signal = shutdown::signal().await;
+    tracing::info!(
+        signal,
+        grace = %humantime::format_duration(config.shutdown_grace),
+        probes_in_flight = service.in_flight(),
+        "shutting down: draining in-flight requests"
+    );
+    shutdown.trigger();
+    let servers = async {
+        for s in api_servers {
+            let _ = s.await;
+        }
+    };
+    match shutdown::drain(servers, config.shutdown_grace).await {
+        Drained::Clean => tracing::info!("drained; exiting"),
+        Drained::DeadlinePassed => tracing::warn!(
+            probes_in_flight = service.in_flight(),
+            "shutdown grace passed with requests unfinished; exiting anyway"
+        ),
+    }
+    metrics_stop.trigger();
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! `GET /v1/node` and `GET /readyz`: `pullcheck node`'s facts (platform, runtime, registry
+//! configuration, identities) plus what only the long-running agent knows — the last rate-limit
+//! figures each registry sent ([`RateLimitBoard`]), its budgets, probes in flight — and the
+//! runtime state readiness reports (asked at most every [`RUNTIME_RECHECK`]).
+
+use super::budget::BudgetState;
+use super::context::NodeContext;
+use crate::classify::Verdict;
+use crate::endpoints::RegistryConfig;
+use crate::node::{identity_facts, NodeFacts, RuntimeFacts};
+use crate::platform::Platform;
+use crate::probe::ratelimit::RateLimit;
+use crate::report::Report;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long a runtime answer is reused by `/readyz`.
+pub const RUNTIME_RECHECK: Duration = Duration::from_secs(10);
+
+/// Registries remembered by [`RateLimitBoard`].
+const MAX_REGISTRIES: usize = 256;
+
+/// The last rate-limit figures one registry sent.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeenRateLimit {
+    /// The host that sent them (registry or mirror URL).
+    pub registry: String,
+    /// The figures.
+    pub rate_limit: RateLimit,
+    /// The image being probed then.
+    pub image: String,
+    /// When, seconds since the Unix epoch.
+    pub seen_at: u64,
+}
+
+/// Rate-limit figures by registry host, from every finished probe.
+#[derive(Debug, Default)]
+pub struct RateLimitBoard {
+    map: Mutex<HashMap<String, SeenRateLimit>>,
+}
+
+impl RateLimitBoard {
+    /// Records the figures of every attempt in `report` that carried any.
+    pub fn record(&self, report: &Report) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        for a in &report.attempts {
+            let Some(rl) = &a.evidence.rate_limit else {
+                continue;
+            };
+            if map.len() >= MAX_REGISTRIES && !map.contains_key(&a.host) {
+                continue;
+            }
+            map.insert(
+                a.host.clone(),
+                SeenRateLimit {
+                    registry: a.host.clone(),
+                    rate_limit: rl.clone(),
+                    image: report.image.clone(),
+                    seen_at: now,
+                },
+            );
+        }
+    }
+
+    /// Everything seen, by registry.
+    pub fn all(&self) -> Vec<SeenRateLimit> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = map.values().cloned().collect();
+        v.sort_by(|a, b| a.registry.cmp(&b.registry));
+        v
+    }
+}
+
+/// The agent's own load.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentState {
+    /// Upstream probes running now.
+    pub probes_in_flight: usize,
+    /// The limit on them.
+    pub max_concurrent_probes: usize,
+    /// Answers in the cache.
+    pub cached_answers: usize,
+}
+
+/// `GET /v1/node`: `NodeFacts` plus the agent's view.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeView {
+    /// What `pullcheck node -o json` reports.
+    #[serde(flatten)]
+    pub facts: NodeFacts,
+    /// Last rate-limit figures per registry.
+    pub rate_limits: Vec<SeenRateLimit>,
+    /// Per-registry budgets and what is left.
+    pub budgets: Vec<BudgetState>,
+    /// The agent's load.
+    pub agent: AgentState,
+}
+
+/// Gathers the node facts (the runtime is asked; the registry configuration re-read).
+pub async fn facts(ctx: &NodeContext) -> NodeFacts {
+    let p = &ctx.settings;
+    let runtime = RuntimeFacts::gather(ctx.runtime.as_ref().map_err(Clone::clone)).await;
+    let registry = RegistryConfig::load(
+        p.containerd_config.as_deref(),
+        p.hosts_dir.as_deref(),
+        &p.proc_root,
+    )
+    .map_err(|e| super::auth::error_chain(&e));
+    NodeFacts::new(
+        Platform::host(),
+        runtime,
+        registry,
+        identity_facts(&ctx.identity),
+    )
+}
+
+/// The runtime's state, as `/readyz` reports it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeState {
+    /// `unix:///…`, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// `ok` or `runtime_unavailable`.
+    pub verdict: String,
+    /// Runtime name and version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Why it could not be asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The runtime state, reused for [`RUNTIME_RECHECK`].
+#[derive(Debug, Default)]
+pub struct RuntimeWatch {
+    last: tokio::sync::Mutex<Option<(Instant, RuntimeState)>>,
+}
+
+impl RuntimeWatch {
+    /// The current (or recent) state.
+    pub async fn state(&self, ctx: &NodeContext) -> RuntimeState {
+        let mut last = self.last.lock().await;
+        if let Some((at, s)) = last.as_ref() {
+            if at.elapsed() < RUNTIME_RECHECK {
+                return s.clone();
+            }
+        }
+        let s = match &ctx.runtime {
+            Err(e) => RuntimeState {
+                endpoint: None,
+                verdict: Verdict::RuntimeUnavailable.as_str().into(),
+                version: None,
+                error: Some(e.clone()),
+            },
+            Ok(c) => match c.info().await {
+                Ok(info) => RuntimeState {
+                    endpoint: Some(c.endpoint().url()),
+                    verdict: Verdict::Ok.as_str().into(),
+                    version: Some(format!("{} {}", info.name, info.version)),
+                    error: None,
+                },
+                Err(e) => RuntimeState {
+                    endpoint: Some(c.endpoint().url()),
+                    verdict: Verdict::RuntimeUnavailable.as_str().into(),
+                    version: None,
+                    error: Some(e.to_string()),
+                },
+            },
+        };
+        *last = Some((Instant::now(), s.clone()));
+        s
+    }
+}

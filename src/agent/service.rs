@@ -1,0 +1,346 @@
+//! The probe service behind `/v1/probe` ([`ProbeService::probe`]): registry policy by name →
+//! answer cache (unless `fresh`) → coalescing of identical probes in flight → for the one probe
+//! that goes upstream: the concurrency limit, the registry policy by address, the registry's
+//! budget → [`diagnose`] → cache, metrics, rate-limit board. Answers are the report serialized
+//! once; every caller of a flight, and every cache hit, gets the same bytes.
+
+use super::budget::{Budgets, Limiter};
+use super::cache::Cache;
+use super::coalesce::{Coalescer, Role};
+use super::context::NodeContext;
+use super::error::{ApiError, Code};
+use super::guard::{self, Guard};
+use super::metrics::Metrics;
+use super::node_info::RateLimitBoard;
+use super::params::{ProbeKey, ProbeParams};
+use crate::classify::Verdict;
+use crate::diagnose::{self, KubeRequest, Request, RuntimePullRequest};
+use crate::identity::kube_secrets;
+use crate::platform::Platform;
+use crate::probe::policy::AddressPolicy;
+use crate::probe::{Options, Prober};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A finished probe, shared by everyone who asked.
+#[derive(Debug, Clone)]
+pub struct Probed {
+    /// The serialized report.
+    pub body: Bytes,
+    /// Its verdict.
+    pub verdict: Verdict,
+}
+
+/// How an answer was produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    /// From the cache, stored this long ago.
+    Cached(Duration),
+    /// This request's own upstream probe.
+    Probed,
+    /// Another request's probe, in flight when this one arrived.
+    Coalesced,
+}
+
+impl Served {
+    /// `hit`, `miss`, `coalesced` (the `X-Pullcheck-Cache` header).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Served::Cached(_) => "hit",
+            Served::Probed => "miss",
+            Served::Coalesced => "coalesced",
+        }
+    }
+}
+
+/// An answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The serialized report.
+    pub body: Bytes,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// How.
+    pub served: Served,
+}
+
+/// Most platforms with a prober of their own (each keeps its own clients and caches).
+const MAX_PLATFORM_PROBERS: usize = 16;
+
+/// Probers by platform: the node's, and others asked for with `platform=`.
+struct Probers {
+    host: Arc<Prober>,
+    others: Mutex<HashMap<Platform, Arc<Prober>>>,
+    policy: Arc<dyn AddressPolicy>,
+}
+
+impl Probers {
+    fn get(&self, platform: Option<&Platform>, ctx: &NodeContext) -> Arc<Prober> {
+        let Some(p) = platform.filter(|p| **p != self.host.options().platform) else {
+            return self.host.clone();
+        };
+        let mut others = self.others.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = others.get(p) {
+            return found.clone();
+        }
+        let prober = Arc::new(
+            Prober::with_proxy(
+                Options {
+                    step_timeout: ctx.settings.timeout,
+                    platform: p.clone(),
+                },
+                ctx.proxy.clone(),
+            )
+            .with_policy(self.policy.clone()),
+        );
+        if others.len() < MAX_PLATFORM_PROBERS {
+            others.insert(p.clone(), prober.clone());
+        }
+        prober
+    }
+}
+
+/// The probe pipeline.
+pub struct ProbeService {
+    ctx: Arc<NodeContext>,
+    probers: Probers,
+    cache: Cache<ProbeKey>,
+    flights: Coalescer<ProbeKey, Result<Probed, ApiError>>,
+    guard: Guard,
+    budgets: Budgets,
+    limiter: Limiter,
+    metrics: Arc<Metrics>,
+    seen: Arc<RateLimitBoard>,
+}
+
+impl ProbeService {
+    /// Assembles the pipeline.
+    pub fn new(
+        ctx: Arc<NodeContext>,
+        cache: Cache<ProbeKey>,
+        guard: Guard,
+        budgets: Budgets,
+        limiter: Limiter,
+        metrics: Arc<Metrics>,
+        seen: Arc<RateLimitBoard>,
+    ) -> Self {
+        // Every connection a probe makes obeys the registry policy, not only the first.
+        let policy: Arc<dyn AddressPolicy> = Arc::new(guard.clone());
+        let host = Arc::new(
+            Prober::with_proxy(
+                Options {
+                    step_timeout: ctx.settings.timeout,
+                    platform: Platform::host(),
+                },
+                ctx.proxy.clone(),
+            )
+            .with_policy(policy.clone()),
+        );
+        ProbeService {
+            ctx,
+            probers: Probers {
+                host,
+                others: Mutex::new(HashMap::new()),
+                policy,
+            },
+            cache,
+            flights: Coalescer::default(),
+            guard,
+            budgets,
+            limiter,
+            metrics,
+            seen,
+        }
+    }
+
+    /// Answers one probe request.
+    pub async fn probe(self: &Arc<Self>, p: ProbeParams) -> Result<Answer, ApiError> {
+        let result = self.answer(p).await;
+        match &result {
+            Ok(a) => {
+                let how = match a.served {
+                    Served::Cached(_) => "cache_hit",
+                    Served::Probed => "leader",
+                    Served::Coalesced => "follower",
+                };
+                self.metrics.observe_probe(how, a.verdict.as_str());
+            }
+            Err(e) => self.metrics.observe_probe("refused", code_label(e.code)),
+        }
+        result
+    }
+
+    async fn answer(self: &Arc<Self>, p: ProbeParams) -> Result<Answer, ApiError> {
+        if (p.pod.is_some() || !p.secrets.is_empty()) && self.ctx.kube.is_none() {
+            return Err(ApiError::new(
+                Code::KubernetesUnavailable,
+                format!(
+                    "pod and secret need the Kubernetes API, and this agent has none: {}",
+                    self.ctx.kube_missing.as_deref().unwrap_or("not configured")
+                ),
+            ));
+        }
+        self.guard.check_name(&p.parsed).map_err(refusal)?;
+        let key = p.key();
+        if !p.fresh {
+            let now = Instant::now();
+            if let Some(hit) = self.cache.get(&key, now) {
+                return Ok(Answer {
+                    body: hit.body,
+                    verdict: hit.verdict,
+                    served: Served::Cached(now.saturating_duration_since(hit.stored)),
+                });
+            }
+        }
+        let svc = self.clone();
+        let flight_key = key.clone();
+        let (result, role) = self
+            .flights
+            .run(key, move || async move { svc.fly(flight_key, p).await })
+            .await
+            .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
+        let probed = result?;
+        Ok(Answer {
+            body: probed.body,
+            verdict: probed.verdict,
+            served: match role {
+                Role::Leader => Served::Probed,
+                Role::Follower => Served::Coalesced,
+            },
+        })
+    }
+
+    /// The one upstream probe of a flight.
+    async fn fly(self: Arc<Self>, key: ProbeKey, p: ProbeParams) -> Result<Probed, ApiError> {
+        let _slot = self.limiter.try_acquire().ok_or_else(|| {
+            ApiError::new(
+                Code::Saturated,
+                format!(
+                    "{} probes are already running (--max-concurrent-probes); try again shortly",
+                    self.limiter.max()
+                ),
+            )
+            .retry_after(Duration::from_secs(1))
+        })?;
+        self.guard.check(&p.parsed).await.map_err(refusal)?;
+        let registry = &p.parsed.registry;
+        self.budgets
+            .take(registry, Instant::now())
+            .map_err(|after| {
+                ApiError::new(
+                    Code::RegistryBudgetExhausted,
+                    format!(
+                        "the agent's budget for {registry} ({}) is spent; try again after Retry-After",
+                        self.budgets.rate(registry)
+                    ),
+                )
+                .retry_after(after)
+            })?;
+        let prober = self.probers.get(p.platform.as_ref(), &self.ctx);
+        let request = self.request(&p);
+        let report = diagnose::diagnose(&prober, &request)
+            .await
+            .map_err(diagnose_error)?;
+        self.metrics.observe_upstream(&report);
+        self.seen.record(&report);
+        let body = serde_json::to_vec(&report)
+            .map(Bytes::from)
+            .map_err(|e| ApiError::new(Code::Internal, format!("encoding the report: {e}")))?;
+        let by_digest = p.parsed.digest.is_some();
+        self.cache
+            .put(key, body.clone(), report.verdict, by_digest, Instant::now());
+        tracing::info!(
+            image = %p.image,
+            verdict = report.verdict.as_str(),
+            took_ms = report.duration_ms,
+            "probed"
+        );
+        Ok(Probed {
+            body,
+            verdict: report.verdict,
+        })
+    }
+
+    fn request(&self, p: &ProbeParams) -> Request {
+        let s = &self.ctx.settings;
+        let kube = match (&self.ctx.kube, p.pod.is_some() || !p.secrets.is_empty()) {
+            (Some(client), true) => Some(KubeRequest {
+                client: client.clone(),
+                pod: p.pod.clone(),
+                secrets: p.secrets.clone(),
+            }),
+            _ => None,
+        };
+        Request {
+            image: p.image.clone(),
+            node_identity: Some(self.ctx.identity.clone()),
+            hosts_dir: s.hosts_dir.clone(),
+            containerd_config: s.containerd_config.clone(),
+            runtime_pull: p.runtime_pull.then(|| RuntimePullRequest {
+                client: self.ctx.runtime_for_pull(s.runtime_timeout),
+                keep: false,
+                limit: s.runtime_pull_timeout,
+            }),
+            kube,
+            cloud: self.ctx.cloud.clone(),
+            ..Request::default()
+        }
+    }
+
+    /// Upstream probes running now.
+    pub fn in_flight(&self) -> usize {
+        self.limiter.in_use()
+    }
+
+    /// The concurrency limit.
+    pub fn max_concurrent(&self) -> usize {
+        self.limiter.max()
+    }
+
+    /// Answers cached.
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// The budgets' state.
+    pub fn budgets(&self) -> &Budgets {
+        &self.budgets
+    }
+}
+
+fn refusal(e: guard::Error) -> ApiError {
+    ApiError::new(Code::RegistryNotAllowed, e.to_string())
+}
+
+fn code_label(c: Code) -> &'static str {
+    match c {
+        Code::RegistryNotAllowed => "registry_not_allowed",
+        Code::Saturated => "saturated",
+        Code::RegistryBudgetExhausted => "registry_budget_exhausted",
+        Code::KubernetesUnavailable => "kubernetes_unavailable",
+        Code::PodNotFound => "pod_not_found",
+        Code::InvalidPullSecret => "invalid_pull_secret",
+        Code::KubernetesError => "kubernetes_error",
+        Code::NodeConfiguration => "node_configuration",
+        _ => "other",
+    }
+}
+
+/// Why a diagnosis could not start, as an API error.
+fn diagnose_error(e: diagnose::Error) -> ApiError {
+    let text = super::auth::error_chain(&e);
+    match e {
+        diagnose::Error::DockerConfig(_) | diagnose::Error::Endpoints(_) => {
+            ApiError::new(Code::NodeConfiguration, text)
+        }
+        diagnose::Error::Kube(k) => match k {
+            kube_secrets::Error::PodNotFound { .. } => ApiError::new(Code::PodNotFound, text),
+            kube_secrets::Error::Invalid { .. } => ApiError::new(Code::InvalidPullSecret, text),
+            kube_secrets::Error::Reference { .. } => ApiError::new(Code::InvalidParameter, text),
+            kube_secrets::Error::Config(_) => ApiError::new(Code::KubernetesUnavailable, text),
+            kube_secrets::Error::Api { .. } => ApiError::new(Code::KubernetesError, text),
+        },
+    }
+}

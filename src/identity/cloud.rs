@@ -1,0 +1,247 @@
+//! The built-in node identities, consulted when no credential-provider plugin covers the
+//! registry: EKS for ECR hosts (the instance role, see [`super::eks`]) and GKE for Google
+//! registries (the node service account, see [`super::gke`]). Each is what the node's own
+//! provider would use; a failure yields no credential and a reason in the report.
+
+use super::{eks, gke, Credential, RegistryAuth, Source};
+use serde::Serialize;
+use std::time::{Duration, SystemTime};
+
+/// Where the cloud metadata services are, and whether to ask them.
+#[derive(Debug, Clone)]
+pub struct CloudSettings {
+    /// IMDS endpoint (`--imds-endpoint`; else `AWS_EC2_METADATA_SERVICE_ENDPOINT`, else the SDK's default).
+    pub imds_endpoint: Option<String>,
+    /// GCE metadata `host[:port]` (`--gce-metadata-host`; else `GCE_METADATA_HOST`, else
+    /// `metadata.google.internal`).
+    pub gce_metadata_host: Option<String>,
+    /// Time limit per metadata request.
+    pub timeout: Duration,
+}
+
+impl Default for CloudSettings {
+    fn default() -> Self {
+        Self {
+            imds_endpoint: None,
+            gce_metadata_host: None,
+            timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What the cloud identity gave, for the report (no secrets).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum CloudOutcome {
+    /// EKS: instance role → ECR token.
+    #[serde(rename_all = "camelCase")]
+    Eks {
+        /// Region asked.
+        region: String,
+        /// The instance role, when IMDS named it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        role: Option<String>,
+        /// When ECR says the token expires (RFC 3339).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expires_at: Option<String>,
+        /// Why there is no credential.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// GKE: node service account token.
+    #[serde(rename_all = "camelCase")]
+    Gke {
+        /// The service account, when the server named it.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
+        /// The VM's OAuth scopes.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        scopes: Vec<String>,
+        /// Whether a `devstorage` or `cloud-platform` scope is present.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pull_scope: Option<bool>,
+        /// Why there is no credential.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+}
+
+impl CloudOutcome {
+    /// The failure, when the identity gave no credential.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            CloudOutcome::Eks { error, .. } | CloudOutcome::Gke { error, .. } => error.as_deref(),
+        }
+    }
+
+    /// Short name for reasons (`EKS node identity`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            CloudOutcome::Eks { .. } => "EKS node identity",
+            CloudOutcome::Gke { .. } => "GKE node identity",
+        }
+    }
+}
+
+/// What a cloud identity contributes to one probe.
+#[derive(Debug)]
+pub struct CloudLookup {
+    /// The credential, when one was had.
+    pub credential: Option<Credential>,
+    /// For the report.
+    pub outcome: CloudOutcome,
+    /// Warnings to show (expired token, missing scope).
+    pub warnings: Vec<String>,
+}
+
+/// Asks the node's cloud identity for `registry`, when it is an ECR or Google registry.
+pub async fn lookup(settings: &CloudSettings, registry: &str) -> Option<CloudLookup> {
+    if let Some(host) = eks::parse_ecr_host(registry) {
+        return Some(eks_lookup(settings, &host).await);
+    }
+    if gke::is_google_registry(registry) {
+        return Some(gke_lookup(settings).await);
+    }
+    None
+}
+
+async fn eks_lookup(settings: &CloudSettings, host: &eks::EcrHost) -> CloudLookup {
+    match eks::ecr_token(host, settings.imds_endpoint.as_deref(), settings.timeout).await {
+        Ok(t) => {
+            let mut warnings = Vec::new();
+            if let Some(exp) = t.expires_at {
+                if exp <= SystemTime::now() {
+                    warnings.push(format!(
+                        "ECR says this token expired at {}: a registry that checks it answers 403 \"Your authorization token has expired\"",
+                        humantime::format_rfc3339_seconds(exp)
+                    ));
+                }
+            }
+            let outcome = CloudOutcome::Eks {
+                region: host.region.clone(),
+                role: Some(t.role.clone()),
+                expires_at: t
+                    .expires_at
+                    .map(|e| humantime::format_rfc3339_seconds(e).to_string()),
+                error: None,
+            };
+            CloudLookup {
+                credential: Some(Credential {
+                    auth: RegistryAuth::Basic {
+                        username: t.username.clone(),
+                        password: t.password.clone(),
+                    },
+                    source: Source::Eks {
+                        role: t.role,
+                        region: t.region,
+                    },
+                }),
+                outcome,
+                warnings,
+            }
+        }
+        Err(e) => {
+            let role = match &e {
+                eks::Error::Ecr { role, .. } => Some(role.clone()),
+                _ => None,
+            };
+            CloudLookup {
+                credential: None,
+                outcome: CloudOutcome::Eks {
+                    region: host.region.clone(),
+                    role,
+                    expires_at: None,
+                    error: Some(e.to_string()),
+                },
+                warnings: Vec::new(),
+            }
+        }
+    }
+}
+
+async fn gke_lookup(settings: &CloudSettings) -> CloudLookup {
+    let host = gke::metadata_host(settings.gce_metadata_host.as_deref());
+    match gke::node_token(&host, settings.timeout).await {
+        Ok(t) => {
+            let pull_scope = t.has_pull_scope();
+            let mut warnings = Vec::new();
+            if !pull_scope {
+                warnings.push(format!(
+                    "the node's VM scopes ({}) include neither devstorage nor cloud-platform: registries answer 403 even when IAM allows the pull; recreate the node pool with the storage-ro or cloud-platform scope",
+                    t.scopes.join(", ")
+                ));
+            }
+            CloudLookup {
+                credential: Some(Credential {
+                    auth: RegistryAuth::Basic {
+                        username: "_token".into(),
+                        password: t.access_token.clone(),
+                    },
+                    source: Source::Gke {
+                        email: t.email.clone(),
+                    },
+                }),
+                outcome: CloudOutcome::Gke {
+                    email: Some(t.email),
+                    scopes: t.scopes,
+                    pull_scope: Some(pull_scope),
+                    error: None,
+                },
+                warnings,
+            }
+        }
+        Err(e) => CloudLookup {
+            credential: None,
+            outcome: CloudOutcome::Gke {
+                email: None,
+                scopes: Vec::new(),
+                pull_scope: None,
+                error: Some(e.to_string()),
+            },
+            warnings: Vec::new(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn other_registries_have_no_cloud_identity() {
+        assert!(lookup(&CloudSettings::default(), "docker.io")
+            .await
+            .is_none());
+        assert!(lookup(&CloudSettings::default(), "ghcr.io").await.is_none());
+    }
+
+    #[test]
+    fn ecr_hosts() {
+        let h = eks::parse_ecr_host("123456789012.dkr.ecr.eu-west-1.amazonaws.com").unwrap();
+        assert_eq!(
+            (h.account.as_str(), h.region.as_str(), h.public),
+            ("123456789012", "eu-west-1", false)
+        );
+        assert_eq!(
+            eks::parse_ecr_host("123456789012.dkr-ecr-fips.us-gov-west-1.on.aws")
+                .unwrap()
+                .region,
+            "us-gov-west-1"
+        );
+        assert_eq!(
+            eks::parse_ecr_host("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn")
+                .unwrap()
+                .region,
+            "cn-north-1"
+        );
+        assert!(eks::parse_ecr_host("public.ecr.aws").unwrap().public);
+        for bad in [
+            "12345678901.dkr.ecr.us-east-1.amazonaws.com",
+            "123456789012.dkr.ecr.us-east-1.example.com",
+            "docker.io",
+            "123456789012.ecr.us-east-1.amazonaws.com",
+        ] {
+            assert!(eks::parse_ecr_host(bad).is_none(), "{bad}");
+        }
+    }
+}

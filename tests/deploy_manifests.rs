@@ -1,0 +1,1317 @@
+//! The packaging: deploy/*.yaml (plain manifests) and deploy/helm/pullcheck (the chart).
+//!
+//! - The checked-in manifests are the chart rendered (defaults, and values-{eks,gke,aks}.yaml):
+//!   byte for byte what `render.rs` makes of the templates. `PULLCHECK_BLESS=1 cargo test
+//!   --test deploy_manifests` rewrites them after a chart change.
+//! - Every document parses into its k8s-openapi type (Kubernetes 1.33) with no field lost on
+//!   the way back: a field the type does not know is an error naming its path. The
+//!   ServiceMonitor (a CRD) is checked by hand.
+//! - The security settings the design depends on are present (hostNetwork, NODE_NAME from the
+//!   downward API, read-only host paths, dropped capabilities, …) and the RBAC rules are
+//!   exactly the least-privilege set.
+//! - With a `helm` binary (HELM=/path/to/helm, or `helm` on PATH), `helm template` and
+//!   `helm lint --strict` run too and Helm's objects must equal the renderer's; without one that
+//!   test says so and checks nothing.
+//!
+//! No cluster is involved: nothing here proves that a kubelet admits these pods.
+
+#[path = "deploy_manifests/render.rs"]
+mod render;
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::scheduling::v1::PriorityClass;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+const CHART: &str = "deploy/helm/pullcheck";
+const RELEASE: &str = "pullcheck";
+
+/// Checked-in manifests and the values files they are rendered with.
+const VARIANTS: &[(&str, &[&str])] = &[
+    ("deploy/pullcheck.yaml", &[]),
+    ("deploy/pullcheck-eks.yaml", &["values-eks.yaml"]),
+    ("deploy/pullcheck-gke.yaml", &["values-gke.yaml"]),
+    ("deploy/pullcheck-aks.yaml", &["values-aks.yaml"]),
+];
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn chart() -> PathBuf {
+    repo().join(CHART)
+}
+
+/// Every optional part switched on.
+fn all_on() -> Value {
+    json!({
+        "metrics": {"serviceMonitor": {"enabled": true, "labels": {"release": "prometheus"}}},
+        "networkListener": {"enabled": true},
+        "kubeletDockerConfig": {"enabled": true},
+        "extraHostPaths": [
+            {"name": "docker-certs", "path": "/etc/docker/certs.d", "type": "DirectoryOrCreate"}
+        ],
+        "podLabels": {"team": "sre"},
+        "podAnnotations": {"example.com/note": "on: every node"},
+        "imagePullSecrets": [{"name": "regcred"}],
+        "securityContext": {"seLinuxOptions": {"type": "spc_t"}, "appArmorProfile": "Unconfined"},
+        "agent": {
+            "allowRegistryCIDRs": ["10.0.0.0/8", "fd00::/8"],
+            "onlyRegistries": ["*.example.com", "ghcr.io"],
+            "extraArgs": ["--max-concurrent-probes=16"],
+            "extraEnv": [{"name": "PULLCHECK_TIMEOUT", "value": "5s"}]
+        },
+        "runtime": {"endpoint": "unix:///run/containerd/containerd.sock"},
+        "serviceAccount": {"annotations": {"example.com/owner": "sre"}}
+    })
+}
+
+/// Every optional part switched off.
+fn all_off() -> Value {
+    json!({
+        "createNamespace": false,
+        "namespace": "observability",
+        "hostPID": false,
+        "metrics": {"enabled": false},
+        "rbac": {"pullSecrets": false, "driftMonitor": false},
+        "priorityClass": {"create": false, "name": "system-node-critical"},
+        "securityContext": {"readHostProcessEnvironment": false},
+        "trustStore": {"hostPaths": []}
+    })
+}
+
+fn render_stream(values: &[&str], set: Option<&Value>) -> String {
+    let files: Vec<PathBuf> = values.iter().map(|v| chart().join(v)).collect();
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let rendered = render::render_chart(&chart(), RELEASE, &refs, set)
+        .unwrap_or_else(|e| panic!("rendering {CHART} with {values:?}: {e}"));
+    render::as_stream("pullcheck", &rendered)
+}
+
+/// The YAML documents of a stream, empty ones dropped.
+fn docs(text: &str, what: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(text)
+        .unwrap_or_else(|e| panic!("{what}: not YAML: {e}"))
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}
+
+fn id(doc: &Value) -> String {
+    let s = |p: &str| doc.pointer(p).and_then(Value::as_str).unwrap_or("");
+    format!(
+        "{}/{} {}/{}",
+        s("/apiVersion"),
+        s("/kind"),
+        s("/metadata/namespace"),
+        s("/metadata/name")
+    )
+}
+
+fn by_id(docs: &[Value], what: &str) -> BTreeMap<String, Value> {
+    let mut m = BTreeMap::new();
+    for d in docs {
+        assert!(
+            m.insert(id(d), d.clone()).is_none(),
+            "{what}: {} appears twice",
+            id(d)
+        );
+    }
+    m
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checked-in manifests are the chart's rendering
+
+#[test]
+fn checked_in_manifests_are_the_chart_rendered() {
+    let bless = std::env::var_os("PULLCHECK_BLESS").is_some();
+    let mut stale = Vec::new();
+    for (file, values) in VARIANTS {
+        let want = format!("{}{}", header(file, values), render_stream(values, None));
+        let path = repo().join(file);
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        if have == want {
+            continue;
+        }
+        if bless {
+            std::fs::write(&path, &want).unwrap();
+            continue;
+        }
+        let line = have
+            .lines()
+            .zip(want.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| have.lines().count().min(want.lines().count()));
+        stale.push(format!(
+            "{file} differs from the chart's rendering from line {}:\n  file:  {:?}\n  chart: {:?}",
+            line + 1,
+            have.lines().nth(line).unwrap_or("<end>"),
+            want.lines().nth(line).unwrap_or("<end>")
+        ));
+    }
+    assert!(
+        stale.is_empty(),
+        "{}\nAfter changing the chart, run: PULLCHECK_BLESS=1 cargo test --test deploy_manifests",
+        stale.join("\n")
+    );
+}
+
+fn header(file: &str, values: &[&str]) -> String {
+    let with = if values.is_empty() {
+        "its default values".to_string()
+    } else {
+        values
+            .iter()
+            .map(|v| format!("{CHART}/{v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "# pullcheck node agent: `kubectl apply -f {file}` installs everything\n\
+         # (namespace `pullcheck`). Generated, do not edit: the Helm chart {CHART}\n\
+         # rendered with {with}.\n\
+         # tests/deploy_manifests.rs checks it; regenerate with\n\
+         # PULLCHECK_BLESS=1 cargo test --test deploy_manifests. What each setting is for:\n\
+         # deploy/README.md.\n"
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kubernetes types, unknown fields rejected
+
+/// Parses `doc` as `T` and back; every field of `doc` must survive (a field the type does not
+/// know is dropped by serde, which this turns into an error naming its path).
+fn roundtrip<T: DeserializeOwned + Serialize>(doc: &Value) -> Result<T, String> {
+    let typed: T =
+        serde_json::from_value(doc.clone()).map_err(|e| format!("does not parse: {e}"))?;
+    let back = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
+    let mut problems = Vec::new();
+    diff(doc, &back, String::new(), &mut problems);
+    if problems.is_empty() {
+        Ok(typed)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+fn diff(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                let p = format!("{path}.{k}");
+                match y.get(k) {
+                    Some(w) => diff(v, w, p, out),
+                    // null is how YAML spells an absent optional field.
+                    None if v.is_null() => {}
+                    None => out.push(format!("unknown field {p}")),
+                }
+            }
+            for k in y.keys().filter(|k| !x.contains_key(*k)) {
+                out.push(format!("field {path}.{k} appeared on the way back"));
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                diff(v, w, format!("{path}[{i}]"), out);
+            }
+        }
+        (x, y) if x == y => {}
+        (x, y) => out.push(format!("{path}: {x} came back as {y}")),
+    }
+}
+
+/// The typed objects of one manifest stream.
+#[derive(Default)]
+struct Objects {
+    namespaces: Vec<Namespace>,
+    service_accounts: Vec<ServiceAccount>,
+    cluster_roles: Vec<ClusterRole>,
+    cluster_role_bindings: Vec<ClusterRoleBinding>,
+    services: Vec<Service>,
+    daemonsets: Vec<DaemonSet>,
+    priority_classes: Vec<PriorityClass>,
+    service_monitors: Vec<Value>,
+}
+
+fn typed(text: &str, what: &str) -> Objects {
+    let mut o = Objects::default();
+    let mut problems = Vec::new();
+    for doc in docs(text, what) {
+        let kind = doc
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let r: Result<(), String> = match kind.as_str() {
+            "Namespace" => roundtrip(&doc).map(|t| o.namespaces.push(t)),
+            "ServiceAccount" => roundtrip(&doc).map(|t| o.service_accounts.push(t)),
+            "ClusterRole" => roundtrip(&doc).map(|t| o.cluster_roles.push(t)),
+            "ClusterRoleBinding" => roundtrip(&doc).map(|t| o.cluster_role_bindings.push(t)),
+            "Service" => roundtrip(&doc).map(|t| o.services.push(t)),
+            "DaemonSet" => roundtrip(&doc).map(|t| o.daemonsets.push(t)),
+            "PriorityClass" => roundtrip(&doc).map(|t| o.priority_classes.push(t)),
+            "ServiceMonitor" => {
+                service_monitor_shape(&doc).map(|()| o.service_monitors.push(doc.clone()))
+            }
+            other => Err(format!("unexpected kind {other:?}")),
+        };
+        if let Err(e) = r {
+            problems.push(format!("{}: {e}", id(&doc)));
+        }
+    }
+    assert!(problems.is_empty(), "{what}:\n  {}", problems.join("\n  "));
+    o
+}
+
+/// monitoring.coreos.com/v1 ServiceMonitor, the fields used here and nothing else.
+fn service_monitor_shape(doc: &Value) -> Result<(), String> {
+    fn keys(v: &Value, at: &str, allowed: &[&str]) -> Result<(), String> {
+        let m = v.as_object().ok_or(format!("{at} is not a map"))?;
+        match m.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(k) => Err(format!("unknown field {at}.{k}")),
+            None => Ok(()),
+        }
+    }
+    let string = |v: &Value, at: &str| -> Result<(), String> {
+        v.as_str()
+            .map(|_| ())
+            .ok_or(format!("{at} is not a string"))
+    };
+    if doc["apiVersion"] != "monitoring.coreos.com/v1" {
+        return Err("apiVersion is not monitoring.coreos.com/v1".into());
+    }
+    keys(doc, "", &["apiVersion", "kind", "metadata", "spec"])?;
+    keys(
+        &doc["metadata"],
+        ".metadata",
+        &["name", "namespace", "labels"],
+    )?;
+    let spec = &doc["spec"];
+    keys(
+        spec,
+        ".spec",
+        &["selector", "namespaceSelector", "endpoints", "jobLabel"],
+    )?;
+    keys(&spec["selector"], ".spec.selector", &["matchLabels"])?;
+    keys(
+        &spec["namespaceSelector"],
+        ".spec.namespaceSelector",
+        &["matchNames", "any"],
+    )?;
+    let endpoints = spec["endpoints"]
+        .as_array()
+        .ok_or(".spec.endpoints is not a list")?;
+    if endpoints.is_empty() {
+        return Err(".spec.endpoints is empty".into());
+    }
+    for (i, e) in endpoints.iter().enumerate() {
+        let at = format!(".spec.endpoints[{i}]");
+        keys(
+            e,
+            &at,
+            &[
+                "port",
+                "path",
+                "scheme",
+                "interval",
+                "scrapeTimeout",
+                "relabelings",
+            ],
+        )?;
+        for k in ["port", "path", "scheme", "interval", "scrapeTimeout"] {
+            string(&e[k], &format!("{at}.{k}"))?;
+        }
+        for k in ["interval", "scrapeTimeout"] {
+            let v = e[k].as_str().unwrap_or("");
+            if humantime::parse_duration(v).is_err() {
+                return Err(format!("{at}.{k} {v:?} is not a duration"));
+            }
+        }
+        for (j, r) in e["relabelings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            keys(
+                r,
+                &format!("{at}.relabelings[{j}]"),
+                &[
+                    "sourceLabels",
+                    "targetLabel",
+                    "action",
+                    "regex",
+                    "replacement",
+                    "separator",
+                ],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Every YAML file in deploy/ (the plain manifests and the pull-secret RBAC).
+fn deploy_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("deploy"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_manifest_parses_into_kubernetes_types_with_no_unknown_field() {
+    let files = deploy_files();
+    for (file, _) in VARIANTS {
+        assert!(files.contains(&repo().join(file)), "{file} is missing");
+    }
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        typed(&text, &f.display().to_string());
+    }
+    for (name, set) in [("all options on", all_on()), ("all options off", all_off())] {
+        typed(&render_stream(&[], Some(&set)), name);
+    }
+}
+
+#[test]
+fn an_unknown_field_is_caught() {
+    let doc = json!({
+        "apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "x", "namespace": "y", "labelz": {"a": "b"}}
+    });
+    let e = roundtrip::<ServiceAccount>(&doc).expect_err("accepted an unknown field");
+    assert!(e.contains("unknown field .metadata.labelz"), "{e}");
+    let doc = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}, "spec": {"finalizer": []}});
+    assert!(roundtrip::<Namespace>(&doc).is_err());
+    let sm = json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+        "metadata": {"name": "x"}, "spec": {"selector": {"matchLabels": {}}, "namespaceSelector": {},
+        "endpoints": [{"port": "m", "path": "/metrics", "scheme": "http", "interval": "30s",
+        "scrapeTimeout": "10s", "honorLabelz": true}]}});
+    assert!(service_monitor_shape(&sm)
+        .unwrap_err()
+        .contains("honorLabelz"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Security settings
+
+fn quantity(q: &str) -> f64 {
+    let units = [
+        ("Ki", 1024f64),
+        ("Mi", 1024f64.powi(2)),
+        ("Gi", 1024f64.powi(3)),
+        ("m", 0.001),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+    ];
+    for (u, f) in units {
+        if let Some(n) = q.strip_suffix(u) {
+            return n.parse::<f64>().unwrap() * f;
+        }
+    }
+    q.parse().unwrap()
+}
+
+/// Host paths that would expose far more than the agent reads.
+const TOO_BROAD: &[&str] = &[
+    "/",
+    "/etc",
+    "/var",
+    "/var/lib",
+    "/var/lib/kubelet",
+    "/var/lib/containerd",
+    "/run",
+    "/var/run",
+    "/proc",
+    "/sys",
+    "/root",
+    "/home",
+    "/dev",
+    "/etc/kubernetes",
+    "/etc/pki",
+    "/etc/ssl",
+    "/var/lib/kubelet/pods",
+    "/var/lib/kubelet/pki",
+];
+
+/// The settings every shipped variant must have.
+fn check_daemonset(o: &Objects, what: &str) {
+    assert_eq!(o.daemonsets.len(), 1, "{what}: one DaemonSet");
+    let ds = &o.daemonsets[0];
+    let ns = ds.metadata.namespace.as_deref().unwrap();
+    let spec = ds.spec.as_ref().unwrap();
+    let pod = spec.template.spec.as_ref().unwrap();
+    let labels = spec
+        .template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .labels
+        .as_ref()
+        .unwrap();
+    for (k, v) in spec.selector.match_labels.as_ref().unwrap() {
+        assert_eq!(
+            labels.get(k),
+            Some(v),
+            "{what}: the selector matches the pod labels"
+        );
+    }
+
+    // Node identity and node view.
+    assert_eq!(pod.host_network, Some(true), "{what}: hostNetwork");
+    assert_eq!(
+        pod.dns_policy.as_deref(),
+        Some("Default"),
+        "{what}: the node's resolver"
+    );
+    assert_eq!(
+        pod.host_pid,
+        Some(true),
+        "{what}: hostPID (kubelet and containerd visible)"
+    );
+    assert_ne!(pod.host_ipc, Some(true), "{what}: no hostIPC");
+    assert_eq!(pod.containers.len(), 1, "{what}: one container");
+    assert!(pod.init_containers.is_none(), "{what}: no init containers");
+    let c = &pod.containers[0];
+    let args = c.args.as_ref().unwrap();
+    assert_eq!(args[0], "agent", "{what}: runs `pullcheck agent`");
+    let env = c.env.as_ref().unwrap();
+    let from_field = |name: &str| {
+        env.iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value_from.as_ref())
+            .and_then(|v| v.field_ref.as_ref())
+            .map(|f| f.field_path.clone())
+    };
+    assert_eq!(
+        from_field("NODE_NAME").as_deref(),
+        Some("spec.nodeName"),
+        "{what}: NODE_NAME"
+    );
+    assert!(
+        args.contains(&"--node-name=$(NODE_NAME)".to_string()),
+        "{what}: --node-name"
+    );
+    assert_eq!(
+        from_field("HOST_IP").as_deref(),
+        Some("status.hostIP"),
+        "{what}: HOST_IP"
+    );
+    let listen = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--listen="))
+        .expect("--listen");
+    assert!(
+        listen.starts_with("127.0.0.1:"),
+        "{what}: the probe API on loopback only"
+    );
+    let api_port: i32 = listen.rsplit(':').next().unwrap().parse().unwrap();
+
+    // Probes: both on the loopback API.
+    for (probe, path) in [
+        (&c.readiness_probe, "/readyz"),
+        (&c.liveness_probe, "/healthz"),
+    ] {
+        let get = probe.as_ref().and_then(|p| p.http_get.as_ref());
+        let get = get.unwrap_or_else(|| panic!("{what}: {path} probe"));
+        assert_eq!(get.path.as_deref(), Some(path), "{what}");
+        assert_eq!(
+            get.host.as_deref(),
+            Some("127.0.0.1"),
+            "{what}: {path} on loopback"
+        );
+        assert_eq!(
+            get.port,
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(api_port),
+            "{what}: {path} on the --listen port"
+        );
+    }
+
+    // Resources: requests and limits for CPU and memory, limits above requests.
+    let res = c.resources.as_ref().expect("resources");
+    let (req, lim) = (res.requests.as_ref().unwrap(), res.limits.as_ref().unwrap());
+    for r in ["cpu", "memory"] {
+        let (q, l) = (&req[r].0, &lim[r].0);
+        assert!(
+            quantity(q) > 0.0 && quantity(l) >= quantity(q),
+            "{what}: {r} {q} ≤ {l}"
+        );
+    }
+    assert!(
+        quantity(&req["memory"].0) >= 40.0 * 1024.0 * 1024.0,
+        "{what}: the memory request covers the measured peak (39.1 MiB)"
+    );
+
+    // Scheduling: every node, a priority class.
+    let tolerations = pod.tolerations.as_ref().expect("tolerations");
+    assert!(
+        tolerations
+            .iter()
+            .any(|t| t.operator.as_deref() == Some("Exists")
+                && t.key.is_none()
+                && t.effect.is_none()),
+        "{what}: tolerates every taint"
+    );
+    let pc = pod
+        .priority_class_name
+        .as_deref()
+        .expect("priorityClassName");
+    assert!(
+        o.priority_classes
+            .iter()
+            .any(|p| p.metadata.name.as_deref() == Some(pc)),
+        "{what}: the PriorityClass {pc} is part of the install"
+    );
+
+    // The container's privileges.
+    let sc = c.security_context.as_ref().expect("securityContext");
+    let caps = sc.capabilities.as_ref().expect("capabilities");
+    assert_eq!(
+        caps.drop.as_deref(),
+        Some(&["ALL".to_string()][..]),
+        "{what}: drop ALL"
+    );
+    assert_eq!(
+        caps.add.as_deref(),
+        Some(&["SYS_PTRACE".to_string()][..]),
+        "{what}: only SYS_PTRACE added (containerd's and the kubelet's environment)"
+    );
+    assert_eq!(
+        sc.read_only_root_filesystem,
+        Some(true),
+        "{what}: read-only root"
+    );
+    assert_eq!(
+        sc.allow_privilege_escalation,
+        Some(false),
+        "{what}: no privilege escalation"
+    );
+    assert_ne!(sc.privileged, Some(true), "{what}: not privileged");
+    assert_eq!(
+        sc.seccomp_profile.as_ref().map(|s| s.type_.as_str()),
+        Some("RuntimeDefault"),
+        "{what}: seccomp"
+    );
+    let pod_sc = pod.security_context.as_ref().expect("pod securityContext");
+    assert_eq!(
+        pod_sc.seccomp_profile.as_ref().map(|s| s.type_.as_str()),
+        Some("RuntimeDefault"),
+        "{what}: seccomp for the pod"
+    );
+    assert!(
+        pod_sc.app_armor_profile.is_some(),
+        "{what}: AppArmor profile stated"
+    );
+    // Root is deliberate (the CRI socket and node credential files are root's): it must be
+    // explicit, not inherited from the image, and justified where it is set.
+    if sc.run_as_non_root != Some(true) {
+        assert_eq!(sc.run_as_user, Some(0), "{what}: root stated explicitly");
+        assert_eq!(
+            sc.run_as_non_root,
+            Some(false),
+            "{what}: runAsNonRoot false stated"
+        );
+    }
+
+    // Host paths: read-only (recursively where possible), mounted at the same path, narrow.
+    let volumes = pod.volumes.as_ref().unwrap();
+    let mounts = c.volume_mounts.as_ref().unwrap();
+    let mut host_paths = BTreeSet::new();
+    for v in volumes {
+        let Some(hp) = &v.host_path else {
+            assert!(
+                v.empty_dir.is_some(),
+                "{what}: volume {} is neither a hostPath nor an emptyDir",
+                v.name
+            );
+            continue;
+        };
+        host_paths.insert(hp.path.clone());
+        assert!(
+            !TOO_BROAD.contains(&hp.path.trim_end_matches('/')),
+            "{what}: hostPath {} exposes too much",
+            hp.path
+        );
+        assert!(
+            hp.type_.is_some(),
+            "{what}: hostPath {} has a type",
+            hp.path
+        );
+        let ms: Vec<_> = mounts.iter().filter(|m| m.name == v.name).collect();
+        assert!(!ms.is_empty(), "{what}: hostPath {} is mounted", hp.path);
+        for m in ms {
+            assert_eq!(m.read_only, Some(true), "{what}: {} read-only", hp.path);
+            assert_eq!(
+                m.recursive_read_only.as_deref(),
+                Some("IfPossible"),
+                "{what}: {} recursively read-only where possible",
+                hp.path
+            );
+            assert_eq!(
+                m.mount_path, hp.path,
+                "{what}: {} at the same path",
+                hp.path
+            );
+            assert!(
+                m.mount_propagation.is_none(),
+                "{what}: no mount propagation"
+            );
+            assert!(m.sub_path.is_none(), "{what}: no subPath");
+        }
+    }
+    for m in mounts {
+        let v = volumes
+            .iter()
+            .find(|v| v.name == m.name)
+            .expect("mount of a volume");
+        if v.host_path.is_none() {
+            assert_eq!(
+                m.mount_path, "/tmp",
+                "{what}: the only writable mount is /tmp"
+            );
+        }
+    }
+    for needed in ["/run/containerd", "/etc/containerd", "/etc/ssl/certs"] {
+        assert!(host_paths.contains(needed), "{what}: {needed} is mounted");
+    }
+
+    // What an apiserver would refuse: names, and flags the agent does not have.
+    let dns_label = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 63
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-')
+    };
+    let mut names = BTreeSet::new();
+    for v in volumes {
+        assert!(dns_label(&v.name), "{what}: volume name {:?}", v.name);
+        assert!(
+            names.insert(v.name.clone()),
+            "{what}: volume {} twice",
+            v.name
+        );
+    }
+    for p in c.ports.iter().flatten() {
+        let n = p.name.as_deref().unwrap_or("");
+        assert!(dns_label(n) && n.len() <= 15, "{what}: port name {n:?}");
+    }
+    let known = agent_flags();
+    for a in args.iter().filter(|a| a.starts_with("--")) {
+        let flag = a.split('=').next().unwrap();
+        assert!(
+            known.contains(flag),
+            "{what}: `pullcheck agent` has no flag {flag}"
+        );
+    }
+    for p in &o.priority_classes {
+        assert!(
+            p.value <= 1_000_000_000,
+            "{what}: user PriorityClasses stop at 1e9"
+        );
+    }
+
+    // Service account, namespace.
+    assert_eq!(pod.service_account_name.as_deref(), Some(RELEASE), "{what}");
+    assert!(
+        o.service_accounts
+            .iter()
+            .any(|s| s.metadata.name.as_deref() == Some(RELEASE)
+                && s.metadata.namespace.as_deref() == Some(ns)),
+        "{what}: the ServiceAccount is in the DaemonSet's namespace"
+    );
+    assert!(
+        o.namespaces
+            .iter()
+            .any(|n| n.metadata.name.as_deref() == Some(ns)),
+        "{what}: the Namespace is part of the install"
+    );
+    let image = &c.image.as_deref().unwrap();
+    assert!(
+        !image.ends_with(":latest") && image.contains(':'),
+        "{what}: a pinned tag"
+    );
+}
+
+/// The flags `pullcheck agent --help` lists (the binary built for this test).
+fn agent_flags() -> BTreeSet<String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pullcheck"))
+        .args(["agent", "--help"])
+        .output()
+        .expect("run pullcheck agent --help");
+    String::from_utf8_lossy(&out.stdout)
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '[' || c == ']')
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| {
+            w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn the_daemonset_has_the_security_settings() {
+    for (file, _) in VARIANTS {
+        let text = std::fs::read_to_string(repo().join(file)).unwrap();
+        let o = typed(&text, file);
+        check_daemonset(&o, file);
+        // The justification of root travels with the manifest.
+        assert!(
+            text.contains("uid 0 without capabilities"),
+            "{file}: root is explained"
+        );
+        assert!(
+            text.contains("HttpPutResponseHopLimit=1"),
+            "{file}: hostNetwork is explained"
+        );
+    }
+    let o = typed(&render_stream(&[], Some(&all_on())), "all options on");
+    check_daemonset(&o, "all options on");
+}
+
+#[test]
+fn the_cloud_variants_mount_their_credential_provider() {
+    let mounts = |file: &str| -> BTreeSet<String> {
+        let o = typed(&std::fs::read_to_string(repo().join(file)).unwrap(), file);
+        let pod = o.daemonsets[0]
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .clone()
+            .unwrap();
+        pod.volumes
+            .unwrap()
+            .into_iter()
+            .filter_map(|v| v.host_path.map(|h| h.path))
+            .collect()
+    };
+    let default = mounts("deploy/pullcheck.yaml");
+    assert!(
+        !default.iter().any(|p| p.starts_with("/var/lib/kubelet")),
+        "nothing of the kubelet root by default"
+    );
+    for (file, wanted) in [
+        (
+            "deploy/pullcheck-eks.yaml",
+            &["/etc/eks/image-credential-provider"][..],
+        ),
+        (
+            "deploy/pullcheck-gke.yaml",
+            &[
+                "/etc/srv/kubernetes/cri_auth_config.yaml",
+                "/home/kubernetes/bin",
+            ][..],
+        ),
+        (
+            "deploy/pullcheck-aks.yaml",
+            &[
+                "/var/lib/kubelet/credential-provider-config.yaml",
+                "/var/lib/kubelet/credential-provider",
+                "/etc/kubernetes/azure.json",
+            ][..],
+        ),
+    ] {
+        let m = mounts(file);
+        for w in wanted {
+            assert!(m.contains(*w), "{file}: mounts {w}");
+        }
+    }
+    // The kubelet's docker config.json only when asked for, as a file.
+    let o = typed(&render_stream(&[], Some(&all_on())), "all on");
+    let pod = o.daemonsets[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .clone()
+        .unwrap();
+    let v = pod
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find(|v| v.name == "kubelet-docker-config")
+        .expect("kubelet-docker-config");
+    let hp = v.host_path.unwrap();
+    assert_eq!(
+        (hp.path.as_str(), hp.type_.as_deref()),
+        ("/var/lib/kubelet/config.json", Some("File"))
+    );
+}
+
+#[test]
+fn switching_options_off_removes_what_they_need() {
+    let o = typed(&render_stream(&[], Some(&all_off())), "all off");
+    let ds = &o.daemonsets[0];
+    assert_eq!(ds.metadata.namespace.as_deref(), Some("observability"));
+    assert!(o.namespaces.is_empty() && o.priority_classes.is_empty() && o.services.is_empty());
+    let pod = ds.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    assert_eq!(pod.host_pid, Some(false));
+    assert_eq!(
+        pod.priority_class_name.as_deref(),
+        Some("system-node-critical")
+    );
+    let c = &pod.containers[0];
+    let caps = c
+        .security_context
+        .as_ref()
+        .unwrap()
+        .capabilities
+        .as_ref()
+        .unwrap();
+    assert!(caps.add.is_none(), "no capability added");
+    assert!(c
+        .args
+        .as_ref()
+        .unwrap()
+        .contains(&"--metrics-listen=off".to_string()));
+    assert_eq!(rules(&o), BTreeSet::new(), "no API access left");
+}
+
+// ---------------------------------------------------------------------------------------------
+// RBAC
+
+/// (apiGroup, resource, verb) triples granted by the ClusterRoles.
+fn rules(o: &Objects) -> BTreeSet<(String, String, String)> {
+    let mut set = BTreeSet::new();
+    for cr in &o.cluster_roles {
+        for r in cr.rules.iter().flatten() {
+            assert!(r.resource_names.is_none(), "no resourceNames tricks");
+            assert!(r.non_resource_urls.is_none(), "no non-resource URLs");
+            for g in r.api_groups.iter().flatten() {
+                for res in r.resources.iter().flatten() {
+                    for v in &r.verbs {
+                        assert!(
+                            g != "*" && res != "*" && v != "*",
+                            "no wildcards: {g} {res} {v}"
+                        );
+                        set.insert((g.clone(), res.clone(), v.clone()));
+                    }
+                }
+            }
+        }
+    }
+    set
+}
+
+fn triples(list: &[(&str, &str, &str)]) -> BTreeSet<(String, String, String)> {
+    list.iter()
+        .map(|(g, r, v)| (g.to_string(), r.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Pull secrets (get pods, serviceaccounts, secrets) and the drift monitor (list/watch pods,
+/// create/patch events, get nodes).
+const DEFAULT_RULES: &[(&str, &str, &str)] = &[
+    ("", "pods", "get"),
+    ("", "serviceaccounts", "get"),
+    ("", "secrets", "get"),
+    ("", "pods", "list"),
+    ("", "pods", "watch"),
+    ("", "events", "create"),
+    ("", "events", "patch"),
+    ("events.k8s.io", "events", "create"),
+    ("events.k8s.io", "events", "patch"),
+    ("", "nodes", "get"),
+];
+
+#[test]
+fn rbac_is_exactly_the_least_privilege_set() {
+    for (file, _) in VARIANTS {
+        let o = typed(&std::fs::read_to_string(repo().join(file)).unwrap(), file);
+        assert_eq!(rules(&o), triples(DEFAULT_RULES), "{file}");
+        let ns = o.daemonsets[0].metadata.namespace.clone().unwrap();
+        let cr = o.cluster_roles[0].metadata.name.clone().unwrap();
+        let bound = o.cluster_role_bindings.iter().any(|b| {
+            b.role_ref.kind == "ClusterRole"
+                && b.role_ref.name == cr
+                && b.subjects.iter().flatten().any(|s| {
+                    s.kind == "ServiceAccount"
+                        && s.name == RELEASE
+                        && s.namespace.as_deref() == Some(ns.as_str())
+                })
+        });
+        assert!(
+            bound,
+            "{file}: the ClusterRole is bound to the agent's ServiceAccount"
+        );
+    }
+    // The network listener adds exactly TokenReview and SubjectAccessReview.
+    let o = typed(&render_stream(&[], Some(&all_on())), "all on");
+    let mut want = triples(DEFAULT_RULES);
+    want.extend(triples(&[
+        ("authentication.k8s.io", "tokenreviews", "create"),
+        ("authorization.k8s.io", "subjectaccessreviews", "create"),
+    ]));
+    assert_eq!(rules(&o), want);
+    // The CLI's pull-secret role: get only.
+    let o = typed(
+        &std::fs::read_to_string(repo().join("deploy/rbac-pull-secrets.yaml")).unwrap(),
+        "rbac-pull-secrets.yaml",
+    );
+    assert!(rules(&o).iter().all(|(_, _, v)| v == "get"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics Service and ServiceMonitor
+
+#[test]
+fn the_metrics_service_and_servicemonitor_point_at_the_agents() {
+    let o = typed(&render_stream(&[], Some(&all_on())), "all on");
+    let ds = &o.daemonsets[0];
+    let pod_labels = ds
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .labels
+        .clone()
+        .unwrap();
+    let c = &ds
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0];
+    let ports = c.ports.clone().unwrap();
+    let metrics_port = ports
+        .iter()
+        .find(|p| p.name.as_deref() == Some("metrics"))
+        .expect("metrics port");
+    let args = c.args.clone().unwrap();
+    assert!(args.contains(&format!(
+        "--metrics-listen=$(HOST_IP):{}",
+        metrics_port.container_port
+    )));
+    assert!(args
+        .iter()
+        .any(|a| a.starts_with("--network-listen=$(HOST_IP):")));
+
+    assert_eq!(o.services.len(), 1);
+    let svc = &o.services[0];
+    let spec = svc.spec.as_ref().unwrap();
+    assert_eq!(
+        spec.cluster_ip.as_deref(),
+        Some("None"),
+        "headless: one endpoint per node"
+    );
+    for (k, v) in spec.selector.as_ref().unwrap() {
+        assert_eq!(pod_labels.get(k), Some(v), "the Service selects the agents");
+    }
+    let sp = &spec.ports.as_ref().unwrap()[0];
+    assert_eq!(sp.name.as_deref(), Some("metrics"));
+    assert_eq!(
+        sp.target_port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String("metrics".into()))
+    );
+
+    assert_eq!(o.service_monitors.len(), 1);
+    let sm = &o.service_monitors[0];
+    let svc_labels = svc.metadata.labels.clone().unwrap();
+    for (k, v) in sm["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(
+            svc_labels.get(k).map(String::as_str),
+            v.as_str(),
+            "selects the Service"
+        );
+    }
+    assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
+    assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
+    assert_eq!(sm["metadata"]["labels"]["release"], "prometheus");
+    assert_eq!(
+        sm["spec"]["namespaceSelector"]["matchNames"][0],
+        json!(svc.metadata.namespace)
+    );
+    // Off by default: the CRD may not exist.
+    let default = typed(
+        &std::fs::read_to_string(repo().join("deploy/pullcheck.yaml")).unwrap(),
+        "default",
+    );
+    assert!(default.service_monitors.is_empty());
+    assert_eq!(default.services.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The chart's values
+
+/// Keys whose values are free-form Kubernetes objects (not documented key by key).
+const FREE_FORM: &[&str] = &[
+    "nodeSelector",
+    "affinity",
+    "podAnnotations",
+    "podLabels",
+    "seLinuxOptions",
+    "labels",
+    "annotations",
+];
+
+fn value_paths(v: &Value, prefix: &str, out: &mut Vec<String>) {
+    if let Value::Object(m) = v {
+        for (k, child) in m {
+            let p = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            out.push(p.clone());
+            if !FREE_FORM.contains(&k.as_str()) {
+                value_paths(child, &p, out);
+            }
+        }
+    }
+}
+
+/// The line of `path` in values.yaml (keys nest by two spaces).
+fn line_of(lines: &[&str], path: &str) -> Option<usize> {
+    let mut from = 0;
+    let mut found = None;
+    for (depth, key) in path.split('.').enumerate() {
+        let want = format!("{}{key}:", " ".repeat(depth * 2));
+        let i = (from..lines.len()).find(|&i| {
+            let l = lines[i];
+            l.starts_with(&want) && (l.len() == want.len() || l[want.len()..].starts_with(' '))
+        })?;
+        found = Some(i);
+        from = i + 1;
+    }
+    found
+}
+
+fn template_refs() -> BTreeSet<String> {
+    let mut refs = BTreeSet::new();
+    for e in std::fs::read_dir(chart().join("templates")).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        for (i, _) in text.match_indices(".Values.") {
+            let p: String = text[i + 8..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '_')
+                .collect();
+            refs.insert(p.trim_end_matches('.').to_string());
+        }
+    }
+    refs
+}
+
+#[test]
+fn every_value_is_documented_and_used() {
+    let text = std::fs::read_to_string(chart().join("values.yaml")).unwrap();
+    let values = render::read_yaml(&chart().join("values.yaml")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut paths = Vec::new();
+    value_paths(&values, "", &mut paths);
+    let refs = template_refs();
+    let mut problems = Vec::new();
+    for p in &paths {
+        match line_of(&lines, p) {
+            None => problems.push(format!("{p}: not found in values.yaml")),
+            Some(i) => {
+                let indent = lines[i].len() - lines[i].trim_start().len();
+                let above = i.checked_sub(1).map(|j| lines[j]).unwrap_or("");
+                let documented = above.trim_start().starts_with('#')
+                    && above.len() - above.trim_start().len() == indent;
+                if !documented {
+                    problems.push(format!("{p}: no comment right above it"));
+                }
+            }
+        }
+        let is_map_parent = values
+            .pointer(&format!("/{}", p.replace('.', "/")))
+            .is_some_and(|v| v.as_object().is_some_and(|m| !m.is_empty()))
+            && !FREE_FORM.contains(&p.rsplit('.').next().unwrap());
+        let used = refs
+            .iter()
+            .any(|r| r == p || p.starts_with(&format!("{r}.")))
+            || (is_map_parent && refs.iter().any(|r| r.starts_with(&format!("{p}."))));
+        if !used {
+            problems.push(format!("{p}: no template uses it"));
+        }
+    }
+    for r in &refs {
+        if values
+            .pointer(&format!("/{}", r.replace('.', "/")))
+            .is_none()
+        {
+            problems.push(format!(
+                "templates use .Values.{r}, which values.yaml does not define"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // The cloud files only set keys values.yaml has.
+    for f in ["values-eks.yaml", "values-gke.yaml", "values-aks.yaml"] {
+        let mut extra = Vec::new();
+        value_paths(
+            &render::read_yaml(&chart().join(f)).unwrap(),
+            "",
+            &mut extra,
+        );
+        for p in extra {
+            assert!(paths.contains(&p), "{f}: {p} is not a value of the chart");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helm itself, when it is there
+
+fn helm() -> Option<PathBuf> {
+    if let Some(h) = std::env::var_os("HELM") {
+        return Some(PathBuf::from(h));
+    }
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("helm"))
+            .find(|h| h.is_file())
+    })
+}
+
+#[test]
+fn helm_renders_the_same_objects() {
+    let Some(helm) = helm() else {
+        eprintln!("helm not found (set HELM=/path/to/helm): Helm's own rendering NOT compared");
+        return;
+    };
+    let lint = std::process::Command::new(&helm)
+        .args(["lint", "--strict"])
+        .arg(chart())
+        .output()
+        .expect("run helm lint");
+    assert!(
+        lint.status.success(),
+        "helm lint --strict: {}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases: Vec<(String, Vec<PathBuf>, Option<Value>)> = VARIANTS
+        .iter()
+        .map(|(f, v)| {
+            (
+                f.to_string(),
+                v.iter().map(|v| chart().join(v)).collect(),
+                None,
+            )
+        })
+        .collect();
+    cases.push(("all options on".into(), vec![], Some(all_on())));
+    cases.push(("all options off".into(), vec![], Some(all_off())));
+    for (name, files, set) in cases {
+        let mut cmd = std::process::Command::new(&helm);
+        // Helm's default Kubernetes version is older than the chart's kubeVersion floor.
+        cmd.args(["template", RELEASE, "--kube-version", "1.33.0"])
+            .arg(chart());
+        for f in &files {
+            cmd.arg("-f").arg(f);
+        }
+        if let Some(s) = &set {
+            let p = dir.path().join("set.yaml");
+            std::fs::write(&p, serde_json::to_string(s).unwrap()).unwrap();
+            cmd.arg("-f").arg(p);
+        }
+        let out = cmd.output().expect("run helm template");
+        assert!(
+            out.status.success(),
+            "{name}: helm template: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let theirs = by_id(&docs(&String::from_utf8(out.stdout).unwrap(), &name), &name);
+        let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+        let ours_text = render::as_stream(
+            "pullcheck",
+            &render::render_chart(&chart(), RELEASE, &refs, set.as_ref()).unwrap(),
+        );
+        let ours = by_id(&docs(&ours_text, &name), &name);
+        assert_eq!(
+            theirs.keys().collect::<Vec<_>>(),
+            ours.keys().collect::<Vec<_>>(),
+            "{name}: the same objects"
+        );
+        for (k, v) in &theirs {
+            let mut problems = Vec::new();
+            diff(v, &ours[k], String::new(), &mut problems);
+            assert!(
+                problems.is_empty(),
+                "{name}: {k}: Helm and the renderer differ: {problems:?}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dockerfile
+
+#[test]
+fn the_dockerfile_is_multi_stage_locked_and_minimal() {
+    let text = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let froms: Vec<&str> = text.lines().filter(|l| l.starts_with("FROM ")).collect();
+    assert_eq!(froms.len(), 2, "a builder and a runtime stage");
+    assert!(froms[0].contains(" AS build"), "{}", froms[0]);
+    assert!(
+        froms[1].contains("gcr.io/distroless/cc-debian12"),
+        "{}",
+        froms[1]
+    );
+    assert!(
+        text.contains("cargo build --release --locked"),
+        "a locked release build"
+    );
+    assert!(
+        text.contains("COPY --from=build"),
+        "the runtime stage takes only the binary"
+    );
+    // .dockerignore is an allow-list of exactly what the Dockerfile copies.
+    let ignore = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
+    let rules: Vec<&str> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert_eq!(
+        rules.first(),
+        Some(&"*"),
+        ".dockerignore starts by excluding everything"
+    );
+    let allowed: BTreeSet<&str> = rules[1..]
+        .iter()
+        .map(|r| {
+            r.strip_prefix('!')
+                .expect("then only allows")
+                .trim_end_matches('/')
+        })
+        .collect();
+    let copied: BTreeSet<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+        .flat_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words[1..words.len() - 1].to_vec()
+        })
+        .map(|w| w.trim_end_matches('/'))
+        .collect();
+    assert_eq!(
+        allowed, copied,
+        "the context holds what the Dockerfile copies"
+    );
+    for needed in ["Cargo.toml", "Cargo.lock", "build.rs", "proto", "src"] {
+        assert!(copied.contains(needed), "Dockerfile copies {needed}");
+    }
+}
