@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use pullcheck::diagnose::{self, KubeRequest, Request, RuntimePullRequest};
 use pullcheck::endpoints::RegistryConfig;
 use pullcheck::identity::cloud::CloudSettings;
+use pullcheck::identity::error_chain;
 use pullcheck::identity::kube_secrets::{self, ObjectRef};
 use pullcheck::identity::node::{NodeIdentity, NodeIdentityConfig};
 use pullcheck::identity::RegistryAuth;
@@ -491,21 +492,6 @@ fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
             eprintln!("error: failed to start the async runtime: {e}");
             ExitCode::from(1)
         })
-}
-
-/// An error and its causes, `outer: inner: …` (files and lines are in the chain).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        source = cause.source();
-    }
-    s
 }
 
 /// Largest message `pullcheck explain` reads from standard input.

@@ -78,16 +78,7 @@ impl Agent {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        for var in [
-            "HTTPS_PROXY",
-            "https_proxy",
-            "HTTP_PROXY",
-            "http_proxy",
-            "ALL_PROXY",
-            "all_proxy",
-            "NO_PROXY",
-            "no_proxy",
-        ] {
+        for var in super::PROXY_VARS {
             cmd.env_remove(var);
         }
         cmd.env("KUBECONFIG", "/nonexistent/pullcheck-test-kubeconfig");

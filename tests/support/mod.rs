@@ -16,6 +16,18 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+/// Proxy variables cleared for every program the tests start (the bed is on loopback).
+pub const PROXY_VARS: [&str; 8] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
 pub struct Bed {
     pub json: Value,
     pub dir: PathBuf,
@@ -127,16 +139,7 @@ fn run_with_env(program: &str, args: &[&str], stdin: Option<&str>, env: &[(&str,
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for var in [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        "NO_PROXY",
-        "no_proxy",
-    ] {
+    for var in PROXY_VARS {
         cmd.env_remove(var);
     }
     // A containerd running on this machine (Docker's, or a test's) must not lend its proxy
