@@ -10,6 +10,13 @@ use serde_json::Value;
 use support::containerd::{containerd, Containerd};
 use support::*;
 
+/// The tests share one containerd, and CRI's RemoveImage removes an image by ID with all its
+/// names (the bed's `app:amd64` and `app:both` are one image): tests that pull hold this lock.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// `pullcheck probe IMAGE --runtime-pull` in containerd's namespace, reading containerd's config.
 fn runtime_probe(
     ctd: &Containerd,
@@ -99,11 +106,16 @@ fn ca_toml(server: &str, extra: &str) -> String {
 
 #[test]
 fn plain_registry_verdicts_agree() {
+    let _serial = serial();
     let ctd = containerd();
     let plain = bed().addr("plain");
     let r = agree(ctd, &format!("{plain}/app:amd64"), &[], None, "ok");
     assert_eq!(r["runtime"]["code"], "OK");
-    assert_eq!(r["runtime"]["removed"], true, "the probe's pull is removed");
+    // Removed unless another test kept the same image (see the --keep test).
+    assert_eq!(
+        r["runtime"]["removed"] == true,
+        r["runtime"]["alreadyPresent"] == false
+    );
     let rt = agree(
         ctd,
         &format!("{plain}/app:nope"),
@@ -126,8 +138,11 @@ fn plain_registry_verdicts_agree() {
         None,
         "platform_mismatch",
     );
-    // containerd does not check a single-platform manifest: both pull it.
-    agree(ctd, &format!("{plain}/app:arm64single"), &[], None, "ok");
+    // containerd does not check a single-platform manifest: both pull it. No other test keeps
+    // this image, so the probe's pull is removed again.
+    let r = agree(ctd, &format!("{plain}/app:arm64single"), &[], None, "ok");
+    assert_eq!(r["runtime"]["alreadyPresent"], false);
+    assert_eq!(r["runtime"]["removed"], true, "the probe's pull is removed");
     agree(
         ctd,
         &format!("127.0.0.1:{}/app:v1", bed().port("closed")),
@@ -139,6 +154,7 @@ fn plain_registry_verdicts_agree() {
 
 #[test]
 fn keep_leaves_the_image_and_a_second_probe_sees_it() {
+    let _serial = serial();
     let ctd = containerd();
     let image = format!("{}/app:both", bed().addr("plain"));
     let r = agree(ctd, &image, &["--keep"], None, "ok");
@@ -149,10 +165,22 @@ fn keep_leaves_the_image_and_a_second_probe_sees_it() {
         r["runtime"]["removed"], false,
         "an image that was there stays"
     );
+    // The same image under another name (app:amd64 is app:both's amd64 manifest): removing it
+    // would remove app:both too, so it stays.
+    let other = format!("{}/app:amd64", bed().addr("plain"));
+    let r = agree(ctd, &other, &[], None, "ok");
+    assert_eq!(r["runtime"]["alreadyPresent"], true, "{r}");
+    assert_eq!(r["runtime"]["removed"], false);
+    let r = agree(ctd, &image, &[], None, "ok");
+    assert_eq!(
+        r["runtime"]["alreadyPresent"], true,
+        "app:both is still on the node"
+    );
 }
 
 #[test]
 fn tls_verdicts_agree() {
+    let _serial = serial();
     let ctd = containerd();
     let b = bed();
     // Under a name, without hosts.toml: HTTPS with the system store, for both.
@@ -233,6 +261,7 @@ fn tls_verdicts_agree() {
 
 #[test]
 fn credentials_reach_the_runtime_too() {
+    let _serial = serial();
     let ctd = containerd();
     let b = bed();
     // CA only in hosts.toml, Basic auth registry.
@@ -277,6 +306,7 @@ fn credentials_reach_the_runtime_too() {
 
 #[test]
 fn registry_answers_agree() {
+    let _serial = serial();
     let ctd = containerd();
     let fronts = bed().addr("fronts");
     for (path, verdict) in [
@@ -293,6 +323,7 @@ fn registry_answers_agree() {
 
 #[test]
 fn mirrors_fall_back_and_honour_capabilities() {
+    let _serial = serial();
     let ctd = containerd();
     let b = bed();
     let (plain, closed) = (b.addr("plain"), b.addr("closed"));
@@ -331,6 +362,7 @@ fn mirrors_fall_back_and_honour_capabilities() {
 
 #[test]
 fn node_reports_runtime_platform_disk_and_registry_configuration() {
+    let _serial = serial();
     let ctd = containerd();
     let config = ctd.config.display().to_string();
     let run = pullcheck(

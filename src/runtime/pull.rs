@@ -29,7 +29,8 @@ pub struct RuntimePull {
     /// Image reference (ID) the runtime returned on success.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_ref: Option<String>,
-    /// The image was already on the node before the probe (then it is never removed).
+    /// The image (by ID, under any name) was already on the node before the probe, or that
+    /// could not be told: then it is never removed.
     pub already_present: bool,
     /// The probe removed the image it pulled (`--keep` leaves it).
     pub removed: bool,
@@ -57,14 +58,18 @@ pub async fn pull(
 ) -> RuntimePull {
     let started = Instant::now();
     let endpoint = client.endpoint().url();
-    // ImageStatus first: it tells whether to remove the image afterwards, and a runtime that
-    // cannot answer it is unavailable — no point waiting for a pull.
-    let (already_present, result) = match client.image_status(image).await {
-        Err(e @ Error::Unavailable { .. }) => (false, Err(e)),
-        status => (
-            matches!(status, Ok(Some(_))),
-            client.pull(image, auth, limit).await,
-        ),
+    // The images on the node first: they tell whether to remove the image afterwards, and a
+    // runtime that cannot list them is unavailable — no point waiting for a pull. CRI's
+    // RemoveImage removes an image by ID with all its names, so the pulled image is removed
+    // only when its ID was on the node under no name at all.
+    let (before, result) = match client.list_images().await {
+        Err(e @ Error::Unavailable { .. }) => (None, Err(e)),
+        listed => (listed.ok(), client.pull(image, auth, limit).await),
+    };
+    let already_present = match (&before, &result) {
+        (Some(images), Ok(id)) => images.iter().any(|i| &i.id == id),
+        // Unknown: never remove what might have been there.
+        _ => true,
     };
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let (verdict, code, message, reason, remediation, image_ref) = match result {

@@ -1,0 +1,196 @@
+//! Argument groups shared by the subcommands (runtime, containerd configuration, kubelet,
+//! Kubernetes API, cloud identity), the output format, and value parsers.
+
+use clap::ValueEnum;
+use pullcheck::diagnose::KubeRequest;
+use pullcheck::identity::cloud::CloudSettings;
+use pullcheck::identity::error_chain;
+use pullcheck::identity::kube_secrets::{self, ObjectRef};
+use pullcheck::identity::node::{NodeIdentity, NodeIdentityConfig};
+use pullcheck::platform::Platform;
+use pullcheck::runtime::{RuntimeClient, RuntimeEndpoint};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the container runtime is and how long to wait for it (shared by `probe` and `node`).
+#[derive(clap::Args)]
+pub(crate) struct RuntimeArgs {
+    /// CRI endpoint of the container runtime, unix:///path [default: the first of
+    /// /run/containerd/containerd.sock, /var/run/crio/crio.sock that exists].
+    #[arg(long, value_name = "URL", env = "PULLCHECK_RUNTIME_ENDPOINT")]
+    pub(crate) runtime_endpoint: Option<String>,
+    /// Time limit for each CRI call other than PullImage.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub(crate) runtime_timeout: Duration,
+}
+
+impl RuntimeArgs {
+    /// The client, or why there is none: `Err(Err(usage))` for a malformed endpoint,
+    /// `Err(Ok(reason))` when no runtime socket was found.
+    pub(crate) fn client(&self) -> Result<RuntimeClient, Result<String, String>> {
+        let endpoint = match &self.runtime_endpoint {
+            Some(e) => RuntimeEndpoint::parse(e).map_err(|e| Err(e.to_string()))?,
+            None => {
+                RuntimeEndpoint::detect(std::path::Path::new("/")).map_err(|e| Ok(e.to_string()))?
+            }
+        };
+        Ok(RuntimeClient::new(endpoint, self.runtime_timeout))
+    }
+}
+
+/// containerd's registry configuration files (shared by `probe` and `node`).
+#[derive(clap::Args)]
+pub(crate) struct ConfigArgs {
+    /// containerd certs.d root holding <host[:port]>/hosts.toml (e.g. /etc/containerd/certs.d),
+    /// used instead of the config_path in containerd's config.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) hosts_dir: Option<PathBuf>,
+    /// containerd's config file, for its registry settings (config_path, legacy mirrors and
+    /// configs) [default: /etc/containerd/config.toml, if it exists].
+    #[arg(long, value_name = "FILE", env = "PULLCHECK_CONTAINERD_CONFIG")]
+    pub(crate) containerd_config: Option<PathBuf>,
+    /// Where to find the containerd process and its proxy environment (the host's /proc needs
+    /// hostPID or a mount); unreadable or no containerd: pullcheck's own environment.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/proc",
+        env = "PULLCHECK_PROC_ROOT"
+    )]
+    pub(crate) proc_root: PathBuf,
+}
+
+/// Where the kubelet keeps node credentials (shared by `probe` and `node`). Unset paths come
+/// from the kubelet's own command line when /proc shows it (see --proc-root).
+#[derive(clap::Args)]
+pub(crate) struct KubeletArgs {
+    /// The kubelet's --root-dir, where its node docker config.json / .dockercfg is looked for
+    /// first [default: the kubelet's --root-dir, else /var/lib/kubelet].
+    #[arg(long, value_name = "DIR", env = "PULLCHECK_KUBELET_ROOT_DIR")]
+    pub(crate) kubelet_root_dir: Option<PathBuf>,
+    /// The kubelet's --image-credential-provider-config: a CredentialProviderConfig file, or a
+    /// directory of *.json/*.yaml/*.yml [default: the kubelet's, if set].
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "PULLCHECK_IMAGE_CREDENTIAL_PROVIDER_CONFIG"
+    )]
+    pub(crate) image_credential_provider_config: Option<PathBuf>,
+    /// The kubelet's --image-credential-provider-bin-dir, where plugin binaries are
+    /// [default: the kubelet's, if set].
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "PULLCHECK_IMAGE_CREDENTIAL_PROVIDER_BIN_DIR"
+    )]
+    pub(crate) image_credential_provider_bin_dir: Option<PathBuf>,
+}
+
+impl KubeletArgs {
+    pub(crate) fn load(
+        &self,
+        proc_root: &std::path::Path,
+        plugin_timeout: Duration,
+    ) -> Result<NodeIdentity, String> {
+        NodeIdentity::load(&NodeIdentityConfig {
+            proc_root: proc_root.to_path_buf(),
+            kubelet_root_dir: self.kubelet_root_dir.clone(),
+            provider_config: self.image_credential_provider_config.clone(),
+            provider_bin_dir: self.image_credential_provider_bin_dir.clone(),
+            plugin_timeout,
+        })
+        .map_err(|e| error_chain(&e))
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Output {
+    Text,
+    Json,
+}
+
+/// Pull secrets through the Kubernetes API.
+#[derive(clap::Args)]
+pub(crate) struct ClusterArgs {
+    /// Probe as this pod would be pulled: its spec.imagePullSecrets, in order (NAMESPACE/NAME).
+    #[arg(long, value_name = "NS/NAME")]
+    pub(crate) pod: Option<String>,
+    /// A pull secret to use (NAMESPACE/NAME), after the pod's; repeatable.
+    #[arg(long, value_name = "NS/NAME")]
+    pub(crate) secret: Vec<String>,
+    /// kubeconfig for --pod/--secret [default: KUBECONFIG, ~/.kube/config, else in-cluster].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+}
+
+impl ClusterArgs {
+    /// The API request, when --pod or --secret asks for one.
+    pub(crate) async fn request(&self) -> Result<Option<KubeRequest>, String> {
+        if self.pod.is_none() && self.secret.is_empty() {
+            return Ok(None);
+        }
+        let pod = self
+            .pod
+            .as_deref()
+            .map(|p| ObjectRef::parse("--pod", p))
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let secrets = self
+            .secret
+            .iter()
+            .map(|s| ObjectRef::parse("--secret", s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let client = kube_secrets::client(self.kubeconfig.as_deref())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Some(KubeRequest {
+            client,
+            pod,
+            secrets,
+        }))
+    }
+}
+
+/// The built-in node identities (EKS instance role, GKE node service account).
+#[derive(clap::Args)]
+pub(crate) struct CloudArgs {
+    /// EC2 instance metadata endpoint [default: AWS_EC2_METADATA_SERVICE_ENDPOINT, else
+    /// http://169.254.169.254].
+    #[arg(long, value_name = "URL")]
+    pub(crate) imds_endpoint: Option<String>,
+    /// GCE metadata server host[:port] [default: GCE_METADATA_HOST, else metadata.google.internal].
+    #[arg(long, value_name = "HOST")]
+    pub(crate) gce_metadata_host: Option<String>,
+    /// Time limit for each metadata request.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub(crate) metadata_timeout: Duration,
+    /// Do not ask the cloud metadata services for the node's identity.
+    #[arg(long)]
+    pub(crate) no_cloud_identity: bool,
+}
+
+impl CloudArgs {
+    pub(crate) fn settings(&self) -> Option<CloudSettings> {
+        (!self.no_cloud_identity).then(|| CloudSettings {
+            imds_endpoint: self.imds_endpoint.clone(),
+            gce_metadata_host: self.gce_metadata_host.clone(),
+            timeout: self.metadata_timeout,
+        })
+    }
+}
+
+pub(crate) fn parse_platform(s: &str) -> Result<Platform, String> {
+    Platform::parse(s).map_err(|e| e.to_string())
+}
+
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("invalid duration {s:?}: {e} (e.g. 10s, 1500ms)"))?;
+    if d.is_zero() || d > Duration::from_secs(3600) {
+        return Err(format!(
+            "invalid duration {s:?}: must be between 1ms and 1h"
+        ));
+    }
+    Ok(d)
+}

@@ -1,0 +1,54 @@
+//! `pullcheck explain MESSAGE`: classify a kubelet / containerd / CRI-O pull-failure message.
+
+use crate::args::Output;
+use crate::USAGE_EXIT;
+use std::io::Read;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub(crate) struct ExplainArgs {
+    /// The message, quoted (e.g. the `Failed to pull image …` event); absent or `-` reads
+    /// standard input (at most 1 MiB).
+    pub(crate) message: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub(crate) output: Output,
+}
+
+/// Largest message `pullcheck explain` reads from standard input.
+pub(crate) const EXPLAIN_STDIN_LIMIT: u64 = 1024 * 1024;
+
+pub(crate) fn explain(args: ExplainArgs) -> ExitCode {
+    use pullcheck::classify::runtime_message;
+    use pullcheck::report::explanation::MessageExplanation;
+
+    let message = match args.message {
+        Some(m) if m != "-" => m,
+        _ => {
+            let mut buf = Vec::new();
+            let stdin = std::io::stdin().lock();
+            if let Err(e) = stdin.take(EXPLAIN_STDIN_LIMIT).read_to_end(&mut buf) {
+                eprintln!("error: failed to read the message from standard input: {e}");
+                return ExitCode::from(USAGE_EXIT);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        }
+    };
+    if message.trim().is_empty() {
+        eprintln!("error: the message is empty (pass it as an argument, or on standard input)");
+        return ExitCode::from(USAGE_EXIT);
+    }
+    let diagnosis = runtime_message::explain(&message);
+    let code = diagnosis.verdict.exit_code();
+    match args.output {
+        Output::Json => match serde_json::to_string_pretty(&MessageExplanation::from(diagnosis)) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("error: failed to encode the explanation: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        Output::Text => print!("{}", runtime_message::render_text(&diagnosis)),
+    }
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

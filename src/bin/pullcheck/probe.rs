@@ -1,0 +1,169 @@
+//! `pullcheck probe IMAGE`: can this node pull IMAGE, as whom, and what fixes it.
+
+use crate::args::*;
+use crate::{async_runtime, USAGE_EXIT};
+use pullcheck::diagnose::{self, Request, RuntimePullRequest};
+use pullcheck::identity::error_chain;
+use pullcheck::identity::RegistryAuth;
+use pullcheck::platform::Platform;
+use pullcheck::probe::{Options, Prober};
+use pullcheck::report::text;
+use pullcheck::runtime::{RuntimeClient, RuntimeEndpoint};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub(crate) struct ProbeArgs {
+    /// Image reference as written in the pod spec (e.g. nginx, ghcr.io/org/app:v1, …@sha256:…).
+    pub(crate) image: String,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub(crate) output: Output,
+    /// User name for registry credentials (password from --password-stdin).
+    #[arg(long, requires = "password_stdin")]
+    pub(crate) username: Option<String>,
+    /// Read the password (or token) from the first line of standard input.
+    #[arg(long, requires = "username")]
+    pub(crate) password_stdin: bool,
+    /// A pull secret's docker config (.dockerconfigjson or legacy .dockercfg), read with
+    /// kubelet keyring rules; repeat for several secrets, in the pod's imagePullSecrets order.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) docker_config: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) kubelet: KubeletArgs,
+    #[command(flatten)]
+    pub(crate) cluster: ClusterArgs,
+    #[command(flatten)]
+    pub(crate) cloud: CloudArgs,
+    /// Time limit for each credential-provider plugin run (the kubelet's is 60s).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub(crate) credential_provider_timeout: Duration,
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    #[command(flatten)]
+    pub(crate) runtime: RuntimeArgs,
+    /// After the registry probe, pull through the runtime (CRI PullImage) with the same
+    /// credential and show its verdict beside the registry's.
+    #[arg(long)]
+    pub(crate) runtime_pull: bool,
+    /// Time limit for the runtime's PullImage.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, requires = "runtime_pull")]
+    pub(crate) runtime_pull_timeout: Duration,
+    /// Keep the image the runtime pulled (by default an image that was not on the node before
+    /// is removed again).
+    #[arg(long, requires = "runtime_pull")]
+    pub(crate) keep: bool,
+    /// Platform to check for, os/arch[/variant] (default: this machine's, normalised like containerd).
+    #[arg(long, value_parser = parse_platform)]
+    pub(crate) platform: Option<Platform>,
+    /// Time limit for each step (connect, each request), e.g. 10s, 1500ms.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub(crate) timeout: Duration,
+}
+
+pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
+    let basic = match (&args.username, args.password_stdin) {
+        (Some(user), true) => {
+            let mut input = String::new();
+            if let Err(e) = std::io::stdin().take(64 * 1024).read_to_string(&mut input) {
+                eprintln!("error: failed to read the password from standard input: {e}");
+                return ExitCode::from(USAGE_EXIT);
+            }
+            let password = input.lines().next().unwrap_or("").to_string();
+            if password.is_empty() {
+                eprintln!("error: --password-stdin: standard input is empty");
+                return ExitCode::from(USAGE_EXIT);
+            }
+            Some(RegistryAuth::Basic {
+                username: user.clone(),
+                password,
+            })
+        }
+        _ => None,
+    };
+    let options = Options {
+        step_timeout: args.timeout,
+        platform: args.platform.clone().unwrap_or_else(Platform::host),
+    };
+    let runtime = match async_runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    // The CRI channel's background task needs the runtime's context when it is created.
+    let _context = runtime.enter();
+    let runtime_pull = if args.runtime_pull {
+        // The client connects lazily; an endpoint that is not there shows as runtime_unavailable.
+        let client = match args.runtime.client() {
+            Ok(c) => c,
+            Err(Err(usage)) => {
+                eprintln!("error: {usage}");
+                return ExitCode::from(USAGE_EXIT);
+            }
+            Err(Ok(_)) => RuntimeClient::new(
+                RuntimeEndpoint {
+                    path: PathBuf::from(pullcheck::runtime::endpoint::KNOWN_SOCKETS[0].1),
+                },
+                args.runtime.runtime_timeout,
+            ),
+        };
+        Some(RuntimePullRequest {
+            client,
+            keep: args.keep,
+            limit: args.runtime_pull_timeout,
+        })
+    } else {
+        None
+    };
+    let node_identity = match args
+        .kubelet
+        .load(&args.config.proc_root, args.credential_provider_timeout)
+    {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(USAGE_EXIT);
+        }
+    };
+    let kube = match runtime.block_on(args.cluster.request()) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(USAGE_EXIT);
+        }
+    };
+    let request = Request {
+        image: args.image.clone(),
+        basic,
+        docker_configs: args.docker_config.clone(),
+        node_identity: Some(std::sync::Arc::new(node_identity)),
+        hosts_dir: args.config.hosts_dir.clone(),
+        containerd_config: args.config.containerd_config.clone(),
+        runtime_pull,
+        kube,
+        cloud: args.cloud.settings(),
+    };
+    let prober = Prober::with_proxy(
+        options,
+        pullcheck::endpoints::proxy::detect(&args.config.proc_root),
+    );
+    let report = match runtime.block_on(diagnose::diagnose(&prober, &request)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            return ExitCode::from(USAGE_EXIT);
+        }
+    };
+    match args.output {
+        Output::Json => match serde_json::to_string_pretty(&report) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("error: failed to encode the report: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        Output::Text => print!("{}", text::render(&report)),
+    }
+    ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
+}
