@@ -5,6 +5,8 @@
 
 use super::{eks, gke, Credential, RegistryAuth, Source};
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 /// Where the cloud metadata services are, and whether to ask them.
@@ -105,8 +107,43 @@ pub async fn lookup(settings: &CloudSettings, registry: &str) -> Option<CloudLoo
     None
 }
 
+/// ECR tokens already fetched, per (region, IMDS endpoint), with when to fetch again. Like the
+/// ecr-credential-provider's answer (`cacheKeyType: Registry`, `cacheDuration` = half the
+/// token's remaining life), so the agent does not load SDK configuration and ask IMDS and ECR
+/// on every probe of an ECR image.
+type EcrCache = Mutex<HashMap<(String, Option<String>), (eks::EcrToken, SystemTime)>>;
+
+fn ecr_cache() -> &'static EcrCache {
+    static CACHE: OnceLock<EcrCache> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// An ECR token from the cache while it is fresh, else from IMDS + ECR (and cached for half its
+/// remaining life; a token already expired is not cached).
+async fn cached_ecr_token(
+    settings: &CloudSettings,
+    host: &eks::EcrHost,
+) -> Result<eks::EcrToken, eks::Error> {
+    let key = (host.region.clone(), settings.imds_endpoint.clone());
+    let now = SystemTime::now();
+    {
+        let cache = ecr_cache().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((token, until)) = cache.get(&key) {
+            if now < *until {
+                return Ok(token.clone());
+            }
+        }
+    }
+    let token = eks::ecr_token(host, settings.imds_endpoint.as_deref(), settings.timeout).await?;
+    if let Some(left) = token.expires_at.and_then(|e| e.duration_since(now).ok()) {
+        let mut cache = ecr_cache().lock().unwrap_or_else(|e| e.into_inner());
+        cache.insert(key, (token.clone(), now + left / 2));
+    }
+    Ok(token)
+}
+
 async fn eks_lookup(settings: &CloudSettings, host: &eks::EcrHost) -> CloudLookup {
-    match eks::ecr_token(host, settings.imds_endpoint.as_deref(), settings.timeout).await {
+    match cached_ecr_token(settings, host).await {
         Ok(t) => {
             let mut warnings = Vec::new();
             if let Some(exp) = t.expires_at {
@@ -213,6 +250,41 @@ mod tests {
             .await
             .is_none());
         assert!(lookup(&CloudSettings::default(), "ghcr.io").await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_fresh_ecr_token_is_served_from_the_cache_and_a_stale_one_is_not() {
+        let host = eks::parse_ecr_host("123456789012.dkr.ecr.ap-south-2.amazonaws.com").unwrap();
+        // Nothing listens here: a lookup that reaches IMDS fails.
+        let settings = CloudSettings {
+            imds_endpoint: Some("http://127.0.0.1:9".into()),
+            timeout: Duration::from_millis(200),
+            ..CloudSettings::default()
+        };
+        let token = eks::EcrToken {
+            username: "AWS".into(),
+            password: "cached-secret".into(),
+            expires_at: None,
+            role: "node-role".into(),
+            region: host.region.clone(),
+            proxy_endpoint: None,
+        };
+        let key = (host.region.clone(), settings.imds_endpoint.clone());
+        let fresh = SystemTime::now() + Duration::from_secs(600);
+        ecr_cache()
+            .lock()
+            .unwrap()
+            .insert(key.clone(), (token.clone(), fresh));
+        assert_eq!(
+            cached_ecr_token(&settings, &host).await.unwrap().role,
+            "node-role"
+        );
+        let stale = SystemTime::now() - Duration::from_secs(1);
+        ecr_cache().lock().unwrap().insert(key, (token, stale));
+        assert!(matches!(
+            cached_ecr_token(&settings, &host).await,
+            Err(eks::Error::Imds { .. })
+        ));
     }
 
     #[test]
