@@ -673,3 +673,27 @@ fn every_credential_source_conforms() {
         }
     }
 }
+
+#[test]
+fn no_cloud_identity_leaves_the_metadata_services_alone() {
+    let b = bed();
+    let hosts = redirect(ECR);
+    let imds = format!("http://127.0.0.1:{}", b.port("imds"));
+    let env = ecr_env();
+    let (run, r) = probe_as(
+        &format!("{ECR}/app:amd64"),
+        &hosts,
+        &[
+            "--imds-endpoint",
+            &imds,
+            "--no-cloud-identity",
+            "--metadata-timeout",
+            "1s",
+        ],
+        &env_refs(&env),
+    );
+    // Anonymous against a Basic-auth registry, and no cloud identity consulted.
+    assert_eq!(r["verdict"], "unauthorized", "{}", run.stdout);
+    assert_eq!(r["identity"]["source"]["kind"], "anonymous");
+    assert!(r["identitySources"].get("cloud").is_none());
+}
