@@ -6,7 +6,8 @@
 //! (HTTP exchanges recorded as [`probe::Evidence`]; a 401 or a TLS failure is evidence, not an
 //! `Err`) → [`classify`] (pure: evidence → [`classify::Verdict`] + remediation) → [`report`]
 //! (JSON / text).
-//! [`diagnose`] is the one orchestrator that sees every stage; the CLI and the [`agent`] call it.
+//! [`diagnose`] is the one orchestrator that sees every stage; the CLI and the [`agent`] call it,
+//! and the agent's drift [`monitor`] calls it through the agent's probe service.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -15,6 +16,7 @@ pub mod classify;
 pub mod diagnose;
 pub mod endpoints;
 pub mod identity;
+pub mod monitor;
 pub mod node;
 pub mod platform;
 pub mod probe;

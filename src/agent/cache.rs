@@ -5,10 +5,11 @@
 //! lookup (see the probe service).
 
 use crate::classify::{Family, Verdict};
+use crate::report::summary::Summary;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long each class of answer is kept.
@@ -88,6 +89,8 @@ pub struct Entry {
     pub body: Bytes,
     /// Its verdict.
     pub verdict: Verdict,
+    /// The report in brief.
+    pub summary: Arc<Summary>,
     /// When it was stored (for `Age`).
     pub stored: Instant,
     /// When it stops being served.
@@ -125,7 +128,8 @@ impl<K: Hash + Eq + Clone> Cache<K> {
     }
 
     /// Keeps an answer for its class's TTL (a zero TTL keeps nothing).
-    pub fn put(&self, key: K, body: Bytes, verdict: Verdict, by_digest: bool, now: Instant) {
+    pub fn put(&self, key: K, body: Bytes, summary: Arc<Summary>, by_digest: bool, now: Instant) {
+        let verdict = summary.verdict;
         let ttl = Class::of(verdict, by_digest).ttl(&self.ttls);
         if ttl.is_zero() {
             return;
@@ -148,6 +152,7 @@ impl<K: Hash + Eq + Clone> Cache<K> {
             Entry {
                 body,
                 verdict,
+                summary,
                 stored: now,
                 expires: now + ttl,
             },
@@ -197,13 +202,17 @@ mod tests {
         }
     }
 
+    fn s(v: Verdict) -> Arc<Summary> {
+        Arc::new(Summary::bare(v, ""))
+    }
+
     #[test]
     fn entries_expire_by_class() {
         let c = Cache::new(Ttls::default(), 10);
         let t0 = Instant::now();
-        c.put("ok", Bytes::from_static(b"1"), Verdict::Ok, false, t0);
-        c.put("net", Bytes::from_static(b"2"), Verdict::Timeout, false, t0);
-        c.put("pin", Bytes::from_static(b"3"), Verdict::Ok, true, t0);
+        c.put("ok", Bytes::from_static(b"1"), s(Verdict::Ok), false, t0);
+        c.put("net", Bytes::from_static(b"2"), s(Verdict::Timeout), false, t0);
+        c.put("pin", Bytes::from_static(b"3"), s(Verdict::Ok), true, t0);
         let later = t0 + Duration::from_secs(10);
         assert!(c.get(&"ok", later).is_some());
         assert!(c.get(&"net", later).is_none());
@@ -216,9 +225,9 @@ mod tests {
     fn bounded() {
         let c = Cache::new(Ttls::default(), 2);
         let t0 = Instant::now();
-        c.put(1, Bytes::new(), Verdict::Timeout, false, t0);
-        c.put(2, Bytes::new(), Verdict::Ok, false, t0);
-        c.put(3, Bytes::new(), Verdict::Ok, false, t0);
+        c.put(1, Bytes::new(), s(Verdict::Timeout), false, t0);
+        c.put(2, Bytes::new(), s(Verdict::Ok), false, t0);
+        c.put(3, Bytes::new(), s(Verdict::Ok), false, t0);
         assert_eq!(c.len(), 2);
         assert!(c.get(&1, t0).is_none(), "the soonest to expire went first");
         assert!(c.get(&3, t0).is_some());

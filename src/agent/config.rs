@@ -16,7 +16,7 @@ use super::budget::{self, Rate};
 use super::cache::Ttls;
 use super::guard::Cidr;
 use crate::runtime::RuntimeEndpoint;
-use parts::{authz, probe_settings};
+use parts::{authz, monitor_settings, probe_settings};
 use sources::{addr, addr_or_off, count, dns_name, duration, Sources};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -162,6 +162,8 @@ pub struct Config {
     pub worker_threads: Option<usize>,
     /// Probe settings.
     pub probe: ProbeSettings,
+    /// The drift monitor.
+    pub monitor: crate::monitor::Settings,
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -305,6 +307,7 @@ impl Config {
                 count(1, 1024),
             )?,
             probe: probe_settings(&s, a)?,
+            monitor: monitor_settings(&s, a)?,
         };
         config.check()?;
         Ok(config)

@@ -8,6 +8,7 @@
 //! Label values that callers influence (registry hosts) are capped: past
 //! [`MAX_REGISTRY_LABELS`] distinct hosts, new ones count as `other`.
 
+use super::report_metrics::ReportMetrics;
 use crate::report::Report;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -64,7 +65,40 @@ pub struct Metrics {
     latency: HistogramFamily,
     probes: Family<ProbeLabels, Counter>,
     upstream: Family<UpstreamLabels, Counter>,
-    hosts: Mutex<HashSet<String>>,
+    hosts: LabelCap,
+    /// What finished reports say (rate limits, credential expiry, probe durations).
+    pub reports: ReportMetrics,
+}
+
+/// A bounded set of label values: the first `max` distinct values keep their name, later ones
+/// are `other` (a label callers influence cannot grow the series without bound).
+#[derive(Debug)]
+pub struct LabelCap {
+    seen: Mutex<HashSet<String>>,
+    max: usize,
+}
+
+impl LabelCap {
+    /// A cap of `max` distinct values.
+    pub fn new(max: usize) -> Self {
+        LabelCap {
+            seen: Mutex::new(HashSet::new()),
+            max,
+        }
+    }
+
+    /// `value`, or `other` once `max` other values were seen.
+    pub fn label(&self, value: String) -> String {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.contains(&value) {
+            return value;
+        }
+        if seen.len() >= self.max {
+            return "other".into();
+        }
+        seen.insert(value.clone());
+        value
+    }
 }
 
 fn latency_histogram() -> Histogram {
@@ -80,7 +114,8 @@ impl Metrics {
             latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             probes: Family::default(),
             upstream: Family::default(),
-            hosts: Mutex::new(HashSet::new()),
+            hosts: LabelCap::new(MAX_REGISTRY_LABELS),
+            reports: ReportMetrics::register(registry),
         };
         let r = registry.sub_registry_with_prefix("pullcheck_agent");
         r.register(
@@ -147,15 +182,7 @@ impl Metrics {
     }
 
     fn host_label(&self, host: String) -> String {
-        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        if hosts.contains(&host) {
-            return host;
-        }
-        if hosts.len() >= MAX_REGISTRY_LABELS {
-            return "other".into();
-        }
-        hosts.insert(host.clone());
-        host
+        self.hosts.label(host)
     }
 }
 

@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod node_info;
 pub mod openapi;
 pub mod params;
+pub mod report_metrics;
 pub mod routes;
 pub mod server;
 pub mod service;
@@ -145,6 +146,10 @@ pub async fn run(config: Config) -> Result<(), Error> {
     }
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Arc::new(metrics::Metrics::register(&mut registry));
+    let monitor_metrics = Arc::new(crate::monitor::metrics::MonitorMetrics::register(
+        &mut registry,
+        config.monitor.max_series,
+    ));
     let seen = Arc::new(RateLimitBoard::default());
     let service = Arc::new(ProbeService::new(
         ctx.clone(),
@@ -163,11 +168,21 @@ pub async fn run(config: Config) -> Result<(), Error> {
         seen.clone(),
     ));
     let shutdown = Shutdown::default();
+    let runtime_watch = Arc::new(RuntimeWatch::default());
+    let monitor = crate::monitor::Monitor::new(
+        service.clone(),
+        ctx.clone(),
+        runtime_watch.clone(),
+        config.node_name.clone(),
+        config.monitor.clone(),
+        monitor_metrics,
+    );
     let state = AppState {
         service: service.clone(),
         ctx: ctx.clone(),
         seen,
-        runtime: Arc::new(RuntimeWatch::default()),
+        runtime: runtime_watch,
+        monitor: monitor.clone(),
         metrics,
         registry: Arc::new(registry),
         limits: config.limits,
@@ -195,6 +210,12 @@ pub async fn run(config: Config) -> Result<(), Error> {
         config = %config.summary(),
         "pullcheck agent started"
     );
+
+    let monitor_tasks = if config.monitor.enabled {
+        monitor.spawn()
+    } else {
+        Vec::new()
+    };
 
     let mut api_servers = vec![tokio::spawn(server::serve(
         api,
@@ -233,6 +254,9 @@ pub async fn run(config: Config) -> Result<(), Error> {
         "shutting down: draining in-flight requests"
     );
     shutdown.trigger();
+    for t in &monitor_tasks {
+        t.abort();
+    }
     let servers = async {
         for s in api_servers {
             let _ = s.await;

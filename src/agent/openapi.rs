@@ -30,11 +30,15 @@ use utoipa::{OpenApi, PartialSchema, ToSchema};
         routes::probe_get,
         routes::probe_post,
         routes::node,
+        routes::monitor,
         health::healthz,
         health::readyz,
         health::openapi_json
     ),
-    components(schemas(ReportDoc, NodeDoc, ErrorBody, Code, ProbeBody, Health, Ready, RuntimeState)),
+    components(schemas(ReportDoc, NodeDoc, ErrorBody, Code, ProbeBody, Health, Ready, RuntimeState,
+        crate::monitor::status::MonitorStatus, crate::monitor::status::TargetStatus,
+        crate::monitor::status::FailingStatus, crate::monitor::status::WatchListStatus,
+        crate::monitor::pods::WatchStatus)),
     tags(
         (name = "probe", description = "Pull checks"),
         (name = "node", description = "What this node pulls with"),

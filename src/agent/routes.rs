@@ -39,6 +39,8 @@ pub struct AppState {
     pub seen: Arc<RateLimitBoard>,
     /// Runtime state for `/readyz`.
     pub runtime: Arc<RuntimeWatch>,
+    /// The drift monitor (its state for `/v1/monitor`).
+    pub monitor: Arc<crate::monitor::Monitor>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// The registry `/metrics` encodes (the agent's metrics and whatever else registered).
@@ -56,6 +58,7 @@ pub fn router(state: AppState, auth: Option<Arc<Authenticator>>) -> Router {
     let mut api = Router::new()
         .route("/v1/probe", get(probe_get).post(probe_post))
         .route("/v1/node", get(node))
+        .route("/v1/monitor", get(monitor))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(health::openapi_json))
@@ -73,6 +76,7 @@ fn route_label(path: &str) -> &'static str {
     match path {
         "/v1/probe" => "/v1/probe",
         "/v1/node" => "/v1/node",
+        "/v1/monitor" => "/v1/monitor",
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         "/openapi.json" => "/openapi.json",
@@ -286,6 +290,23 @@ pub async fn node(State(st): State<AppState>) -> Response {
         },
     };
     json(StatusCode::OK, &view)
+}
+
+/// The drift monitor's state: the pod watch, the watch list, every watched image × credential
+/// set with its verdict, the containers failing to pull and the events published.
+#[utoipa::path(
+    get,
+    path = "/v1/monitor",
+    tag = "node",
+    responses(
+        (status = 200, description = "The drift monitor's state", body = crate::monitor::status::MonitorStatus),
+        (status = 401, description = "Network listener: no or rejected bearer token", body = ErrorBody),
+        (status = 403, description = "Network listener: caller not authorised", body = ErrorBody),
+        (status = 503, description = "Network listener: the token could not be reviewed", body = ErrorBody),
+    )
+)]
+pub async fn monitor(State(st): State<AppState>) -> Response {
+    json(StatusCode::OK, &st.monitor.status())
 }
 
 pub(super) async fn not_found(req: Request) -> Response {

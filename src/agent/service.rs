@@ -19,6 +19,7 @@ use crate::identity::kube_secrets;
 use crate::platform::Platform;
 use crate::probe::policy::AddressPolicy;
 use crate::probe::{Options, Prober};
+use crate::report::summary::Summary;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +32,8 @@ pub struct Probed {
     pub body: Bytes,
     /// Its verdict.
     pub verdict: Verdict,
+    /// The report in brief.
+    pub summary: Arc<Summary>,
 }
 
 /// How an answer was produced.
@@ -62,6 +65,8 @@ pub struct Answer {
     pub body: Bytes,
     /// Its verdict.
     pub verdict: Verdict,
+    /// The report in brief.
+    pub summary: Arc<Summary>,
     /// How.
     pub served: Served,
 }
@@ -190,6 +195,7 @@ impl ProbeService {
                 return Ok(Answer {
                     body: hit.body,
                     verdict: hit.verdict,
+                    summary: hit.summary,
                     served: Served::Cached(now.saturating_duration_since(hit.stored)),
                 });
             }
@@ -205,6 +211,7 @@ impl ProbeService {
         Ok(Answer {
             body: probed.body,
             verdict: probed.verdict,
+            summary: probed.summary,
             served: match role {
                 Role::Leader => Served::Probed,
                 Role::Follower => Served::Coalesced,
@@ -245,12 +252,14 @@ impl ProbeService {
             .map_err(diagnose_error)?;
         self.metrics.observe_upstream(&report);
         self.seen.record(&report);
+        let summary = Arc::new(Summary::of(&report));
+        self.metrics.reports.observe(&summary);
         let body = serde_json::to_vec(&report)
             .map(Bytes::from)
             .map_err(|e| ApiError::new(Code::Internal, format!("encoding the report: {e}")))?;
         let by_digest = p.parsed.digest.is_some();
         self.cache
-            .put(key, body.clone(), report.verdict, by_digest, Instant::now());
+            .put(key, body.clone(), summary.clone(), by_digest, Instant::now());
         tracing::info!(
             image = %p.image,
             verdict = report.verdict.as_str(),
@@ -260,6 +269,7 @@ impl ProbeService {
         Ok(Probed {
             body,
             verdict: report.verdict,
+            summary,
         })
     }
 

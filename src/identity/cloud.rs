@@ -62,6 +62,9 @@ pub enum CloudOutcome {
         /// Whether a `devstorage` or `cloud-platform` scope is present.
         #[serde(skip_serializing_if = "Option::is_none")]
         pull_scope: Option<bool>,
+        /// When the access token expires (RFC 3339), from the server's `expires_in`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expires_at: Option<String>,
         /// Why there is no credential.
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
@@ -201,6 +204,10 @@ async fn gke_lookup(settings: &CloudSettings) -> CloudLookup {
     match gke::node_token(&host, settings.timeout).await {
         Ok(t) => {
             let pull_scope = t.has_pull_scope();
+            let expires_at = t.expires_in.map(|s| {
+                humantime::format_rfc3339_seconds(SystemTime::now() + Duration::from_secs(s))
+                    .to_string()
+            });
             let mut warnings = Vec::new();
             if !pull_scope {
                 warnings.push(format!(
@@ -222,6 +229,7 @@ async fn gke_lookup(settings: &CloudSettings) -> CloudLookup {
                     email: Some(t.email),
                     scopes: t.scopes,
                     pull_scope: Some(pull_scope),
+                    expires_at,
                     error: None,
                 },
                 warnings,
@@ -233,6 +241,7 @@ async fn gke_lookup(settings: &CloudSettings) -> CloudLookup {
                 email: None,
                 scopes: Vec::new(),
                 pull_scope: None,
+                expires_at: None,
                 error: Some(e.to_string()),
             },
             warnings: Vec::new(),

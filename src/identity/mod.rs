@@ -140,6 +140,26 @@ impl Source {
     }
 }
 
+impl Source {
+    /// A short, stable label for metrics and events: `anonymous`, `flags`,
+    /// `pull-secret-file:PATH`, `secret:NS/NAME`, `node-file:PATH`, `plugin:NAME`,
+    /// `eks:ROLE`, `gke:EMAIL`. Never a secret; no user names (they change with rotation).
+    pub fn label(&self) -> String {
+        match self {
+            Source::Anonymous => "anonymous".into(),
+            Source::Flags { .. } => "flags".into(),
+            Source::PullSecret { path, .. } => format!("pull-secret-file:{path}"),
+            Source::Secret {
+                namespace, name, ..
+            } => format!("secret:{namespace}/{name}"),
+            Source::NodeFile { path, .. } => format!("node-file:{path}"),
+            Source::Plugin { name, .. } => format!("plugin:{name}"),
+            Source::Eks { role, .. } => format!("eks:{role}"),
+            Source::Gke { email } => format!("gke:{email}"),
+        }
+    }
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let who = |f: &mut fmt::Formatter<'_>, username: &str| {

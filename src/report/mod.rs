@@ -2,6 +2,7 @@
 //! `remediation`, `identity`, `evidence[]`, `platforms`, `rateLimit`) and the text view.
 
 pub mod explanation;
+pub mod summary;
 pub mod text;
 
 use crate::classify::{Diagnosis, Verdict};

@@ -181,6 +181,35 @@ pub struct AgentArgs {
     /// Do not ask the cloud metadata services (EKS, GKE) for the node's identity.
     #[arg(long, env = "PULLCHECK_NO_CLOUD_IDENTITY")]
     pub no_cloud_identity: bool,
+    /// The drift monitor: on or off [default: on]. It watches this node's pods (with the
+    /// Kubernetes API and --node-name) and the --watch-list, re-probes their images, exports
+    /// verdict metrics and publishes events.
+    #[arg(long, value_name = "on|off", env = "PULLCHECK_MONITOR")]
+    pub monitor: Option<String>,
+    /// Re-probe interval of a pullable image (failing ones: a quarter of it, at least 15s),
+    /// jittered by 10% [default: 10m].
+    #[arg(long, value_name = "DURATION", env = "PULLCHECK_MONITOR_INTERVAL")]
+    pub monitor_interval: Option<String>,
+    /// Monitor probes at once [default: 2].
+    #[arg(long, value_name = "N", env = "PULLCHECK_MONITOR_CONCURRENCY")]
+    pub monitor_concurrency: Option<String>,
+    /// YAML file of images that must stay pullable (`images: [ref, {image, secrets}]`),
+    /// re-read when it changes (mount a ConfigMap) [default: none].
+    #[arg(long, value_name = "FILE", env = "PULLCHECK_WATCH_LIST")]
+    pub watch_list: Option<PathBuf>,
+    /// Publish Kubernetes Events (PullDiagnosis on pods, transitions on the node): on or off
+    /// [default: on].
+    #[arg(long, value_name = "on|off", env = "PULLCHECK_EVENTS")]
+    pub events: Option<String>,
+    /// How long a container must fail to pull before it is diagnosed and its event
+    /// published [default: 30s].
+    #[arg(long, value_name = "DURATION", env = "PULLCHECK_EVENT_GRACE")]
+    pub event_grace: Option<String>,
+    /// Most label sets per monitor metric kind (workload containers; image x identity); new
+    /// ones past it are dropped and counted in pullcheck_monitor_series_dropped_total
+    /// [default: 2000].
+    #[arg(long, value_name = "N", env = "PULLCHECK_MAX_SERIES")]
+    pub max_series: Option<String>,
 }
 
 /// Every key (flag name without `--`), for the config file.
@@ -227,4 +256,11 @@ pub const KEYS: &[&str] = &[
     "gce-metadata-host",
     "metadata-timeout",
     "no-cloud-identity",
+    "monitor",
+    "monitor-interval",
+    "monitor-concurrency",
+    "watch-list",
+    "events",
+    "event-grace",
+    "max-series",
 ];

@@ -1,9 +1,10 @@
 //! The groups of keys read together: the SubjectAccessReview attributes for network callers,
 //! and the node-side probe settings shared with `pullcheck probe`.
 
-use super::sources::{dns_name, duration, Sources};
+use super::sources::{count, dns_name, duration, Sources};
 use super::{AgentArgs, Error, ProbeSettings, HOUR, MS};
 use crate::agent::auth::Authz;
+use crate::monitor::Settings as MonitorSettings;
 use crate::runtime::RuntimeEndpoint;
 use std::path::PathBuf;
 
@@ -109,5 +110,45 @@ pub(super) fn probe_settings(s: &Sources, a: &AgentArgs) -> Result<ProbeSettings
                 _ => Err("expected true or false".into()),
             },
         )?,
+    })
+}
+
+fn on_off(v: &str) -> Result<bool, String> {
+    match v.trim() {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err("expected on or off".into()),
+    }
+}
+
+pub(super) fn monitor_settings(s: &Sources, a: &AgentArgs) -> Result<MonitorSettings, Error> {
+    Ok(MonitorSettings {
+        enabled: s.get("monitor", a.monitor.as_deref(), "on", on_off)?,
+        interval: s.get(
+            "monitor-interval",
+            a.monitor_interval.as_deref(),
+            "10m",
+            duration(100 * MS, 24 * HOUR),
+        )?,
+        concurrency: s.get(
+            "monitor-concurrency",
+            a.monitor_concurrency.as_deref(),
+            "2",
+            count(1, 64),
+        )?,
+        event_grace: s.get(
+            "event-grace",
+            a.event_grace.as_deref(),
+            "30s",
+            duration(std::time::Duration::ZERO, HOUR),
+        )?,
+        max_series: s.get(
+            "max-series",
+            a.max_series.as_deref(),
+            "2000",
+            count(1, 1_000_000),
+        )?,
+        watch_list: s.path("watch-list", a.watch_list.as_deref()),
+        events: s.get("events", a.events.as_deref(), "on", on_off)?,
     })
 }

@@ -68,6 +68,22 @@ impl Config {
             if self.probe.cloud_identity { "on" } else { "off" },
             path(&self.file),
         );
+        let m = &self.monitor;
+        let on = |b: bool| if b { "on" } else { "off" };
+        let _ = write!(
+            s,
+            " monitor={} monitor-interval={} monitor-concurrency={} watch-list={} events={} \
+             event-grace={} max-series={}",
+            on(m.enabled),
+            d(m.interval),
+            m.concurrency,
+            m.watch_list
+                .as_ref()
+                .map_or_else(|| "none".into(), |p| p.display().to_string()),
+            on(m.events),
+            d(m.event_grace),
+            m.max_series,
+        );
         s
     }
 }

@@ -1,0 +1,149 @@
+//! [`Summary`]: what the monitor, metrics and events need of a finished [`Report`] — verdict,
+//! reason, remediation, the identity as a short label, the registry and repository, the
+//! rate-limit figures and when the credential used expires — without re-reading the JSON.
+
+use super::Report;
+use crate::classify::Verdict;
+use crate::identity::cloud::CloudOutcome;
+use crate::probe::ratelimit::RateLimit;
+use crate::reference::ImageRef;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A report in brief.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why, in one line.
+    pub reason: String,
+    /// What fixes it.
+    pub remediation: String,
+    /// The identity used, one line (`user "x" from secret team-a/pull (…)`); `None` when the
+    /// probe never got as far as a credential.
+    pub identity: Option<String>,
+    /// The identity as a short label ([`Source::label`](crate::identity::Source::label)),
+    /// `none` without one.
+    pub identity_label: String,
+    /// The image's registry (`docker.io`, `host:port`), empty for an invalid reference.
+    pub registry: String,
+    /// The repository (`library/nginx`).
+    pub repository: String,
+    /// The manifest digest, when resolved.
+    pub digest: Option<String>,
+    /// The registry's latest rate-limit figures and the host that sent them.
+    pub rate_limit: Option<(String, RateLimit)>,
+    /// When the credentials used expire, by source label, seconds since the Unix epoch.
+    pub expiries: Vec<(String, f64)>,
+    /// Wall time of the probe, seconds.
+    pub seconds: f64,
+}
+
+fn epoch(rfc3339: &str) -> Option<f64> {
+    let t = humantime::parse_rfc3339_weak(rfc3339).ok()?;
+    Some(t.duration_since(UNIX_EPOCH).ok()?.as_secs_f64())
+}
+
+impl Summary {
+    /// Summarises `report`.
+    pub fn of(report: &Report) -> Self {
+        let (registry, repository) = ImageRef::parse(&report.image)
+            .map(|r| (r.registry, r.repository))
+            .unwrap_or_default();
+        let rate_limit = report
+            .attempts
+            .iter()
+            .rev()
+            .find_map(|a| a.evidence.rate_limit.clone().map(|r| (a.host.clone(), r)))
+            .or_else(|| {
+                report
+                    .rate_limit
+                    .clone()
+                    .map(|r| (registry.clone(), r))
+            });
+        let mut expiries = Vec::new();
+        match &report.identity_sources.cloud {
+            Some(CloudOutcome::Eks {
+                region,
+                role,
+                expires_at: Some(at),
+                ..
+            }) => {
+                if let Some(t) = epoch(at) {
+                    let role = role.as_deref().unwrap_or("unknown");
+                    expiries.push((format!("eks:{role}:{region}"), t));
+                }
+            }
+            Some(CloudOutcome::Gke {
+                email,
+                expires_at: Some(at),
+                ..
+            }) => {
+                if let Some(t) = epoch(at) {
+                    let email = email.as_deref().unwrap_or("unknown");
+                    expiries.push((format!("gke:{email}"), t));
+                }
+            }
+            _ => {}
+        }
+        Summary {
+            verdict: report.verdict,
+            reason: report.reason.clone(),
+            remediation: report.remediation.clone(),
+            identity: report.identity.as_ref().map(|i| i.description.clone()),
+            identity_label: report
+                .identity
+                .as_ref()
+                .map_or_else(|| "none".into(), |i| i.source.label()),
+            registry,
+            repository,
+            digest: report.digest.clone(),
+            rate_limit,
+            expiries,
+            seconds: report.duration_ms / 1000.0,
+        }
+    }
+
+    /// A summary for an answer that has no report (tests, refusals).
+    pub fn bare(verdict: Verdict, reason: &str) -> Self {
+        Summary {
+            verdict,
+            reason: reason.to_string(),
+            remediation: String::new(),
+            identity: None,
+            identity_label: "none".into(),
+            registry: String::new(),
+            repository: String::new(),
+            digest: None,
+            rate_limit: None,
+            expiries: Vec::new(),
+            seconds: 0.0,
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn now_epoch() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_to_epoch() {
+        assert_eq!(epoch("1970-01-01T00:01:00Z"), Some(60.0));
+        assert_eq!(epoch("nonsense"), None);
+    }
+
+    #[test]
+    fn an_invalid_reference_summarises_without_registry() {
+        let r = Report::invalid_reference("UPPER", "bad", crate::platform::Platform::host());
+        let s = Summary::of(&r);
+        assert_eq!(s.verdict, Verdict::InvalidReference);
+        assert_eq!(s.registry, "");
+        assert_eq!(s.identity_label, "none");
+    }
+}
