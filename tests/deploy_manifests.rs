@@ -19,7 +19,7 @@
 mod render;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
-use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use serde::de::DeserializeOwned;
@@ -67,7 +67,11 @@ fn all_on() -> Value {
             "extraEnv": [{"name": "PULLCHECK_TIMEOUT", "value": "5s"}]
         },
         "runtime": {"endpoint": "unix:///run/containerd/containerd.sock"},
-        "serviceAccount": {"annotations": {"example.com/owner": "sre"}}
+        "serviceAccount": {"annotations": {"example.com/owner": "sre"}},
+        "monitor": {"watchList": [
+            "registry.example.com/team/app:1.4",
+            {"image": "ghcr.io/org/private:latest", "secrets": ["team-a/ghcr-pull"]}
+        ]}
     })
 }
 
@@ -81,7 +85,8 @@ fn all_off() -> Value {
         "rbac": {"pullSecrets": false, "driftMonitor": false},
         "priorityClass": {"create": false, "name": "system-node-critical"},
         "securityContext": {"readHostProcessEnvironment": false},
-        "trustStore": {"hostPaths": []}
+        "trustStore": {"hostPaths": []},
+        "monitor": {"enabled": false}
     })
 }
 
@@ -236,6 +241,7 @@ struct Objects {
     services: Vec<Service>,
     daemonsets: Vec<DaemonSet>,
     priority_classes: Vec<PriorityClass>,
+    config_maps: Vec<ConfigMap>,
     service_monitors: Vec<Value>,
 }
 
@@ -256,6 +262,7 @@ fn typed(text: &str, what: &str) -> Objects {
             "Service" => roundtrip(&doc).map(|t| o.services.push(t)),
             "DaemonSet" => roundtrip(&doc).map(|t| o.daemonsets.push(t)),
             "PriorityClass" => roundtrip(&doc).map(|t| o.priority_classes.push(t)),
+            "ConfigMap" => roundtrip(&doc).map(|t| o.config_maps.push(t)),
             "ServiceMonitor" => {
                 service_monitor_shape(&doc).map(|()| o.service_monitors.push(doc.clone()))
             }
@@ -630,8 +637,8 @@ fn check_daemonset(o: &Objects, what: &str) {
     for v in volumes {
         let Some(hp) = &v.host_path else {
             assert!(
-                v.empty_dir.is_some(),
-                "{what}: volume {} is neither a hostPath nor an emptyDir",
+                v.empty_dir.is_some() || v.config_map.is_some(),
+                "{what}: volume {} is neither a hostPath, an emptyDir nor the watch list",
                 v.name
             );
             continue;
@@ -674,7 +681,9 @@ fn check_daemonset(o: &Objects, what: &str) {
             .iter()
             .find(|v| v.name == m.name)
             .expect("mount of a volume");
-        if v.host_path.is_none() {
+        if v.config_map.is_some() {
+            assert_eq!(m.read_only, Some(true), "{what}: the watch list read-only");
+        } else if v.host_path.is_none() {
             assert_eq!(
                 m.mount_path, "/tmp",
                 "{what}: the only writable mount is /tmp"
@@ -879,6 +888,58 @@ fn switching_options_off_removes_what_they_need() {
         .unwrap()
         .contains(&"--metrics-listen=off".to_string()));
     assert_eq!(rules(&o), BTreeSet::new(), "no API access left");
+    assert!(
+        o.config_maps.is_empty(),
+        "no watch list without the monitor"
+    );
+    assert!(c
+        .args
+        .as_ref()
+        .unwrap()
+        .contains(&"--monitor=off".to_string()));
+}
+
+/// The watch list the chart renders is one the agent reads, entry for entry.
+#[test]
+fn the_watch_list_configmap_is_what_the_agent_parses() {
+    let o = typed(&render_stream(&[], Some(&all_on())), "all on");
+    let cm = o.config_maps.first().expect("the watch-list ConfigMap");
+    let text = &cm.data.as_ref().unwrap()["watch-list.yaml"];
+    let list = pullcheck::monitor::watchlist::parse(Path::new("watch-list.yaml"), text)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let images: Vec<_> = list.iter().map(|t| t.image.as_str()).collect();
+    assert_eq!(
+        images,
+        [
+            "registry.example.com/team/app:1.4",
+            "ghcr.io/org/private:latest"
+        ]
+    );
+    let empty = typed(&render_stream(&[], None), "defaults");
+    let text = &empty.config_maps[0].data.as_ref().unwrap()["watch-list.yaml"];
+    assert!(pullcheck::monitor::watchlist::parse(Path::new("w"), text)
+        .unwrap()
+        .is_empty());
+    let ds = &o.daemonsets[0];
+    let c = &ds
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0];
+    let args = c.args.as_ref().unwrap();
+    assert!(args.contains(&"--watch-list=/etc/pullcheck/watch-list/watch-list.yaml".to_string()));
+    let m = c
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|m| m.name == "watch-list")
+        .unwrap();
+    assert_eq!(m.mount_path, "/etc/pullcheck/watch-list");
 }
 
 // ---------------------------------------------------------------------------------------------

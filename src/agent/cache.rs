@@ -211,7 +211,13 @@ mod tests {
         let c = Cache::new(Ttls::default(), 10);
         let t0 = Instant::now();
         c.put("ok", Bytes::from_static(b"1"), s(Verdict::Ok), false, t0);
-        c.put("net", Bytes::from_static(b"2"), s(Verdict::Timeout), false, t0);
+        c.put(
+            "net",
+            Bytes::from_static(b"2"),
+            s(Verdict::Timeout),
+            false,
+            t0,
+        );
         c.put("pin", Bytes::from_static(b"3"), s(Verdict::Ok), true, t0);
         let later = t0 + Duration::from_secs(10);
         assert!(c.get(&"ok", later).is_some());

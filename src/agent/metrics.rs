@@ -162,23 +162,25 @@ impl Metrics {
     pub fn observe_upstream(&self, report: &Report) {
         for attempt in &report.attempts {
             for ex in &attempt.evidence.exchanges {
-                let host = reqwest::Url::parse(&ex.url)
-                    .ok()
-                    .and_then(|u| {
-                        u.host_str()
-                            .map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(0)))
-                    })
-                    .unwrap_or_else(|| "unknown".into());
-                let status = match (ex.status, &ex.transport) {
-                    (Some(s), _) => s.to_string(),
-                    (None, _) => "error".to_string(),
-                };
-                let registry = self.host_label(host);
-                self.upstream
-                    .get_or_create(&UpstreamLabels { registry, status })
-                    .inc();
+                self.observe_exchange(&ex.url, ex.status);
             }
         }
+    }
+
+    /// One upstream HTTP exchange: its URL and status (`None`: a transport failure).
+    pub fn observe_exchange(&self, url: &str, status: Option<u16>) {
+        let host = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| {
+                u.host_str()
+                    .map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(0)))
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let status = status.map_or_else(|| "error".to_string(), |s| s.to_string());
+        let registry = self.host_label(host);
+        self.upstream
+            .get_or_create(&UpstreamLabels { registry, status })
+            .inc();
     }
 
     fn host_label(&self, host: String) -> String {

@@ -137,8 +137,13 @@ mod tests {
         s.expiries = vec![("eks:node-role:eu-west-1".into(), 1.9e9)];
         m.observe(&s);
         let text = super::super::metrics::encode(&reg);
-        assert!(text.contains("pullcheck_ratelimit_remaining{registry=\"registry-1.docker.io:443\"} 7"), "{text}");
-        assert!(text.contains("pullcheck_ratelimit_limit{registry=\"registry-1.docker.io:443\"} 100"));
+        assert!(
+            text.contains("pullcheck_ratelimit_remaining{registry=\"registry-1.docker.io:443\"} 7"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pullcheck_ratelimit_limit{registry=\"registry-1.docker.io:443\"} 100")
+        );
         assert!(text.contains("pullcheck_credential_expiry_timestamp_seconds{source=\"eks:node-role:eu-west-1\"} 1900000000"));
         assert!(text.contains("pullcheck_probe_duration_seconds_count{registry=\"docker.io\"} 1"));
     }

@@ -258,8 +258,13 @@ impl ProbeService {
             .map(Bytes::from)
             .map_err(|e| ApiError::new(Code::Internal, format!("encoding the report: {e}")))?;
         let by_digest = p.parsed.digest.is_some();
-        self.cache
-            .put(key, body.clone(), summary.clone(), by_digest, Instant::now());
+        self.cache.put(
+            key,
+            body.clone(),
+            summary.clone(),
+            by_digest,
+            Instant::now(),
+        );
         tracing::info!(
             image = %p.image,
             verdict = report.verdict.as_str(),

@@ -223,7 +223,10 @@ mod tests {
     #[test]
     fn names_follow_content_and_messages_are_cut() {
         let a = notice("app unauthorized secret:team-a/pull");
-        assert_eq!(a.name(), notice("app unauthorized secret:team-a/pull").name());
+        assert_eq!(
+            a.name(),
+            notice("app unauthorized secret:team-a/pull").name()
+        );
         assert_ne!(a.name(), notice("app forbidden secret:team-a/pull").name());
         assert!(a.name().starts_with("web-0.pullcheck-"));
         let e = a.event("node-1");

@@ -80,9 +80,18 @@ impl IaeMode {
                 IaeMode::AuthenticationFailure
             }
             Forbidden => IaeMode::AuthorizationFailure,
-            RateLimited | TlsUnknownAuthority | TlsCertificateExpired | TlsHostnameMismatch
-            | TlsError | HttpRegistry | DnsFailure | ConnectionRefused | Timeout | ProxyError
-            | NetworkUnreachable | RegistryError => IaeMode::RegistryUnavailable,
+            RateLimited
+            | TlsUnknownAuthority
+            | TlsCertificateExpired
+            | TlsHostnameMismatch
+            | TlsError
+            | HttpRegistry
+            | DnsFailure
+            | ConnectionRefused
+            | Timeout
+            | ProxyError
+            | NetworkUnreachable
+            | RegistryError => IaeMode::RegistryUnavailable,
             IdentityUnavailable | RuntimeUnavailable | InsufficientDisk | Unknown => {
                 IaeMode::UnknownError
             }
@@ -298,7 +307,10 @@ impl MonitorMetrics {
 
     /// Workload label sets exported.
     pub fn workloads(&self) -> usize {
-        self.workloads.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.workloads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// Records a target's verdict under its registry, repository and identity labels. Targets
@@ -332,7 +344,9 @@ impl MonitorMetrics {
                 .inc();
             return false;
         }
-        let old = v.targets.insert(target.to_string(), (group.clone(), verdict));
+        let old = v
+            .targets
+            .insert(target.to_string(), (group.clone(), verdict));
         if let Some((old_group, _)) = old.filter(|(g, _)| *g != group) {
             self.show(&mut v, &old_group);
         }
@@ -414,7 +428,10 @@ mod tests {
         for v in Verdict::ALL {
             let _ = IaeMode::of(v);
         }
-        assert_eq!(IaeMode::of(Verdict::Forbidden), IaeMode::AuthorizationFailure);
+        assert_eq!(
+            IaeMode::of(Verdict::Forbidden),
+            IaeMode::AuthorizationFailure
+        );
         assert_eq!(IaeMode::of(Verdict::RepositoryUnknown), IaeMode::Absent);
     }
 
@@ -425,13 +442,23 @@ mod tests {
         assert!(m.set_workload(&w("a"), Verdict::Ok));
         assert!(m.set_workload(&w("b"), Verdict::Forbidden));
         assert!(!m.set_workload(&w("c"), Verdict::Ok), "over the cap");
-        assert!(m.set_workload(&w("a"), Verdict::Unauthorized), "known sets update");
+        assert!(
+            m.set_workload(&w("a"), Verdict::Unauthorized),
+            "known sets update"
+        );
         let text = crate::agent::metrics::encode(&reg);
         let l = "{namespace=\"ns\",container=\"c\",image=\"r/i:1\",kind=\"deployment\",name=\"a\"}";
-        assert!(text.contains(&format!("k8s_image_availability_exporter_authentication_failure{l} 1")), "{text}");
+        assert!(
+            text.contains(&format!(
+                "k8s_image_availability_exporter_authentication_failure{l} 1"
+            )),
+            "{text}"
+        );
         assert!(text.contains(&format!("k8s_image_availability_exporter_available{l} 0")));
         assert!(!text.contains("name=\"c\""));
-        assert!(text.contains("pullcheck_monitor_series_dropped_total{family=\"k8s_image_availability_exporter\"} 1"));
+        assert!(text.contains(
+            "pullcheck_monitor_series_dropped_total{family=\"k8s_image_availability_exporter\"} 1"
+        ));
         m.remove_workload(&w("a"));
         let text = crate::agent::metrics::encode(&reg);
         assert!(!text.contains("name=\"a\""));
@@ -451,11 +478,17 @@ mod tests {
         m.set_verdict("i:1", g(), Verdict::Unauthorized, Some(Verdict::Ok));
         let text = crate::agent::metrics::encode(&reg);
         assert!(text.contains("pullcheck_probe_verdict{registry=\"r\",repository=\"i\",identity=\"secret:a/s\",verdict=\"unauthorized\"} 1"), "{text}");
-        assert!(!text.contains("verdict=\"ok\"} 1"), "one series per group: {text}");
+        assert!(
+            !text.contains("verdict=\"ok\"} 1"),
+            "one series per group: {text}"
+        );
         assert!(text.contains("pullcheck_verdict_transitions_total{registry=\"r\",repository=\"i\",from=\"ok\",to=\"unauthorized\"} 1"));
         m.remove_verdict("i:1");
         let text = crate::agent::metrics::encode(&reg);
-        assert!(text.contains("identity=\"secret:a/s\",verdict=\"ok\"} 1"), "{text}");
+        assert!(
+            text.contains("identity=\"secret:a/s\",verdict=\"ok\"} 1"),
+            "{text}"
+        );
         m.remove_verdict("i:2");
         assert!(!crate::agent::metrics::encode(&reg).contains("pullcheck_probe_verdict{"));
     }

@@ -150,8 +150,9 @@ impl Monitor {
             .duration_since(UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)
             ^ node.as_deref().map_or(0, |n| {
-                n.bytes()
-                    .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+                n.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+                })
             });
         Arc::new(Monitor {
             state: Mutex::new(State::new(Schedule::new(settings.interval, seed))),
@@ -331,11 +332,12 @@ impl Monitor {
                 };
                 let result = async {
                     let summary = match Self::params(&key, Some(&entry.pod)) {
-                        Ok(p) => service
-                            .probe(p)
-                            .await
-                            .map(|a| a.summary)
-                            .map_err(|e| format!("live probe of {} as pod {}: {}", entry.image, entry.pod, e.message))?,
+                        Ok(p) => service.probe(p).await.map(|a| a.summary).map_err(|e| {
+                            format!(
+                                "live probe of {} as pod {}: {}",
+                                entry.image, entry.pod, e.message
+                            )
+                        })?,
                         Err(s) => s,
                     };
                     let message: MessageDiagnosis = runtime_message::explain(&entry.message);

@@ -129,17 +129,28 @@ mod tests {
 
     #[test]
     fn pod_message_names_verdict_identity_and_fix() {
-        let mut s = Summary::bare(Verdict::Unauthorized, "the registry rejected the credentials");
+        let mut s = Summary::bare(
+            Verdict::Unauthorized,
+            "the registry rejected the credentials",
+        );
         s.identity = Some("user \"x\" from secret team-a/pull".into());
         s.remediation = "update the secret".into();
         let m = crate::classify::runtime_message::explain(
             "failed to pull and unpack image \"r.example/app:1\": failed to resolve reference \"r.example/app:1\": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed",
         );
         let n = pod_notice(&failing(), &s, &m);
-        assert!(n.message.starts_with("r.example/app:1: unauthorized as user \"x\" from secret team-a/pull"), "{}", n.message);
+        assert!(
+            n.message
+                .starts_with("r.example/app:1: unauthorized as user \"x\" from secret team-a/pull"),
+            "{}",
+            n.message
+        );
         assert!(n.message.contains("Fix: update the secret"));
         assert_eq!(n.reason, "PullDiagnosis");
-        assert_eq!(n.subject.field_path.as_deref(), Some("spec.containers{app}"));
+        assert_eq!(
+            n.subject.field_path.as_deref(),
+            Some("spec.containers{app}")
+        );
     }
 
     #[test]

@@ -93,7 +93,10 @@ mod tests {
         let mut firsts = Vec::new();
         for _ in 0..1000 {
             let n = s.next(t0, false) - t0;
-            assert!(n >= Duration::from_secs(540) && n < Duration::from_secs(660), "{n:?}");
+            assert!(
+                n >= Duration::from_secs(540) && n < Duration::from_secs(660),
+                "{n:?}"
+            );
             let f = s.first(t0) - t0;
             assert!(f < MAX_SPREAD);
             firsts.push(f.as_secs());

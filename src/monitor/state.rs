@@ -315,7 +315,14 @@ mod tests {
     fn representative_pod_moves_when_it_goes() {
         let mut s = State::new(Schedule::new(Duration::from_secs(600), 1));
         let t0 = Instant::now();
-        s.sync(&[pod("a", "app-1", "pull", false), pod("a", "app-2", "pull", false)], &[], t0);
+        s.sync(
+            &[
+                pod("a", "app-1", "pull", false),
+                pod("a", "app-2", "pull", false),
+            ],
+            &[],
+            t0,
+        );
         let rep = |s: &State| s.targets.values().next().unwrap().pod.clone().unwrap().name;
         let first = rep(&s);
         let other = if first == "app-1" { "app-2" } else { "app-1" };

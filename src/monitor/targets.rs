@@ -212,9 +212,21 @@ impl PodView {
         }
         let mut failed = Vec::new();
         if let Some(status) = &pod.status {
-            failing("initContainers", status.init_container_statuses.as_ref(), &mut failed);
-            failing("containers", status.container_statuses.as_ref(), &mut failed);
-            failing("ephemeralContainers", status.ephemeral_container_statuses.as_ref(), &mut failed);
+            failing(
+                "initContainers",
+                status.init_container_statuses.as_ref(),
+                &mut failed,
+            );
+            failing(
+                "containers",
+                status.container_statuses.as_ref(),
+                &mut failed,
+            );
+            failing(
+                "ephemeralContainers",
+                status.ephemeral_container_statuses.as_ref(),
+                &mut failed,
+            );
         }
         Some(PodView {
             uid,
@@ -249,7 +261,11 @@ mod tests {
             "status": {"phase": "Pending"}
         }));
         let v = PodView::of(&p).unwrap();
-        let names: Vec<_> = v.containers.iter().map(|(w, _)| w.container.as_str()).collect();
+        let names: Vec<_> = v
+            .containers
+            .iter()
+            .map(|(w, _)| w.container.as_str())
+            .collect();
         assert_eq!(names, ["init", "app", "debug"]);
         let (w, t) = &v.containers[1];
         assert_eq!((w.kind.as_str(), w.name.as_str()), ("deployment", "web"));
@@ -279,23 +295,35 @@ mod tests {
         assert_eq!(v.failing.len(), 1);
         assert_eq!(v.failing[0].reason, "ImagePullBackOff");
         assert_eq!(v.failing[0].field_path, "spec.containers{db}");
-        let bare = pod(json!({"metadata": {"name": "x", "namespace": "n", "uid": "u"},
-                              "spec": {"containers": [{"name": "c", "image": "i"}]}}));
+        let bare = pod(
+            json!({"metadata": {"name": "x", "namespace": "n", "uid": "u"},
+                              "spec": {"containers": [{"name": "c", "image": "i"}]}}),
+        );
         let v = PodView::of(&bare).unwrap();
-        assert_eq!((v.containers[0].0.kind.as_str(), v.containers[0].0.name.as_str()), ("pod", "x"));
+        assert_eq!(
+            (
+                v.containers[0].0.kind.as_str(),
+                v.containers[0].0.name.as_str()
+            ),
+            ("pod", "x")
+        );
         // A ReplicaSet without the hash label stays a ReplicaSet.
-        let rs = pod(json!({"metadata": {"name": "x-1", "namespace": "n", "uid": "u",
+        let rs = pod(
+            json!({"metadata": {"name": "x-1", "namespace": "n", "uid": "u",
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "x",
                                  "uid": "r", "controller": true}]},
-            "spec": {"containers": [{"name": "c", "image": "i"}]}}));
+            "spec": {"containers": [{"name": "c", "image": "i"}]}}),
+        );
         assert_eq!(PodView::of(&rs).unwrap().containers[0].0.kind, "replicaset");
     }
 
     #[test]
     fn finished_and_incomplete_pods_are_skipped() {
-        let done = pod(json!({"metadata": {"name": "x", "namespace": "n", "uid": "u"},
+        let done = pod(
+            json!({"metadata": {"name": "x", "namespace": "n", "uid": "u"},
                               "spec": {"containers": [{"name": "c", "image": "i"}]},
-                              "status": {"phase": "Succeeded"}}));
+                              "status": {"phase": "Succeeded"}}),
+        );
         assert!(PodView::of(&done).is_none());
         let no_uid = pod(json!({"metadata": {"name": "x", "namespace": "n"}}));
         assert!(PodView::of(&no_uid).is_none());

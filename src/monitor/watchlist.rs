@@ -94,8 +94,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<TargetKey>, Error> {
             Entry::Full { image, secrets } => (image, secrets),
         };
         let image = image.trim().to_string();
-        ImageRef::parse(&image)
-            .map_err(|e| invalid(format!("images[{i}]: {image:?} is not an image reference: {e}")))?;
+        ImageRef::parse(&image).map_err(|e| {
+            invalid(format!(
+                "images[{i}]: {image:?} is not an image reference: {e}"
+            ))
+        })?;
         for s in &secrets {
             ObjectRef::parse("secret", s).map_err(|e| invalid(format!("images[{i}]: {e}")))?;
         }
@@ -234,7 +237,11 @@ mod tests {
     fn bad_entries_name_the_index() {
         let e = parse(Path::new("w"), "images:\n  - nginx\n  - 'UPPER/x'\n").unwrap_err();
         assert!(e.to_string().contains("images[1]"), "{e}");
-        let e = parse(Path::new("w"), "images:\n  - image: a\n    secrets: [nope]\n").unwrap_err();
+        let e = parse(
+            Path::new("w"),
+            "images:\n  - image: a\n    secrets: [nope]\n",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("images[0]"), "{e}");
         assert!(parse(Path::new("w"), "imagez: []").is_err());
         assert!(parse(Path::new("w"), "[[[").is_err());
@@ -253,7 +260,11 @@ mod tests {
         std::fs::write(&path, "images: [a:1, 'B:x']\n").unwrap();
         assert_eq!(w.poll(), Poll::Rejected);
         assert_eq!(w.targets().len(), 1, "the previous list stays");
-        assert_eq!(w.poll(), Poll::Unchanged, "the same bad content is reported once");
+        assert_eq!(
+            w.poll(),
+            Poll::Unchanged,
+            "the same bad content is reported once"
+        );
         std::fs::write(&path, "images: [a:1, b:2]\n").unwrap();
         assert_eq!(w.poll(), Poll::Reloaded);
         assert_eq!(w.targets().len(), 2);

@@ -38,6 +38,12 @@ pub struct Summary {
     pub seconds: f64,
 }
 
+/// `host[:port]` of a host URL (`https://registry-1.docker.io/v2` → `registry-1.docker.io`).
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_string()
+}
+
 fn epoch(rfc3339: &str) -> Option<f64> {
     let t = humantime::parse_rfc3339_weak(rfc3339).ok()?;
     Some(t.duration_since(UNIX_EPOCH).ok()?.as_secs_f64())
@@ -53,13 +59,8 @@ impl Summary {
             .attempts
             .iter()
             .rev()
-            .find_map(|a| a.evidence.rate_limit.clone().map(|r| (a.host.clone(), r)))
-            .or_else(|| {
-                report
-                    .rate_limit
-                    .clone()
-                    .map(|r| (registry.clone(), r))
-            });
+            .find_map(|a| a.evidence.rate_limit.clone().map(|r| (host_of(&a.host), r)))
+            .or_else(|| report.rate_limit.clone().map(|r| (registry.clone(), r)));
         let mut expiries = Vec::new();
         match &report.identity_sources.cloud {
             Some(CloudOutcome::Eks {
@@ -131,6 +132,16 @@ pub fn now_epoch() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_of_url() {
+        assert_eq!(
+            host_of("https://registry-1.docker.io"),
+            "registry-1.docker.io"
+        );
+        assert_eq!(host_of("http://127.0.0.1:5000/v2/x"), "127.0.0.1:5000");
+        assert_eq!(host_of("mirror:5000"), "mirror:5000");
+    }
 
     #[test]
     fn rfc3339_to_epoch() {

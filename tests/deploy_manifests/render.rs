@@ -36,6 +36,7 @@ pub const TEMPLATE_ORDER: &[&str] = &[
     "namespace.yaml",
     "priorityclass.yaml",
     "serviceaccount.yaml",
+    "configmap-watch-list.yaml",
     "rbac.yaml",
     "service.yaml",
     "servicemonitor.yaml",
