@@ -257,6 +257,9 @@ pub fn post_json(url: &str, body: &Value) -> reqwest::RequestBuilder {
 pub struct CountingProxy {
     pub addr: SocketAddr,
     pub manifests: Arc<AtomicUsize>,
+    /// Manifest requests with the GET method (a registry such as Docker Hub counts these as
+    /// pulls; HEAD requests are free).
+    pub manifest_gets: Arc<AtomicUsize>,
     pub requests: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -265,27 +268,33 @@ impl CountingProxy {
     /// Starts on the calling test's tokio runtime.
     pub async fn start(upstream: SocketAddr) -> CountingProxy {
         let manifests = Arc::new(AtomicUsize::new(0));
+        let manifest_gets = Arc::new(AtomicUsize::new(0));
         let requests = Arc::new(AtomicUsize::new(0));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (m, r) = (manifests.clone(), requests.clone());
+        let counts = Counts {
+            manifests: manifests.clone(),
+            manifest_gets: manifest_gets.clone(),
+            requests: requests.clone(),
+        };
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
-                let (m, r) = (m.clone(), r.clone());
+                let counts = counts.clone();
                 tokio::spawn(async move {
                     let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
                         return;
                     };
-                    relay(client, server, m, r).await;
+                    relay(client, server, counts).await;
                 });
             }
         });
         CountingProxy {
             addr,
             manifests,
+            manifest_gets,
             requests,
             task,
         }
@@ -298,6 +307,17 @@ impl CountingProxy {
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
+
+    pub fn manifest_gets(&self) -> usize {
+        self.manifest_gets.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Clone)]
+struct Counts {
+    manifests: Arc<AtomicUsize>,
+    manifest_gets: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
 }
 
 impl Drop for CountingProxy {
@@ -306,12 +326,7 @@ impl Drop for CountingProxy {
     }
 }
 
-async fn relay(
-    client: tokio::net::TcpStream,
-    server: tokio::net::TcpStream,
-    manifests: Arc<AtomicUsize>,
-    requests: Arc<AtomicUsize>,
-) {
+async fn relay(client: tokio::net::TcpStream, server: tokio::net::TcpStream, counts: Counts) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
@@ -334,9 +349,12 @@ async fn relay(
             pending.drain(..i + 2);
             let method = line.split(' ').next().unwrap_or("");
             if ["GET", "HEAD", "POST", "PUT"].contains(&method) && line.contains(" HTTP/1.") {
-                requests.fetch_add(1, Ordering::SeqCst);
+                counts.requests.fetch_add(1, Ordering::SeqCst);
                 if line.contains("/manifests/") {
-                    manifests.fetch_add(1, Ordering::SeqCst);
+                    counts.manifests.fetch_add(1, Ordering::SeqCst);
+                    if method == "GET" {
+                        counts.manifest_gets.fetch_add(1, Ordering::SeqCst);
+                    }
                 }
             }
         }

@@ -12,8 +12,17 @@
 //!   (`k=v`, `k==v`, `k!=v`, `k`, `!k`, `k in (a,b)`, `k notin (a,b)`) and `fieldSelector`
 //!   (`path=v`, `path==v`, `path!=v` on any dotted path: `spec.nodeName`, `metadata.name`,
 //!   `status.phase`), comma meaning AND, as the real server does. Every stored object gets a
-//!   `metadata.resourceVersion` from one counter. `watch=true` is refused (405 Status) for
-//!   now: a later watch only needs the counter and a broadcast of the `put`s.
+//!   `metadata.resourceVersion` from one counter.
+//! - **Watch**: `watch=true` on a collection answers the `ADDED`/`MODIFIED`/`DELETED` events
+//!   after `resourceVersion` that match the selectors, one JSON object per line as the real
+//!   server streams them. The fake long-polls: it answers as soon as there are events (or
+//!   after 2 s with none) and ends the response, as the real server does at `timeoutSeconds`;
+//!   clients such as kube's watcher then watch again from the last resourceVersion.
+//! - **Create**: `POST` of an object to its collection stores it (`generateName` honoured)
+//!   and answers 201, or 409 `AlreadyExists` for a name in use — what Events need.
+//! - **Outage**: [`KubeFake::set_available`]`(false)` closes every open connection and drops
+//!   new ones unanswered, until it is switched back (a 503 would not do: kube's client retries
+//!   those by itself).
 //! - **Errors** as `Status` objects (`kind: Status`, `reason`, `code`, `details`): 404 for a
 //!   missing object, 403 for what [`KubeFake::forbid`] names (`("list", "nodes")`,
 //!   `("create", "pods/portforward")` for every pod, or one pod with [`Forward::Forbidden`]),
@@ -72,6 +81,12 @@ struct State {
     /// (verb, resource) pairs answered 403, e.g. ("list", "nodes"), ("get", "pods").
     forbidden: HashSet<(String, String)>,
     requests: Vec<String>,
+    /// Every change, for watches: (resourceVersion, type, object path, object).
+    log: Vec<(u64, &'static str, String, Value)>,
+    /// Simulated outage.
+    down: bool,
+    /// Open connections, closed when an outage starts.
+    conns: Vec<tokio::task::AbortHandle>,
 }
 
 /// A running fake API server (see the module documentation).
@@ -104,9 +119,15 @@ impl KubeFake {
                         let Ok((tcp, _)) = listener.accept().await else {
                             continue;
                         };
+                        if st.lock().unwrap().down {
+                            // An outage: the connection is dropped unanswered.
+                            drop(tcp);
+                            continue;
+                        }
                         let _ = tcp.set_nodelay(true);
-                        let st = st.clone();
-                        tokio::spawn(async move {
+                        let st2 = st.clone();
+                        let conn = tokio::spawn(async move {
+                            let st = st2;
                             let service = hyper::service::service_fn(move |req| {
                                 let st = st.clone();
                                 async move { Ok::<_, std::convert::Infallible>(handle(st, req).await) }
@@ -116,6 +137,9 @@ impl KubeFake {
                                 .with_upgrades()
                                 .await;
                         });
+                        let mut state = st.lock().unwrap();
+                        state.conns.retain(|c| !c.is_finished());
+                        state.conns.push(conn.abort_handle());
                     }
                 };
                 tokio::select! {
@@ -141,23 +165,44 @@ impl KubeFake {
     }
 
     /// Stores (or replaces) an object under the path the real API server gives it.
-    pub fn put(&self, mut obj: Value) {
+    pub fn put(&self, obj: Value) {
         let path = object_path(&obj).unwrap_or_else(|| panic!("cannot file object {obj}"));
-        let mut st = self.state.lock().unwrap();
-        st.resource_version += 1;
-        obj["metadata"]["resourceVersion"] = json!(st.resource_version.to_string());
-        if obj["metadata"]["uid"].is_null() {
-            obj["metadata"]["uid"] = json!(format!(
-                "00000000-0000-4000-8000-{:012}",
-                st.resource_version
-            ));
-        }
-        st.objects.insert(path, obj);
+        store(&mut self.state.lock().unwrap(), path, obj);
     }
 
     /// Removes the object at `path` (e.g. `/api/v1/nodes/n1`).
     pub fn remove(&self, path: &str) -> Option<Value> {
-        self.state.lock().unwrap().objects.remove(path)
+        let mut st = self.state.lock().unwrap();
+        let obj = st.objects.remove(path)?;
+        st.resource_version += 1;
+        let rv = st.resource_version;
+        st.log.push((rv, "DELETED", path.to_string(), obj.clone()));
+        Some(obj)
+    }
+
+    /// Every stored object whose path starts with `prefix` (e.g. the Events created in a
+    /// namespace: `/api/v1/namespaces/team-a/events/`).
+    pub fn objects(&self, prefix: &str) -> Vec<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .objects
+            .iter()
+            .filter(|(p, _)| p.starts_with(prefix))
+            .map(|(_, o)| o.clone())
+            .collect()
+    }
+
+    /// Starts (`false`) or ends (`true`) a simulated outage: open connections are closed
+    /// and new ones dropped unanswered, as when the API server process is gone.
+    pub fn set_available(&self, up: bool) {
+        let mut st = self.state.lock().unwrap();
+        st.down = !up;
+        if !up {
+            for c in st.conns.drain(..) {
+                c.abort();
+            }
+        }
     }
 
     /// Sets what a port-forward to pod `namespace/name` does.
@@ -231,6 +276,24 @@ pub fn plural(kind: &str) -> String {
     } else {
         format!("{lower}s")
     }
+}
+
+/// Files `obj` at `path` with the next resourceVersion (and a UID when it has none), logging
+/// the change for watches.
+fn store(st: &mut State, path: String, mut obj: Value) {
+    st.resource_version += 1;
+    let rv = st.resource_version;
+    obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+    if obj["metadata"]["uid"].is_null() {
+        obj["metadata"]["uid"] = json!(format!("00000000-0000-4000-8000-{rv:012}"));
+    }
+    let kind = if st.objects.contains_key(&path) {
+        "MODIFIED"
+    } else {
+        "ADDED"
+    };
+    st.log.push((rv, kind, path.clone(), obj.clone()));
+    st.objects.insert(path, obj);
 }
 
 /// `/api/v1` or `/apis/GROUP/VERSION` for an `apiVersion`.
@@ -329,6 +392,20 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
             ),
         );
     };
+    if state.lock().unwrap().down {
+        return reply(
+            503,
+            &status(
+                503,
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request",
+                json!({}),
+            ),
+        );
+    }
+    if req.method() == hyper::Method::POST && t.name.is_none() {
+        return create(&state, &t, req).await;
+    }
     if req.method() != hyper::Method::GET {
         return reply(
             405,
@@ -358,6 +435,9 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
         return forbidden(verb, &resource, t.name.as_deref(), t.namespace.as_deref());
     }
     match (&t.name, t.subresource.as_deref()) {
+        (None, _) if query_param(&query, "watch").is_some_and(|w| w == "true" || w == "1") => {
+            watch(&state, &t, &query).await
+        }
         (None, _) => list(&state, &t, &query),
         (Some(name), None) => {
             let key = object_key(&t, name);
@@ -430,76 +510,57 @@ fn forbidden(
     reply(403, &status(403, "Forbidden", &message, details))
 }
 
-fn list(state: &Arc<Mutex<State>>, t: &Target, query: &str) -> Response<Full<Bytes>> {
-    if query_param(query, "watch").is_some_and(|w| w == "true" || w == "1") {
-        return reply(
-            405,
-            &status(
-                405,
-                "MethodNotAllowed",
-                "watch is not implemented by the fake API server",
-                json!({}),
-            ),
-        );
-    }
-    let labels = match query_param(query, "labelSelector")
+type Selectors = (Vec<LabelReq>, Vec<FieldReq>);
+
+fn selectors(query: &str) -> Result<Selectors, Response<Full<Bytes>>> {
+    let bad = |message: String| reply(400, &status(400, "BadRequest", &message, json!({})));
+    let labels = query_param(query, "labelSelector")
         .map(|s| parse_selector(&s))
         .transpose()
-    {
-        Ok(s) => s.unwrap_or_default(),
-        Err(e) => {
-            return reply(
-                400,
-                &status(
-                    400,
-                    "BadRequest",
-                    &format!("unable to parse requirement: {e}"),
-                    json!({}),
-                ),
-            )
-        }
-    };
-    let fields = match query_param(query, "fieldSelector")
+        .map_err(|e| bad(format!("unable to parse requirement: {e}")))?
+        .unwrap_or_default();
+    let fields = query_param(query, "fieldSelector")
         .map(|s| parse_field_selector(&s))
         .transpose()
-    {
-        Ok(s) => s.unwrap_or_default(),
-        Err(e) => {
-            return reply(
-                400,
-                &status(
-                    400,
-                    "BadRequest",
-                    &format!("invalid field selector: {e}"),
-                    json!({}),
-                ),
-            )
-        }
-    };
-    let st = state.lock().unwrap();
+        .map_err(|e| bad(format!("invalid field selector: {e}")))?
+        .unwrap_or_default();
+    Ok((labels, fields))
+}
+
+/// Whether the object at `path` belongs to the collection `t` names.
+fn in_collection(t: &Target, path: &str) -> bool {
     let scope = match &t.namespace {
         Some(ns) => format!("{}/namespaces/{ns}/{}/", t.prefix, t.resource),
         None => format!("{}/", t.prefix),
     };
+    let Some(rest) = path.strip_prefix(&scope) else {
+        return false;
+    };
+    if t.namespace.is_some() {
+        return !rest.contains('/');
+    }
+    // Cluster-scoped `resource/name`, or every namespace's `namespaces/ns/resource/name`.
+    let parts: Vec<&str> = rest.split('/').collect();
+    matches!(parts.as_slice(), [r, _] if *r == t.resource)
+        || matches!(parts.as_slice(), ["namespaces", _, r, _] if *r == t.resource)
+}
+
+fn selected((labels, fields): &Selectors, obj: &Value) -> bool {
+    labels.iter().all(|r| r.matches(&obj["metadata"]["labels"]))
+        && fields.iter().all(|f| f.matches(obj))
+}
+
+fn list(state: &Arc<Mutex<State>>, t: &Target, query: &str) -> Response<Full<Bytes>> {
+    let sel = match selectors(query) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let st = state.lock().unwrap();
     let items: Vec<Value> = st
         .objects
         .iter()
-        .filter(|(path, _)| {
-            let Some(rest) = path.strip_prefix(&scope) else {
-                return false;
-            };
-            if t.namespace.is_some() {
-                return !rest.contains('/');
-            }
-            // Cluster-scoped `resource/name`, or every namespace's `namespaces/ns/resource/name`.
-            let parts: Vec<&str> = rest.split('/').collect();
-            matches!(parts.as_slice(), [r, _] if *r == t.resource)
-                || matches!(parts.as_slice(), ["namespaces", _, r, _] if *r == t.resource)
-        })
-        .map(|(_, obj)| obj)
-        .filter(|obj| labels.iter().all(|r| r.matches(&obj["metadata"]["labels"])))
-        .filter(|obj| fields.iter().all(|f| f.matches(obj)))
-        .cloned()
+        .filter(|(path, obj)| in_collection(t, path) && selected(&sel, obj))
+        .map(|(_, obj)| obj.clone())
         .collect();
     let kind = items
         .first()
@@ -516,6 +577,113 @@ fn list(state: &Arc<Mutex<State>>, t: &Target, query: &str) -> Response<Full<Byt
         &json!({"kind": kind, "apiVersion": api_version,
                 "metadata": {"resourceVersion": st.resource_version.to_string()}, "items": items}),
     )
+}
+
+/// Longest wait of a watch request with nothing to report.
+const WATCH_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `watch=true`: the matching changes after `resourceVersion`, one JSON event per line.
+async fn watch(state: &Arc<Mutex<State>>, t: &Target, query: &str) -> Response<Full<Bytes>> {
+    let sel = match selectors(query) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let since = query_param(query, "resourceVersion")
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|v| *v > 0)
+        .unwrap_or_else(|| state.lock().unwrap().resource_version);
+    let deadline = tokio::time::Instant::now() + WATCH_POLL;
+    loop {
+        let lines: Vec<String> = {
+            let st = state.lock().unwrap();
+            if st.down {
+                return reply(
+                    503,
+                    &status(
+                        503,
+                        "ServiceUnavailable",
+                        "the server is shutting down",
+                        json!({}),
+                    ),
+                );
+            }
+            st.log
+                .iter()
+                .filter(|(rv, _, path, obj)| {
+                    *rv > since && in_collection(t, path) && selected(&sel, obj)
+                })
+                .map(|(_, kind, _, obj)| json!({"type": kind, "object": obj}).to_string())
+                .collect()
+        };
+        if !lines.is_empty() || tokio::time::Instant::now() >= deadline {
+            let mut body = lines.join("\n");
+            if !body.is_empty() {
+                body.push('\n');
+            }
+            return Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// `POST` to a collection: stores the object, 201; 409 when the name is taken.
+async fn create(
+    state: &Arc<Mutex<State>>,
+    t: &Target,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    use http_body_util::BodyExt;
+    if state
+        .lock()
+        .unwrap()
+        .forbidden
+        .contains(&("create".to_string(), t.resource.clone()))
+    {
+        return forbidden("create", &t.resource, None, t.namespace.as_deref());
+    }
+    let Ok(body) = req.into_body().collect().await.map(|b| b.to_bytes()) else {
+        return reply(
+            400,
+            &status(400, "BadRequest", "unreadable body", json!({})),
+        );
+    };
+    let Ok(mut obj) = serde_json::from_slice::<Value>(&body) else {
+        return reply(
+            400,
+            &status(400, "BadRequest", "the body is not JSON", json!({})),
+        );
+    };
+    let mut st = state.lock().unwrap();
+    if obj["metadata"]["name"].is_null() {
+        let base = obj["metadata"]["generateName"]
+            .as_str()
+            .unwrap_or("x")
+            .to_string();
+        obj["metadata"]["name"] = json!(format!("{base}{:05}", st.resource_version + 1));
+    }
+    if let Some(ns) = &t.namespace {
+        obj["metadata"]["namespace"] = json!(ns);
+    }
+    let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+    let path = object_key(t, &name);
+    if st.objects.contains_key(&path) {
+        let kind = t.resource.trim_end_matches('s');
+        return reply(
+            409,
+            &status(
+                409,
+                "AlreadyExists",
+                &format!("{} \"{name}\" already exists", t.resource),
+                json!({"name": name, "kind": kind}),
+            ),
+        );
+    }
+    store(&mut st, path.clone(), obj);
+    reply(201, &st.objects[&path])
 }
 
 /// `PodList` for `pods`, `NodeList` for `nodes`, … for an empty list.
