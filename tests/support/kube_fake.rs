@@ -512,8 +512,9 @@ fn forbidden(
 
 type Selectors = (Vec<LabelReq>, Vec<FieldReq>);
 
-fn selectors(query: &str) -> Result<Selectors, Response<Full<Bytes>>> {
-    let bad = |message: String| reply(400, &status(400, "BadRequest", &message, json!({})));
+fn selectors(query: &str) -> Result<Selectors, Box<Response<Full<Bytes>>>> {
+    let bad =
+        |message: String| Box::new(reply(400, &status(400, "BadRequest", &message, json!({}))));
     let labels = query_param(query, "labelSelector")
         .map(|s| parse_selector(&s))
         .transpose()
@@ -553,7 +554,7 @@ fn selected((labels, fields): &Selectors, obj: &Value) -> bool {
 fn list(state: &Arc<Mutex<State>>, t: &Target, query: &str) -> Response<Full<Bytes>> {
     let sel = match selectors(query) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let st = state.lock().unwrap();
     let items: Vec<Value> = st
@@ -586,7 +587,7 @@ const WATCH_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 async fn watch(state: &Arc<Mutex<State>>, t: &Target, query: &str) -> Response<Full<Bytes>> {
     let sel = match selectors(query) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let since = query_param(query, "resourceVersion")
         .and_then(|v| v.parse::<u64>().ok())
@@ -1001,7 +1002,7 @@ async fn relay(
                 match inc {
                     Some(Ok(Message::Binary(b))) if b.len() > 1 => {
                         let ch = b[0] as usize;
-                        if ch % 2 == 0 {
+                        if ch.is_multiple_of(2) {
                             if let Some(Some(w)) = writers.get_mut(ch / 2) {
                                 if w.write_all(&b[1..]).await.is_err() {
                                     break;
