@@ -137,7 +137,14 @@ impl Budgets {
 
     /// Takes one probe from `registry`'s bucket; `Err(retry_after)` when it is empty.
     pub fn take(&self, registry: &str, now: Instant) -> Result<(), Duration> {
+        self.take_leaving(registry, now, 0.0)
+    }
+
+    /// Takes one probe only if `keep` (a fraction of the bucket's size) is left after it;
+    /// `Err(retry_after)` until then. Background work uses this to leave room for callers.
+    pub fn take_leaving(&self, registry: &str, now: Instant, keep: f64) -> Result<(), Duration> {
         let rate = self.rate(registry);
+        let reserve = (keep.clamp(0.0, 1.0) * f64::from(rate.count)).floor();
         let per_token = rate.per.as_secs_f64() / f64::from(rate.count);
         let cap = f64::from(rate.count);
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
@@ -149,7 +156,7 @@ impl Budgets {
             last: now,
         });
         let tokens = refill(b, rate, now);
-        if tokens >= 1.0 {
+        if tokens >= 1.0 + reserve {
             *b = Bucket {
                 tokens: tokens - 1.0,
                 last: now,
@@ -157,7 +164,7 @@ impl Budgets {
             Ok(())
         } else {
             *b = Bucket { tokens, last: now };
-            Err(Duration::from_secs_f64((1.0 - tokens) * per_token))
+            Err(Duration::from_secs_f64((1.0 + reserve - tokens) * per_token))
         }
     }
 
@@ -261,6 +268,21 @@ mod tests {
         assert!(b.take("r", t0 + Duration::from_secs(5)).is_ok());
         // Other registries have their own bucket.
         assert!(b.take("other", t0).is_ok());
+    }
+
+    #[test]
+    fn background_probes_leave_half_the_bucket() {
+        let b = Budgets::new(Rate::parse("10/1m").unwrap(), vec![]);
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            b.take_leaving("r", t0, 0.5).unwrap();
+        }
+        let wait = b.take_leaving("r", t0, 0.5).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(6), "one token's refill");
+        for _ in 0..5 {
+            b.take("r", t0).unwrap();
+        }
+        assert!(b.take("r", t0).is_err());
     }
 
     #[test]

@@ -81,6 +81,9 @@ pub struct ProbeParams {
     pub runtime_pull: bool,
     /// Skip the cache.
     pub fresh: bool,
+    /// A background re-probe (the drift monitor's): it may use only half of the registry's
+    /// budget, so that callers of the API are never starved by it. Never set by a request.
+    pub background: bool,
 }
 
 /// What makes two probes identical.
@@ -227,6 +230,7 @@ impl ProbeParams {
             platform,
             runtime_pull: b.runtime_pull,
             fresh: b.fresh,
+            background: false,
         })
     }
 

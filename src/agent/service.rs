@@ -71,6 +71,9 @@ pub struct Answer {
     pub served: Served,
 }
 
+/// The share of each registry's budget background probes (the drift monitor) leave to callers.
+pub const BACKGROUND_KEEPS: f64 = 0.5;
+
 /// Most platforms with a prober of their own (each keeps its own clients and caches).
 const MAX_PLATFORM_PROBERS: usize = 16;
 
@@ -233,8 +236,9 @@ impl ProbeService {
         })?;
         self.guard.check(&p.parsed).await.map_err(refusal)?;
         let registry = &p.parsed.registry;
+        let keep = if p.background { BACKGROUND_KEEPS } else { 0.0 };
         self.budgets
-            .take(registry, Instant::now())
+            .take_leaving(registry, Instant::now(), keep)
             .map_err(|after| {
                 ApiError::new(
                     Code::RegistryBudgetExhausted,

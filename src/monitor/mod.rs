@@ -287,6 +287,7 @@ impl Monitor {
             platform: None,
             runtime_pull: false,
             fresh: true,
+            background: true,
         })
     }
 
@@ -331,7 +332,12 @@ impl Monitor {
                     creds: Creds::Node,
                 };
                 let result = async {
-                    let summary = match Self::params(&key, Some(&entry.pod)) {
+                    // A diagnosis is someone's failing pod: it is not background work.
+                    let params = Self::params(&key, Some(&entry.pod)).map(|mut p| {
+                        p.background = false;
+                        p
+                    });
+                    let summary = match params {
                         Ok(p) => service.probe(p).await.map(|a| a.summary).map_err(|e| {
                             format!(
                                 "live probe of {} as pod {}: {}",
