@@ -234,11 +234,15 @@ impl Monitor {
 
     fn poll_watch_list(&self) {
         let mut wl = self.watch_list.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(w) = wl.as_mut() {
-            if w.poll() == Poll::Reloaded {
-                tracing::info!(path = %w.path().display(), entries = w.targets().len(), "watch list loaded");
+        match wl.as_mut() {
+            Some(w) => {
+                if w.poll() == Poll::Reloaded {
+                    tracing::info!(path = %w.path().display(), entries = w.targets().len(), "watch list loaded");
+                }
+                self.metrics.set_watch_list_valid(w.error().is_none());
             }
-            self.metrics.set_watch_list_valid(w.error().is_none());
+            // No list is not an invalid one.
+            None => self.metrics.set_watch_list_valid(true),
         }
     }
 
