@@ -117,6 +117,12 @@ impl Setup {
         Agent::start(&args, &[])
     }
 
+    /// `ns/pull` with the bed's right credentials for the token registry.
+    fn good_secret(&self, ns: &str) -> Value {
+        let b = bed();
+        secret(ns, "pull", &self.registry, &b.user(), &b.password())
+    }
+
     fn events(&self, ns: &str) -> Vec<Value> {
         self.kube
             .objects(&format!("/api/v1/namespaces/{ns}/events/"))
@@ -190,13 +196,7 @@ const TEAM_B: &str = "namespace team-b, secrets pull";
 async fn namespaces_stay_separate_failing_pods_get_one_event_and_revocation_flips() {
     let s = setup();
     let b = bed();
-    s.kube.put(secret(
-        "team-a",
-        "pull",
-        &s.registry,
-        &b.user(),
-        &b.password(),
-    ));
+    s.kube.put(s.good_secret("team-a"));
     s.kube.put(secret(
         "team-b",
         "pull",
@@ -382,14 +382,7 @@ async fn namespaces_stay_separate_failing_pods_get_one_event_and_revocation_flip
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_server_outage_keeps_the_last_state_and_recovers() {
     let s = setup();
-    let b = bed();
-    s.kube.put(secret(
-        "team-a",
-        "pull",
-        &s.registry,
-        &b.user(),
-        &b.password(),
-    ));
+    s.kube.put(s.good_secret("team-a"));
     s.kube.put(pod(
         "team-a",
         "web-5d8f-aaaaa",

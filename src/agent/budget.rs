@@ -164,7 +164,9 @@ impl Budgets {
             Ok(())
         } else {
             *b = Bucket { tokens, last: now };
-            Err(Duration::from_secs_f64((1.0 + reserve - tokens) * per_token))
+            Err(Duration::from_secs_f64(
+                (1.0 + reserve - tokens) * per_token,
+            ))
         }
     }
 
