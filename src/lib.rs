@@ -17,6 +17,7 @@ pub mod endpoints;
 pub mod identity;
 pub mod node;
 pub mod platform;
+pub mod plugin;
 pub mod probe;
 pub mod procfs;
 pub mod reference;
