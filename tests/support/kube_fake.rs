@@ -833,7 +833,7 @@ async fn relay(
                 match inc {
                     Some(Ok(Message::Binary(b))) if b.len() > 1 => {
                         let ch = b[0] as usize;
-                        if ch % 2 == 0 {
+                        if ch.is_multiple_of(2) {
                             if let Some(Some(w)) = writers.get_mut(ch / 2) {
                                 if w.write_all(&b[1..]).await.is_err() {
                                     break;
