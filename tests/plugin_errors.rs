@@ -311,3 +311,31 @@ fn bad_input_is_refused_clearly() {
     // --help is not an error.
     assert_eq!(sim.run(&["--help"]).code, 0);
 }
+
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    let agent = Agent::start(&[], &[]);
+    let sim = Sim::new();
+    sim.add_node("n1", "ng-1", Some(Forward::To(agent.api)));
+    sim.add_node("n2", "ng-1", Some(Forward::Hang));
+    let args = ["image", CLOSED, "--all-nodes", "--timeout", "1s"];
+    // Not a terminal: nothing on stderr.
+    let run = sim.run(&args);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stderr, "", "no progress when stderr is not a terminal");
+    // A terminal (util-linux `script` gives the command a pseudo-terminal): `\r 1/2 nodes`.
+    let command = format!(
+        "{} --kubeconfig {} {}",
+        env!("CARGO_BIN_EXE_kubectl-pullcheck"),
+        sim.kubeconfig.display(),
+        args.join(" ")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("KUBECONFIG", "/nonexistent")
+        .output()
+        .expect("run script (util-linux)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\r 1/2 nodes"), "{text:?}");
+    assert!(text.contains("1 node did not answer in time"), "{text:?}");
+}

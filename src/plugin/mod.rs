@@ -47,17 +47,4 @@ pub const DEFAULT_AGENT_SELECTOR: &str = "app.kubernetes.io/name=pullcheck";
 /// How to install the agents, for "agent not installed" messages.
 pub const INSTALL_HINT: &str = "install the agents from a pullcheck checkout with `kubectl apply -f deploy/pullcheck.yaml` (or deploy/pullcheck-{eks,gke,aks}.yaml, or the Helm chart deploy/helm/pullcheck)";
 
-/// The error chain of `e`, `: `-joined (sources are not repeated in the messages).
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let more = c.to_string();
-        if !s.contains(&more) {
-            s.push_str(": ");
-            s.push_str(&more);
-        }
-        cur = c.source();
-    }
-    s
-}
+pub use crate::identity::error_chain;

@@ -90,7 +90,6 @@ pub fn image_text(doc: &ImageCheck, wide: bool) -> String {
             .nodes
             .iter()
             .map(|r| {
-                let dash = |o: Option<&str>| o.unwrap_or("-").to_string();
                 vec![
                     r.node.name.clone(),
                     dash(r.node.pool.as_deref()),
@@ -247,7 +246,6 @@ pub fn nodes_table(rows: &[Presence]) -> String {
     let rows: Vec<Vec<String>> = rows
         .iter()
         .map(|p| {
-            let dash = |o: Option<&str>| o.unwrap_or("-").to_string();
             vec![
                 p.node.name.clone(),
                 dash(p.node.pool.as_deref()),
@@ -277,6 +275,11 @@ pub fn nodes_table(rows: &[Presence]) -> String {
         ],
         &rows,
     )
+}
+
+/// A table cell: the value, or `-`.
+fn dash(o: Option<&str>) -> String {
+    o.unwrap_or("-").to_string()
 }
 
 /// Left-aligned columns, kubectl style (three spaces between columns).

@@ -319,15 +319,7 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
         .requests
         .push(format!("{} {}?{}", req.method(), path, query));
     let Some(t) = parse_target(&path) else {
-        return reply(
-            404,
-            &status(
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-                json!({}),
-            ),
-        );
+        return no_route();
     };
     if req.method() != hyper::Method::GET {
         return reply(
@@ -369,16 +361,21 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
         (Some(name), Some("portforward")) if t.resource == "pods" => {
             portforward(state, req, &t, name, &query).await
         }
-        (Some(_), Some(_)) => reply(
-            404,
-            &status(
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-                json!({}),
-            ),
-        ),
+        (Some(_), Some(_)) => no_route(),
     }
+}
+
+/// 404 for a path the API server does not serve.
+fn no_route() -> Response<Full<Bytes>> {
+    reply(
+        404,
+        &status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+            json!({}),
+        ),
+    )
 }
 
 fn object_key(t: &Target, name: &str) -> String {
@@ -442,39 +439,14 @@ fn list(state: &Arc<Mutex<State>>, t: &Target, query: &str) -> Response<Full<Byt
             ),
         );
     }
-    let labels = match query_param(query, "labelSelector")
-        .map(|s| parse_selector(&s))
-        .transpose()
-    {
-        Ok(s) => s.unwrap_or_default(),
-        Err(e) => {
-            return reply(
-                400,
-                &status(
-                    400,
-                    "BadRequest",
-                    &format!("unable to parse requirement: {e}"),
-                    json!({}),
-                ),
-            )
-        }
+    let bad = |e: String| reply(400, &status(400, "BadRequest", &e, json!({})));
+    let labels = match query_param(query, "labelSelector").map(|s| parse_selector(&s)) {
+        Some(Err(e)) => return bad(format!("unable to parse requirement: {e}")),
+        other => other.and_then(Result::ok).unwrap_or_default(),
     };
-    let fields = match query_param(query, "fieldSelector")
-        .map(|s| parse_field_selector(&s))
-        .transpose()
-    {
-        Ok(s) => s.unwrap_or_default(),
-        Err(e) => {
-            return reply(
-                400,
-                &status(
-                    400,
-                    "BadRequest",
-                    &format!("invalid field selector: {e}"),
-                    json!({}),
-                ),
-            )
-        }
+    let fields = match query_param(query, "fieldSelector").map(|s| parse_field_selector(&s)) {
+        Some(Err(e)) => return bad(format!("invalid field selector: {e}")),
+        other => other.and_then(Result::ok).unwrap_or_default(),
     };
     let st = state.lock().unwrap();
     let scope = match &t.namespace {

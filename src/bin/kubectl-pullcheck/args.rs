@@ -3,7 +3,7 @@
 
 use clap::ValueEnum;
 use pullcheck::plugin::cluster::{self, Cluster, ClusterOptions};
-use pullcheck::plugin::discovery::{self, Agents};
+use pullcheck::plugin::discovery::{self, Agents, NodeFacts, NodeSelection};
 use pullcheck::plugin::render::{self, Format};
 use pullcheck::plugin::transport::AgentClient;
 use pullcheck::plugin::{error_chain, exit, DEFAULT_AGENT_NAMESPACE, DEFAULT_AGENT_SELECTOR};
@@ -56,6 +56,21 @@ impl GlobalArgs {
     /// The agents' client.
     pub(crate) fn agent_client(&self, cluster: &Cluster) -> AgentClient {
         AgentClient::new(cluster.client.clone(), self.agent_port)
+    }
+
+    /// The selected nodes and every agent pod, or the message and exit code.
+    pub(crate) async fn nodes_and_agents(
+        &self,
+        cluster: &Cluster,
+        selection: &NodeSelection,
+    ) -> Result<(Vec<NodeFacts>, Agents), u8> {
+        let nodes = discovery::nodes(&cluster.client, selection)
+            .await
+            .map_err(|e| {
+                eprintln!("error: {e}");
+                e.exit_code()
+            })?;
+        Ok((nodes, self.agents(cluster, None).await?))
     }
 
     /// The agent pods (on `node` only, when given), or the message and exit code.
@@ -130,13 +145,7 @@ pub(crate) fn object_ref(flag: &str, value: &str, default_ns: &str) -> Result<St
     Ok(format!("{ns}/{name}"))
 }
 
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("invalid duration {s:?}: {e} (e.g. 10s, 1500ms)"))?;
-    if d.is_zero() || d > Duration::from_secs(3600) {
-        return Err(format!(
-            "invalid duration {s:?}: must be between 1ms and 1h"
-        ));
-    }
-    Ok(d)
+/// `--timeout`: between 1 ms and 1 h.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    pullcheck::agent::config::duration(Duration::from_millis(1), Duration::from_secs(3600))(s)
 }

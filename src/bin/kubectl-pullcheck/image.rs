@@ -3,7 +3,7 @@
 
 use crate::args::{object_ref, print_document, GlobalArgs, Output};
 use crate::progress::Progress;
-use pullcheck::plugin::discovery::{self, NodeSelection};
+use pullcheck::plugin::discovery::NodeSelection;
 use pullcheck::plugin::exit;
 use pullcheck::plugin::fanout::{ask_image, fan_out, ImageQuestion};
 use pullcheck::plugin::render::{self, Format, ImageCheck};
@@ -83,15 +83,8 @@ pub(crate) async fn run(g: &GlobalArgs, a: ImageArgs) -> u8 {
     } else {
         NodeSelection::Names(a.node.clone())
     };
-    let nodes = match discovery::nodes(&cluster.client, &selection).await {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return e.exit_code();
-        }
-    };
-    let agents = match g.agents(&cluster, None).await {
-        Ok(a) => a,
+    let (nodes, agents) = match g.nodes_and_agents(&cluster, &selection).await {
+        Ok(x) => x,
         Err(code) => return code,
     };
     let question = Arc::new(ImageQuestion {

@@ -2,7 +2,7 @@
 
 use crate::args::{print_document, GlobalArgs, Output};
 use crate::progress::Progress;
-use pullcheck::plugin::discovery::{self, NodeSelection};
+use pullcheck::plugin::discovery::NodeSelection;
 use pullcheck::plugin::exit;
 use pullcheck::plugin::fanout::fan_out;
 use pullcheck::plugin::presence::{presence, Presence};
@@ -41,15 +41,8 @@ pub(crate) async fn run(g: &GlobalArgs, a: NodesArgs) -> u8 {
         Some(s) => NodeSelection::Selector(s.clone()),
         None => NodeSelection::All,
     };
-    let nodes = match discovery::nodes(&cluster.client, &selection).await {
-        Ok(n) => n,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return e.exit_code();
-        }
-    };
-    let agents = match g.agents(&cluster, None).await {
-        Ok(a) => Arc::new(a),
+    let (nodes, agents) = match g.nodes_and_agents(&cluster, &selection).await {
+        Ok((n, a)) => (n, Arc::new(a)),
         Err(code) => return code,
     };
     let client = g.agent_client(&cluster);
