@@ -19,11 +19,11 @@ fn failing_pod(name: &str, image: &str, secrets: &[&str]) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": name, "namespace": "team-a"},
            "spec": {"nodeName": "n1", "imagePullSecrets": secrets,
-                    "containers": [{"name": "app", "image": image}, {"name": "sidecar", "image": "busybox"}]},
+                    "containers": [{"name": "app", "image": image}, {"name": "sidecar", "image": "127.0.0.1:1/sidecar:v1"}]},
            "status": {"phase": "Pending", "containerStatuses": [
                {"name": "app", "image": image, "imageID": "", "ready": false, "restartCount": 0,
                 "state": {"waiting": {"reason": "ImagePullBackOff", "message": message}}},
-               {"name": "sidecar", "image": "busybox", "imageID": "", "ready": true, "restartCount": 0,
+               {"name": "sidecar", "image": "127.0.0.1:1/sidecar:v1", "imageID": "", "ready": true, "restartCount": 0,
                 "state": {"running": {}}}]}})
 }
 
@@ -107,8 +107,8 @@ fn pod_asks_the_pods_node_with_the_pods_identity() {
     assert_eq!(c["agent"]["status"], "answered");
     assert_eq!(c["agent"]["report"]["verdict"], "unauthorized");
 
-    // --all-containers checks the running sidecar's image too (busybox: the agent is not
-    // allowed out, so only its presence in the output is checked).
+    // --all-containers checks the running sidecar's image too (on a closed loopback port, so
+    // the agent answers connection_refused): exit 1.
     let run = sim.run(&[
         "pod",
         "web-fixed",
@@ -117,17 +117,21 @@ fn pod_asks_the_pods_node_with_the_pods_identity() {
         "--all-containers",
         "-o",
         "json",
-        "--timeout",
-        "5s",
     ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
     let doc = run.json();
-    let names: Vec<&str> = doc["containers"]
+    let verdicts: Vec<(&str, &str)> = doc["containers"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["name"].as_str().unwrap())
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap(),
+                c["agent"]["verdict"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(names, ["app", "sidecar"]);
+    assert_eq!(verdicts, [("app", "ok"), ("sidecar", "connection_refused")]);
 
     // The pod's node has no agent: said, exit 3, the message still classified.
     sim.fake.put(json!({"apiVersion": "v1", "kind": "Pod",

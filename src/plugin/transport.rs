@@ -14,6 +14,10 @@ use kube::{Api, Client};
 /// Largest agent answer read (a report with every exchange is a few tens of KiB).
 pub const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
 
+/// How long a failed exchange waits for the kubelet's error message (it is normally there
+/// already).
+const ERROR_CHANNEL_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Why an agent could not be asked (retryable except [`Error::Forbidden`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -104,7 +108,7 @@ impl AgentClient {
         let node = agent.node.clone().unwrap_or_default();
         let pod_id = agent.id();
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &agent.namespace);
-        let mut pf = api
+        let pf = api
             .portforward(&agent.name, &[self.port])
             .await
             .map_err(|e| match &e {
@@ -120,7 +124,9 @@ impl AgentClient {
                     message: api_message(other),
                 },
             })?;
-        let (Some(stream), Some(errors)) = (pf.take_stream(self.port), pf.take_error(self.port))
+        let mut pf = Forwarding(pf);
+        let (Some(stream), Some(errors)) =
+            (pf.0.take_stream(self.port), pf.0.take_error(self.port))
         else {
             return Err(Error::PortForward {
                 pod: pod_id,
@@ -171,12 +177,32 @@ impl AgentClient {
             conn.abort();
             Ok::<_, Error>(answers)
         };
-        // The error channel speaks first when the kubelet cannot connect to the port.
+        // When the kubelet cannot connect to the port it writes to the error channel, then
+        // closes the stream: the HTTP exchange may fail on the close first. The message came
+        // before the close on the same WebSocket, so it is there by then (or the task ended
+        // and the channel is closed): a failed exchange looks at the error channel first.
+        tokio::pin!(errors);
         let result = tokio::select! {
-            r = exchange => r,
-            Some(message) = errors => Err(refused(message)),
+            r = exchange => match r {
+                Err(e) => match tokio::time::timeout(ERROR_CHANNEL_GRACE, &mut errors).await {
+                    Ok(Some(message)) => Err(refused(message)),
+                    _ => Err(e),
+                },
+                ok => ok,
+            },
+            Some(message) = &mut errors => Err(refused(message)),
         };
-        pf.abort();
+        drop(pf);
         result
+    }
+}
+
+/// Aborts the port-forward's background task when dropped, so that an ask cut short by the
+/// caller's time limit does not keep its WebSocket open.
+struct Forwarding(kube::api::Portforwarder);
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
