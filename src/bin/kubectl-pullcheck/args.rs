@@ -149,3 +149,35 @@ pub(crate) fn object_ref(flag: &str, value: &str, default_ns: &str) -> Result<St
 fn parse_duration(s: &str) -> Result<Duration, String> {
     pullcheck::agent::config::duration(Duration::from_millis(1), Duration::from_secs(3600))(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_refs_default_to_the_namespace_and_refuse_bad_names() {
+        assert_eq!(
+            object_ref("--secret", "regcred", "team-a").unwrap(),
+            "team-a/regcred"
+        );
+        assert_eq!(
+            object_ref("--secret", "ops/regcred", "team-a").unwrap(),
+            "ops/regcred"
+        );
+        for bad in ["a/b/c", "", "/x", "x/", "Upper", "sp ace"] {
+            let e = object_ref("--secret", bad, "team-a").unwrap_err();
+            assert!(e.starts_with("--secret "), "{e}");
+        }
+    }
+
+    #[test]
+    fn timeouts_are_bounded() {
+        assert_eq!(
+            parse_duration("1500ms").unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("2h").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}
