@@ -19,6 +19,7 @@ pub mod identity;
 pub mod monitor;
 pub mod node;
 pub mod platform;
+pub mod plugin;
 pub mod probe;
 pub mod procfs;
 pub mod reference;

@@ -9,6 +9,8 @@ mod sources;
 mod summary;
 
 pub use args::{AgentArgs, KEYS};
+/// Duration flag parser (`10s`, `1500ms`) within bounds; the kubectl plugin uses it too.
+pub use sources::duration;
 pub use sources::Origin;
 
 use super::auth::Authz;
@@ -17,7 +19,7 @@ use super::cache::Ttls;
 use super::guard::Cidr;
 use crate::runtime::RuntimeEndpoint;
 use parts::{authz, monitor_settings, probe_settings};
-use sources::{addr, addr_or_off, count, dns_name, duration, Sources};
+use sources::{addr, addr_or_off, count, dns_name, Sources};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -42,21 +42,26 @@
 //! It runs on its own thread and tokio runtime, so synchronous and async tests can both use
 //! it; it stops when dropped.
 
+mod portforward;
+mod selector;
+
+// The fake's public surface, for tests that use only part of it.
+#[allow(unused_imports)]
+pub use portforward::PORTFORWARD_PROTOCOL;
+#[allow(unused_imports)]
+pub use selector::{parse_field_selector, parse_selector, FieldReq, LabelReq};
+
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use portforward::portforward;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::protocol::Role;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 
 /// What the port-forward of one pod does.
 #[derive(Debug, Clone)]
@@ -72,7 +77,7 @@ pub enum Forward {
 }
 
 #[derive(Default)]
-struct State {
+pub(crate) struct State {
     /// Object path (`/api/v1/namespaces/ns/pods/p`) → object.
     objects: BTreeMap<String, Value>,
     resource_version: u64,
@@ -316,7 +321,7 @@ fn object_path(obj: &Value) -> Option<String> {
 
 /// A request path, parsed: API prefix, namespace, resource, name, subresource.
 #[derive(Debug, PartialEq)]
-struct Target {
+pub(crate) struct Target {
     prefix: String,
     namespace: Option<String>,
     resource: String,
@@ -359,7 +364,7 @@ pub fn status(code: u16, reason: &str, message: &str, details: Value) -> Value {
            "message": message, "reason": reason, "details": details, "code": code})
 }
 
-fn reply(code: u16, body: &Value) -> Response<Full<Bytes>> {
+pub(crate) fn reply(code: u16, body: &Value) -> Response<Full<Bytes>> {
     Response::builder()
         .status(code)
         .header("content-type", "application/json")
@@ -367,7 +372,7 @@ fn reply(code: u16, body: &Value) -> Response<Full<Bytes>> {
         .unwrap()
 }
 
-fn query_param(query: &str, key: &str) -> Option<String> {
+pub(crate) fn query_param(query: &str, key: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())
@@ -382,15 +387,7 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
         .requests
         .push(format!("{} {}?{}", req.method(), path, query));
     let Some(t) = parse_target(&path) else {
-        return reply(
-            404,
-            &status(
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-                json!({}),
-            ),
-        );
+        return no_route();
     };
     if state.lock().unwrap().down {
         return reply(
@@ -412,7 +409,7 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
             &status(
                 405,
                 "MethodNotAllowed",
-                "the fake API server only reads",
+                "the fake API server reads, and creates by POST to a collection",
                 json!({}),
             ),
         );
@@ -449,26 +446,31 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
         (Some(name), Some("portforward")) if t.resource == "pods" => {
             portforward(state, req, &t, name, &query).await
         }
-        (Some(_), Some(_)) => reply(
-            404,
-            &status(
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-                json!({}),
-            ),
-        ),
+        (Some(_), Some(_)) => no_route(),
     }
 }
 
-fn object_key(t: &Target, name: &str) -> String {
+/// 404 for a path the API server does not serve.
+fn no_route() -> Response<Full<Bytes>> {
+    reply(
+        404,
+        &status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+            json!({}),
+        ),
+    )
+}
+
+pub(crate) fn object_key(t: &Target, name: &str) -> String {
     match &t.namespace {
         Some(ns) => format!("{}/namespaces/{ns}/{}/{name}", t.prefix, t.resource),
         None => format!("{}/{}/{name}", t.prefix, t.resource),
     }
 }
 
-fn not_found(resource: &str, name: &str) -> Response<Full<Bytes>> {
+pub(crate) fn not_found(resource: &str, name: &str) -> Response<Full<Bytes>> {
     reply(
         404,
         &status(
@@ -480,7 +482,7 @@ fn not_found(resource: &str, name: &str) -> Response<Full<Bytes>> {
     )
 }
 
-fn forbidden(
+pub(crate) fn forbidden(
     verb: &str,
     resource: &str,
     name: Option<&str>,
@@ -703,321 +705,4 @@ pub fn list_kind(resource: &str) -> String {
         .chain(c)
         .collect();
     format!("{cap}List")
-}
-
-// === selectors ===
-
-/// One label requirement.
-#[derive(Debug, PartialEq)]
-pub enum LabelReq {
-    /// `k=v`, `k==v`, `k in (…)`.
-    In(String, Vec<String>),
-    /// `k!=v`, `k notin (…)` (true when the label is absent).
-    NotIn(String, Vec<String>),
-    /// `k`.
-    Exists(String),
-    /// `!k`.
-    Absent(String),
-}
-
-impl LabelReq {
-    /// Whether an object with these `metadata.labels` meets the requirement.
-    pub fn matches(&self, labels: &Value) -> bool {
-        let get = |k: &str| labels.get(k).and_then(Value::as_str);
-        match self {
-            LabelReq::In(k, vs) => get(k).is_some_and(|v| vs.iter().any(|x| x == v)),
-            LabelReq::NotIn(k, vs) => get(k).is_none_or(|v| !vs.iter().any(|x| x == v)),
-            LabelReq::Exists(k) => get(k).is_some(),
-            LabelReq::Absent(k) => get(k).is_none(),
-        }
-    }
-}
-
-/// Parses a label selector as the API server does (the subset kubectl users write).
-pub fn parse_selector(s: &str) -> Result<Vec<LabelReq>, String> {
-    // Split on commas outside parentheses.
-    let mut terms = Vec::new();
-    let (mut depth, mut start) = (0i32, 0usize);
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                terms.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    terms.push(&s[start..]);
-    let valid = |k: &str| {
-        !k.is_empty()
-            && k.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
-    };
-    let mut out = Vec::new();
-    for term in terms.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
-        let set = |rest: &str| -> Result<Vec<String>, String> {
-            let inner = rest
-                .trim()
-                .strip_prefix('(')
-                .and_then(|r| r.strip_suffix(')'))
-                .ok_or_else(|| format!("{term:?}: expected a set in parentheses"))?;
-            Ok(inner.split(',').map(|v| v.trim().to_string()).collect())
-        };
-        let req = if let Some((k, v)) = term.split_once("!=") {
-            LabelReq::NotIn(k.trim().into(), vec![v.trim().into()])
-        } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-            LabelReq::In(k.trim().into(), vec![v.trim().into()])
-        } else if let Some((k, rest)) = term.split_once(" notin ") {
-            LabelReq::NotIn(k.trim().into(), set(rest)?)
-        } else if let Some((k, rest)) = term.split_once(" in ") {
-            LabelReq::In(k.trim().into(), set(rest)?)
-        } else if let Some(k) = term.strip_prefix('!') {
-            LabelReq::Absent(k.trim().into())
-        } else {
-            LabelReq::Exists(term.into())
-        };
-        let key = match &req {
-            LabelReq::In(k, _)
-            | LabelReq::NotIn(k, _)
-            | LabelReq::Exists(k)
-            | LabelReq::Absent(k) => k,
-        };
-        if !valid(key) {
-            return Err(format!("invalid label key {key:?}"));
-        }
-        out.push(req);
-    }
-    Ok(out)
-}
-
-/// One field requirement: dotted path, wanted value, equal or not.
-#[derive(Debug, PartialEq)]
-pub struct FieldReq {
-    path: String,
-    value: String,
-    equal: bool,
-}
-
-impl FieldReq {
-    /// Whether `obj` meets the requirement.
-    pub fn matches(&self, obj: &Value) -> bool {
-        let mut v = obj;
-        for part in self.path.split('.') {
-            v = &v[part];
-        }
-        let actual = v.as_str().unwrap_or("");
-        (actual == self.value) == self.equal
-    }
-}
-
-/// Parses a field selector (`spec.nodeName=n1,status.phase!=Failed`).
-pub fn parse_field_selector(s: &str) -> Result<Vec<FieldReq>, String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|term| {
-            let (path, value, equal) = if let Some((p, v)) = term.split_once("!=") {
-                (p, v, false)
-            } else if let Some((p, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-                (p, v, true)
-            } else {
-                return Err(format!("{term:?}: expected field=value or field!=value"));
-            };
-            Ok(FieldReq {
-                path: path.trim().to_string(),
-                value: value.trim().to_string(),
-                equal,
-            })
-        })
-        .collect()
-}
-
-// === port-forward ===
-
-/// The kubelet's v4 binary channel protocol for port-forward.
-pub const PORTFORWARD_PROTOCOL: &str = "v4.channel.k8s.io";
-
-async fn portforward(
-    state: Arc<Mutex<State>>,
-    req: Request<Incoming>,
-    t: &Target,
-    name: &str,
-    query: &str,
-) -> Response<Full<Bytes>> {
-    let ns = t.namespace.clone().unwrap_or_default();
-    let (exists, behaviour) = {
-        let st = state.lock().unwrap();
-        (
-            st.objects.contains_key(&object_key(t, name)),
-            st.forwards.get(&format!("{ns}/{name}")).cloned(),
-        )
-    };
-    if !exists {
-        return not_found("pods", name);
-    }
-    match behaviour {
-        Some(Forward::Forbidden) => {
-            return forbidden("create", "pods/portforward", Some(name), Some(&ns));
-        }
-        Some(Forward::Hang) => {
-            std::future::pending::<()>().await;
-        }
-        _ => {}
-    }
-    let ports: Result<Vec<u16>, _> = query_param(query, "ports")
-        .unwrap_or_default()
-        .split(',')
-        .map(|p| p.trim().parse::<u16>())
-        .collect();
-    let ports = match ports {
-        Ok(p) if !p.is_empty() && !p.contains(&0) => p,
-        _ => {
-            return reply(
-                400,
-                &status(
-                    400,
-                    "BadRequest",
-                    "query parameter \"ports\" is required",
-                    json!({}),
-                ),
-            )
-        }
-    };
-    let headers = req.headers();
-    let upgrade = headers
-        .get("upgrade")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let key = headers
-        .get("sec-websocket-key")
-        .map(|k| k.as_bytes().to_vec());
-    let offered = headers
-        .get("sec-websocket-protocol")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(',')
-        .any(|p| p.trim() == PORTFORWARD_PROTOCOL);
-    let (Some(key), true, true) = (key, upgrade, offered) else {
-        return reply(400, &status(400, "BadRequest", "unable to upgrade connection: expected a WebSocket upgrade offering v4.channel.k8s.io", json!({})));
-    };
-    let targets: Vec<Option<SocketAddr>> = ports
-        .iter()
-        .map(|p| match &behaviour {
-            Some(Forward::To(a)) => Some(*a),
-            Some(Forward::Ports(m)) => m.get(p).copied(),
-            _ => None,
-        })
-        .collect();
-    let pod = format!("{ns}/{name}");
-    tokio::spawn(async move {
-        let Ok(upgraded) = hyper::upgrade::on(req).await else {
-            return;
-        };
-        let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        relay(ws, ports, targets, pod).await;
-    });
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header("connection", "Upgrade")
-        .header("upgrade", "websocket")
-        .header(
-            "sec-websocket-accept",
-            tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key),
-        )
-        .header("sec-websocket-protocol", PORTFORWARD_PROTOCOL)
-        .body(Full::new(Bytes::new()))
-        .unwrap()
-}
-
-fn framed(channel: u8, data: &[u8]) -> Message {
-    let mut v = Vec::with_capacity(data.len() + 1);
-    v.push(channel);
-    v.extend_from_slice(data);
-    Message::binary(v)
-}
-
-/// One WebSocket ↔ one TCP connection per port, until either side closes.
-async fn relay(
-    ws: WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>,
-    ports: Vec<u16>,
-    targets: Vec<Option<SocketAddr>>,
-    pod: String,
-) {
-    let (mut sink, mut stream) = ws.split();
-    let (to_ws, mut from_tcp) = tokio::sync::mpsc::channel::<Message>(64);
-    let mut writers = Vec::new();
-    for (i, (port, target)) in ports.iter().zip(&targets).enumerate() {
-        let (data, err) = (2 * i as u8, 2 * i as u8 + 1);
-        // The first message on each channel carries the port, little-endian.
-        for ch in [data, err] {
-            if sink.send(framed(ch, &port.to_le_bytes())).await.is_err() {
-                return;
-            }
-        }
-        let conn = match target {
-            Some(a) => tokio::net::TcpStream::connect(a).await.ok(),
-            None => None,
-        };
-        let Some(conn) = conn else {
-            let text = format!(
-                "error forwarding port {port} to pod {pod}, uid : failed to connect to localhost:{port} inside namespace {pod}: connection refused"
-            );
-            let _ = sink.send(framed(err, text.as_bytes())).await;
-            writers.push(None);
-            continue;
-        };
-        let _ = conn.set_nodelay(true);
-        let (mut r, w) = conn.into_split();
-        writers.push(Some(w));
-        let to_ws = to_ws.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 32 * 1024];
-            loop {
-                match r.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if to_ws.send(framed(data, &buf[..n])).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-            // The pod closed its side: end the stream (v4 has no half-close).
-            let _ = to_ws.send(Message::Close(None)).await;
-        });
-    }
-    drop(to_ws);
-    loop {
-        tokio::select! {
-            out = from_tcp.recv() => {
-                let Some(msg) = out else { break };
-                let close = msg.is_close();
-                if sink.send(msg).await.is_err() || close {
-                    break;
-                }
-            }
-            inc = stream.next() => {
-                match inc {
-                    Some(Ok(Message::Binary(b))) if b.len() > 1 => {
-                        let ch = b[0] as usize;
-                        if ch.is_multiple_of(2) {
-                            if let Some(Some(w)) = writers.get_mut(ch / 2) {
-                                if w.write_all(&b[1..]).await.is_err() {
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                    _ => {}
-                }
-            }
-        }
-    }
-    for w in writers.iter_mut().flatten() {
-        let _ = w.shutdown().await;
-    }
-    let _ = sink.close().await;
 }

@@ -1,0 +1,171 @@
+//! What one node said: [`NodeResult`] (node facts, agent pod, [`NodeStatus`], the agent's full
+//! report) and how a result is made from an agent's answer or a failure to ask
+//! ([`NodeResult::from_answer`], [`NodeResult::not_asked`]).
+
+use super::discovery::{AgentPod, NodeFacts};
+use super::transport;
+use serde::Serialize;
+use serde_json::Value;
+use std::time::Duration;
+
+/// How asking a node went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    /// The agent answered with a report.
+    Answered,
+    /// No agent pod on the node.
+    NoAgent,
+    /// The agent pod is not Running and Ready.
+    AgentNotReady,
+    /// RBAC forbids the port-forward.
+    Forbidden,
+    /// No answer within `--timeout`.
+    Timeout,
+    /// The port-forward or the HTTP exchange failed.
+    Unreachable,
+    /// The agent answered with an error (e.g. it could not read the pod).
+    AgentError,
+}
+
+impl NodeStatus {
+    /// Stable name (as in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Answered => "answered",
+            NodeStatus::NoAgent => "no_agent",
+            NodeStatus::AgentNotReady => "agent_not_ready",
+            NodeStatus::Forbidden => "forbidden",
+            NodeStatus::Timeout => "timeout",
+            NodeStatus::Unreachable => "unreachable",
+            NodeStatus::AgentError => "agent_error",
+        }
+    }
+}
+
+/// One node's answer.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeResult {
+    /// The node and its pool labels.
+    #[serde(flatten)]
+    pub node: NodeFacts,
+    /// `namespace/name` of the agent pod asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_pod: Option<String>,
+    /// How asking went.
+    pub status: NodeStatus,
+    /// The agent's verdict (`ok`, `unauthorized`, …), when it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// Why it could not be asked, or the agent's error message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The agent's full report (`pullcheck probe -o json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<Value>,
+    /// Time to ask, milliseconds.
+    pub duration_ms: u64,
+}
+
+impl NodeResult {
+    /// A node that was not asked, or whose asking failed, with why.
+    pub fn not_asked(
+        node: NodeFacts,
+        agent: Option<&AgentPod>,
+        status: NodeStatus,
+        message: String,
+    ) -> Self {
+        NodeResult {
+            node,
+            agent_pod: agent.map(AgentPod::id),
+            status,
+            verdict: None,
+            message: Some(message),
+            report: None,
+            duration_ms: 0,
+        }
+    }
+
+    /// From what asking the agent gave.
+    pub fn from_answer(
+        node: NodeFacts,
+        agent: &AgentPod,
+        answer: transport::Result<transport::Answer>,
+        took: Duration,
+    ) -> Self {
+        let mut r = match answer {
+            Err(e) => {
+                let status = match e {
+                    transport::Error::Forbidden { .. } => NodeStatus::Forbidden,
+                    _ => NodeStatus::Unreachable,
+                };
+                NodeResult::not_asked(node, Some(agent), status, super::error_chain(&e))
+            }
+            Ok(a) => match serde_json::from_slice::<Value>(&a.body) {
+                Ok(v) if a.status == 200 && v["verdict"].is_string() => NodeResult {
+                    node,
+                    agent_pod: Some(agent.id()),
+                    status: NodeStatus::Answered,
+                    verdict: v["verdict"].as_str().map(str::to_string),
+                    message: None,
+                    report: Some(v),
+                    duration_ms: 0,
+                },
+                Ok(v) => {
+                    let msg = v["message"]
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string());
+                    NodeResult::not_asked(
+                        node,
+                        Some(agent),
+                        NodeStatus::AgentError,
+                        format!("agent {} answered HTTP {}: {msg}", agent.id(), a.status),
+                    )
+                }
+                Err(e) => NodeResult::not_asked(
+                    node,
+                    Some(agent),
+                    NodeStatus::AgentError,
+                    format!(
+                        "agent {} answered HTTP {} with a body that is not JSON: {e}",
+                        agent.id(),
+                        a.status
+                    ),
+                ),
+            },
+        };
+        r.duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        r
+    }
+
+    /// The agent answered and the verdict is not `ok`.
+    pub fn cannot_pull(&self) -> bool {
+        self.status == NodeStatus::Answered && self.verdict.as_deref() != Some("ok")
+    }
+
+    /// A string field of the report (`reason`, `remediation`, …).
+    pub fn report_str(&self, key: &str) -> Option<&str> {
+        self.report.as_ref().and_then(|r| r[key].as_str())
+    }
+
+    /// The identity the verdict is for (`identity.description`), when the report has one.
+    pub fn identity(&self) -> Option<&str> {
+        self.report
+            .as_ref()
+            .and_then(|r| r["identity"]["description"].as_str())
+    }
+}
+
+/// The exit code for a set of results: 1 when any node cannot pull, else 3 when any node was
+/// not asked, else 0.
+pub fn exit_code(results: &[NodeResult]) -> u8 {
+    if results.iter().any(NodeResult::cannot_pull) {
+        super::exit::CANNOT_PULL
+    } else if results.iter().any(|r| r.status != NodeStatus::Answered) {
+        super::exit::NOT_ASKED
+    } else {
+        super::exit::OK
+    }
+}

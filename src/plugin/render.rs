@@ -1,0 +1,325 @@
+//! Printing: the grouped text view, `-o wide` (a row per node, then the groups), and the
+//! machine-readable documents (`-o json`, `-o yaml`) of `image` ([`ImageCheck`]), `pod`
+//! ([`pod_text`]) and `nodes` ([`nodes_table`]).
+
+use super::group::{Group, Section, Summary};
+use super::outcome::NodeResult;
+use super::pod::{evidence_lines, PodCheck};
+use super::presence::Presence;
+use serde::Serialize;
+use std::fmt::Write;
+
+/// Why a document could not be encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// JSON encoding failed.
+    #[error("cannot encode the result as JSON")]
+    Json(#[source] serde_json::Error),
+    /// YAML encoding failed.
+    #[error("cannot encode the result as YAML")]
+    Yaml(#[source] serde_saphyr::SerializeError),
+}
+
+/// Output formats (`-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Grouped lines for people.
+    Text,
+    /// A row per node, then the groups.
+    Wide,
+    /// JSON document.
+    Json,
+    /// YAML document.
+    Yaml,
+}
+
+/// `-o json` of `image`: summary, groups and every node's result with the agent's report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageCheck {
+    /// `pullcheck.dev/v1alpha1`.
+    pub api_version: &'static str,
+    /// `ImageCheck`.
+    pub kind: &'static str,
+    /// The image asked about.
+    pub image: String,
+    /// Counts.
+    pub summary: Summary,
+    /// Grouped outcomes.
+    pub groups: Vec<Group>,
+    /// Every node, in name order.
+    pub nodes: Vec<NodeResult>,
+    /// The exit code.
+    pub exit_code: u8,
+}
+
+impl ImageCheck {
+    /// The document for these results.
+    pub fn new(image: &str, nodes: Vec<NodeResult>) -> Self {
+        ImageCheck {
+            api_version: crate::report::API_VERSION,
+            kind: "ImageCheck",
+            image: image.to_string(),
+            summary: Summary::of(&nodes),
+            groups: super::group::group(&nodes),
+            exit_code: super::outcome::exit_code(&nodes),
+            nodes,
+        }
+    }
+}
+
+/// A document as JSON or YAML; `None` for the text formats.
+pub fn encode<T: Serialize>(doc: &T, format: Format) -> Result<Option<String>, Error> {
+    match format {
+        Format::Json => serde_json::to_string_pretty(doc)
+            .map(|s| Some(s + "\n"))
+            .map_err(Error::Json),
+        Format::Yaml => serde_saphyr::to_string(doc).map(Some).map_err(Error::Yaml),
+        Format::Text | Format::Wide => Ok(None),
+    }
+}
+
+/// Most node names listed under a group in the text view (`-o wide` and JSON list all).
+pub const NAMES_SHOWN: usize = 12;
+
+/// The text (and, with `wide`, wide) view of `image`.
+pub fn image_text(doc: &ImageCheck, wide: bool) -> String {
+    let mut s = String::new();
+    if wide {
+        let rows: Vec<Vec<String>> = doc
+            .nodes
+            .iter()
+            .map(|r| {
+                vec![
+                    r.node.name.clone(),
+                    dash(r.node.pool.as_deref()),
+                    dash(r.node.instance_type.as_deref()),
+                    dash(r.node.zone.as_deref()),
+                    dash(r.node.arch.as_deref()),
+                    dash(r.agent_pod.as_deref()),
+                    r.verdict
+                        .clone()
+                        .unwrap_or_else(|| r.status.as_str().to_string()),
+                    dash(r.identity()),
+                    dash(r.report_str("reason").or(r.message.as_deref())),
+                ]
+            })
+            .collect();
+        s.push_str(&table(
+            &[
+                "NODE",
+                "POOL",
+                "INSTANCE-TYPE",
+                "ZONE",
+                "ARCH",
+                "AGENT",
+                "VERDICT",
+                "IDENTITY",
+                "REASON",
+            ],
+            &rows,
+        ));
+        s.push('\n');
+    }
+    let sm = &doc.summary;
+    let _ = writeln!(
+        s,
+        "{} on {} node{}: {} can pull, {} cannot, {} not asked",
+        doc.image,
+        sm.nodes,
+        if sm.nodes == 1 { "" } else { "s" },
+        sm.can_pull,
+        sm.cannot_pull,
+        sm.not_asked
+    );
+    for (section, title) in [
+        (Section::CannotPull, "CANNOT PULL"),
+        (Section::NotAsked, "NOT ASKED"),
+        (Section::CanPull, "CAN PULL"),
+    ] {
+        let groups: Vec<&Group> = doc.groups.iter().filter(|g| g.section == section).collect();
+        if groups.is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "\n{title}");
+        for g in groups {
+            let _ = writeln!(s, "  {}", g.line);
+            if section == Section::CannotPull {
+                if let Some(r) = &g.remediation {
+                    let _ = writeln!(s, "    fix: {r}");
+                }
+            }
+            let names = if wide || g.nodes.len() <= NAMES_SHOWN {
+                g.nodes.join(", ")
+            } else {
+                format!(
+                    "{}, … and {} more (-o wide lists all)",
+                    g.nodes[..NAMES_SHOWN].join(", "),
+                    g.nodes.len() - NAMES_SHOWN
+                )
+            };
+            let _ = writeln!(s, "    nodes: {names}");
+        }
+    }
+    s
+}
+
+/// The text view of `pod`.
+pub fn pod_text(doc: &PodCheck, agent_pod: Option<&str>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Pod {} on node {}{}",
+        doc.pod,
+        doc.node.as_deref().unwrap_or("(not scheduled)"),
+        agent_pod
+            .map(|a| format!(" (agent {a})"))
+            .unwrap_or_default()
+    );
+    if !doc.failing {
+        let _ = writeln!(
+            s,
+            "No container is waiting on an image pull; checking every container's image."
+        );
+    }
+    for c in &doc.containers {
+        let kind = if c.init {
+            "Init container"
+        } else {
+            "Container"
+        };
+        let _ = writeln!(s, "\n{kind} {} — image {}", c.name, c.image);
+        let mut line = |k: &str, v: &str| {
+            let label = format!("{k}:");
+            let _ = if v.is_empty() {
+                writeln!(s, "  {label}")
+            } else {
+                writeln!(s, "  {label:<15}{v}")
+            };
+        };
+        if let Some(r) = &c.waiting_reason {
+            line("Waiting", r);
+        }
+        if let Some(m) = &c.waiting_message {
+            line("Message", m);
+        }
+        if let Some(d) = &c.message_classification {
+            line(
+                "Message says",
+                &format!("{} — {}", d.verdict.as_str(), d.reason),
+            );
+        }
+        match &c.agent {
+            Some(a) if a.report.is_some() => {
+                line("Agent says", a.verdict.as_deref().unwrap_or("?"));
+                if let Some(i) = a.identity() {
+                    line("As", i);
+                }
+                if let Some(r) = a.report_str("reason") {
+                    line("Reason", r);
+                }
+                let ev = a.report.as_ref().map(evidence_lines).unwrap_or_default();
+                if !ev.is_empty() {
+                    line("Evidence", "");
+                    for e in ev {
+                        let _ = writeln!(s, "    {e}");
+                    }
+                }
+                if a.verdict.as_deref() != Some("ok") {
+                    if let Some(r) = a.report_str("remediation") {
+                        let _ = writeln!(s, "  {:<15}{r}", "Remediation:");
+                    }
+                }
+            }
+            Some(a) => line(
+                "Agent",
+                &format!("not asked: {}", a.message.as_deref().unwrap_or("")),
+            ),
+            None => line("Agent", "not asked"),
+        }
+    }
+    s
+}
+
+/// The table of `nodes`.
+pub fn nodes_table(rows: &[Presence]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|p| {
+            vec![
+                p.node.name.clone(),
+                dash(p.node.pool.as_deref()),
+                dash(p.node.arch.as_deref()),
+                dash(p.agent.as_ref().map(|a| a.name.as_str())),
+                dash(p.agent.as_ref().and_then(|a| a.version.as_deref())),
+                match &p.agent {
+                    Some(a) if a.ready => "True".into(),
+                    Some(_) => "False".into(),
+                    None => "-".into(),
+                },
+                p.agent_status.clone(),
+                dash(p.message.as_deref()),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "NODE",
+            "POOL",
+            "ARCH",
+            "AGENT-POD",
+            "VERSION",
+            "POD-READY",
+            "AGENT",
+            "MESSAGE",
+        ],
+        &rows,
+    )
+}
+
+/// A table cell: the value, or `-`.
+fn dash(o: Option<&str>) -> String {
+    o.unwrap_or("-").to_string()
+}
+
+/// Left-aligned columns, kubectl style (three spaces between columns).
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+    }
+    let mut s = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        for (i, c) in cells.iter().enumerate() {
+            if i == last {
+                s.push_str(c);
+            } else {
+                let pad = widths[i] - c.chars().count();
+                s.push_str(c);
+                s.push_str(&" ".repeat(pad + 3));
+            }
+        }
+        s.push('\n');
+    };
+    line(headers.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align() {
+        let t = table(&["A", "BB"], &[vec!["xxx".into(), "y".into()]]);
+        assert_eq!(t, "A     BB\nxxx   y\n");
+    }
+}
