@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod containerd;
+pub mod fakes;
 
 use serde_json::Value;
 use std::io::Write;
