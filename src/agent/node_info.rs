@@ -11,6 +11,7 @@ use crate::node::{identity_facts, NodeFacts, RuntimeFacts};
 use crate::platform::Platform;
 use crate::probe::ratelimit::RateLimit;
 use crate::report::Report;
+use crate::runtime::RuntimeClient;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,6 +19,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long a runtime answer is reused by `/readyz`.
 pub const RUNTIME_RECHECK: Duration = Duration::from_secs(10);
+
+/// How long `/readyz` waits for the runtime. The runtime is reported, not required: a hung
+/// containerd (accepting on its socket, never answering) must not hold readiness answers for
+/// `--runtime-timeout` (10 s by default, beyond the kubelet's readiness `timeoutSeconds`) and
+/// so turn the agent unready.
+pub const READY_WAIT: Duration = Duration::from_secs(1);
 
 /// Registries remembered by [`RateLimitBoard`].
 const MAX_REGISTRIES: usize = 256;
@@ -161,22 +168,68 @@ impl RuntimeWatch {
                 version: None,
                 error: Some(e.clone()),
             },
-            Ok(c) => match c.info().await {
-                Ok(info) => RuntimeState {
-                    endpoint: Some(c.endpoint().url()),
-                    verdict: Verdict::Ok.as_str().into(),
-                    version: Some(format!("{} {}", info.name, info.version)),
-                    error: None,
-                },
-                Err(e) => RuntimeState {
-                    endpoint: Some(c.endpoint().url()),
-                    verdict: Verdict::RuntimeUnavailable.as_str().into(),
-                    version: None,
-                    error: Some(e.to_string()),
-                },
-            },
+            Ok(c) => ask(c, READY_WAIT).await,
         };
         *last = Some((Instant::now(), s.clone()));
         s
+    }
+}
+
+/// Asks the runtime its name and version, waiting at most `wait`.
+async fn ask(c: &RuntimeClient, wait: Duration) -> RuntimeState {
+    let unavailable = |error: String| RuntimeState {
+        endpoint: Some(c.endpoint().url()),
+        verdict: Verdict::RuntimeUnavailable.as_str().into(),
+        version: None,
+        error: Some(error),
+    };
+    match tokio::time::timeout(wait, c.info()).await {
+        Ok(Ok(info)) => RuntimeState {
+            endpoint: Some(c.endpoint().url()),
+            verdict: Verdict::Ok.as_str().into(),
+            version: Some(format!("{} {}", info.name, info.version)),
+            error: None,
+        },
+        Ok(Err(e)) => unavailable(e.to_string()),
+        Err(_) => unavailable(format!(
+            "container runtime at {} did not answer Version/Status within {} (hung?)",
+            c.endpoint().url(),
+            humantime::format_duration(wait)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::endpoint::RuntimeEndpoint;
+
+    /// A runtime socket that accepts and never answers: readiness learns it within the
+    /// readiness wait, not the runtime's own (longer) call limit.
+    #[tokio::test]
+    async fn a_hung_runtime_does_not_hold_readiness() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cri.sock");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let held = tokio::spawn(async move {
+            let mut conns = Vec::new();
+            while let Ok((c, _)) = listener.accept().await {
+                conns.push(c);
+            }
+        });
+        let client = RuntimeClient::new(RuntimeEndpoint { path }, Duration::from_secs(600));
+        let state = tokio::time::timeout(
+            Duration::from_secs(60),
+            ask(&client, Duration::from_millis(200)),
+        )
+        .await
+        .expect("bounded by the readiness wait, not the 600 s call limit");
+        assert_eq!(state.verdict, "runtime_unavailable");
+        let error = state.error.unwrap();
+        assert!(
+            error.contains("did not answer") && error.contains("200ms"),
+            "{error}"
+        );
+        held.abort();
     }
 }
