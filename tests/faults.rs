@@ -157,6 +157,66 @@ async fn containerd_killed_mid_pull_then_restarted() {
     assert_alive(&mut agent, pid);
 }
 
+/// containerd hung (SIGSTOP: its socket still accepts, nothing answers) with the agent's
+/// runtime limit at 8 s: `/readyz` keeps answering — ready, runtime `runtime_unavailable` —
+/// within the DaemonSet's readiness `timeoutSeconds` (5 s, the client's limit here), runtime
+/// calls end at the limit, and after SIGCONT the runtime is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containerd_hung_then_resumed() {
+    let ctd = support::containerd::Private::start();
+    let endpoint = ctd.endpoint();
+    let mut agent = Agent::start(
+        &["--runtime-endpoint", &endpoint, "--runtime-timeout", "8s"],
+        &[],
+    );
+    let pid = agent.child.id();
+    readyz_runtime(&agent, "ok").await;
+    ctd.signal("-STOP");
+    let kubelet = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + GUARD;
+    let v = loop {
+        let a = kubelet
+            .get(agent.url("/readyz"))
+            .send()
+            .await
+            .expect("/readyz answered within the readiness probe's 5 s");
+        assert_eq!(a.status(), 200);
+        let v: Value = serde_json::from_str(&a.text().await.unwrap()).unwrap();
+        assert_eq!(v["ready"], true, "{v}");
+        if v["runtime"]["verdict"] == "runtime_unavailable" {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readyz never reported the hung runtime: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(
+        v["runtime"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer"),
+        "{v}"
+    );
+    // /v1/node waits the runtime's own limit, then says so.
+    let node = get(&agent.url("/v1/node")).await.json();
+    assert_eq!(
+        node["runtime"]["verdict"], "runtime_unavailable",
+        "{node:#}"
+    );
+    assert_alive(&mut agent, pid);
+    ctd.signal("-CONT");
+    let node = get(&agent.url("/v1/node")).await.json();
+    assert_eq!(node["runtime"]["verdict"], "ok", "{node:#}");
+    readyz_runtime(&agent, "ok").await;
+    assert_alive(&mut agent, pid);
+}
+
 /// A registry that sends the manifest's headers and part of its body, then closes or resets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_dies_mid_body() {

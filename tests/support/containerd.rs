@@ -176,6 +176,17 @@ impl Private {
         }
     }
 
+    /// Sends containerd SIGSTOP (`pause`) or SIGCONT (`resume`): stopped, it still accepts on
+    /// its socket (the kernel's backlog) and never answers, as a hung runtime does.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("containerd runs");
+        let ok = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {signal} {pid}");
+    }
+
     /// Starts containerd again on the same configuration (it removes the stale socket).
     pub fn restart(&mut self) {
         self.stop();
