@@ -7,7 +7,8 @@ use super::budget::BudgetState;
 use super::context::NodeContext;
 use crate::classify::Verdict;
 use crate::endpoints::RegistryConfig;
-use crate::node::{identity_facts, NodeFacts, RuntimeFacts};
+use crate::identity::cloud::CloudSettings;
+use crate::node::{cloud_facts, identity_facts, IdentityFact, NodeFacts, RuntimeFacts};
 use crate::platform::Platform;
 use crate::probe::ratelimit::RateLimit;
 use crate::report::Report;
@@ -111,22 +112,53 @@ pub struct NodeView {
     pub agent: AgentState,
 }
 
-/// Gathers the node facts (the runtime is asked; the registry configuration re-read).
+/// Gathers the node facts, as `pullcheck node` does: the runtime and the cloud identities are
+/// asked (concurrently; the cloud answer is reused for [`CLOUD_RECHECK`]), the registry
+/// configuration re-read.
 pub async fn facts(ctx: &NodeContext) -> NodeFacts {
     let p = &ctx.settings;
-    let runtime = RuntimeFacts::gather(ctx.runtime.as_ref().map_err(Clone::clone)).await;
+    let (runtime, cloud) = tokio::join!(
+        RuntimeFacts::gather(ctx.runtime.as_ref().map_err(Clone::clone)),
+        ctx.cloud_seen.facts(ctx.cloud.as_ref()),
+    );
     let registry = RegistryConfig::load(
         p.containerd_config.as_deref(),
         p.hosts_dir.as_deref(),
         &p.proc_root,
     )
     .map_err(|e| super::auth::error_chain(&e));
-    NodeFacts::new(
-        Platform::host(),
-        runtime,
-        registry,
-        identity_facts(&ctx.identity),
-    )
+    let mut identities = identity_facts(&ctx.identity);
+    identities.extend(cloud);
+    NodeFacts::new(Platform::host(), runtime, registry, identities)
+}
+
+/// How long `/v1/node` reuses what the cloud metadata services said.
+pub const CLOUD_RECHECK: Duration = Duration::from_secs(10);
+
+/// The cloud identities as `/v1/node` last saw them (IMDS role, GKE service account): asked
+/// at most every [`CLOUD_RECHECK`], so a busy `/v1/node` does not load the metadata services,
+/// and an outage or its end shows within that time.
+#[derive(Debug, Default)]
+pub struct CloudWatch {
+    last: tokio::sync::Mutex<Option<(Instant, Vec<IdentityFact>)>>,
+}
+
+impl CloudWatch {
+    /// The current (or recent) facts; none with `--no-cloud-identity`.
+    pub async fn facts(&self, settings: Option<&CloudSettings>) -> Vec<IdentityFact> {
+        let Some(settings) = settings else {
+            return Vec::new();
+        };
+        let mut last = self.last.lock().await;
+        if let Some((at, f)) = last.as_ref() {
+            if at.elapsed() < CLOUD_RECHECK {
+                return f.clone();
+            }
+        }
+        let f = cloud_facts(settings).await;
+        *last = Some((Instant::now(), f.clone()));
+        f
+    }
 }
 
 /// The runtime's state, as `/readyz` reports it.
@@ -231,5 +263,33 @@ mod tests {
             "{error}"
         );
         held.abort();
+    }
+
+    /// `--no-cloud-identity` asks nothing; otherwise an unreachable metadata service is a
+    /// note saying so, reused until the recheck.
+    #[tokio::test]
+    async fn cloud_identities_are_reported_and_reused() {
+        let w = CloudWatch::default();
+        assert!(w.facts(None).await.is_empty());
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let settings = CloudSettings {
+            imds_endpoint: Some(format!("http://{closed}")),
+            gce_metadata_host: Some(closed.to_string()),
+            timeout: Duration::from_secs(2),
+        };
+        let first = w.facts(Some(&settings)).await;
+        let eks = first.iter().find(|f| f.kind == "eks").expect("an eks line");
+        assert!(
+            eks.description.starts_with("not available"),
+            "{}",
+            eks.description
+        );
+        assert!(first.iter().any(|f| f.kind == "gke"));
+        let again = w.facts(Some(&settings)).await;
+        assert_eq!(again.len(), first.len());
+        assert!(w.last.lock().await.is_some());
     }
 }
