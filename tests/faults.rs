@@ -331,6 +331,26 @@ fn to_bed_tls(registry: &str) -> tempfile::TempDir {
     )])
 }
 
+/// Polls `/v1/node` until its `kind` identity line starts with `start`.
+async fn node_identity(agent: &Agent, kind: &str, start: &str) {
+    let deadline = Instant::now() + GUARD;
+    loop {
+        let node = get(&agent.url("/v1/node")).await.json();
+        let line = node["identities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["kind"] == kind)
+            .map(|i| i["description"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("/v1/node has no {kind} identity: {node:#}"));
+        if line.starts_with(start) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "/v1/node {kind}: {line}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// A cloud metadata service refusing, then hanging, then back: `identity_unavailable` naming
 /// the identity and the failure each time, then `ok` with no restart.
 async fn metadata_outage(
@@ -360,6 +380,11 @@ async fn metadata_outage(
         &env,
     );
     let pid = agent.child.id();
+    let kind = if identity.starts_with("EKS") {
+        "eks"
+    } else {
+        "gke"
+    };
     let query = [("image", image), ("platform", "linux/amd64")];
     for (mode, why) in [(Mode::Refused, "refused"), (Mode::Hang, "")] {
         switch.set(mode);
@@ -372,17 +397,22 @@ async fn metadata_outage(
         assert_alive(&mut agent, pid);
         ready(&agent).await;
     }
+    // /v1/node says the identity is not available (it asks again every 10 s).
+    node_identity(&agent, kind, "not available").await;
     switch.set(Mode::Up);
     let r = fresh_probe(&agent, &query).await;
     assert_verdict(&r, "ok", &[]);
-    assert_eq!(
-        r["identity"]["source"]["kind"],
-        if identity.starts_with("EKS") {
-            "eks"
+    assert_eq!(r["identity"]["source"]["kind"], kind);
+    node_identity(
+        &agent,
+        kind,
+        if kind == "eks" {
+            "instance role"
         } else {
-            "gke"
-        }
-    );
+            "node service account"
+        },
+    )
+    .await;
     // A cached negative answer never outlives the outage: the plain query is fresh too now.
     let a = probe(&agent, &query).await;
     assert_eq!(a.json()["verdict"], "ok", "{}", a.text);
