@@ -8,6 +8,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use support::agent::*;
 use support::fakes::{BlobGate, Body, Dns, Misbehaving, Mode, Resolver, Switch};
@@ -302,25 +303,6 @@ async fn trickling_registry_times_out_the_step() {
     ready(&agent).await;
 }
 
-fn ecr_env() -> Vec<(&'static str, String)> {
-    let b = bed();
-    assert!(
-        b.json["moto"].as_bool().unwrap_or(false),
-        "moto_server (PyPI moto[server]) is needed for the ECR API; scripts/test installs it"
-    );
-    vec![
-        (
-            "AWS_ENDPOINT_URL_ECR",
-            format!("http://127.0.0.1:{}", b.port("ecr")),
-        ),
-        ("AWS_CONFIG_FILE", "/nonexistent/aws-config".into()),
-        (
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials".into(),
-        ),
-    ]
-}
-
 /// hosts.toml sending `registry` to the bed's Basic-auth TLS registry.
 fn to_bed_tls(registry: &str) -> tempfile::TempDir {
     let b = bed();
@@ -445,14 +427,9 @@ async fn gce_metadata_down_then_back() {
     .await;
 }
 
-/// Writes an object into the fake API server's store.
+/// Writes an object into the bed's fake API server's store.
 fn put(kind: &str, ns: &str, name: &str, body: Value) {
-    let dir = std::path::Path::new(&bed().str("kube_root"))
-        .join("api/v1/namespaces")
-        .join(ns)
-        .join(kind);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.json")), body.to_string()).unwrap();
+    kube_put(Path::new(&bed().str("kube_root")), kind, ns, name, &body);
 }
 
 /// The Kubernetes API refusing, then hanging, then back, for a `pod=` probe: 502

@@ -396,11 +396,8 @@ impl Planted {
         .unwrap();
         // A pull secret and a pod using it, in the fake API's store.
         let kube_root = d.join("kube");
-        let put = |kind: &str, name: &str, body: Value| {
-            let dir = kube_root.join("api/v1/namespaces/leaks").join(kind);
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join(format!("{name}.json")), body.to_string()).unwrap();
-        };
+        let put =
+            |kind: &str, name: &str, body: Value| kube_put(&kube_root, kind, "leaks", name, &body);
         put(
             "secrets",
             "pull",
@@ -488,24 +485,28 @@ impl Planted {
 }
 
 fn env() -> Vec<(&'static str, String)> {
-    let b = bed();
-    assert!(
-        b.json["moto"].as_bool().unwrap_or(false),
-        "moto_server (PyPI moto[server]) is needed for the ECR API; scripts/test installs it"
-    );
-    vec![
+    let mut env = ecr_env();
+    env.extend([
         ("PULLCHECK_LOG", "trace".into()),
         ("RUST_LOG", "trace".into()),
-        (
-            "AWS_ENDPOINT_URL_ECR",
-            format!("http://127.0.0.1:{}", b.port("ecr")),
-        ),
-        ("AWS_CONFIG_FILE", "/nonexistent/aws-config".into()),
-        (
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/aws-credentials".into(),
-        ),
-    ]
+    ]);
+    env
+}
+
+/// `probe IMAGE -o OUTPUT --platform linux/amd64 --timeout 2s` and every node-side source.
+fn probe_args(p: &Planted, image: &str, output: &str) -> Vec<String> {
+    let mut args = strings(&[
+        "probe",
+        image,
+        "-o",
+        output,
+        "--platform",
+        "linux/amd64",
+        "--timeout",
+        "2s",
+    ]);
+    args.extend(p.node_args());
+    args
 }
 
 /// Runs the CLI at trace level; checks both streams.
@@ -543,17 +544,7 @@ fn no_command_leaks_a_credential() {
         let image = format!("{reg}/{repo}/app:v1");
         for output in ["json", "text"] {
             for source in ["stdin", "docker-config"] {
-                let mut args = strings(&[
-                    "probe",
-                    &image,
-                    "-o",
-                    output,
-                    "--platform",
-                    "linux/amd64",
-                    "--timeout",
-                    "2s",
-                ]);
-                args.extend(p.node_args());
+                let mut args = probe_args(&p, &image, output);
                 let stdin = match source {
                     "stdin" => {
                         args.extend(strings(&["--username", USER, "--password-stdin"]));
@@ -585,17 +576,7 @@ fn no_command_leaks_a_credential() {
         for (repo, verdict) in [("ok", "ok"), ("denied", "forbidden")] {
             let image = format!("{reg}/{repo}/app:v1");
             for output in ["json", "text"] {
-                let mut args = strings(&[
-                    "probe",
-                    &image,
-                    "-o",
-                    output,
-                    "--platform",
-                    "linux/amd64",
-                    "--timeout",
-                    "2s",
-                ]);
-                args.extend(p.node_args());
+                let mut args = probe_args(&p, &image, output);
                 args.extend(flags.clone());
                 let out = run(&p, &args, None);
                 if output == "json" {
@@ -611,17 +592,7 @@ fn no_command_leaks_a_credential() {
         (format!("{GAR}/ok/app:v1"), "ok"),
     ] {
         for output in ["json", "text"] {
-            let mut args = strings(&[
-                "probe",
-                &image,
-                "-o",
-                output,
-                "--platform",
-                "linux/amd64",
-                "--timeout",
-                "2s",
-            ]);
-            args.extend(p.node_args());
+            let args = probe_args(&p, &image, output);
             let out = run(&p, &args, None);
             if output == "json" {
                 assert_eq!(out.json()["verdict"], verdict, "{image}: {}", out.stdout);
