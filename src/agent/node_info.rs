@@ -1,7 +1,8 @@
 //! `GET /v1/node` and `GET /readyz`: `pullcheck node`'s facts (platform, runtime, registry
-//! configuration, identities) plus what only the long-running agent knows — the last rate-limit
-//! figures each registry sent ([`RateLimitBoard`]), its budgets, probes in flight — and the
-//! runtime state readiness reports (asked at most every [`RUNTIME_RECHECK`]).
+//! configuration, identities, the cloud identities asked at most every [`CLOUD_RECHECK`]) plus
+//! what only the long-running agent knows — the last rate-limit figures each registry sent
+//! ([`RateLimitBoard`]), its budgets, probes in flight — and the runtime state readiness
+//! reports (asked at most every [`RUNTIME_RECHECK`], waited for at most [`READY_WAIT`]).
 
 use super::budget::BudgetState;
 use super::context::NodeContext;
