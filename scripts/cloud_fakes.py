@@ -12,7 +12,8 @@ class Imds(http.server.BaseHTTPRequestHandler):
     """IMDSv2: PUT /latest/api/token with x-aws-ec2-metadata-token-ttl-seconds gives a session
     token (echoing the TTL header, which the AWS SDKs require); every GET needs
     x-aws-ec2-metadata-token or gets 401. Set `server.role` ("" = no instance profile) and
-    `server.omit_ttl` (reply to PUT without the TTL header)."""
+    `server.omit_ttl` (reply to PUT without the TTL header), `server.secret_key` and optionally
+    `server.session_token` (the role credentials' SecretAccessKey and Token)."""
 
     protocol_version = "HTTP/1.1"
     tokens = set()
@@ -52,7 +53,7 @@ class Imds(http.server.BaseHTTPRequestHandler):
                 "Type": "AWS-HMAC",
                 "AccessKeyId": "ASIAPULLCHECKTESTBED",
                 "SecretAccessKey": self.server.secret_key,
-                "Token": "pullcheck-testbed-session-token",
+                "Token": getattr(self.server, "session_token", "pullcheck-testbed-session-token"),
                 "Expiration": (now + datetime.timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
             return self.reply(200, json.dumps(creds).encode(), [("Content-Type", "text/plain")])
@@ -99,7 +100,8 @@ class Gce(http.server.BaseHTTPRequestHandler):
 class KubeApi(http.server.BaseHTTPRequestHandler):
     """A Kubernetes API server for reads: GET /api/v1/namespaces/NS/{pods,secrets,serviceaccounts}/NAME
     answers the object stored as JSON under `server.root` at the same path + ".json", else a 404
-    Status like the real one. Tests write the objects; `server.root` is the bed's kube/ folder."""
+    Status like the real one. Tests write the objects; `server.root` is the bed's kube/ folder.
+    POST answers TokenReview and SubjectAccessReview (see do_POST)."""
 
     protocol_version = "HTTP/1.1"
 
@@ -113,6 +115,31 @@ class KubeApi(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def do_POST(self):
+        """TokenReview and SubjectAccessReview (the agent's --network-listen): the token
+        `server.review_token` (when set) is user `server.review_user`, who is allowed
+        everything; any other token is not authenticated."""
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            return self.reply(400, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                    "message": "invalid JSON", "reason": "BadRequest", "code": 400})
+        token = getattr(self.server, "review_token", None)
+        user = getattr(self.server, "review_user", "reviewed-user")
+        path = self.path.split("?", 1)[0]
+        if path == "/apis/authentication.k8s.io/v1/tokenreviews":
+            ok = token is not None and body.get("spec", {}).get("token") == token
+            body["status"] = ({"authenticated": True, "user": {"username": user, "groups": ["system:authenticated"]}}
+                              if ok else {"authenticated": False, "error": "invalid bearer token"})
+            return self.reply(201, body)
+        if path == "/apis/authorization.k8s.io/v1/subjectaccessreviews":
+            ok = token is not None and body.get("spec", {}).get("user") == user
+            body["status"] = {"allowed": ok, "reason": "allowed by the fake" if ok else "no policy matched"}
+            return self.reply(201, body)
+        self.reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "not found",
+                         "reason": "NotFound", "code": 404})
 
     def do_GET(self):
         path = self.path.split("?", 1)[0]

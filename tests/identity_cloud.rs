@@ -224,12 +224,13 @@ fn gke_node_service_account_pulls_as_token_user() {
 
 /// Writes an object into the fake API server's store.
 fn put(kind: &str, ns: &str, name: &str, body: Value) {
-    let dir = std::path::Path::new(&bed().str("kube_root"))
-        .join("api/v1/namespaces")
-        .join(ns)
-        .join(kind);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.json")), body.to_string()).unwrap();
+    kube_put(
+        std::path::Path::new(&bed().str("kube_root")),
+        kind,
+        ns,
+        name,
+        &body,
+    );
 }
 
 fn docker_secret(ns: &str, name: &str, registry: &str, user: &str, password: &str) {

@@ -27,6 +27,8 @@ pub struct NodeContext {
     pub proxy: ProxyEnv,
     /// The built-in cloud identities' endpoints (`None`: `--no-cloud-identity`).
     pub cloud: Option<CloudSettings>,
+    /// What the cloud identities said last, for `/v1/node`.
+    pub cloud_seen: super::node_info::CloudWatch,
     /// The probe settings from the configuration.
     pub settings: ProbeSettings,
 }
@@ -116,6 +118,7 @@ impl NodeContext {
                 gce_metadata_host: p.gce_metadata_host.clone(),
                 timeout: p.metadata_timeout,
             }),
+            cloud_seen: Default::default(),
             settings: p.clone(),
         })
     }

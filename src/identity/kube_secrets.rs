@@ -10,6 +10,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 use serde::Serialize;
 use std::path::Path;
+use std::time::Duration;
 
 /// Why the Kubernetes API could not give what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -139,12 +140,50 @@ pub async fn client(kubeconfig: Option<&Path>) -> Result<Client, Error> {
     Client::try_from(config).map_err(|e| Error::Config(e.to_string()))
 }
 
+/// Time limit on each Kubernetes API read. The client's own read limit is kube's default
+/// (295 s, meant for watches), so an API server that accepts and never answers would hold a
+/// probe for minutes; a pod or secret GET answers in milliseconds when the API is healthy.
+pub const API_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `GET` of one object (`None` when it does not exist) within [`API_TIMEOUT`].
+async fn get_opt<K>(api: &Api<K>, what: &'static str, r: &ObjectRef) -> Result<Option<K>, Error>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    get_opt_within(api, what, r, API_TIMEOUT).await
+}
+
+async fn get_opt_within<K>(
+    api: &Api<K>,
+    what: &'static str,
+    r: &ObjectRef,
+    limit: Duration,
+) -> Result<Option<K>, Error>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match tokio::time::timeout(limit, api.get_opt(&r.name)).await {
+        Ok(found) => found.map_err(|e| api_error(what, r, e)),
+        Err(_) => Err(Error::Api {
+            what,
+            namespace: r.namespace.clone(),
+            name: r.name.clone(),
+            reason: format!(
+                "no answer within {} (the API server accepted the connection and sent nothing)",
+                humantime::format_duration(limit)
+            ),
+        }),
+    }
+}
+
 fn api_error(what: &'static str, r: &ObjectRef, e: kube::Error) -> Error {
     let reason = match &e {
         kube::Error::Api(status) => {
             format!("{} {}: {}", status.code, status.reason, status.message)
         }
-        other => other.to_string(),
+        // The whole chain: kube's own text ("client error (Connect)") hides why — refused,
+        // reset, no route, DNS.
+        other => super::error_chain(other),
     };
     Error::Api {
         what,
@@ -157,10 +196,8 @@ fn api_error(what: &'static str, r: &ObjectRef, e: kube::Error) -> Error {
 /// The pod's `imagePullSecrets` and ServiceAccount (whose own list is read for the report).
 pub async fn pod_references(client: &Client, pod: &ObjectRef) -> Result<PodReferences, Error> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace);
-    let found = pods
-        .get_opt(&pod.name)
-        .await
-        .map_err(|e| api_error("pod", pod, e))?
+    let found = get_opt(&pods, "pod", pod)
+        .await?
         .ok_or_else(|| Error::PodNotFound {
             namespace: pod.namespace.clone(),
             name: pod.name.clone(),
@@ -178,7 +215,11 @@ pub async fn pod_references(client: &Client, pod: &ObjectRef) -> Result<PodRefer
     if let Some(sa) = &service_account {
         let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &pod.namespace);
         // Shown for context only; a failure to read it changes nothing.
-        if let Ok(Some(sa)) = sas.get_opt(sa).await {
+        let sa_ref = ObjectRef {
+            namespace: pod.namespace.clone(),
+            name: sa.clone(),
+        };
+        if let Ok(Some(sa)) = get_opt(&sas, "serviceaccount", &sa_ref).await {
             service_account_pull_secrets = sa
                 .image_pull_secrets
                 .unwrap_or_default()
@@ -198,10 +239,7 @@ pub async fn pod_references(client: &Client, pod: &ObjectRef) -> Result<PodRefer
 /// them); invalid JSON in a docker-config secret is an error (the kubelet's lookup fails).
 pub async fn read_pull_secret(client: &Client, secret: &ObjectRef) -> Result<PullSecret, Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), &secret.namespace);
-    let found = api
-        .get_opt(&secret.name)
-        .await
-        .map_err(|e| api_error("secret", secret, e))?;
+    let found = get_opt(&api, "secret", secret).await?;
     let skipped = |warning: String| PullSecret {
         secret: secret.clone(),
         config: None,
@@ -257,5 +295,50 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// An API server that accepts and never answers: the read ends at the limit with a reason
+    /// naming the object, instead of kube's 295-second read timeout.
+    #[tokio::test]
+    async fn a_silent_api_server_is_bounded() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let held = std::thread::spawn(move || listener.accept().map(|(c, _)| c));
+        let config = Config::new(url.parse().unwrap());
+        let client = Client::try_from(config).unwrap();
+        let api: Api<Secret> = Api::namespaced(client, "team-a");
+        let r = ObjectRef::parse("--secret", "team-a/pull").unwrap();
+        let started = std::time::Instant::now();
+        let err = get_opt_within(&api, "secret", &r, Duration::from_millis(300))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("secret team-a/pull") && err.contains("no answer within 300ms"),
+            "{err}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(60), "bounded");
+        drop(held.join());
+    }
+
+    /// A closed API port: the reason says the connection was refused, not only "Connect".
+    #[tokio::test]
+    async fn a_refused_connection_is_named() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = Config::new(format!("http://127.0.0.1:{port}").parse().unwrap());
+        let api: Api<Pod> = Api::namespaced(Client::try_from(config).unwrap(), "team-a");
+        let r = ObjectRef::parse("--pod", "team-a/web").unwrap();
+        let err = get_opt_within(&api, "pod", &r, Duration::from_secs(20))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pod team-a/web") && err.to_lowercase().contains("refused"),
+            "{err}"
+        );
     }
 }

@@ -247,7 +247,8 @@ pub async fn read_limited(
     resp: &mut reqwest::Response,
     limit: usize,
 ) -> Result<Vec<u8>, BodyError> {
-    if resp.content_length().is_some_and(|l| l > limit as u64) {
+    let expected = resp.content_length();
+    if expected.is_some_and(|l| l > limit as u64) {
         return Err(BodyError::TooLarge);
     }
     let mut buf = Vec::new();
@@ -260,9 +261,30 @@ pub async fn read_limited(
                 buf.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(buf),
-            Err(e) => return Err(BodyError::Transport(transport::classify(&e, None))),
+            Err(e) => {
+                let failure = transport::classify(&e, None);
+                return Err(BodyError::Transport(in_body(failure, buf.len(), expected)));
+            }
         }
     }
+}
+
+/// A failure while the body was arriving says so, with how much of it came: the status line
+/// and headers had been read, so "waiting for the response" or a bare "connection broken"
+/// would hide that the registry cut (or trickled) the body.
+fn in_body(mut f: TransportFailure, got: usize, expected: Option<u64>) -> TransportFailure {
+    let of = expected.map_or_else(String::new, |n| format!(" of {n}"));
+    f.message = match f.kind {
+        TransportKind::Timeout => {
+            format!("timed out reading the body ({got}{of} bytes had arrived)")
+        }
+        TransportKind::Broken => format!(
+            "body truncated: the connection broke after {got}{of} bytes ({})",
+            f.message
+        ),
+        _ => return f,
+    };
+    f
 }
 
 /// Reads an error body (bounded, truncated rather than refused) into the exchange: the OCI
@@ -303,6 +325,35 @@ pub(crate) fn urlencode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn body_failures_say_how_much_arrived() {
+        let f = |kind, message: &str| TransportFailure {
+            kind,
+            message: message.into(),
+        };
+        let cut = in_body(
+            f(TransportKind::Broken, "connection broken: end of file"),
+            40,
+            Some(246),
+        );
+        assert_eq!(cut.kind, TransportKind::Broken);
+        assert_eq!(
+            cut.message,
+            "body truncated: the connection broke after 40 of 246 bytes (connection broken: end of file)"
+        );
+        let slow = in_body(
+            f(TransportKind::Timeout, "timed out waiting for the response"),
+            9,
+            None,
+        );
+        assert_eq!(
+            slow.message,
+            "timed out reading the body (9 bytes had arrived)"
+        );
+        let other = in_body(f(TransportKind::Other, "x"), 1, None);
+        assert_eq!(other.message, "x");
+    }
 
     #[test]
     fn form_encoding_and_origins() {

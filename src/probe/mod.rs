@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod oci_error;
 pub mod policy;
 pub mod ratelimit;
+pub mod redact;
 pub mod token;
 pub mod transport;
 
@@ -126,6 +127,7 @@ impl Prober {
                 node_platform: self.options.platform.clone(),
             },
             auth: Auth::None,
+            secrets: redact::Secrets::of(&cred.auth),
         };
         match self.clients.get(&host.tls, host.dial_timeout) {
             Ok(c) => run.go(&c).await,
@@ -138,6 +140,8 @@ impl Prober {
                 run.push_terminal(ex);
             }
         }
+        // Nothing a registry echoed of the credentials leaves the prober.
+        run.secrets.scrub_evidence(&mut run.ev);
         run.ev
     }
 }
@@ -149,6 +153,8 @@ struct Run<'a> {
     cred: &'a RegistryAuth,
     ev: Evidence,
     auth: Auth,
+    /// Every credential value sent so far (scrubbed from the evidence at the end).
+    secrets: redact::Secrets,
 }
 
 impl Run<'_> {
@@ -245,6 +251,7 @@ impl Run<'_> {
         let host_key = self.host.url.clone();
         let repo = self.image.repository.clone();
         if let Some(t) = self.prober.tokens.get(&host_key, &repo, self.cred) {
+            self.secrets.add(&t);
             self.auth = Auth::Bearer(t);
         }
         let cache_key = (host_key.clone(), repo.clone(), reference.clone());
@@ -371,6 +378,7 @@ impl Run<'_> {
                 }
                 match token {
                     Some(t) => {
+                        self.secrets.add(&t);
                         self.auth = Auth::Bearer(t);
                         true
                     }

@@ -49,8 +49,9 @@ pub fn classify(err: &reqwest::Error, proxy: Option<&str>) -> TransportFailure {
     if text.contains("dns error")
         || text.contains("failed to lookup address")
         || text.contains("name or service not known")
+        || text.contains("temporary failure in name resolution")
     {
-        return failure(TransportKind::Dns, format!("lookup failed: {detail}"));
+        return failure(TransportKind::Dns, dns_message(&text, &detail));
     }
     match io_kind {
         Some(io::ErrorKind::ConnectionRefused) => {
@@ -110,6 +111,24 @@ pub fn classify_io(err: &io::Error) -> TransportFailure {
                 sanitize(&err.to_string())
             ),
         ),
+    }
+}
+
+/// What a failed lookup means, from the resolver's (getaddrinfo's) words in `text`: the name
+/// does not exist (EAI_NONAME: NXDOMAIN, or no address of the family asked), or the resolver
+/// failed or could not be reached (EAI_AGAIN: SERVFAIL, no answer before its timeout, no
+/// resolver listening) — a node problem, not a wrong name.
+fn dns_message(text: &str, detail: &str) -> String {
+    if text.contains("name or service not known")
+        || text.contains("no address associated with hostname")
+    {
+        format!("lookup failed: the name does not exist (the resolver answered NXDOMAIN or gave no address): {detail}")
+    } else if text.contains("temporary failure in name resolution") {
+        format!("lookup failed: the resolver failed or could not be reached (SERVFAIL, no answer, or no resolver listening), so whether the name exists is unknown: {detail}")
+    } else if text.contains("non-recoverable failure in name resolution") {
+        format!("lookup failed: the resolver refused or failed permanently: {detail}")
+    } else {
+        format!("lookup failed: {detail}")
     }
 }
 
@@ -179,6 +198,26 @@ pub fn sanitize(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::dns_message;
+
+    #[test]
+    fn lookups_say_whether_the_name_or_the_resolver_failed() {
+        let nx = "failed to lookup address information: Name or service not known";
+        let m = dns_message(&nx.to_ascii_lowercase(), nx);
+        assert!(
+            m.contains("the name does not exist") && m.ends_with(nx),
+            "{m}"
+        );
+        let again = "failed to lookup address information: Temporary failure in name resolution";
+        let m = dns_message(&again.to_ascii_lowercase(), again);
+        assert!(
+            m.contains("the resolver failed or could not be reached")
+                && !m.contains("does not exist"),
+            "{m}"
+        );
+        assert_eq!(dns_message("dns error: x", "x"), "lookup failed: x");
+    }
+
     use super::*;
 
     #[test]

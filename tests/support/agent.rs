@@ -70,10 +70,37 @@ impl Agent {
     /// Like [`start`](Self::start), but returns the exit code and output when it does not
     /// come up.
     pub fn try_start(extra: &[&str], env: &[(&str, &str)]) -> Result<Agent, (Option<i32>, String)> {
+        Self::try_start_in(&[], extra, env)
+    }
+
+    /// Starts an agent (loopback registries allowed) under `wrapper`, a command that ends by
+    /// running its last argument list (e.g. `unshare … sh -c '…; exec "$0" "$@"'`); the
+    /// agent's path and arguments follow it.
+    pub fn start_in(wrapper: &[&str], extra: &[&str], env: &[(&str, &str)]) -> Agent {
+        let mut all = vec!["--allow-registry-cidr", "127.0.0.0/8"];
+        all.extend_from_slice(extra);
+        Self::try_start_in(wrapper, &all, env).unwrap_or_else(|(code, logs)| {
+            panic!("agent exited with {code:?} before listening:\n{logs}")
+        })
+    }
+
+    fn try_start_in(
+        wrapper: &[&str],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Agent, (Option<i32>, String)> {
         let empty = tempfile::tempdir().unwrap();
         std::fs::write(empty.path().join("config.toml"), "version = 2\n").unwrap();
         let args = base_args(empty.path(), extra);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pullcheck"));
+        let exe = env!("CARGO_BIN_EXE_pullcheck");
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(exe),
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(exe);
+                c
+            }
+        };
         cmd.args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -3,6 +3,8 @@
 //! namespace whose `/etc/hosts` maps `*.registry.test` names to 127.0.0.1 (containerd treats
 //! loopback registries without hosts.toml as plain HTTP, so TLS mistakes only reproduce under a
 //! name). It stops when this test process exits: a shell holding its stdin kills it on EOF.
+//! [`containerd`] is the one shared instance; [`Private`] is a test's own, which it may kill
+//! and start again on the same socket (the fault tests).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -49,38 +51,65 @@ pub fn containerd() -> &'static Containerd {
 fn start() -> Containerd {
     let tmp = tempfile::tempdir().expect("tempdir");
     let d = tmp.path();
-    let socket = d.join("containerd.sock");
-    let certs_d = d.join("certs.d");
-    std::fs::create_dir_all(&certs_d).unwrap();
+    prepare(d);
+    let (child, pid) = launch(d);
+    Containerd {
+        dir: d.to_path_buf(),
+        socket: d.join("containerd.sock"),
+        config: d.join("config.toml"),
+        certs_d: d.join("certs.d"),
+        pid,
+        _child: Mutex::new(child),
+        _tmp: tmp,
+    }
+}
+
+/// Writes the private `/etc/hosts`, `certs.d/` and `config.toml` under `d`.
+fn prepare(d: &Path) {
+    std::fs::create_dir_all(d.join("certs.d")).unwrap();
     std::fs::create_dir_all(d.join("cni/conf")).unwrap();
-    let hosts = d.join("hosts");
     let mut text = String::from("127.0.0.1 localhost\n::1 localhost ip6-localhost\n");
     for n in NAMES {
         text.push_str(&format!("127.0.0.1 {n}\n"));
     }
-    std::fs::write(&hosts, text).unwrap();
-    let config = d.join("config.toml");
-    std::fs::write(&config, config_toml(d)).unwrap();
-    let log = std::fs::File::create(d.join("containerd.log")).unwrap();
+    std::fs::write(d.join("hosts"), text).unwrap();
+    std::fs::write(d.join("config.toml"), config_toml(d)).unwrap();
+}
+
+/// Starts containerd on the configuration under `d` and waits for its socket; returns the
+/// `unshare` shell holding it and containerd's pid.
+fn launch(d: &Path) -> (Child, u32) {
+    let socket = d.join("containerd.sock");
+    let pidfile = d.join("pid");
+    let _ = std::fs::remove_file(&pidfile);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(d.join("containerd.log"))
+        .unwrap();
     // unshare gives containerd its own mount namespace; the bind mount of /etc/hosts is
     // visible only there. `cat` holds our pipe: when this process exits, containerd is killed.
     let script = format!(
         "mount --bind '{hosts}' /etc/hosts && {{ containerd --config '{config}' & pid=$!; echo $pid > '{pidfile}'; cat >/dev/null; kill $pid; wait $pid; }}",
-        hosts = hosts.display(),
-        config = config.display(),
-        pidfile = d.join("pid").display(),
+        hosts = d.join("hosts").display(),
+        config = d.join("config.toml").display(),
+        pidfile = pidfile.display(),
     );
-    let child = Command::new("unshare")
+    let mut child = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
         .stdin(Stdio::piped())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
         .expect("start containerd (unshare, containerd)");
-    let mut child = child;
     let deadline = Instant::now() + Duration::from_secs(30);
-    let pidfile = d.join("pid");
-    while !(socket.exists() && pidfile.exists()) {
+    let pid = loop {
+        let pid = std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok());
+        if let (Some(pid), true) = (pid, socket.exists()) {
+            break pid;
+        }
         if let Ok(Some(status)) = child.try_wait() {
             panic!(
                 "containerd exited early: {status}\n{}",
@@ -92,20 +121,83 @@ fn start() -> Containerd {
             "containerd did not start in 30 s"
         );
         std::thread::sleep(Duration::from_millis(50));
+    };
+    (child, pid)
+}
+
+/// A containerd of one test's own, which the test may stop and start again on the same root,
+/// state and socket (the fault tests). Stopped when dropped.
+pub struct Private {
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub config: PathBuf,
+    running: Option<(Child, u32)>,
+    _tmp: tempfile::TempDir,
+}
+
+impl Private {
+    pub fn start() -> Private {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let d = tmp.path().to_path_buf();
+        prepare(&d);
+        let running = Some(launch(&d));
+        Private {
+            socket: d.join("containerd.sock"),
+            config: d.join("config.toml"),
+            dir: d,
+            running,
+            _tmp: tmp,
+        }
     }
-    let pid: u32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    Containerd {
-        dir: d.to_path_buf(),
-        socket,
-        config,
-        certs_d,
-        pid,
-        _child: Mutex::new(child),
-        _tmp: tmp,
+
+    pub fn endpoint(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// containerd's pid, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.running.as_ref().map(|(_, pid)| *pid)
+    }
+
+    /// Kills containerd (SIGKILL, as a crash or an OOM kill would: in-flight calls break,
+    /// the socket file stays behind) and waits until it is gone.
+    pub fn stop(&mut self) {
+        let Some((mut child, pid)) = self.running.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        drop(child.stdin.take());
+        let _ = child.wait();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends containerd SIGSTOP (`pause`) or SIGCONT (`resume`): stopped, it still accepts on
+    /// its socket (the kernel's backlog) and never answers, as a hung runtime does.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("containerd runs");
+        let ok = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {signal} {pid}");
+    }
+
+    /// Starts containerd again on the same configuration (it removes the stale socket).
+    pub fn restart(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_file(&self.socket);
+        self.running = Some(launch(&self.dir));
+    }
+}
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

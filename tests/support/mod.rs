@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod cluster;
 pub mod containerd;
+pub mod fakes;
 pub mod kube_fake;
 
 use serde_json::Value;
@@ -235,4 +236,33 @@ pub fn steps(report: &Value) -> Vec<(String, Option<u64>)> {
 
 pub fn path(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// Writes an object into a fake Kubernetes API's store (scripts/cloud_fakes.py `KubeApi`)
+/// under `root`: `api/v1/namespaces/NS/KIND/NAME.json`.
+pub fn kube_put(root: &Path, kind: &str, ns: &str, name: &str, body: &Value) {
+    let dir = root.join("api/v1/namespaces").join(ns).join(kind);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.json")), body.to_string()).unwrap();
+}
+
+/// The environment that sends the EKS identity's ECR API calls to the bed's moto server and
+/// keeps the machine's AWS configuration out.
+pub fn ecr_env() -> Vec<(&'static str, String)> {
+    let b = bed();
+    assert!(
+        b.json["moto"].as_bool().unwrap_or(false),
+        "moto_server (PyPI moto[server]) is needed for the ECR API; scripts/test installs it"
+    );
+    vec![
+        (
+            "AWS_ENDPOINT_URL_ECR",
+            format!("http://127.0.0.1:{}", b.port("ecr")),
+        ),
+        ("AWS_CONFIG_FILE", "/nonexistent/aws-config".into()),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials".into(),
+        ),
+    ]
 }
