@@ -690,6 +690,21 @@ async fn no_agent_endpoint_leaks_a_credential() {
         .into_iter()
         .filter(|a| a != "--proc-root" && a != "/nonexistent/proc")
         .collect();
+    // The drift monitor re-probes a watched image with the planted pull secret, so its
+    // state, metrics and logs are checked too.
+    let watch = tempfile::tempdir().unwrap();
+    let list = watch.path().join("watch.yaml");
+    std::fs::write(
+        &list,
+        format!("images:\n  - image: {reg}/ok/app:v1\n    secrets: [leaks/pull]\n  - {reg}/denied/app:v1\n"),
+    )
+    .unwrap();
+    extra.extend(strings(&[
+        "--watch-list",
+        path(&list),
+        "--monitor-interval",
+        "1s",
+    ]));
     extra.extend(strings(&[
         "--log",
         "trace",
@@ -743,6 +758,23 @@ async fn no_agent_endpoint_leaks_a_credential() {
         assert_eq!(a.status, 200, "POST {query:?}: {}", a.text);
         answers.push((format!("POST /v1/probe {query:?}"), a));
     }
+    // The monitor has probed its watch list with the planted secret.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let m = get(&agent.url("/v1/monitor")).await.json();
+        let probed = m["targets"].as_array().is_some_and(|t| {
+            t.iter()
+                .any(|t| t["credentials"] == "secrets leaks/pull" && t["verdict"] == "ok")
+        });
+        if probed {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "monitor never probed: {m:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     let basic = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{}", p.secret))
@@ -750,6 +782,7 @@ async fn no_agent_endpoint_leaks_a_credential() {
     let c = client();
     for (label, req) in [
         ("/v1/node", c.get(agent.url("/v1/node"))),
+        ("/v1/monitor", c.get(agent.url("/v1/monitor"))),
         ("/healthz", c.get(agent.url("/healthz"))),
         ("/readyz", c.get(agent.url("/readyz"))),
         ("/openapi.json", c.get(agent.url("/openapi.json"))),
