@@ -975,7 +975,7 @@ fn triples(list: &[(&str, &str, &str)]) -> BTreeSet<(String, String, String)> {
 }
 
 /// Pull secrets (get pods, serviceaccounts, secrets) and the drift monitor (list/watch pods,
-/// create/patch events, get nodes).
+/// create core/v1 events).
 const DEFAULT_RULES: &[(&str, &str, &str)] = &[
     ("", "pods", "get"),
     ("", "serviceaccounts", "get"),
@@ -983,10 +983,6 @@ const DEFAULT_RULES: &[(&str, &str, &str)] = &[
     ("", "pods", "list"),
     ("", "pods", "watch"),
     ("", "events", "create"),
-    ("", "events", "patch"),
-    ("events.k8s.io", "events", "create"),
-    ("events.k8s.io", "events", "patch"),
-    ("", "nodes", "get"),
 ];
 
 #[test]
