@@ -175,7 +175,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
         runtime_watch.clone(),
         config.node_name.clone(),
         config.monitor.clone(),
-        monitor_metrics,
+        (monitor_metrics, metrics.clone()),
     );
     let state = AppState {
         service: service.clone(),

@@ -5,6 +5,10 @@
 //! the EKS ECR token, the GKE access token) and how long probes take
 //! (`pullcheck_probe_duration_seconds{registry}`). Registry and source label values are capped
 //! ([`MAX_REGISTRY_LABELS`]): past the cap, new values count as `other`.
+//!
+//! A credential's expiry is exported only while probes keep using it: [`ReportMetrics::prune`]
+//! drops a source not seen for [`EXPIRY_UNSEEN`], so that a credential nobody uses any more
+//! does not look like one about to expire.
 
 use super::metrics::{LabelCap, MAX_REGISTRY_LABELS};
 use crate::report::summary::Summary;
@@ -13,7 +17,13 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a credential's expiry stays exported after the last probe that used it.
+pub const EXPIRY_UNSEEN: Duration = Duration::from_secs(15 * 60);
 
 /// `registry`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -46,6 +56,7 @@ pub struct ReportMetrics {
     duration: Durations,
     registries: LabelCap,
     sources: LabelCap,
+    last_seen: Mutex<HashMap<String, Instant>>,
 }
 
 impl ReportMetrics {
@@ -58,6 +69,7 @@ impl ReportMetrics {
             duration: Family::new_with_constructor(duration_histogram as fn() -> Histogram),
             registries: LabelCap::new(MAX_REGISTRY_LABELS),
             sources: LabelCap::new(MAX_REGISTRY_LABELS),
+            last_seen: Mutex::new(HashMap::new()),
         };
         let r = registry.sub_registry_with_prefix("pullcheck");
         r.register(
@@ -85,6 +97,7 @@ impl ReportMetrics {
 
     /// Records one finished probe.
     pub fn observe(&self, s: &Summary) {
+        self.prune(Instant::now());
         if !s.registry.is_empty() {
             let registry = self.registries.label(s.registry.clone());
             self.duration
@@ -108,8 +121,26 @@ impl ReportMetrics {
         }
         for (source, at) in &s.expiries {
             let source = self.sources.label(source.clone());
+            self.last_seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(source.clone(), Instant::now());
             self.expiry.get_or_create(&SourceLabels { source }).set(*at);
         }
+    }
+
+    /// Drops the expiry of credentials no probe used for [`EXPIRY_UNSEEN`].
+    pub fn prune(&self, now: Instant) {
+        let mut seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.retain(|source, at| {
+            let keep = now.saturating_duration_since(*at) < EXPIRY_UNSEEN;
+            if !keep {
+                self.expiry.remove(&SourceLabels {
+                    source: source.clone(),
+                });
+            }
+            keep
+        });
     }
 }
 
@@ -146,5 +177,15 @@ mod tests {
         );
         assert!(text.contains("pullcheck_credential_expiry_timestamp_seconds{source=\"eks:node-role:eu-west-1\"} 1900000000"));
         assert!(text.contains("pullcheck_probe_duration_seconds_count{registry=\"docker.io\"} 1"));
+        m.prune(Instant::now());
+        assert!(
+            super::super::metrics::encode(&reg).contains("eks:node-role"),
+            "recent: kept"
+        );
+        m.prune(Instant::now() + EXPIRY_UNSEEN);
+        assert!(
+            !super::super::metrics::encode(&reg).contains("eks:node-role"),
+            "unused: dropped"
+        );
     }
 }

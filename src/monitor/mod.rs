@@ -105,6 +105,7 @@ pub struct Monitor {
     node: Option<String>,
     settings: Settings,
     metrics: Arc<MonitorMetrics>,
+    agent_metrics: Arc<crate::agent::metrics::Metrics>,
     pods: Arc<PodStore>,
     state: Mutex<State>,
     watch_list: Mutex<Option<WatchFile>>,
@@ -123,14 +124,15 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 impl Monitor {
-    /// Assembles the monitor; `metrics` are registered by the caller.
+    /// Assembles the monitor; `metrics` are registered by the caller, and `agent_metrics`'
+    /// report metrics are pruned by it.
     pub fn new(
         service: Arc<ProbeService>,
         ctx: Arc<NodeContext>,
         runtime: Arc<RuntimeWatch>,
         node: Option<String>,
         settings: Settings,
-        metrics: Arc<MonitorMetrics>,
+        (metrics, agent_metrics): (Arc<MonitorMetrics>, Arc<crate::agent::metrics::Metrics>),
     ) -> Arc<Self> {
         let pods_not_watched = match (&ctx.kube, &node) {
             (None, _) => Some(format!(
@@ -163,6 +165,7 @@ impl Monitor {
             node,
             settings,
             metrics,
+            agent_metrics,
             pods: Arc::new(PodStore::default()),
             publisher,
             pods_not_watched,
@@ -194,6 +197,7 @@ impl Monitor {
             loop {
                 let state = me.runtime.state(&me.ctx).await;
                 me.metrics.set_runtime_up(state.verdict == "ok");
+                me.agent_metrics.reports.prune(Instant::now());
                 tokio::time::sleep(RUNTIME_POLL).await;
             }
         }));
