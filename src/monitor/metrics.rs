@@ -305,14 +305,6 @@ impl MonitorMetrics {
         }
     }
 
-    /// Workload label sets exported.
-    pub fn workloads(&self) -> usize {
-        self.workloads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
-    }
-
     /// Records a target's verdict under its registry, repository and identity labels. Targets
     /// that share those labels (two tags of one repository) show one series: the first
     /// failing verdict among them, else `ok`. Counts a transition when `previous` differs.

@@ -213,6 +213,8 @@ impl Monitor {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut watch_polled: Option<Instant> = None;
+        // The pods' generation and watch list last reconciled (`None`: never).
+        let mut synced: Option<u64> = None;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -226,9 +228,13 @@ impl Monitor {
             let now = Instant::now();
             if watch_polled.is_none_or(|t| now.duration_since(t) >= WATCH_LIST_POLL) {
                 watch_polled = Some(now);
-                self.poll_watch_list();
+                if self.poll_watch_list() {
+                    synced = None;
+                }
             }
-            self.sync(now);
+            if synced != Some(self.pods.generation()) {
+                synced = Some(self.sync(now));
+            }
             self.start_probes(now, &mut work);
             self.start_diagnoses(now, &mut work);
             self.metrics
@@ -236,22 +242,29 @@ impl Monitor {
         }
     }
 
-    fn poll_watch_list(&self) {
+    /// Re-reads the watch list if it changed; `true` when a new list is in force.
+    fn poll_watch_list(&self) -> bool {
         let mut wl = self.watch_list.lock().unwrap_or_else(|e| e.into_inner());
         match wl.as_mut() {
             Some(w) => {
-                if w.poll() == Poll::Reloaded {
+                let reloaded = w.poll() == Poll::Reloaded;
+                if reloaded {
                     tracing::info!(path = %w.path().display(), entries = w.targets().len(), "watch list loaded");
                 }
                 self.metrics.set_watch_list_valid(w.error().is_none());
+                reloaded
             }
             // No list is not an invalid one.
-            None => self.metrics.set_watch_list_valid(true),
+            None => {
+                self.metrics.set_watch_list_valid(true);
+                false
+            }
         }
     }
 
-    fn sync(&self, now: Instant) {
-        let pods = self.pods.pods();
+    /// Reconciles the book with the pods and the watch list; returns the pods' generation.
+    fn sync(&self, now: Instant) -> u64 {
+        let (generation, pods) = self.pods.pods();
         let listed: Vec<TargetKey> = self
             .watch_list
             .lock()
@@ -271,6 +284,7 @@ impl Monitor {
             self.metrics.set_workload(w, s.verdict);
         }
         self.metrics.set_targets(st.targets.len());
+        generation
     }
 
     fn params(key: &TargetKey, pod: Option<&ObjectRef>) -> Result<ProbeParams, Arc<Summary>> {

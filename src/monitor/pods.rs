@@ -34,6 +34,8 @@ pub struct WatchStatus {
 struct Inner {
     pods: HashMap<String, PodView>,
     status: WatchStatus,
+    /// Bumped on every change of `pods`.
+    generation: u64,
 }
 
 /// The pods on this node.
@@ -69,6 +71,7 @@ impl PodStore {
     pub fn replace(&self, pods: HashMap<String, PodView>) {
         self.with(|i| {
             i.pods = pods;
+            i.generation += 1;
             i.status.up = false;
             Self::set_up(i);
         });
@@ -85,6 +88,7 @@ impl PodStore {
                 Some(v) => i.pods.insert(uid, v),
                 None => i.pods.remove(&uid),
             };
+            i.generation += 1;
             if i.status.synced {
                 Self::set_up(i);
             }
@@ -95,7 +99,10 @@ impl PodStore {
     /// Removes a pod.
     pub fn delete(&self, pod: &Pod) {
         if let Some(uid) = &pod.metadata.uid {
-            self.with(|i| i.pods.remove(uid));
+            self.with(|i| {
+                i.pods.remove(uid);
+                i.generation += 1;
+            });
             self.changed.notify_one();
         }
     }
@@ -111,9 +118,14 @@ impl PodStore {
         });
     }
 
-    /// The pods known now.
-    pub fn pods(&self) -> Vec<PodView> {
-        self.with(|i| i.pods.values().cloned().collect())
+    /// The pods known now, and the generation they are.
+    pub fn pods(&self) -> (u64, Vec<PodView>) {
+        self.with(|i| (i.generation, i.pods.values().cloned().collect()))
+    }
+
+    /// Changes so far (compare with the generation [`pods`](Self::pods) gave).
+    pub fn generation(&self) -> u64 {
+        self.with(|i| i.generation)
     }
 
     /// The watch's health.

@@ -75,11 +75,6 @@ impl Schedule {
     pub fn after_budget(&mut self, now: Instant, retry_after: Duration) -> Instant {
         now + retry_after + self.jitter.around(Duration::from_secs(5), 1.0)
     }
-
-    /// The random source.
-    pub fn jitter(&mut self) -> &mut Jitter {
-        &mut self.jitter
-    }
 }
 
 #[cfg(test)]
