@@ -506,6 +506,11 @@ impl Monitor {
                 error: w.error().map(str::to_string),
             });
         let st = self.lock();
+        let mut per_target: std::collections::HashMap<&TargetKey, usize> =
+            std::collections::HashMap::new();
+        for k in st.workloads.values() {
+            *per_target.entry(k).or_default() += 1;
+        }
         let targets = st
             .targets
             .iter()
@@ -513,7 +518,7 @@ impl Monitor {
                 image: k.image.clone(),
                 credentials: k.creds.to_string(),
                 listed: t.listed,
-                workloads: st.workloads.values().filter(|w| *w == k).count(),
+                workloads: per_target.get(k).copied().unwrap_or(0),
                 verdict: t.last.as_ref().map(|s| s.verdict.as_str().to_string()),
                 reason: t.last.as_ref().map(|s| s.reason.clone()),
                 identity: t.last.as_ref().and_then(|s| s.identity.clone()),
