@@ -7,9 +7,9 @@ Usage: testbed.py up DIR    start everything under DIR, push the test images, wr
 Everything here is real software from Debian: docker-registry (Docker Distribution), nginx,
 openssl (certificates, token signing), skopeo (pushing images). Python only plays the parts
 that have no packaged equivalent: the token realm (JWT issuer), a server that accepts and never
-answers, a server with broken replies (invalid header bytes, a body that stalls), and the cloud
-metadata services (IMDSv2, GCE metadata; scripts/cloud_fakes.py). moto's server (PyPI) answers
-the ECR API when installed.
+answers, a server with broken replies (invalid header bytes, a body that stalls), a blob server
+whose body never ends, and the cloud metadata services (IMDSv2, GCE metadata;
+scripts/cloud_fakes.py). moto's server (PyPI) answers the ECR API when installed.
 """
 
 import base64
@@ -121,15 +121,18 @@ def blob(layout, data):
     return {"digest": "sha256:" + digest, "size": len(data)}
 
 
-def image_manifest(layout, arch, variant=None, label="app"):
+def image_manifest(layout, arch, variant=None, label="app", payload=None):
+    """One single-platform image: a one-file layer (a line of text naming label and arch, so each
+    label gets its own layer digest, or `payload` as big.bin), its config and its manifest."""
     tar_bytes = io.BytesIO()
     with tarfile.open(fileobj=tar_bytes, mode="w", format=tarfile.USTAR_FORMAT) as t:
-        content = f"pullcheck test image {label} {arch}\n".encode()
-        info = tarfile.TarInfo("hello.txt")
+        content = payload if payload is not None else f"pullcheck test image {label} {arch}\n".encode()
+        info = tarfile.TarInfo("big.bin" if payload is not None else "hello.txt")
         info.size, info.mtime, info.mode = len(content), 0, 0o644
         t.addfile(info, io.BytesIO(content))
     raw = tar_bytes.getvalue()
-    layer = blob(layout, gzip.compress(raw, mtime=0))
+    # Random bytes do not compress: the fastest level gives the same size as the best.
+    layer = blob(layout, gzip.compress(raw, mtime=0, compresslevel=1 if payload is not None else 9))
     layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar+gzip"
     config = {"architecture": arch, "os": "linux", "rootfs": {"type": "layers",
               "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]}, "config": {"Cmd": ["/hello"]}}
@@ -171,9 +174,22 @@ def make_layout(d):
 
     ref("both", index([amd, arm]))
     ref("armonly", index([arm]))
+    # lost/app:v1: its own layer, whose data the plain registry then loses (BLOB_UNKNOWN).
+    ref("lost", image_manifest(layout, "amd64", label="lost"))
+    # big/app:v1: one ~24 MiB incompressible layer, more than a nearly full node disk holds.
+    ref("big", image_manifest(layout, "amd64", label="big", payload=os.urandom(24 * 1024 * 1024)))
     with open(os.path.join(layout, "index.json"), "w") as f:
         json.dump({"schemaVersion": 2, "manifests": refs}, f)
     return layout
+
+
+def layout_manifest(layout, name):
+    """The manifest (parsed) that a layout's index.json names `name`."""
+    with open(os.path.join(layout, "index.json")) as f:
+        refs = json.load(f)["manifests"]
+    desc = next(r for r in refs if r["annotations"]["org.opencontainers.image.ref.name"] == name)
+    with open(os.path.join(layout, "blobs", "sha256", desc["digest"].split(":", 1)[1])) as f:
+        return json.load(f)
 
 
 def push(layout, src, dest, *flags):
@@ -334,6 +350,43 @@ class Sink(http.server.BaseHTTPRequestHandler):
         self.end_headers()
 
 
+class Endless(http.server.BaseHTTPRequestHandler):
+    """A blob that claims 10 GiB and keeps coming, slowly (zeros, 64 KiB every 50 ms): the fronts'
+    /v2/layerhuge/ blobs. A probe must read the first bytes and hang up, never the whole layer."""
+
+    protocol_version = "HTTP/1.1"
+    size = 10 * 1024 ** 3
+
+    def log_message(self, *a):
+        pass
+
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        if "/blobs/" not in self.path:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(self.size))
+        self.end_headers()
+        if self.command != "GET":
+            return
+        chunk, sent = bytes(64 * 1024), 0
+        try:
+            while sent < self.size:
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                sent += len(chunk)
+                time.sleep(0.05)
+        except OSError:
+            pass  # the client hung up, as it should
+        self.close_connection = True
+
+
 class ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -364,6 +417,18 @@ def silent_listener(port):
                 return
 
     threading.Thread(target=loop, daemon=True).start()
+    return s
+
+
+HELD = []
+
+
+def closed_port(port):
+    """Binds the `closed` port and never listens: connections are refused (RST), and no other
+    program can start listening there while the bed is up."""
+    s = socket.socket()
+    s.bind((LOOPBACK, port))
+    HELD.append(s)
     return s
 
 
@@ -422,7 +487,7 @@ def bcrypt_hash(password):
         return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
 
 
-def nginx_conf(d, ports, upstream, pki):
+def nginx_conf(d, ports, upstream, pki, layer_digest):
     p = lambda n: os.path.join(pki, n)
     ratelimit = ('add_header ratelimit-limit "100;w=21600" always;\n'
                  '        add_header ratelimit-remaining "0;w=21600" always;\n'
@@ -456,6 +521,28 @@ def nginx_conf(d, ports, upstream, pki):
     }
     tls = lambda crt, key: f"ssl_certificate {p(crt)};\n        ssl_certificate_key {p(key)};"
     proxy = f"proxy_pass http://{LOOPBACK}:{upstream};\n        proxy_set_header Host $http_host;"
+    # What S3 answers for a presigned URL past its X-Amz-Expires (ECR's layer URLs are these).
+    s3_expired = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                  '<Message>Request has expired</Message><X-Amz-Expires>600</X-Amz-Expires>'
+                  '<Expires>2020-01-01T00:00:00Z</Expires><ServerTime>$time_iso8601</ServerTime>'
+                  '<RequestId>$request_id</RequestId></Error>')
+    # Layer-path fronts: manifests (and everything else) come from the plain registry's app
+    # repository; blob GETs are sent elsewhere with a 307, keeping the digest, the way ECR (S3),
+    # GAR (GCS) and CDN-backed registries hand out layers. Each target fails in its own way.
+    blob_targets = {
+        "layerok": f"http://localhost:{ports['storage']}/v2/app/blobs/$1?X-Amz-Signature=abc",
+        "layerdns": f"http://nosuch.storage.test:{ports['storage']}/v2/app/blobs/$1",
+        "layerrefused": f"http://{LOOPBACK}:{ports['closed']}/v2/app/blobs/$1",
+        "layertls": f"https://localhost:{ports['storage_tls']}/v2/app/blobs/$1",
+        "layer403": f"http://localhost:{ports['storage']}/denied/$1",
+        "layerloop": "$scheme://$http_host$request_uri",
+    }
+    layer_fronts = "".join(f"""
+        location /v2/{name}/app/ {{
+            location ~ ^/v2/{name}/app/blobs/([^/]+)$ {{ return 307 {target}; }}
+            rewrite ^/v2/{name}/app/(.*)$ /v2/app/$1 break;
+            {proxy}
+        }}""" for name, target in blob_targets.items())
     conf = f"""
 worker_processes 1;
 pid {d}/nginx.pid;
@@ -549,6 +636,34 @@ http {{
             add_header Docker-Content-Digest "{claimed}" always;
             try_files /tampered.json =404;
         }}
+        {layer_fronts}
+        location /v2/layerhuge/app/ {{
+            # The layer (not the config): 200 with Content-Length 10 GiB and a body that keeps
+            # coming (Endless).
+            location = /v2/layerhuge/app/blobs/{layer_digest} {{
+                proxy_pass http://{LOOPBACK}:{ports['endless']};
+                proxy_buffering off;
+            }}
+            rewrite ^/v2/layerhuge/app/(.*)$ /v2/app/$1 break;
+            {proxy}
+        }}
+        location /v2/ {{ {proxy} }}
+    }}
+    # Blob storage the layer fronts redirect to (S3/GCS/CDN): presigned blob URLs are served by
+    # the plain registry; /denied/ is an expired presigned URL.
+    server {{
+        listen {LOOPBACK}:{ports['storage']};
+        location /v2/ {{ {proxy} }}
+        location /denied/ {{
+            default_type application/xml;
+            add_header x-amz-request-id $request_id always;
+            return 403 '{s3_expired}';
+        }}
+    }}
+    # The same storage over TLS, with a certificate from the bed's CA (not trusted by nodes).
+    server {{
+        listen {LOOPBACK}:{ports['storage_tls']} ssl;
+        {tls('server.crt', 'server.key')}
         location /v2/ {{ {proxy} }}
     }}
 }}
@@ -569,8 +684,10 @@ def up(d):
     p = lambda n: os.path.join(pki, n)
     user, password = "pullcheck", secrets.token_hex(12)
     names = ["plain", "tls", "token", "realm", "expired", "wrongname", "mtls", "fronts", "hang", "broken",
-             "sink", "closed", "imds", "imds_nottl", "imds_norole", "gce", "gce_noscope", "ecr", "kube"]
+             "sink", "closed", "imds", "imds_nottl", "imds_norole", "gce", "gce_noscope", "ecr", "kube",
+             "storage", "storage_tls", "endless"]
     ports = {n: free_port() for n in names}
+    closed_port(ports["closed"])
 
     # ECR-style and GKE-style users on the Basic-auth registry: ECR's user is AWS with the
     # password moto's GetAuthorizationToken gives (account 123456789012); GKE's is _token with
@@ -611,6 +728,7 @@ auth:
     Broken.cfg = {"closed": ports["closed"], "sink": ports["sink"]}
     serve(Broken, ports["broken"])
     serve(Sink, ports["sink"], record=os.path.join(d, "sink.jsonl"))
+    serve(Endless, ports["endless"])
     silent = silent_listener(ports["hang"])
     imds_secret = secrets.token_hex(20)
     serve(Imds, ports["imds"], role="pullcheck-node-role", omit_ttl=False, secret_key=imds_secret)
@@ -667,10 +785,21 @@ current-context: bed
     for repo in ("private/app", "public/app"):
         push(layout, "both", f"docker://{LOOPBACK}:{ports['token']}/{repo}:both", "--dest-tls-verify=false",
              "--dest-creds", f"{user}:{password}")
+    layer_digest = layout_manifest(layout, "amd64")["layers"][0]["digest"]
+    # A registry that lost a layer: the manifest and config serve, the layer is 404 BLOB_UNKNOWN
+    # (docker-registry stats the blob's data file; its repository link is still there).
+    push(layout, "lost", f"{plain}/lost/app:v1", "--dest-tls-verify=false")
+    lost_layer_digest = layout_manifest(layout, "lost")["layers"][0]["digest"]
+    hexd = lost_layer_digest.split(":", 1)[1]
+    os.remove(os.path.join(d, "storage-plain", "docker", "registry", "v2", "blobs", "sha256", hexd[:2], hexd, "data"))
+    # An image too big for a nearly full disk: big_image_bytes is what a pull downloads.
+    push(layout, "big", f"{plain}/big/app:v1", "--dest-tls-verify=false")
+    big = layout_manifest(layout, "big")
+    big_image_bytes = big["config"]["size"] + sum(layer["size"] for layer in big["layers"])
 
-    conf, claimed = nginx_conf(d, ports, ports["plain"], pki)
+    conf, claimed = nginx_conf(d, ports, ports["plain"], pki, layer_digest)
     nginx = start(["nginx", "-c", conf, "-e", os.path.join(d, "nginx-error.log")], os.path.join(d, "nginx.log"))
-    for n in ("expired", "wrongname", "mtls", "fronts"):
+    for n in ("expired", "wrongname", "mtls", "fronts", "storage", "storage_tls"):
         wait_port(ports[n], nginx, "nginx")
 
     bed = {
@@ -690,6 +819,9 @@ current-context: bed
         "moto": bool(moto),
         "kube_root": kube_root,
         "kubeconfig": os.path.join(d, "kubeconfig"),
+        "layer_digest": layer_digest,
+        "lost_layer_digest": lost_layer_digest,
+        "big_image_bytes": big_image_bytes,
     }
     with open(os.path.join(d, "bed.json.tmp"), "w") as f:
         json.dump(bed, f, indent=2)

@@ -51,6 +51,9 @@ pub struct Request {
     pub containerd_config: Option<PathBuf>,
     /// Also pull through the runtime (`--runtime-pull`).
     pub runtime_pull: Option<RuntimePullRequest>,
+    /// The node's runtime, asked whether the image is already there and whether it fits
+    /// (`ImageStatus`, `ImageFsInfo`); `None`: not asked.
+    pub runtime: Option<RuntimeClient>,
     /// Pull secrets from the Kubernetes API (`--pod`, `--secret`).
     pub kube: Option<KubeRequest>,
     /// The built-in node identities (EKS, GKE), consulted when no credential plugin covers the
@@ -170,6 +173,10 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
         report.identity_unavailable(&why);
     }
     report.identity_sources = sources;
+    if let Some(client) = &req.runtime {
+        let (store, judgement) = image_store(client, &req.image, &report).await;
+        report.set_image_store(store, judgement);
+    }
     if let Some(rp) = &req.runtime_pull {
         // The kubelet hands the pod spec's reference to the runtime as written.
         let pull = runtime::pull::pull(
@@ -184,6 +191,47 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
         report.set_runtime(pull);
     }
     Ok(report)
+}
+
+/// The runtime's image store: is the image there (the reference as the pod spec has it), how
+/// much room is there, and the judgement of the image's compressed size against it.
+async fn image_store(
+    client: &RuntimeClient,
+    image: &str,
+    report: &Report,
+) -> (crate::report::ImageStore, classify::disk::Judgement) {
+    let mut store = crate::report::ImageStore::default();
+    match client.image_status(image).await {
+        Ok(found) => {
+            store.present = Some(found.is_some());
+            store.image_id = found.map(|i| i.id);
+        }
+        Err(e) => store
+            .notes
+            .push(format!("ImageStatus: {}", crate::identity::error_chain(&e))),
+    }
+    match client.image_fs().await {
+        Ok(fs) => store.filesystem = fs.into_iter().next(),
+        Err(e) => store
+            .notes
+            .push(format!("ImageFsInfo: {}", crate::identity::error_chain(&e))),
+    }
+    let judgement = match (&store.filesystem, &report.layers) {
+        (Some(fs), Some(layers)) => match (fs.available_bytes, fs.capacity_bytes) {
+            (Some(available), Some(capacity)) => classify::disk::judge(
+                layers.compressed_bytes,
+                classify::disk::Space {
+                    available,
+                    capacity,
+                },
+                store.present == Some(true),
+                &fs.mountpoint,
+            ),
+            _ => classify::disk::Judgement::Fits,
+        },
+        _ => classify::disk::Judgement::Fits,
+    };
+    (store, judgement)
 }
 
 /// Tries one credential on the node's hosts in containerd order; returns the index of a

@@ -15,6 +15,7 @@ pub mod agent;
 pub mod classify;
 pub mod diagnose;
 pub mod endpoints;
+pub mod human;
 pub mod identity;
 pub mod monitor;
 pub mod node;

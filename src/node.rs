@@ -14,6 +14,8 @@ use crate::runtime::{ImageFs, RuntimeClient, RuntimeInfo};
 use serde::Serialize;
 use std::fmt::Write;
 
+pub use crate::human::bytes as human_bytes;
+
 /// The runtime as seen over CRI.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -383,32 +385,4 @@ pub async fn cloud_facts(settings: &CloudSettings) -> Vec<IdentityFact> {
             "AKS kubelet managed identity (ACR) is not supported by pullcheck's built-in identities; a node's acr-credential-provider plugin is run like any credential plugin",
         ),
     ]
-}
-
-/// `1.5 GiB`-style sizes.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_like_df() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(20 * 1024 * 1024 * 1024), "20.0 GiB");
-    }
 }

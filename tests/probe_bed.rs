@@ -41,9 +41,16 @@ fn ok_single_platform_image_through_hosts_toml() {
     assert!(r["digest"].as_str().unwrap().starts_with("sha256:"));
     assert_eq!(
         steps(&r),
-        [("manifest".into(), Some(200)), ("config".into(), Some(200))],
-        "cold probe: 2 requests"
+        [
+            ("manifest".into(), Some(200)),
+            ("config".into(), Some(200)),
+            ("layer".into(), Some(206))
+        ],
+        "cold probe: manifest, config and the one layer's first byte"
     );
+    assert_eq!(r["layers"]["layers"], 1);
+    assert_eq!(r["layers"]["checked"], 1, "the config was read, the layer asked");
+    assert_eq!(r["layers"]["storageHosts"], serde_json::json!([]));
     assert_eq!(r["identity"]["source"]["kind"], "anonymous");
 }
 
@@ -106,7 +113,16 @@ fn index_selects_the_node_platform_or_reports_mismatch() {
         "ok",
     );
     assert_eq!(r["selectedPlatform"]["architecture"], "amd64");
-    assert_eq!(steps(&r).len(), 1, "an index needs one request");
+    assert_eq!(
+        steps(&r),
+        [
+            ("manifest".into(), Some(200)),
+            ("platform_manifest".into(), Some(200)),
+            ("config".into(), Some(200)),
+            ("layer".into(), Some(206))
+        ],
+        "an index: the index, the amd64 manifest, its config and its layer"
+    );
     let r = probe_json(
         &format!("{addr}/app:both"),
         &["--hosts-dir", h, "--platform", "linux/aarch64"],
@@ -379,9 +395,12 @@ fn token_registry_like_docker_hub() {
         [
             ("manifest".into(), Some(401)),
             ("token".into(), Some(200)),
-            ("manifest".into(), Some(200))
+            ("manifest".into(), Some(200)),
+            ("platform_manifest".into(), Some(200)),
+            ("config".into(), Some(200)),
+            ("layer".into(), Some(206))
         ],
-        "cold token probe: 3 requests"
+        "cold token probe: the challenge round, then the blob path with the token"
     );
     let r = probe_json(
         &format!("{addr}/private/app:both"),
@@ -835,4 +854,110 @@ fn text_output_reads_like_describe() {
     ] {
         assert!(r.stdout.contains(label), "{label} missing:\n{}", r.stdout);
     }
+}
+
+/// The layer path through the bed's fronts: blobs redirect to a storage host (as ECR to S3,
+/// GAR to Cloud Storage, Docker Hub to its CDN) that works, refuses, has a certificate the
+/// node does not trust, answers 403 like an expired signed URL, loops, or streams 10 GiB; and
+/// a real registry that lost a layer. The manifest is fine every time.
+#[test]
+fn layer_path_verdicts_name_the_storage_host() {
+    let b = bed();
+    let fronts = b.addr("fronts");
+    let hosts = http_hosts(&fronts);
+    let h = path(hosts.path());
+    let storage = format!("localhost:{}", b.port("storage"));
+    let layer = b.str("layer_digest");
+    let probe = |repo: &str, tag: &str, verdict: &str| {
+        probe_json(
+            &format!("{fronts}/{repo}/app:{tag}"),
+            &["--hosts-dir", h, "--platform", "linux/amd64"],
+            None,
+            &[],
+            verdict,
+        )
+    };
+    let reason = |r: &serde_json::Value| r["reason"].as_str().unwrap().to_string();
+
+    // Layers served from a storage host: ok, and the report says where they come from.
+    for tag in ["amd64", "both"] {
+        let r = probe("layerok", tag, "ok");
+        assert_eq!(r["layers"]["storageHosts"], serde_json::json!([storage]), "{r:#}");
+        assert!(reason(&r).contains(&format!("layers from {storage}")), "{r:#}");
+        let hops: Vec<_> = steps(&r).into_iter().filter(|(s, _)| s == "layer").collect();
+        assert_eq!(hops, [("layer".into(), Some(307)), ("layer".into(), Some(206))]);
+        let sent = r["evidence"].as_array().unwrap();
+        let to_storage = sent
+            .iter()
+            .find(|e| e["step"] == "layer" && e["status"] == 206)
+            .unwrap();
+        assert!(to_storage["url"].as_str().unwrap().contains("X-Amz-Signature"));
+        assert_eq!(to_storage["auth"], "none", "no credentials to the storage host");
+    }
+
+    let r = probe("layerrefused", "amd64", "connection_refused");
+    let closed = b.addr("closed");
+    assert!(reason(&r).contains(&format!("storage host {closed}")), "{}", reason(&r));
+    // containerd fetches the config and the layers together; here the config comes first.
+    assert!(
+        reason(&r).contains("config blob sha256:") || reason(&r).contains(&layer),
+        "names the blob: {}",
+        reason(&r)
+    );
+    assert!(r["remediation"].as_str().unwrap().contains("S3 gateway"), "{r:#}");
+    assert_eq!(r["exitCode"], 8);
+
+    let r = probe("layertls", "amd64", "tls_unknown_authority");
+    let tls_storage = format!("localhost:{}", b.port("storage_tls"));
+    assert!(reason(&r).contains(&tls_storage), "{}", reason(&r));
+    assert!(r["remediation"].as_str().unwrap().contains("registry's own TLS is fine"));
+
+    let r = probe("layer403", "both", "blob_denied");
+    assert!(reason(&r).contains("Request has expired"), "{}", reason(&r));
+    assert!(reason(&r).contains(&format!("storage host {storage}")), "{}", reason(&r));
+    assert_eq!(r["exitCode"], 5);
+
+    let r = probe("layerloop", "amd64", "registry_error");
+    assert!(reason(&r).contains("redirects in a loop"), "{}", reason(&r));
+    let hops = steps(&r)
+        .iter()
+        .filter(|(s, _)| s == "layer" || s == "config")
+        .count();
+    assert_eq!(hops, 11, "the first request and ten redirects, as Go's client");
+
+    // 200 with a 10 GiB body that keeps coming: one chunk read, then cut off.
+    let started = std::time::Instant::now();
+    let r = probe("layerhuge", "amd64", "ok");
+    assert!(started.elapsed() < std::time::Duration::from_secs(8), "not downloaded");
+    assert_eq!(r["layers"]["checked"], 1);
+
+    // A registry that lost a layer (its blob data deleted): docker-registry answers 404
+    // BLOB_UNKNOWN for the layer; the manifest and config are fine.
+    let plain = b.addr("plain");
+    let hosts = http_hosts(&plain);
+    let r = probe_json(
+        &format!("{plain}/lost/app:v1"),
+        &["--hosts-dir", path(hosts.path())],
+        None,
+        &[],
+        "blob_unknown",
+    );
+    let lost = b.str("lost_layer_digest");
+    assert!(reason(&r).contains(&lost), "{}", reason(&r));
+    let last = r["evidence"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["ociErrors"][0]["code"], "BLOB_UNKNOWN", "{last:#}");
+    assert_eq!(r["exitCode"], 10);
+
+    // Text view: the Layers line.
+    let t = pullcheck(
+        &["probe", &format!("{fronts}/layerok/app:amd64"), "--hosts-dir", h],
+        None,
+        &[],
+    );
+    assert!(
+        t.stdout.contains(&format!("Layers:       1 layer(s), 118 B compressed, from {storage}"))
+            || t.stdout.contains(&format!("from {storage}; ")),
+        "{}",
+        t.stdout
+    );
 }

@@ -302,6 +302,7 @@ impl ProbeService {
                 keep: false,
                 limit: s.runtime_pull_timeout,
             }),
+            runtime: self.ctx.runtime.as_ref().ok().cloned(),
             kube,
             cloud: self.ctx.cloud.clone(),
             ..Request::default()

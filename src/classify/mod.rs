@@ -2,6 +2,8 @@
 //! catch-all last: content problems, transport failures (cause chain), then HTTP statuses
 //! read together with OCI error codes, challenges and the `tags/list` follow-up.
 
+mod blob_path;
+pub mod disk;
 pub mod runtime_message;
 pub mod verdict;
 
@@ -52,7 +54,9 @@ fn step_name(ex: &Exchange) -> String {
         Step::Manifest => "manifest request",
         Step::Token => "token request",
         Step::Tags => "tag listing",
+        Step::PlatformManifest => "platform manifest request",
         Step::Config => "config blob request",
+        Step::Layer => "layer blob request",
         Step::PlainHttpCheck => "plain-HTTP check",
     };
     format!("{what} {} {}", ex.method, ex.url)
@@ -66,6 +70,9 @@ pub fn classify(ev: &Evidence) -> Diagnosis {
     let Some(t) = ev.terminal_exchange() else {
         return ok(ev);
     };
+    if let Some(d) = blob_path::rule(ev, t) {
+        return d;
+    }
     if let Some(d) = transport_rule(ev, t) {
         return d;
     }
@@ -93,7 +100,26 @@ fn ok(ev: &Evidence) -> Diagnosis {
         },
         None => "the manifest resolves".into(),
     };
-    Diagnosis::new(Verdict::Ok, format!("{what} (from {})", ev.host))
+    let layers = ev.blobs.as_ref().map(|b| {
+        let from = if b.storage_hosts.is_empty() {
+            String::new()
+        } else {
+            format!(", layers from {}", b.storage_hosts.join(", "))
+        };
+        let unchecked = if b.unchecked > 0 {
+            format!(" ({} more not checked)", b.unchecked)
+        } else {
+            String::new()
+        };
+        format!(
+            "; config and {} layer(s) reachable{unchecked}{from}",
+            b.layers - b.unchecked
+        )
+    });
+    Diagnosis::new(
+        Verdict::Ok,
+        format!("{what} (from {}){}", ev.host, layers.unwrap_or_default()),
+    )
 }
 
 fn content_rule(ev: &Evidence) -> Option<Diagnosis> {
@@ -291,7 +317,6 @@ fn status_rule(ev: &Evidence, t: &Exchange, status: u16) -> Diagnosis {
             format!("{at}: 400: the registry speaks HTTPS but was contacted over plain HTTP{server}"),
         )
         .fix("The registry serves HTTPS: name it in /etc/containerd/certs.d/<host>/hosts.toml as `server = \"https://<host>\"` with its `ca` (containerd defaults to plain HTTP for localhost and 127.0.0.0/8)."),
-        404 if t.step == Step::Config => Diagnosis::new(Verdict::RegistryError, format!("{at}: 404: the manifest names a config blob the registry does not have{server}")),
         404 => {
             let not_registry = ev.exchanges.iter().any(|e| e.step == Step::Ping && e.status == Some(404));
             if t.has_code("NAME_UNKNOWN") || ev.repository_exists == Some(false) {

@@ -26,6 +26,7 @@ fn evidence(host: &str, authenticated: bool, exchanges: Vec<Exchange>) -> Eviden
         rate_limit: None,
         warnings: vec![],
         node_platform: Platform::parse("linux/amd64").unwrap(),
+        blobs: None,
     }
 }
 
@@ -148,7 +149,7 @@ fn status_rules() {
     );
     assert_eq!(
         one(http(Step::Config, 404, "BLOB_UNKNOWN", "", None), false),
-        Verdict::RegistryError
+        Verdict::BlobUnknown
     );
 }
 

@@ -55,6 +55,13 @@ pub enum Verdict {
     UnsupportedManifest,
     /// The content's digest differs from the digest asked for or announced.
     DigestMismatch,
+    /// A blob the manifest names (config, layer, platform manifest) is missing: a broken push,
+    /// a garbage-collected registry, an incomplete pull-through cache.
+    BlobUnknown,
+    /// 401/403 on a blob at the registry or at the storage host it redirects to, after the
+    /// manifest was readable: an expired or clock-skewed signed URL, a storage or VPC-endpoint
+    /// policy, a missing layer-download permission.
+    BlobDenied,
     /// The node identity (IMDS, metadata server, credential plugin) could not be obtained.
     IdentityUnavailable,
     /// The container runtime could not be reached.
@@ -114,7 +121,7 @@ impl Family {
 
 impl Verdict {
     /// Every verdict, in the order the documentation lists them.
-    pub const ALL: [Verdict; 27] = [
+    pub const ALL: [Verdict; 29] = [
         Verdict::Ok,
         Verdict::InvalidReference,
         Verdict::ManifestUnknown,
@@ -138,6 +145,8 @@ impl Verdict {
         Verdict::PlatformMismatch,
         Verdict::UnsupportedManifest,
         Verdict::DigestMismatch,
+        Verdict::BlobUnknown,
+        Verdict::BlobDenied,
         Verdict::IdentityUnavailable,
         Verdict::RuntimeUnavailable,
         Verdict::InsufficientDisk,
@@ -170,6 +179,8 @@ impl Verdict {
             Verdict::PlatformMismatch => "platform_mismatch",
             Verdict::UnsupportedManifest => "unsupported_manifest",
             Verdict::DigestMismatch => "digest_mismatch",
+            Verdict::BlobUnknown => "blob_unknown",
+            Verdict::BlobDenied => "blob_denied",
             Verdict::IdentityUnavailable => "identity_unavailable",
             Verdict::RuntimeUnavailable => "runtime_unavailable",
             Verdict::InsufficientDisk => "insufficient_disk",
@@ -184,7 +195,9 @@ impl Verdict {
             Ok => Family::Ok,
             InvalidReference => Family::Reference,
             ManifestUnknown | RepositoryUnknown | NotFoundOrUnauthorized => Family::NotFound,
-            Unauthorized | CredentialsExpired | Forbidden | IdentityUnavailable => Family::Auth,
+            Unauthorized | CredentialsExpired | Forbidden | BlobDenied | IdentityUnavailable => {
+                Family::Auth
+            }
             RateLimited => Family::RateLimit,
             TlsUnknownAuthority
             | TlsCertificateExpired
@@ -195,7 +208,9 @@ impl Verdict {
                 Family::Network
             }
             RegistryError => Family::Registry,
-            PlatformMismatch | UnsupportedManifest | DigestMismatch => Family::Content,
+            PlatformMismatch | UnsupportedManifest | DigestMismatch | BlobUnknown => {
+                Family::Content
+            }
             RuntimeUnavailable | InsufficientDisk => Family::Node,
             Unknown => Family::Unknown,
         }
@@ -233,6 +248,8 @@ impl Verdict {
             PlatformMismatch => "The image has no variant for this node's platform: build a multi-arch image, or schedule the pod on matching nodes (nodeSelector kubernetes.io/arch).",
             UnsupportedManifest => "The runtime cannot pull this manifest type (schema1 is disabled since containerd 2.0): rebuild or re-push the image as Docker v2 schema 2 or OCI.",
             DigestMismatch => "The content does not match its digest: the registry or a proxy in between serves corrupt or altered content; re-push the image and check caches.",
+            BlobUnknown => "The registry lists a blob it does not have (broken push, garbage collection, an incomplete pull-through cache): re-push the image (or re-pull it through the cache); retrying will not help.",
+            BlobDenied => "The manifest is readable but a layer is refused: check the permission to download layers (ECR: ecr:GetDownloadUrlForLayer), the storage host's policy (S3 bucket or VPC endpoint policy, Cloud Storage), and the node's clock (signed layer URLs expire).",
             IdentityUnavailable => "The node identity could not be obtained: check IMDS/metadata reachability (hop limit on EKS), the instance role or service account, and the credential provider plugin.",
             RuntimeUnavailable => "The container runtime did not answer: check containerd/CRI-O is running and its socket path.",
             InsufficientDisk => "The image filesystem is full: free space, tune kubelet image GC thresholds, or enlarge the disk.",

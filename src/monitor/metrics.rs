@@ -79,7 +79,8 @@ impl IaeMode {
             NotFoundOrUnauthorized | Unauthorized | CredentialsExpired => {
                 IaeMode::AuthenticationFailure
             }
-            Forbidden => IaeMode::AuthorizationFailure,
+            Forbidden | BlobDenied => IaeMode::AuthorizationFailure,
+            BlobUnknown => IaeMode::Absent,
             RateLimited
             | TlsUnknownAuthority
             | TlsCertificateExpired

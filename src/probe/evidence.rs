@@ -20,8 +20,13 @@ pub enum Step {
     Token,
     /// `GET …/tags/list`, to tell a missing tag from a missing repository.
     Tags,
+    /// GET of the platform's manifest an index names (by digest).
+    PlatformManifest,
     /// GET of the image config blob (architecture of a single-platform image).
     Config,
+    /// `GET` of a layer blob's first byte (`Range: bytes=0-0`), redirects to the storage host
+    /// followed: reachability and status, not a download.
+    Layer,
     /// Plain-HTTP check after a TLS failure that looked like an HTTP answer.
     PlainHttpCheck,
 }
@@ -245,6 +250,48 @@ pub struct Evidence {
     pub warnings: Vec<String>,
     /// The platform the node pulls for.
     pub node_platform: Platform,
+    /// What the blob checks (config and layers of the selected manifest) found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blobs: Option<BlobFacts>,
+}
+
+/// The blob path of the selected image manifest: its size, where the blobs come from, and how
+/// many were checked now or known good from an earlier check.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlobFacts {
+    /// Layers the manifest names.
+    pub layers: usize,
+    /// Config plus layer sizes as the manifest declares them (compressed), bytes.
+    pub compressed_bytes: u64,
+    /// Blobs asked for in this probe.
+    pub checked: usize,
+    /// Blobs known reachable from an earlier check (same host, repository and credential).
+    pub cached: usize,
+    /// Layers beyond the check limit, not asked for.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unchecked: usize,
+    /// Hosts other than the registry that served blobs (after redirects): the storage or CDN
+    /// hosts the node must reach too.
+    pub storage_hosts: Vec<String>,
+    /// The node's clock against the `Date` of a registry or storage answer, when they differ
+    /// by more than a few minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_skew: Option<ClockSkew>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// How far the node's clock is from a server's `Date`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClockSkew {
+    /// The host whose `Date` was compared.
+    pub host: String,
+    /// Node time minus server time, seconds (positive: the node is ahead).
+    pub node_ahead_seconds: i64,
 }
 
 impl Evidence {
@@ -292,6 +339,7 @@ mod tests {
             rate_limit: None,
             warnings: vec![],
             node_platform: Platform::host(),
+            blobs: None,
         }
     }
 

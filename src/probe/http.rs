@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 /// Error bodies are read up to this many bytes; the rest is dropped.
 pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
-const MAX_REDIRECTS: usize = 5;
+/// Go's `http.Client` (containerd's) stops after 10 redirects.
+const MAX_REDIRECTS: usize = 10;
 const KEPT_HEADERS: &[&str] = &[
     "content-type",
     "content-length",
@@ -75,6 +76,8 @@ pub struct Request<'a> {
     pub accept: Option<&'a str>,
     /// Extra headers (hosts.toml `[header]`).
     pub headers: &'a [(String, String)],
+    /// A `Range` header (the blob checks ask for `bytes=0-0`).
+    pub range: Option<&'a str>,
     /// Form body for POST.
     pub form: Option<Vec<(String, String)>>,
     /// Proxy in use, for the evidence and classification.
@@ -99,8 +102,8 @@ fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
-/// Sends a request, following up to five redirects for GET/HEAD; Authorization is dropped when
-/// a redirect leaves the origin.
+/// Sends a request, following up to ten redirects for GET/HEAD (as Go's client does);
+/// Authorization is dropped when a redirect leaves the origin.
 pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
     let mut exchanges = Vec::new();
     let Ok(mut url) = reqwest::Url::parse(&req.url) else {
@@ -148,6 +151,9 @@ pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
         }
         for (k, v) in req.headers {
             rb = rb.header(k.as_str(), v.as_str());
+        }
+        if let Some(r) = req.range {
+            rb = rb.header(reqwest::header::RANGE, r);
         }
         if let Some(form) = &req.form {
             let body: String = form
@@ -216,8 +222,13 @@ pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
     }
 }
 
+/// Kept on the blob path only: the storage host's answer (range served, the clock it signs with).
+const BLOB_HEADERS: &[&str] = &["content-range", "date"];
+
 fn record_headers(ex: &mut Exchange, resp: &reqwest::Response) {
-    for name in KEPT_HEADERS {
+    let blob = matches!(ex.step, Step::PlatformManifest | Step::Config | Step::Layer);
+    let extra = if blob { BLOB_HEADERS } else { &[] };
+    for name in KEPT_HEADERS.iter().chain(extra) {
         if let Some(v) = resp.headers().get(*name) {
             let text = String::from_utf8_lossy(v.as_bytes());
             ex.headers

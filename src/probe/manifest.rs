@@ -42,6 +42,7 @@ struct Raw {
     media_type: Option<String>,
     manifests: Option<Vec<Descriptor>>,
     config: Option<Descriptor>,
+    layers: Option<Vec<Descriptor>>,
 }
 
 /// A content descriptor.
@@ -53,6 +54,10 @@ pub struct Descriptor {
     /// Digest.
     #[serde(default)]
     pub digest: String,
+    /// Size in bytes as the manifest declares it (checked before use: a registry may say
+    /// anything here).
+    #[serde(default)]
+    pub size: i64,
     /// Platform of an index entry.
     pub platform: Option<RawPlatform>,
 }
@@ -77,13 +82,83 @@ impl RawPlatform {
     }
 }
 
+/// One entry of an index: the manifest it names and its platform (`None`: none given).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The platform manifest's descriptor.
+    pub descriptor: Descriptor,
+    /// Its platform.
+    pub platform: Option<Platform>,
+}
+
 /// What a manifest body says.
 #[derive(Debug)]
 pub enum Parsed {
-    /// An index with its platforms (attestations skipped); `None` means "no platform given".
-    Index(Vec<Option<Platform>>),
-    /// A single manifest and its config descriptor.
-    Manifest(Descriptor),
+    /// An index with its entries (attestations skipped).
+    Index(Vec<Entry>),
+    /// A single manifest: its config and layer descriptors.
+    Manifest(Image),
+}
+
+/// The blobs of an image manifest.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The config descriptor.
+    pub config: Descriptor,
+    /// The layer descriptors, in order.
+    pub layers: Vec<Descriptor>,
+}
+
+/// A blob a manifest names: what the runtime will fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRef {
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Media type.
+    pub media_type: String,
+    /// Declared size, bytes.
+    pub size: u64,
+}
+
+impl Image {
+    /// The layer blobs, each with a checked digest and size, and the total declared size of
+    /// config and layers; a negative size, a bad digest or a total past `u64` is malformed.
+    pub fn blobs(&self) -> Result<(Vec<BlobRef>, u64), ContentProblem> {
+        let size = |d: &Descriptor, what: &str| {
+            u64::try_from(d.size).map_err(|_| ContentProblem::Malformed {
+                detail: format!("{what} {} has a negative size ({})", d.digest, d.size),
+            })
+        };
+        let mut total = size(&self.config, "config")?;
+        let mut layers = Vec::with_capacity(self.layers.len().min(1024));
+        for (i, l) in self.layers.iter().enumerate() {
+            if !is_sha256_digest(&l.digest) {
+                return Err(ContentProblem::Malformed {
+                    detail: format!("layer {i} has an invalid digest {:?}", truncate(&l.digest)),
+                });
+            }
+            let n = size(l, "layer")?;
+            total = total.checked_add(n).ok_or_else(|| ContentProblem::Malformed {
+                detail: "the layer sizes add up past 2^64 bytes".into(),
+            })?;
+            layers.push(BlobRef {
+                digest: l.digest.clone(),
+                media_type: l.media_type.clone(),
+                size: n,
+            });
+        }
+        Ok((layers, total))
+    }
+}
+
+/// `sha256:` and 64 lowercase hex digits (what containerd accepts for a blob it fetches).
+pub fn is_sha256_digest(d: &str) -> bool {
+    d.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(80).collect()
 }
 
 /// `sha256:<hex>` of a body.
@@ -157,16 +232,19 @@ pub fn parse(
             let entries = raw.manifests.ok_or(ContentProblem::Malformed {
                 detail: "index without \"manifests\"".into(),
             })?;
-            let platforms = entries
-                .iter()
+            let entries = entries
+                .into_iter()
                 .filter(|d| {
                     !d.platform
                         .as_ref()
                         .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
                 })
-                .map(|d| d.platform.as_ref().map(RawPlatform::to_platform))
+                .map(|d| Entry {
+                    platform: d.platform.as_ref().map(RawPlatform::to_platform),
+                    descriptor: d,
+                })
                 .collect();
-            Ok((ManifestKind::Index, declared, Parsed::Index(platforms)))
+            Ok((ManifestKind::Index, declared, Parsed::Index(entries)))
         }
         OCI_MANIFEST | DOCKER_MANIFEST => {
             let config = raw.config.ok_or(ContentProblem::Malformed {
@@ -180,12 +258,16 @@ pub fn parse(
                     ),
                 });
             }
-            if !config.digest.starts_with("sha256:") {
+            if !is_sha256_digest(&config.digest) {
                 return Err(ContentProblem::Malformed {
-                    detail: format!("config digest {:?} is not sha256", config.digest),
+                    detail: format!("config digest {:?} is not sha256", truncate(&config.digest)),
                 });
             }
-            Ok((ManifestKind::Manifest, declared, Parsed::Manifest(config)))
+            let image = Image {
+                config,
+                layers: raw.layers.unwrap_or_default(),
+            };
+            Ok((ManifestKind::Manifest, declared, Parsed::Manifest(image)))
         }
         DOCKER_SCHEMA1 | DOCKER_SCHEMA1_SIGNED => Err(ContentProblem::Schema1 {
             media_type: declared,
@@ -218,15 +300,18 @@ fn category(e: &serde_json::Error) -> &'static str {
     }
 }
 
-/// Picks the entry containerd would pull for `node`: the best-ranked accepted platform;
-/// an entry without a platform matches anything.
-pub fn select(node: &Platform, offered: &[Option<Platform>]) -> Option<Platform> {
-    if offered.iter().any(Option::is_none) {
-        return Some(node.clone());
+/// Picks the entry containerd would pull for `node`: the best-ranked accepted platform (the
+/// first entry of that platform); an entry without a platform matches anything.
+pub fn select<'a>(node: &Platform, entries: &'a [Entry]) -> Option<(Platform, &'a Entry)> {
+    if let Some(e) = entries.iter().find(|e| e.platform.is_none()) {
+        return Some((node.clone(), e));
     }
-    node.accepted()
-        .into_iter()
-        .find(|want| offered.iter().flatten().any(|p| p == want))
+    node.accepted().into_iter().find_map(|want| {
+        entries
+            .iter()
+            .find(|e| e.platform.as_ref() == Some(&want))
+            .map(|e| (want, e))
+    })
 }
 
 #[cfg(test)]
@@ -241,12 +326,12 @@ mod tests {
         let (kind, _, parsed) = parse(OCI_INDEX, body).unwrap();
         assert_eq!(kind, ManifestKind::Index);
         let Parsed::Index(p) = parsed else { panic!() };
-        assert_eq!(p, vec![Some(Platform::parse("linux/arm64").unwrap())]);
-        assert_eq!(select(&Platform::parse("linux/amd64").unwrap(), &p), None);
-        assert_eq!(
-            select(&Platform::parse("linux/arm64").unwrap(), &p),
-            Some(Platform::parse("linux/arm64").unwrap())
-        );
+        let platforms: Vec<_> = p.iter().map(|e| e.platform.clone()).collect();
+        assert_eq!(platforms, vec![Some(Platform::parse("linux/arm64").unwrap())]);
+        assert!(select(&Platform::parse("linux/amd64").unwrap(), &p).is_none());
+        let (chosen, entry) = select(&Platform::parse("linux/arm64").unwrap(), &p).unwrap();
+        assert_eq!(chosen, Platform::parse("linux/arm64").unwrap());
+        assert_eq!(entry.descriptor.digest, "sha256:a");
     }
 
     #[test]
@@ -272,6 +357,41 @@ mod tests {
             parse("text/html", b"{\"hello\":1}"),
             Err(ContentProblem::UnknownMediaType { .. })
         ));
+    }
+
+    #[test]
+    fn layers_sizes_and_digests_are_checked() {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let body = |layers: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":10}},"layers":[{layers}]}}"#,
+                d('c')
+            )
+        };
+        let layer = |c: char, size: &str| {
+            format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{size}}}"#, d(c))
+        };
+        let image = |layers: &str| match parse(OCI_MANIFEST, body(layers).as_bytes()) {
+            Ok((_, _, Parsed::Manifest(i))) => i,
+            other => panic!("{other:?}"),
+        };
+        let (blobs, total) = image(&format!("{},{}", layer('a', "5"), layer('b', "7")))
+            .blobs()
+            .unwrap();
+        assert_eq!(blobs.len(), 2);
+        assert_eq!(total, 22);
+        assert_eq!(blobs[1].digest, d('b'));
+        let negative = image(&layer('a', "-1")).blobs().unwrap_err();
+        assert!(matches!(negative, ContentProblem::Malformed { detail } if detail.contains("negative")));
+        let huge = i64::MAX.to_string();
+        let overflow = image(&format!("{},{}", layer('a', &huge), layer('b', &huge)))
+            .blobs()
+            .unwrap_err();
+        assert!(matches!(overflow, ContentProblem::Malformed { detail } if detail.contains("2^64")));
+        // Past i64: not a manifest serde accepts.
+        assert!(parse(OCI_MANIFEST, body(&layer('a', "99999999999999999999")).as_bytes()).is_err());
+        let bad = r#"{"mediaType":"x","digest":"sha256:../../etc","size":1}"#;
+        assert!(image(bad).blobs().is_err());
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! What the registry says, as containerd would hear it: manifest request (anonymous first,
 //! then the challenge's scheme), token fetch, `tags/list` to tell a missing tag from a missing
-//! repository, index → platform, config → architecture. Every exchange becomes [`Evidence`];
-//! a 401 or a TLS failure is evidence, not an `Err`.
+//! repository, index → platform → the platform's manifest, config → architecture, then every
+//! layer blob's first byte, redirects to the storage host followed ([`blobs`]). Every exchange
+//! becomes [`Evidence`]; a 401 or a TLS failure is evidence, not an `Err`.
 //!
-//! Requests per cold probe: manifest GET (+ challenge round: token + retry) (+ config blob for a
-//! single-platform image). A warm probe (token cached, digest known) is one HEAD.
+//! Requests per cold probe: manifest GET (+ challenge round: token + retry) (+ the platform
+//! manifest for an index) + config blob + one round of layer checks (N layers, 8 at a time,
+//! each `Range: bytes=0-0`, plus its redirect hops). A warm probe (token cached, digest known,
+//! blobs checked within the hour) is one HEAD.
 
+pub mod blobs;
 pub mod challenge;
 pub mod client;
 pub mod evidence;
@@ -19,7 +23,8 @@ pub mod token;
 pub mod transport;
 
 pub use evidence::{
-    ContentProblem, Evidence, Exchange, ManifestFacts, ManifestKind, Step, TransportKind,
+    BlobFacts, ClockSkew, ContentProblem, Evidence, Exchange, ManifestFacts, ManifestKind, Step,
+    TransportKind,
 };
 
 use crate::endpoints::Host;
@@ -51,12 +56,66 @@ impl Default for Options {
 
 /// Most manifests a [`Prober`] remembers.
 const MAX_CACHED_MANIFESTS: usize = 4096;
+/// Most bytes the remembered manifests may take (their strings and layer lists).
+const MAX_CACHED_MANIFEST_BYTES: usize = 16 * 1024 * 1024;
 
+/// What a manifest (and its platform manifest and config) told, kept by reference and checked
+/// again by the digest a `HEAD` returns.
 #[derive(Clone)]
 struct CachedManifest {
     digest: String,
     facts: ManifestFacts,
     warnings: Vec<String>,
+    /// The blobs to check on the warm path: config first, then the layers (at most
+    /// [`blobs::MAX_CHECKED`] of them).
+    blobs: Vec<manifest::BlobRef>,
+    /// Layers the manifest names, and config + layer sizes.
+    layers: usize,
+    compressed_bytes: u64,
+}
+
+impl CachedManifest {
+    /// Bytes held, roughly (strings and the layer list).
+    fn weight(&self) -> usize {
+        let strings = self.digest.len()
+            + self.facts.media_type.len()
+            + self.facts.digest.len()
+            + self.warnings.iter().map(String::len).sum::<usize>();
+        let blobs: usize = self
+            .blobs
+            .iter()
+            .map(|b| b.digest.len() + b.media_type.len() + 8)
+            .sum();
+        let platforms = self.facts.platforms.len() * 64;
+        strings + blobs + platforms + 256
+    }
+}
+
+/// Manifests by host × repository × reference, bounded in entries and bytes.
+#[derive(Default)]
+struct ManifestCache {
+    map: HashMap<(String, String, String), CachedManifest>,
+    bytes: usize,
+}
+
+impl ManifestCache {
+    fn put(&mut self, key: (String, String, String), value: CachedManifest) {
+        let weight = value.weight() + key.0.len() + key.1.len() + key.2.len();
+        if let Some(old) = self.map.remove(&key) {
+            self.bytes = self.bytes.saturating_sub(old.weight());
+        }
+        // A full cache starts over (the digests are checked again by HEAD anyway).
+        if self.map.len() >= MAX_CACHED_MANIFESTS
+            || self.bytes.saturating_add(weight) > MAX_CACHED_MANIFEST_BYTES
+        {
+            self.map.clear();
+            self.bytes = 0;
+        }
+        if weight <= MAX_CACHED_MANIFEST_BYTES {
+            self.bytes += weight;
+            self.map.insert(key, value);
+        }
+    }
 }
 
 /// Probes registries; keeps clients, tokens and manifests (by digest) between probes.
@@ -65,7 +124,8 @@ pub struct Prober {
     clients: client::Clients,
     policy: Option<Arc<dyn policy::AddressPolicy>>,
     tokens: token::TokenCache,
-    manifests: Mutex<HashMap<(String, String, String), CachedManifest>>,
+    manifests: Mutex<ManifestCache>,
+    blobs: blobs::BlobCache,
 }
 
 impl Prober {
@@ -83,7 +143,8 @@ impl Prober {
             clients,
             policy: None,
             tokens: token::TokenCache::default(),
-            manifests: Mutex::new(HashMap::new()),
+            manifests: Mutex::new(ManifestCache::default()),
+            blobs: blobs::BlobCache::default(),
         }
     }
 
@@ -125,6 +186,7 @@ impl Prober {
                 rate_limit: None,
                 warnings: Vec::new(),
                 node_platform: self.options.platform.clone(),
+                blobs: None,
             },
             auth: Auth::None,
             secrets: redact::Secrets::of(&cred.auth),
@@ -213,6 +275,7 @@ impl Run<'_> {
                 auth: &self.auth,
                 accept,
                 headers: &self.host.headers,
+                range: None,
                 form: None,
                 proxy,
                 timeout: self.prober.options.step_timeout,
@@ -260,6 +323,7 @@ impl Run<'_> {
             .manifests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .map
             .get(&cache_key)
             .cloned();
         let url = self.api(&format!("manifests/{reference}"));
@@ -278,6 +342,8 @@ impl Run<'_> {
                 if same {
                     self.ev.manifest = Some(c.facts);
                     self.ev.warnings = c.warnings;
+                    self.check_blobs(client, &c.blobs, c.layers, c.compressed_bytes)
+                        .await;
                     return;
                 }
             } else {
@@ -396,13 +462,15 @@ impl Run<'_> {
         }
     }
 
-    async fn read_manifest(
+    /// Reads a manifest body (bounded) after a 2xx and checks it against `digest` (or the
+    /// announced digest, else computes it); records the exchange. `None`: a terminal problem
+    /// was recorded.
+    async fn read_body(
         &mut self,
-        client: &reqwest::Client,
         mut ex: Exchange,
         mut resp: reqwest::Response,
-        key: &(String, String, String),
-    ) {
+        digest: Option<String>,
+    ) -> Option<(String, Vec<u8>, String)> {
         let content_type = ex.headers.get("content-type").cloned().unwrap_or_default();
         let body = match http::read_limited(&mut resp, manifest::MANIFEST_LIMIT).await {
             Ok(b) => b,
@@ -415,19 +483,15 @@ impl Run<'_> {
                 self.ev.content_problem = Some(ContentProblem::TooLarge {
                     limit: manifest::MANIFEST_LIMIT as u64,
                 });
-                return;
+                return None;
             }
             Err(http::BodyError::Transport(t)) => {
                 ex.transport = Some(t);
                 self.push_terminal(ex);
-                return;
+                return None;
             }
         };
-        let expected = self
-            .image
-            .digest
-            .clone()
-            .or_else(|| ex.headers.get("docker-content-digest").cloned());
+        let expected = digest.or_else(|| ex.headers.get("docker-content-digest").cloned());
         let digest = match expected
             .as_deref()
             .map(|d| manifest::verify_digest(&body, d))
@@ -435,43 +499,68 @@ impl Run<'_> {
             Some(Err(p)) => {
                 self.push_terminal(ex);
                 self.ev.content_problem = Some(p);
-                return;
+                return None;
             }
             Some(Ok(d)) => d,
             None => manifest::sha256(&body),
         };
         self.push(ex);
+        Some((digest, body, content_type))
+    }
+
+    /// Ends the probe on a content problem found in the last exchange.
+    fn content_failure(&mut self, problem: ContentProblem) {
+        self.ev.terminal = self.ev.exchanges.len().checked_sub(1);
+        self.ev.content_problem = Some(problem);
+    }
+
+    async fn read_manifest(
+        &mut self,
+        client: &reqwest::Client,
+        ex: Exchange,
+        resp: reqwest::Response,
+        key: &(String, String, String),
+    ) {
+        let asked = self.image.digest.clone();
+        let Some((digest, body, content_type)) = self.read_body(ex, resp, asked).await else {
+            return;
+        };
         let (kind, media_type, parsed) = match manifest::parse(&content_type, &body) {
             Ok(p) => p,
-            Err(p) => {
-                self.ev.terminal = Some(self.ev.exchanges.len() - 1);
-                self.ev.content_problem = Some(p);
-                return;
-            }
+            Err(p) => return self.content_failure(p),
         };
+        let size = body.len() as u64;
+        drop(body);
         let node = self.prober.options.platform.clone();
         let mut facts = ManifestFacts {
             media_type,
             digest: digest.clone(),
-            size: body.len() as u64,
+            size,
             kind,
             platforms: vec![],
             selected: None,
         };
-        match parsed {
-            manifest::Parsed::Index(offered) => {
-                facts.platforms = offered.iter().flatten().cloned().collect();
-                facts.selected = manifest::select(&node, &offered);
-                if facts.selected.is_none() {
-                    self.ev.terminal = Some(self.ev.exchanges.len() - 1);
-                    self.ev.content_problem =
-                        Some(ContentProblem::PlatformMissing { wanted: node });
+        let image = match parsed {
+            manifest::Parsed::Index(entries) => {
+                facts.platforms = entries.iter().filter_map(|e| e.platform.clone()).collect();
+                let Some((platform, entry)) = manifest::select(&node, &entries) else {
                     self.ev.manifest = Some(facts);
+                    return self.content_failure(ContentProblem::PlatformMissing { wanted: node });
+                };
+                facts.selected = Some(platform);
+                let descriptor = entry.descriptor.clone();
+                drop(entries);
+                self.ev.manifest = Some(facts.clone());
+                let Some(image) = self.read_platform_manifest(client, &descriptor).await else {
+                    return;
+                };
+                if self.read_config(client, &image.config.digest).await.is_none() {
                     return;
                 }
+                image
             }
-            manifest::Parsed::Manifest(config) => {
-                let Some(platform) = self.read_config(client, &config.digest).await else {
+            manifest::Parsed::Manifest(image) => {
+                let Some(platform) = self.read_config(client, &image.config.digest).await else {
                     return;
                 };
                 if !node.accepts(&platform) {
@@ -482,27 +571,185 @@ impl Run<'_> {
                 }
                 facts.selected = node.accepts(&platform).then(|| platform.clone());
                 facts.platforms = vec![platform];
+                image
             }
-        }
-        let mut manifests = self
-            .prober
+        };
+        self.ev.manifest = Some(facts.clone());
+        let (layers, total) = match image.blobs() {
+            Ok(b) => b,
+            Err(p) => return self.content_failure(p),
+        };
+        let config = manifest::BlobRef {
+            digest: image.config.digest.clone(),
+            media_type: image.config.media_type.clone(),
+            size: u64::try_from(image.config.size).unwrap_or(0),
+        };
+        // The config was just read in full: it is reachable.
+        let storage = self
+            .ev
+            .exchanges
+            .iter()
+            .rev()
+            .find(|x| x.step == Step::Config)
+            .and_then(|x| blobs::storage_host(&self.host.url, &x.url));
+        self.prober.blobs.put(self.blob_key(&config.digest), storage.as_deref());
+        let layer_count = layers.len();
+        let mut to_check = Vec::with_capacity(layer_count.min(blobs::MAX_CHECKED) + 1);
+        to_check.push(config);
+        to_check.extend(layers.into_iter().take(blobs::MAX_CHECKED));
+        let cached = CachedManifest {
+            digest,
+            facts,
+            warnings: self.ev.warnings.clone(),
+            blobs: to_check,
+            layers: layer_count,
+            compressed_bytes: total,
+        };
+        self.check_blobs(client, &cached.blobs, layer_count, total)
+            .await;
+        // Kept whatever the blobs said: the warm path checks them again by HEAD + blob cache.
+        self.prober
             .manifests
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        // Bounded for long-running probers (the agent): a full cache starts over.
-        if manifests.len() >= MAX_CACHED_MANIFESTS && !manifests.contains_key(key) {
-            manifests.clear();
+            .unwrap_or_else(|e| e.into_inner())
+            .put(key.clone(), cached);
+    }
+
+    /// GET of the platform manifest an index names, by digest (containerd asks the hosts with
+    /// `pull`; the resolving host here).
+    async fn read_platform_manifest(
+        &mut self,
+        client: &reqwest::Client,
+        descriptor: &manifest::Descriptor,
+    ) -> Option<manifest::Image> {
+        if !manifest::is_sha256_digest(&descriptor.digest) {
+            self.content_failure(ContentProblem::Malformed {
+                detail: format!(
+                    "the index names a platform manifest with an invalid digest {:?}",
+                    descriptor.digest.chars().take(80).collect::<String>()
+                ),
+            });
+            return None;
         }
-        manifests.insert(
-            key.clone(),
-            CachedManifest {
-                digest,
-                facts: facts.clone(),
-                warnings: self.ev.warnings.clone(),
-            },
+        let url = self.api(&format!("manifests/{}", descriptor.digest));
+        let sent = self
+            .send(
+                client,
+                Step::PlatformManifest,
+                reqwest::Method::GET,
+                url,
+                Some(manifest::ACCEPT),
+            )
+            .await;
+        let (mut ex, mut resp) = self.settle(client, sent).await?;
+        if !resp.status().is_success() {
+            http::read_error_body(&mut resp, &mut ex).await;
+            self.push_terminal(ex);
+            return None;
+        }
+        let (_, body, content_type) = self
+            .read_body(ex, resp, Some(descriptor.digest.clone()))
+            .await?;
+        let content_type = if content_type.is_empty() {
+            descriptor.media_type.clone()
+        } else {
+            content_type
+        };
+        match manifest::parse(&content_type, &body) {
+            Ok((_, _, manifest::Parsed::Manifest(image))) => Some(image),
+            Ok((_, _, manifest::Parsed::Index(_))) => {
+                self.content_failure(ContentProblem::Malformed {
+                    detail: "the index names another index for this platform".into(),
+                });
+                None
+            }
+            Err(p) => {
+                self.content_failure(p);
+                None
+            }
+        }
+    }
+
+    /// This blob's cache key for this host, repository and credential.
+    fn blob_key(&self, digest: &str) -> [u8; 32] {
+        blobs::key(&self.host.url, &self.image.repository, digest, self.cred)
+    }
+
+    /// Checks the blobs the runtime will fetch (config first, then the layers) that are not
+    /// known good; records the facts, and the first failure as terminal.
+    async fn check_blobs(
+        &mut self,
+        client: &reqwest::Client,
+        wanted: &[manifest::BlobRef],
+        layers: usize,
+        compressed_bytes: u64,
+    ) {
+        let mut facts = BlobFacts {
+            layers,
+            compressed_bytes,
+            unchecked: layers.saturating_sub(blobs::MAX_CHECKED),
+            ..BlobFacts::default()
+        };
+        let mut hosts: Vec<String> = Vec::new();
+        let add_host = |hosts: &mut Vec<String>, h: Option<String>| {
+            if let Some(h) = h {
+                if !hosts.contains(&h) && hosts.len() < 8 {
+                    hosts.push(h);
+                }
+            }
+        };
+        let mut todo = Vec::new();
+        for b in wanted {
+            let key = self.blob_key(&b.digest);
+            match self.prober.blobs.get(&key) {
+                Some(storage) => {
+                    facts.cached += 1;
+                    add_host(&mut hosts, storage);
+                }
+                None => todo.push((key, self.api(&format!("blobs/{}", b.digest)))),
+            }
+        }
+        let urls = todo.iter().map(|(_, u)| u.clone()).collect();
+        let target = blobs::Target {
+            client,
+            auth: &self.auth,
+            headers: &self.host.headers,
+            timeout: self.prober.options.step_timeout,
+            policy: self.prober.policy.as_deref(),
+            proxy: self.prober.clients.proxy(),
+            registry: &self.host.url,
+        };
+        let answers = blobs::check_all(&target, urls).await;
+        let mut skew = blobs::clock_skew(
+            self.ev
+                .exchanges
+                .iter()
+                .chain(answers.iter().flat_map(|a| a.exchanges.iter())),
         );
-        drop(manifests);
-        self.ev.manifest = Some(facts);
+        let mut shown = false;
+        for ((key, _), answer) in todo.iter().zip(answers) {
+            facts.checked += 1;
+            if answer.ok {
+                self.prober.blobs.put(*key, answer.storage.as_deref());
+                add_host(&mut hosts, answer.storage);
+                // The first layer's exchanges show the path (redirect hops, storage answer).
+                if !shown {
+                    shown = true;
+                    for ex in answer.exchanges {
+                        self.push(ex);
+                    }
+                }
+                continue;
+            }
+            add_host(&mut hosts, answer.storage);
+            for ex in answer.exchanges {
+                self.push(ex);
+            }
+            self.ev.terminal = self.ev.exchanges.len().checked_sub(1);
+        }
+        facts.storage_hosts = hosts;
+        facts.clock_skew = skew.take();
+        self.ev.blobs = Some(facts);
     }
 
     async fn read_config(&mut self, client: &reqwest::Client, digest: &str) -> Option<Platform> {

@@ -62,7 +62,7 @@ impl Secrets {
 
     /// Scrubs everything in `ev` that came from the registry: URLs (redirect targets),
     /// headers and the challenge parsed from them, OCI error messages, body excerpts,
-    /// transport messages, notes, tags and warnings.
+    /// transport messages, notes, tags, warnings and the storage hosts of the blob path.
     pub fn scrub_evidence(&self, ev: &mut Evidence) {
         if self.0.is_empty() {
             return;
@@ -93,6 +93,14 @@ impl Secrets {
         }
         for t in ev.tags_sample.iter_mut().chain(ev.warnings.iter_mut()) {
             self.scrub_in_place(t);
+        }
+        if let Some(b) = &mut ev.blobs {
+            for h in &mut b.storage_hosts {
+                self.scrub_in_place(h);
+            }
+            if let Some(s) = &mut b.clock_skew {
+                self.scrub_in_place(&mut s.host);
+            }
         }
     }
 }
@@ -152,6 +160,7 @@ mod tests {
             rate_limit: None,
             warnings: Vec::new(),
             node_platform: crate::platform::Platform::host(),
+            blobs: None,
         };
         s.scrub_evidence(&mut ev);
         let text = serde_json::to_string(&ev).unwrap();

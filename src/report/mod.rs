@@ -9,10 +9,12 @@ use crate::classify::{Diagnosis, Verdict};
 use crate::endpoints::Endpoints;
 use crate::identity::{Credential, IdentitySources, Source};
 use crate::platform::Platform;
+use crate::classify::disk::Judgement;
 use crate::probe::ratelimit::RateLimit;
-use crate::probe::{Evidence, Exchange};
+use crate::probe::{BlobFacts, Evidence, Exchange};
 use crate::reference::ImageRef;
 use crate::runtime::pull::RuntimePull;
+use crate::runtime::ImageFs;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -153,7 +155,9 @@ fn answer(ev: &Evidence) -> String {
         Step::Manifest => "manifest",
         Step::Token => "token",
         Step::Tags => "tags",
+        Step::PlatformManifest => "platform manifest",
         Step::Config => "config blob",
+        Step::Layer => "layer blob",
         Step::PlainHttpCheck => "plain-HTTP check",
     };
     match (&ex.transport, ex.status) {
@@ -168,6 +172,26 @@ fn answer(ev: &Evidence) -> String {
         }
         (None, None) => format!("{step}: no answer"),
     }
+}
+
+/// The node's own image store, as the runtime reports it: is the image already there, and is
+/// there room for it.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageStore {
+    /// The runtime already holds this reference (`ImageStatus`): pods with
+    /// `imagePullPolicy: IfNotPresent` start without asking the registry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub present: Option<bool>,
+    /// The image ID (config digest) the runtime holds it as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
+    /// The image filesystem (`ImageFsInfo`, measured by statvfs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filesystem: Option<ImageFs>,
+    /// Why something could not be read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The answer to "can this node pull X".
@@ -210,6 +234,13 @@ pub struct Report {
     /// Latest rate-limit figures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// The blob path of the selected manifest: layer count, compressed size, the storage hosts
+    /// the layers come from, blobs checked now and known good.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layers: Option<BlobFacts>,
+    /// The node's image store: image already present, free space.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_store: Option<ImageStore>,
     /// Warnings that do not fail the pull.
     pub warnings: Vec<String>,
     /// Where the registry configuration came from, and containerd differences.
@@ -253,6 +284,8 @@ impl Report {
             digest: None,
             media_type: None,
             rate_limit: None,
+            layers: None,
+            image_store: None,
             warnings: vec![],
             endpoints: None,
             credentials: vec![],
@@ -298,6 +331,8 @@ impl Report {
             digest: manifest.map(|m| m.digest.clone()),
             media_type: manifest.map(|m| m.media_type.clone()),
             rate_limit,
+            layers: ev.blobs.clone(),
+            image_store: None,
             warnings: ev.warnings.clone(),
             endpoints: Some(endpoints.clone()),
             evidence: ev.exchanges.clone(),
@@ -329,6 +364,29 @@ impl Report {
             self.warnings
                 .push(format!("{why} (the pull works without it)"));
         }
+    }
+
+    /// Adds what the runtime's image store says, with the disk judgement: not even the
+    /// compressed layers fit → `insufficient_disk` in place of `ok`; near the GC threshold → a
+    /// warning.
+    pub fn set_image_store(&mut self, store: ImageStore, judgement: Judgement) {
+        match judgement {
+            Judgement::Fits => {}
+            Judgement::Warn(w) => self.warnings.push(w),
+            Judgement::Insufficient(d) if self.verdict == Verdict::Ok => {
+                self.verdict = d.verdict;
+                self.reason = d.reason;
+                self.remediation = d.remediation;
+                self.exit_code = d.verdict.exit_code();
+            }
+            Judgement::Insufficient(d) => self.warnings.push(d.reason),
+        }
+        if store.present == Some(true) {
+            self.warnings.push(
+                "the runtime already holds this image: pods with imagePullPolicy IfNotPresent start without the registry (Always still asks it)".into(),
+            );
+        }
+        self.image_store = Some(store);
     }
 
     /// Adds the runtime's pull. When the registry says `ok` but the runtime fails (and could be

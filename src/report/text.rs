@@ -28,6 +28,12 @@ pub fn render(r: &Report) -> String {
     if let Some(d) = &r.digest {
         line(&mut s, "Digest", d);
     }
+    if let Some(b) = &r.layers {
+        line(&mut s, "Layers", &layers(b));
+    }
+    if let Some(st) = &r.image_store {
+        line(&mut s, "Image store", &image_store(st));
+    }
     if let Some(rl) = &r.rate_limit {
         let mut parts = Vec::new();
         match (rl.remaining, rl.limit) {
@@ -127,6 +133,65 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(s, "Took:         {:.1} ms", r.duration_ms);
     s
+}
+
+/// `3 layers, 27.1 MiB compressed, from cdn.example.com; 4 blobs checked now, 0 known good`.
+fn layers(b: &crate::probe::BlobFacts) -> String {
+    let mut v = format!(
+        "{} layer(s), {} compressed",
+        b.layers,
+        crate::human::bytes(b.compressed_bytes)
+    );
+    if b.storage_hosts.is_empty() {
+        v.push_str(", from the registry itself");
+    } else {
+        let _ = write!(v, ", from {}", b.storage_hosts.join(", "));
+    }
+    let _ = write!(
+        v,
+        "; {} blob(s) checked now, {} known good",
+        b.checked, b.cached
+    );
+    if b.unchecked > 0 {
+        let _ = write!(v, ", {} not checked (limit)", b.unchecked);
+    }
+    if let Some(skew) = &b.clock_skew {
+        let _ = write!(
+            v,
+            "; node clock {:+} s against {}",
+            skew.node_ahead_seconds, skew.host
+        );
+    }
+    v
+}
+
+/// `already on the node (sha256:…); /var/lib/containerd: 7.9 GiB free of 20.0 GiB`.
+fn image_store(st: &super::ImageStore) -> String {
+    let mut parts = Vec::new();
+    match st.present {
+        Some(true) => parts.push(format!(
+            "already on the node{}",
+            st.image_id
+                .as_deref()
+                .map(|i| format!(" ({i})"))
+                .unwrap_or_default()
+        )),
+        Some(false) => parts.push("not on the node yet".to_string()),
+        None => {}
+    }
+    if let Some(fs) = &st.filesystem {
+        match (fs.available_bytes, fs.capacity_bytes) {
+            (Some(free), Some(cap)) => parts.push(format!(
+                "{}: {} free of {}",
+                fs.mountpoint,
+                crate::human::bytes(free),
+                crate::human::bytes(cap)
+            )),
+            _ => parts.push(fs.note.clone().unwrap_or_else(|| fs.mountpoint.clone())),
+        }
+    }
+    parts.extend(st.notes.iter().cloned());
+    parts.join("; ")
 }
 
 /// The "Credentials tried" table (kubelet order), the anonymous hint, and where credentials

@@ -93,29 +93,29 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
     };
     // The CRI channel's background task needs the runtime's context when it is created.
     let _context = runtime.enter();
-    let runtime_pull = if args.runtime_pull {
-        // The client connects lazily; an endpoint that is not there shows as runtime_unavailable.
-        let client = match args.runtime.client() {
-            Ok(c) => c,
-            Err(Err(usage)) => {
-                eprintln!("error: {usage}");
-                return ExitCode::from(USAGE_EXIT);
-            }
-            Err(Ok(_)) => RuntimeClient::new(
+    // The node's runtime (given or found): asked for image presence and free space, and for
+    // the runtime pull. The client connects lazily; an endpoint that is not there shows as
+    // runtime_unavailable in a runtime pull, and as a note otherwise.
+    let node_runtime = match args.runtime.client() {
+        Ok(c) => Some(c),
+        Err(Err(usage)) => {
+            eprintln!("error: {usage}");
+            return ExitCode::from(USAGE_EXIT);
+        }
+        Err(Ok(_)) => None,
+    };
+    let runtime_pull = args.runtime_pull.then(|| RuntimePullRequest {
+        client: node_runtime.clone().unwrap_or_else(|| {
+            RuntimeClient::new(
                 RuntimeEndpoint {
                     path: PathBuf::from(pullcheck::runtime::endpoint::KNOWN_SOCKETS[0].1),
                 },
                 args.runtime.runtime_timeout,
-            ),
-        };
-        Some(RuntimePullRequest {
-            client,
-            keep: args.keep,
-            limit: args.runtime_pull_timeout,
-        })
-    } else {
-        None
-    };
+            )
+        }),
+        keep: args.keep,
+        limit: args.runtime_pull_timeout,
+    });
     let node_identity = match args
         .kubelet
         .load(&args.config.proc_root, args.credential_provider_timeout)
@@ -141,6 +141,7 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
         hosts_dir: args.config.hosts_dir.clone(),
         containerd_config: args.config.containerd_config.clone(),
         runtime_pull,
+        runtime: node_runtime,
         kube,
         cloud: args.cloud.settings(),
     };

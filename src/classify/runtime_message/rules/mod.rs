@@ -1,8 +1,10 @@
 //! The ordered rule list for runtime messages: the kubelet's own conditions, the CRI socket,
-//! then the order of the research note (TLS, network, platform, schema 1, 429, 403, 401,
-//! not found, 5xx, disk), and last the gRPC code alone. The first rule that matches wins.
+//! the layer stage (a blob download after the manifest resolved), then the order of the
+//! research note (TLS, network, platform, schema 1, 429, 403, 401, not found, 5xx, disk), and
+//! last the gRPC code alone. The first rule that matches wins.
 
 mod auth;
+mod blob;
 mod registry;
 mod transport;
 
@@ -98,6 +100,7 @@ const RULES: &[Rule] = &[
     kubelet_throttle,
     transport::runtime_socket,
     transport::invalid_reference,
+    blob::layer,
     transport::tls,
     transport::network,
     registry::platform,
