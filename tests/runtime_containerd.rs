@@ -24,9 +24,21 @@ fn runtime_probe(
     extra: &[&str],
     stdin: Option<&str>,
 ) -> (Run, Value) {
-    let config = ctd.config.display().to_string();
-    let endpoint = ctd.endpoint();
-    let pid = ctd.pid.to_string();
+    runtime_probe_on(&ctd.endpoint(), &ctd.config, ctd.pid, image, extra, stdin)
+}
+
+/// `runtime_probe` against any containerd: its socket, config file and pid (for nsenter).
+fn runtime_probe_on(
+    endpoint: &str,
+    config: &std::path::Path,
+    pid: u32,
+    image: &str,
+    extra: &[&str],
+    stdin: Option<&str>,
+) -> (Run, Value) {
+    let config = config.display().to_string();
+    let endpoint = endpoint.to_string();
+    let pid = pid.to_string();
     let exe = env!("CARGO_BIN_EXE_pullcheck");
     let mut args = vec![
         "-t",
@@ -508,4 +520,81 @@ fn unreachable_hanging_and_foreign_runtimes_are_runtime_unavailable() {
         "{}",
         bad.stderr
     );
+}
+
+/// The layer path against the real containerd: the manifest is fine and the blobs go to a
+/// storage host (through the bed's fronts) that works, does not resolve (the namespace's
+/// resolver answers NXDOMAIN), refuses, has a certificate from a CA the node does not trust,
+/// answers 403 like an expired signed URL, or redirects in a loop; and a registry that lost a
+/// layer. For each, the registry probe's verdict is containerd's own.
+#[test]
+fn layer_path_verdicts_agree() {
+    let _serial = serial();
+    let ctd = containerd();
+    let b = bed();
+    let fronts = b.addr("fronts");
+    // hosts.toml names the plain-HTTP server: no loopback defaults (containerd then verifies
+    // TLS on redirects to https storage hosts, as on a real node).
+    ctd.hosts_toml(
+        &fronts,
+        &format!(
+            "server = \"http://{fronts}\"\n[host.\"http://{fronts}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+        ),
+    );
+    let cases = [
+        ("layerok", "amd64", "ok"),
+        ("layerok", "both", "ok"),
+        ("layerdns", "amd64", "dns_failure"),
+        ("layerrefused", "amd64", "connection_refused"),
+        ("layertls", "amd64", "tls_unknown_authority"),
+        ("layer403", "amd64", "blob_denied"),
+        ("layerloop", "amd64", "registry_error"),
+    ];
+    for (repo, tag, verdict) in cases {
+        let r = agree(ctd, &format!("{fronts}/{repo}/app:{tag}"), &[], None, verdict);
+        let rt = &r["runtime"];
+        println!(
+            "{repo}:{tag}: registry {verdict}, runtime {} ({}): {}",
+            rt["verdict"], rt["code"], rt["message"]
+        );
+        if verdict == "ok" {
+            assert!(r["reason"].as_str().unwrap().contains("layers from localhost:"), "{r:#}");
+        } else {
+            assert_ne!(rt["verdict"], "ok", "{repo}: containerd fails too: {r:#}");
+        }
+        if verdict == "dns_failure" {
+            assert!(r["reason"].as_str().unwrap().contains("nosuch.storage.test"), "{r:#}");
+            assert!(
+                rt["reason"].as_str().unwrap().contains("nosuch.storage.test"),
+                "explain names the storage host: {rt:#}"
+            );
+        }
+    }
+    let r = agree(ctd, &format!("{}/lost/app:v1", b.addr("plain")), &[], None, "blob_unknown");
+    assert_eq!(r["runtime"]["verdict"], "blob_unknown", "{r:#}");
+    println!("lost/app:v1: runtime {} ({}): {}", r["runtime"]["verdict"], r["runtime"]["code"], r["runtime"]["message"]);
+}
+
+/// A node whose image filesystem is nearly full: containerd's root is a 16 MiB tmpfs and the
+/// image's one layer is 24 MiB. The probe says `insufficient_disk` from the manifest's sizes
+/// and the runtime's ImageFsInfo before pulling; containerd's own pull fails with "no space
+/// left on device"; they agree. The small image still fits and is `ok`.
+#[test]
+fn too_small_an_image_filesystem_is_insufficient_disk() {
+    let _serial = serial();
+    let b = bed();
+    let ctd = support::containerd::Private::with_small_root("16m");
+    let plain = b.addr("plain");
+    let pid = ctd.pid().expect("containerd runs");
+    let (run, r) = runtime_probe_on(&ctd.endpoint(), &ctd.config, pid, &format!("{plain}/big/app:v1"), &[], None);
+    assert_eq!(r["verdict"], "insufficient_disk", "{}", run.stdout);
+    assert!(r["reason"].as_str().unwrap().contains("free"), "{r:#}");
+    assert_eq!(r["runtime"]["verdict"], "insufficient_disk", "{r:#}");
+    assert_eq!(r["runtime"]["agrees"], true, "{r:#}");
+    println!("big/app:v1: runtime {} ({}): {}", r["runtime"]["verdict"], r["runtime"]["code"], r["runtime"]["message"]);
+    assert_eq!(r["imageStore"]["present"], false);
+    assert!(r["imageStore"]["filesystem"]["availableBytes"].as_u64().unwrap() < b.json["big_image_bytes"].as_u64().unwrap());
+    let (run, r) = runtime_probe_on(&ctd.endpoint(), &ctd.config, pid, &format!("{plain}/app:amd64"), &[], None);
+    assert_eq!(r["verdict"], "ok", "{}", run.stdout);
+    assert_eq!(r["runtime"]["verdict"], "ok", "{r:#}");
 }

@@ -2,7 +2,9 @@
 //! socket, `config_path` and snapshotter `native` under a temporary directory, in a private mount
 //! namespace whose `/etc/hosts` maps `*.registry.test` names to 127.0.0.1 (containerd treats
 //! loopback registries without hosts.toml as plain HTTP, so TLS mistakes only reproduce under a
-//! name). It stops when this test process exits: a shell holding its stdin kills it on EOF.
+//! name), and whose `/etc/resolv.conf` names a resolver of the tests' own that answers
+//! NXDOMAIN for every other name (a storage host that does not resolve). It stops when this
+//! test process exits: a shell holding its stdin kills it on EOF.
 //! [`containerd`] is the one shared instance; [`Private`] is a test's own, which it may kill
 //! and start again on the same socket (the fault tests).
 #![allow(dead_code)]
@@ -20,6 +22,10 @@ pub const NAMES: &[&str] = &[
     "pullonly.registry.test",
 ];
 
+/// The resolver containerd's namespace uses (NXDOMAIN for everything; `/etc/hosts` has the
+/// names that resolve).
+pub const RESOLVER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 154);
+
 pub struct Containerd {
     pub dir: PathBuf,
     pub socket: PathBuf,
@@ -27,6 +33,7 @@ pub struct Containerd {
     pub certs_d: PathBuf,
     pub pid: u32,
     _child: Mutex<Child>,
+    _resolver: Option<super::fakes::Resolver>,
     _tmp: tempfile::TempDir,
 }
 
@@ -52,7 +59,8 @@ fn start() -> Containerd {
     let tmp = tempfile::tempdir().expect("tempdir");
     let d = tmp.path();
     prepare(d);
-    let (child, pid) = launch(d);
+    let resolver = super::fakes::Resolver::start(RESOLVER, super::fakes::Dns::NxDomain).ok();
+    let (child, pid) = launch(d, None);
     Containerd {
         dir: d.to_path_buf(),
         socket: d.join("containerd.sock"),
@@ -60,6 +68,7 @@ fn start() -> Containerd {
         certs_d: d.join("certs.d"),
         pid,
         _child: Mutex::new(child),
+        _resolver: resolver,
         _tmp: tmp,
     }
 }
@@ -73,12 +82,18 @@ fn prepare(d: &Path) {
         text.push_str(&format!("127.0.0.1 {n}\n"));
     }
     std::fs::write(d.join("hosts"), text).unwrap();
+    std::fs::write(
+        d.join("resolv.conf"),
+        format!("nameserver {RESOLVER}\noptions timeout:1 attempts:1\n"),
+    )
+    .unwrap();
     std::fs::write(d.join("config.toml"), config_toml(d)).unwrap();
 }
 
 /// Starts containerd on the configuration under `d` and waits for its socket; returns the
-/// `unshare` shell holding it and containerd's pid.
-fn launch(d: &Path) -> (Child, u32) {
+/// `unshare` shell holding it and containerd's pid. `root_size`: containerd's root is a tmpfs
+/// of that size (a node whose image filesystem is nearly full), visible in its namespace only.
+fn launch(d: &Path, root_size: Option<&str>) -> (Child, u32) {
     let socket = d.join("containerd.sock");
     let pidfile = d.join("pid");
     let _ = std::fs::remove_file(&pidfile);
@@ -89,9 +104,15 @@ fn launch(d: &Path) -> (Child, u32) {
         .unwrap();
     // unshare gives containerd its own mount namespace; the bind mount of /etc/hosts is
     // visible only there. `cat` holds our pipe: when this process exits, containerd is killed.
+    let root = d.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let small_root = root_size
+        .map(|size| format!("mount -t tmpfs -o size={size} tmpfs '{}' && ", root.display()))
+        .unwrap_or_default();
     let script = format!(
-        "mount --bind '{hosts}' /etc/hosts && {{ containerd --config '{config}' & pid=$!; echo $pid > '{pidfile}'; cat >/dev/null; kill $pid; wait $pid; }}",
+        "mount --bind '{hosts}' /etc/hosts && mount --bind '{resolv}' /etc/resolv.conf && {small_root}{{ containerd --config '{config}' & pid=$!; echo $pid > '{pidfile}'; cat >/dev/null; kill $pid; wait $pid; }}",
         hosts = d.join("hosts").display(),
+        resolv = d.join("resolv.conf").display(),
         config = d.join("config.toml").display(),
         pidfile = pidfile.display(),
     );
@@ -132,20 +153,31 @@ pub struct Private {
     pub socket: PathBuf,
     pub config: PathBuf,
     running: Option<(Child, u32)>,
+    root_size: Option<String>,
     _tmp: tempfile::TempDir,
 }
 
 impl Private {
     pub fn start() -> Private {
+        Self::start_with(None)
+    }
+
+    /// A containerd whose root (content store and snapshots) is a tmpfs of `size` (`16m`).
+    pub fn with_small_root(size: &str) -> Private {
+        Self::start_with(Some(size))
+    }
+
+    fn start_with(root_size: Option<&str>) -> Private {
         let tmp = tempfile::tempdir().expect("tempdir");
         let d = tmp.path().to_path_buf();
         prepare(&d);
-        let running = Some(launch(&d));
+        let running = Some(launch(&d, root_size));
         Private {
             socket: d.join("containerd.sock"),
             config: d.join("config.toml"),
             dir: d,
             running,
+            root_size: root_size.map(str::to_string),
             _tmp: tmp,
         }
     }
@@ -191,7 +223,7 @@ impl Private {
     pub fn restart(&mut self) {
         self.stop();
         let _ = std::fs::remove_file(&self.socket);
-        self.running = Some(launch(&self.dir));
+        self.running = Some(launch(&self.dir, self.root_size.as_deref()));
     }
 }
 
