@@ -16,7 +16,6 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

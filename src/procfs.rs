@@ -5,20 +5,59 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-/// The pids of processes whose `comm` is exactly `comm`, lowest first (so `containerd` does
-/// not match `containerd-shim…`).
-pub fn find_by_comm(proc_root: &Path, comm: &str) -> io::Result<Vec<u32>> {
-    let mut pids: Vec<u32> = std::fs::read_dir(proc_root)?
+/// How long one scan of the process table answers every lookup (a CLI run looks up the
+/// kubelet and containerd once; the agent sees a restarted daemon within seconds).
+const SCAN_FRESH: Duration = Duration::from_secs(2);
+
+/// `comm` of every process, by one scan of `proc_root`.
+struct Scan {
+    root: PathBuf,
+    at: Instant,
+    comms: Vec<(u32, String)>,
+}
+
+fn scan(proc_root: &Path) -> io::Result<Vec<(u32, String)>> {
+    let mut comms: Vec<(u32, String)> = std::fs::read_dir(proc_root)?
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(proc_root.join(pid.to_string()).join("comm"))
-                .is_ok_and(|c| c.trim_end_matches('\n') == comm)
+        .filter_map(|pid| {
+            let comm =
+                std::fs::read_to_string(proc_root.join(pid.to_string()).join("comm")).ok()?;
+            Some((pid, comm.trim_end_matches('\n').to_string()))
         })
         .collect();
-    pids.sort_unstable();
-    Ok(pids)
+    comms.sort_unstable();
+    Ok(comms)
+}
+
+/// The pids of processes whose `comm` is exactly `comm`, lowest first (so `containerd` does
+/// not match `containerd-shim…`). One scan of the process table serves the lookups made
+/// within [`SCAN_FRESH`].
+pub fn find_by_comm(proc_root: &Path, comm: &str) -> io::Result<Vec<u32>> {
+    static LAST: Mutex<Option<Scan>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    let fresh = last
+        .as_ref()
+        .is_some_and(|s| s.root == proc_root && s.at.elapsed() < SCAN_FRESH);
+    if !fresh {
+        *last = Some(Scan {
+            root: proc_root.to_path_buf(),
+            at: Instant::now(),
+            comms: scan(proc_root)?,
+        });
+    }
+    let comms = last
+        .as_ref()
+        .map(|s| s.comms.as_slice())
+        .unwrap_or_default();
+    Ok(comms
+        .iter()
+        .filter(|(_, c)| c == comm)
+        .map(|(pid, _)| *pid)
+        .collect())
 }
 
 /// The environment of a process (needs the same user or `CAP_SYS_PTRACE`).

@@ -49,7 +49,10 @@ fn ok_single_platform_image_through_hosts_toml() {
         "cold probe: manifest, config and the one layer's first byte"
     );
     assert_eq!(r["layers"]["layers"], 1);
-    assert_eq!(r["layers"]["checked"], 1, "the config was read, the layer asked");
+    assert_eq!(
+        r["layers"]["checked"], 1,
+        "the config was read, the layer asked"
+    );
     assert_eq!(r["layers"]["storageHosts"], serde_json::json!([]));
     assert_eq!(r["identity"]["source"]["kind"], "anonymous");
 }
@@ -882,39 +885,72 @@ fn layer_path_verdicts_name_the_storage_host() {
     // Layers served from a storage host: ok, and the report says where they come from.
     for tag in ["amd64", "both"] {
         let r = probe("layerok", tag, "ok");
-        assert_eq!(r["layers"]["storageHosts"], serde_json::json!([storage]), "{r:#}");
-        assert!(reason(&r).contains(&format!("layers from {storage}")), "{r:#}");
-        let hops: Vec<_> = steps(&r).into_iter().filter(|(s, _)| s == "layer").collect();
-        assert_eq!(hops, [("layer".into(), Some(307)), ("layer".into(), Some(206))]);
+        assert_eq!(
+            r["layers"]["storageHosts"],
+            serde_json::json!([storage]),
+            "{r:#}"
+        );
+        assert!(
+            reason(&r).contains(&format!("layers from {storage}")),
+            "{r:#}"
+        );
+        let hops: Vec<_> = steps(&r)
+            .into_iter()
+            .filter(|(s, _)| s == "layer")
+            .collect();
+        assert_eq!(
+            hops,
+            [("layer".into(), Some(307)), ("layer".into(), Some(206))]
+        );
         let sent = r["evidence"].as_array().unwrap();
         let to_storage = sent
             .iter()
             .find(|e| e["step"] == "layer" && e["status"] == 206)
             .unwrap();
-        assert!(to_storage["url"].as_str().unwrap().contains("X-Amz-Signature"));
-        assert_eq!(to_storage["auth"], "none", "no credentials to the storage host");
+        assert!(to_storage["url"]
+            .as_str()
+            .unwrap()
+            .contains("X-Amz-Signature"));
+        assert_eq!(
+            to_storage["auth"], "none",
+            "no credentials to the storage host"
+        );
     }
 
     let r = probe("layerrefused", "amd64", "connection_refused");
     let closed = b.addr("closed");
-    assert!(reason(&r).contains(&format!("storage host {closed}")), "{}", reason(&r));
+    assert!(
+        reason(&r).contains(&format!("storage host {closed}")),
+        "{}",
+        reason(&r)
+    );
     // containerd fetches the config and the layers together; here the config comes first.
     assert!(
         reason(&r).contains("config blob sha256:") || reason(&r).contains(&layer),
         "names the blob: {}",
         reason(&r)
     );
-    assert!(r["remediation"].as_str().unwrap().contains("S3 gateway"), "{r:#}");
+    assert!(
+        r["remediation"].as_str().unwrap().contains("S3 gateway"),
+        "{r:#}"
+    );
     assert_eq!(r["exitCode"], 8);
 
     let r = probe("layertls", "amd64", "tls_unknown_authority");
     let tls_storage = format!("localhost:{}", b.port("storage_tls"));
     assert!(reason(&r).contains(&tls_storage), "{}", reason(&r));
-    assert!(r["remediation"].as_str().unwrap().contains("registry's own TLS is fine"));
+    assert!(r["remediation"]
+        .as_str()
+        .unwrap()
+        .contains("registry's own TLS is fine"));
 
     let r = probe("layer403", "both", "blob_denied");
     assert!(reason(&r).contains("Request has expired"), "{}", reason(&r));
-    assert!(reason(&r).contains(&format!("storage host {storage}")), "{}", reason(&r));
+    assert!(
+        reason(&r).contains(&format!("storage host {storage}")),
+        "{}",
+        reason(&r)
+    );
     assert_eq!(r["exitCode"], 5);
 
     let r = probe("layerloop", "amd64", "registry_error");
@@ -923,12 +959,18 @@ fn layer_path_verdicts_name_the_storage_host() {
         .iter()
         .filter(|(s, _)| s == "layer" || s == "config")
         .count();
-    assert_eq!(hops, 11, "the first request and ten redirects, as Go's client");
+    assert_eq!(
+        hops, 11,
+        "the first request and ten redirects, as Go's client"
+    );
 
     // 200 with a 10 GiB body that keeps coming: one chunk read, then cut off.
     let started = std::time::Instant::now();
     let r = probe("layerhuge", "amd64", "ok");
-    assert!(started.elapsed() < std::time::Duration::from_secs(8), "not downloaded");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "not downloaded"
+    );
     assert_eq!(r["layers"]["checked"], 1);
 
     // A registry that lost a layer (its blob data deleted): docker-registry answers 404
@@ -950,13 +992,19 @@ fn layer_path_verdicts_name_the_storage_host() {
 
     // Text view: the Layers line.
     let t = pullcheck(
-        &["probe", &format!("{fronts}/layerok/app:amd64"), "--hosts-dir", h],
+        &[
+            "probe",
+            &format!("{fronts}/layerok/app:amd64"),
+            "--hosts-dir",
+            h,
+        ],
         None,
         &[],
     );
     assert!(
-        t.stdout.contains(&format!("Layers:       1 layer(s), 118 B compressed, from {storage}"))
-            || t.stdout.contains(&format!("from {storage}; ")),
+        t.stdout.contains(&format!(
+            "Layers:       1 layer(s), 118 B compressed, from {storage}"
+        )) || t.stdout.contains(&format!("from {storage}; ")),
         "{}",
         t.stdout
     );

@@ -551,28 +551,58 @@ fn layer_path_verdicts_agree() {
         ("layerloop", "amd64", "registry_error"),
     ];
     for (repo, tag, verdict) in cases {
-        let r = agree(ctd, &format!("{fronts}/{repo}/app:{tag}"), &[], None, verdict);
+        let r = agree(
+            ctd,
+            &format!("{fronts}/{repo}/app:{tag}"),
+            &[],
+            None,
+            verdict,
+        );
         let rt = &r["runtime"];
         println!(
             "{repo}:{tag}: registry {verdict}, runtime {} ({}): {}",
             rt["verdict"], rt["code"], rt["message"]
         );
         if verdict == "ok" {
-            assert!(r["reason"].as_str().unwrap().contains("layers from localhost:"), "{r:#}");
+            assert!(
+                r["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("layers from localhost:"),
+                "{r:#}"
+            );
         } else {
             assert_ne!(rt["verdict"], "ok", "{repo}: containerd fails too: {r:#}");
         }
         if verdict == "dns_failure" {
-            assert!(r["reason"].as_str().unwrap().contains("nosuch.storage.test"), "{r:#}");
             assert!(
-                rt["reason"].as_str().unwrap().contains("nosuch.storage.test"),
+                r["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("nosuch.storage.test"),
+                "{r:#}"
+            );
+            assert!(
+                rt["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("nosuch.storage.test"),
                 "explain names the storage host: {rt:#}"
             );
         }
     }
-    let r = agree(ctd, &format!("{}/lost/app:v1", b.addr("plain")), &[], None, "blob_unknown");
+    let r = agree(
+        ctd,
+        &format!("{}/lost/app:v1", b.addr("plain")),
+        &[],
+        None,
+        "blob_unknown",
+    );
     assert_eq!(r["runtime"]["verdict"], "blob_unknown", "{r:#}");
-    println!("lost/app:v1: runtime {} ({}): {}", r["runtime"]["verdict"], r["runtime"]["code"], r["runtime"]["message"]);
+    println!(
+        "lost/app:v1: runtime {} ({}): {}",
+        r["runtime"]["verdict"], r["runtime"]["code"], r["runtime"]["message"]
+    );
 }
 
 /// A node whose image filesystem is nearly full: containerd's root is a 16 MiB tmpfs and the
@@ -586,15 +616,37 @@ fn too_small_an_image_filesystem_is_insufficient_disk() {
     let ctd = support::containerd::Private::with_small_root("16m");
     let plain = b.addr("plain");
     let pid = ctd.pid().expect("containerd runs");
-    let (run, r) = runtime_probe_on(&ctd.endpoint(), &ctd.config, pid, &format!("{plain}/big/app:v1"), &[], None);
+    let (run, r) = runtime_probe_on(
+        &ctd.endpoint(),
+        &ctd.config,
+        pid,
+        &format!("{plain}/big/app:v1"),
+        &[],
+        None,
+    );
     assert_eq!(r["verdict"], "insufficient_disk", "{}", run.stdout);
     assert!(r["reason"].as_str().unwrap().contains("free"), "{r:#}");
     assert_eq!(r["runtime"]["verdict"], "insufficient_disk", "{r:#}");
     assert_eq!(r["runtime"]["agrees"], true, "{r:#}");
-    println!("big/app:v1: runtime {} ({}): {}", r["runtime"]["verdict"], r["runtime"]["code"], r["runtime"]["message"]);
+    println!(
+        "big/app:v1: runtime {} ({}): {}",
+        r["runtime"]["verdict"], r["runtime"]["code"], r["runtime"]["message"]
+    );
     assert_eq!(r["imageStore"]["present"], false);
-    assert!(r["imageStore"]["filesystem"]["availableBytes"].as_u64().unwrap() < b.json["big_image_bytes"].as_u64().unwrap());
-    let (run, r) = runtime_probe_on(&ctd.endpoint(), &ctd.config, pid, &format!("{plain}/app:amd64"), &[], None);
+    assert!(
+        r["imageStore"]["filesystem"]["availableBytes"]
+            .as_u64()
+            .unwrap()
+            < b.json["big_image_bytes"].as_u64().unwrap()
+    );
+    let (run, r) = runtime_probe_on(
+        &ctd.endpoint(),
+        &ctd.config,
+        pid,
+        &format!("{plain}/app:amd64"),
+        &[],
+        None,
+    );
     assert_eq!(r["verdict"], "ok", "{}", run.stdout);
     assert_eq!(r["runtime"]["verdict"], "ok", "{r:#}");
 }

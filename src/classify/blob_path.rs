@@ -92,7 +92,11 @@ pub(super) fn rule(ev: &Evidence, t: &Exchange) -> Option<Diagnosis> {
         .as_deref()
         .map(|h| format!(" at storage host {h}"))
         .unwrap_or_default();
-    if let Some(note) = t.note.as_deref().filter(|n| n.contains("too many redirects")) {
+    if let Some(note) = t
+        .note
+        .as_deref()
+        .filter(|n| n.contains("too many redirects"))
+    {
         return Some(Diagnosis::new(
             Verdict::RegistryError,
             format!("{at}: {status} — {note} (Go's client, containerd's, stops after 10): the registry or its storage redirects in a loop"),
@@ -101,10 +105,14 @@ pub(super) fn rule(ev: &Evidence, t: &Exchange) -> Option<Diagnosis> {
     Some(match status {
         404 => Diagnosis::new(
             Verdict::BlobUnknown,
-            format!("{at}: 404{from}: the manifest names a blob the registry does not have{server}"),
+            format!(
+                "{at}: 404{from}: the manifest names a blob the registry does not have{server}"
+            ),
         ),
         401 | 403 => {
-            let mut reason = format!("{at}: {status}{from}: the manifest was readable but the blob is refused{server}");
+            let mut reason = format!(
+                "{at}: {status}{from}: the manifest was readable but the blob is refused{server}"
+            );
             let mut fix = Verdict::BlobDenied.remediation().to_string();
             if let Some(p) = named_permission(&text) {
                 fix = format!("Grant {p} to the identity that pulls (the manifest needs one permission, the layers another). {fix}");
@@ -119,13 +127,25 @@ pub(super) fn rule(ev: &Evidence, t: &Exchange) -> Option<Diagnosis> {
             }
             Diagnosis::new(Verdict::BlobDenied, reason).fix(fix)
         }
-        429 => Diagnosis::new(Verdict::RateLimited, format!("{at}: 429 Too Many Requests{from}{server}")),
-        _ => Diagnosis::new(Verdict::RegistryError, format!("{at}: {status}{from}{server}")),
+        429 => Diagnosis::new(
+            Verdict::RateLimited,
+            format!("{at}: 429 Too Many Requests{from}{server}"),
+        ),
+        _ => Diagnosis::new(
+            Verdict::RegistryError,
+            format!("{at}: {status}{from}{server}"),
+        ),
     })
 }
 
 /// A transport failure on the blob path: the usual verdict, the step and the storage host named.
-fn transport(ev: &Evidence, kind: TransportKind, message: &str, at: &str, storage: Option<&str>) -> Diagnosis {
+fn transport(
+    ev: &Evidence,
+    kind: TransportKind,
+    message: &str,
+    at: &str,
+    storage: Option<&str>,
+) -> Diagnosis {
     let v = match kind {
         TransportKind::TlsUnknownAuthority => Verdict::TlsUnknownAuthority,
         TransportKind::TlsExpired => Verdict::TlsCertificateExpired,
@@ -140,7 +160,10 @@ fn transport(ev: &Evidence, kind: TransportKind, message: &str, at: &str, storag
         TransportKind::Other => Verdict::Unknown,
     };
     let Some(host) = storage else {
-        return Diagnosis::new(v, format!("{at}: {message} (the manifest was fetched from the same host)"));
+        return Diagnosis::new(
+            v,
+            format!("{at}: {message} (the manifest was fetched from the same host)"),
+        );
     };
     let reason = format!("{at}: blobs come from storage host {host}, which the node cannot use: {message} (the manifest came from {})", ev.host);
     let reach = format!(

@@ -80,7 +80,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(judge(24 * MIB, space, true, "/x"), Judgement::Fits);
-        assert!(matches!(judge(2 * MIB, space, false, "/x"), Judgement::Warn(w) if w.contains("GC high threshold")));
+        assert!(
+            matches!(judge(2 * MIB, space, false, "/x"), Judgement::Warn(w) if w.contains("GC high threshold"))
+        );
         let roomy = Space {
             available: 900 * MIB,
             capacity: 1000 * MIB,
@@ -91,9 +93,20 @@ mod tests {
             available: u64::MAX,
             capacity: u64::MAX,
         };
-        assert!(matches!(judge(u64::MAX, full, false, "/x"), Judgement::Warn(_)));
+        assert!(matches!(
+            judge(u64::MAX, full, false, "/x"),
+            Judgement::Warn(_)
+        ));
         assert_eq!(
-            judge(5, Space { available: 0, capacity: 0 }, false, "/x"),
+            judge(
+                5,
+                Space {
+                    available: 0,
+                    capacity: 0
+                },
+                false,
+                "/x"
+            ),
             Judgement::Fits
         );
     }

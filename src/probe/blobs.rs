@@ -79,9 +79,7 @@ impl BlobCache {
                 map.clear();
             }
         }
-        let storage = storage
-            .filter(|s| s.len() <= MAX_HOST_BYTES)
-            .map(Box::from);
+        let storage = storage.filter(|s| s.len() <= MAX_HOST_BYTES).map(Box::from);
         map.insert(
             key,
             Good {
@@ -127,8 +125,8 @@ pub(super) struct Checked {
 /// Asks for each blob URL's first byte, [`CONCURRENCY`] at a time, in order; stops at the
 /// first failure (the rest are not asked, as a failing pull stops).
 pub(super) async fn check_all(t: &Target<'_>, urls: Vec<String>) -> Vec<Checked> {
-    let mut answers = futures_util::stream::iter(urls.into_iter().map(|u| check(t, u)))
-        .buffered(CONCURRENCY);
+    let mut answers =
+        futures_util::stream::iter(urls.into_iter().map(|u| check(t, u))).buffered(CONCURRENCY);
     let mut out = Vec::new();
     while let Some(c) = answers.next().await {
         let failed = !c.ok;
@@ -287,8 +285,7 @@ mod tests {
             } else {
                 SystemTime::now() + Duration::from_secs(secs_ago.unsigned_abs())
             };
-            ex.headers
-                .insert("date".into(), httpdate::fmt_http_date(t));
+            ex.headers.insert("date".into(), httpdate::fmt_http_date(t));
             ex
         };
         assert!(clock_skew([at(3)].iter()).is_none());
@@ -296,7 +293,9 @@ mod tests {
         assert_eq!(s.host, "cdn.example.com");
         assert!((-3602..=-3598).contains(&s.node_ahead_seconds), "{s:?}");
         let mut garbage = at(0);
-        garbage.headers.insert("date".into(), "\u{1b}[2J yesterday".into());
+        garbage
+            .headers
+            .insert("date".into(), "\u{1b}[2J yesterday".into());
         assert!(clock_skew([garbage].iter()).is_none());
     }
 }

@@ -1,5 +1,6 @@
 //! HTTP clients per TLS configuration and dial timeout, built as containerd builds its
-//! transport: the node's trust store plus hosts.toml CAs, client certificates, `skip_verify`,
+//! transport: the node's trust store (read on the first handshake that needs it) plus
+//! hosts.toml CAs, client certificates, `skip_verify`,
 //! hosts.toml `dial_timeout` as the connect timeout, proxies as containerd has them
 //! ([`ProxyEnv`]; never for loopback, like Go's `ProxyFromEnvironment`), and no automatic
 //! redirects (the probe follows them itself so credentials never cross hosts).
@@ -132,6 +133,12 @@ fn tls_config(s: &TlsSettings) -> Result<rustls::ClientConfig, Error> {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
+    } else if s.ca.is_empty() {
+        // The system trust store is read on the first TLS handshake, not when the client is
+        // built: a probe of a plain-HTTP registry never reads it.
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(SystemRoots::default()))
     } else {
         let mut roots = system_roots().clone();
         for path in &s.ca {
@@ -180,6 +187,75 @@ fn tls_config(s: &TlsSettings) -> Result<rustls::ClientConfig, Error> {
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// The node's trust store, as rustls's WebPKI verifier over [`system_roots`], built on the
+/// first certificate it is asked to verify.
+#[derive(Debug, Default)]
+struct SystemRoots(OnceLock<Result<Arc<rustls::client::WebPkiServerVerifier>, String>>);
+
+impl SystemRoots {
+    fn inner(&self) -> Result<&Arc<rustls::client::WebPkiServerVerifier>, rustls::Error> {
+        self.0
+            .get_or_init(|| {
+                rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(system_roots().clone()),
+                    provider(),
+                )
+                .build()
+                .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| rustls::Error::General(format!("the system trust store: {e}")))
+    }
+}
+
+impl ServerCertVerifier for SystemRoots {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner()?
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// `skip_verify = true`: accept any certificate, still check handshake signatures.

@@ -138,9 +138,11 @@ impl Image {
                 });
             }
             let n = size(l, "layer")?;
-            total = total.checked_add(n).ok_or_else(|| ContentProblem::Malformed {
-                detail: "the layer sizes add up past 2^64 bytes".into(),
-            })?;
+            total = total
+                .checked_add(n)
+                .ok_or_else(|| ContentProblem::Malformed {
+                    detail: "the layer sizes add up past 2^64 bytes".into(),
+                })?;
             layers.push(BlobRef {
                 digest: l.digest.clone(),
                 media_type: l.media_type.clone(),
@@ -153,8 +155,11 @@ impl Image {
 
 /// `sha256:` and 64 lowercase hex digits (what containerd accepts for a blob it fetches).
 pub fn is_sha256_digest(d: &str) -> bool {
-    d.strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    d.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 fn truncate(s: &str) -> String {
@@ -327,7 +332,10 @@ mod tests {
         assert_eq!(kind, ManifestKind::Index);
         let Parsed::Index(p) = parsed else { panic!() };
         let platforms: Vec<_> = p.iter().map(|e| e.platform.clone()).collect();
-        assert_eq!(platforms, vec![Some(Platform::parse("linux/arm64").unwrap())]);
+        assert_eq!(
+            platforms,
+            vec![Some(Platform::parse("linux/arm64").unwrap())]
+        );
         assert!(select(&Platform::parse("linux/amd64").unwrap(), &p).is_none());
         let (chosen, entry) = select(&Platform::parse("linux/arm64").unwrap(), &p).unwrap();
         assert_eq!(chosen, Platform::parse("linux/arm64").unwrap());
@@ -369,7 +377,10 @@ mod tests {
             )
         };
         let layer = |c: char, size: &str| {
-            format!(r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{size}}}"#, d(c))
+            format!(
+                r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{size}}}"#,
+                d(c)
+            )
         };
         let image = |layers: &str| match parse(OCI_MANIFEST, body(layers).as_bytes()) {
             Ok((_, _, Parsed::Manifest(i))) => i,
@@ -382,14 +393,22 @@ mod tests {
         assert_eq!(total, 22);
         assert_eq!(blobs[1].digest, d('b'));
         let negative = image(&layer('a', "-1")).blobs().unwrap_err();
-        assert!(matches!(negative, ContentProblem::Malformed { detail } if detail.contains("negative")));
+        assert!(
+            matches!(negative, ContentProblem::Malformed { detail } if detail.contains("negative"))
+        );
         let huge = i64::MAX.to_string();
         let overflow = image(&format!("{},{}", layer('a', &huge), layer('b', &huge)))
             .blobs()
             .unwrap_err();
-        assert!(matches!(overflow, ContentProblem::Malformed { detail } if detail.contains("2^64")));
+        assert!(
+            matches!(overflow, ContentProblem::Malformed { detail } if detail.contains("2^64"))
+        );
         // Past i64: not a manifest serde accepts.
-        assert!(parse(OCI_MANIFEST, body(&layer('a', "99999999999999999999")).as_bytes()).is_err());
+        assert!(parse(
+            OCI_MANIFEST,
+            body(&layer('a', "99999999999999999999")).as_bytes()
+        )
+        .is_err());
         let bad = r#"{"mediaType":"x","digest":"sha256:../../etc","size":1}"#;
         assert!(image(bad).blobs().is_err());
     }

@@ -554,7 +554,11 @@ impl Run<'_> {
                 let Some(image) = self.read_platform_manifest(client, &descriptor).await else {
                     return;
                 };
-                if self.read_config(client, &image.config.digest).await.is_none() {
+                if self
+                    .read_config(client, &image.config.digest)
+                    .await
+                    .is_none()
+                {
                     return;
                 }
                 image
@@ -592,7 +596,9 @@ impl Run<'_> {
             .rev()
             .find(|x| x.step == Step::Config)
             .and_then(|x| blobs::storage_host(&self.host.url, &x.url));
-        self.prober.blobs.put(self.blob_key(&config.digest), storage.as_deref());
+        self.prober
+            .blobs
+            .put(self.blob_key(&config.digest), storage.as_deref());
         let layer_count = layers.len();
         let mut to_check = Vec::with_capacity(layer_count.min(blobs::MAX_CHECKED) + 1);
         to_check.push(config);

@@ -5,11 +5,11 @@ pub mod explanation;
 pub mod summary;
 pub mod text;
 
+use crate::classify::disk::Judgement;
 use crate::classify::{Diagnosis, Verdict};
 use crate::endpoints::Endpoints;
 use crate::identity::{Credential, IdentitySources, Source};
 use crate::platform::Platform;
-use crate::classify::disk::Judgement;
 use crate::probe::ratelimit::RateLimit;
 use crate::probe::{BlobFacts, Evidence, Exchange};
 use crate::reference::ImageRef;

@@ -107,7 +107,12 @@ fn launch(d: &Path, root_size: Option<&str>) -> (Child, u32) {
     let root = d.join("root");
     std::fs::create_dir_all(&root).unwrap();
     let small_root = root_size
-        .map(|size| format!("mount -t tmpfs -o size={size} tmpfs '{}' && ", root.display()))
+        .map(|size| {
+            format!(
+                "mount -t tmpfs -o size={size} tmpfs '{}' && ",
+                root.display()
+            )
+        })
         .unwrap_or_default();
     let script = format!(
         "mount --bind '{hosts}' /etc/hosts && mount --bind '{resolv}' /etc/resolv.conf && {small_root}{{ containerd --config '{config}' & pid=$!; echo $pid > '{pidfile}'; cat >/dev/null; kill $pid; wait $pid; }}",

@@ -1119,7 +1119,10 @@ const CONTAINERS_IMAGE_LAYERS: &str =
 #[test]
 fn real_containers_image_layer_messages() {
     let mut seen = 0;
-    for line in CONTAINERS_IMAGE_LAYERS.lines().filter(|l| !l.trim().is_empty()) {
+    for line in CONTAINERS_IMAGE_LAYERS
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
         let mut parts = line.splitn(3, '\t');
         let (verdict, code, message) = (
             parts.next().unwrap(),
@@ -1128,7 +1131,8 @@ fn real_containers_image_layer_messages() {
         );
         let d = explain_status(code, message);
         assert_eq!(d.verdict.as_str(), verdict, "{message}");
-        let event = format!("Failed to pull image \"x\": rpc error: code = {code} desc = {message}");
+        let event =
+            format!("Failed to pull image \"x\": rpc error: code = {code} desc = {message}");
         assert_eq!(explain(&event).verdict.as_str(), verdict, "{event}");
         seen += 1;
     }

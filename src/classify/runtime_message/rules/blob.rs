@@ -45,7 +45,11 @@ pub(super) fn layer(f: &Facts<'_>) -> Option<Finding> {
     let detail = one_line(f.env.detail, 240);
     let digest = s
         .after("sha256:")
-        .map(|d| d.chars().take_while(char::is_ascii_hexdigit).collect::<String>())
+        .map(|d| {
+            d.chars()
+                .take_while(char::is_ascii_hexdigit)
+                .collect::<String>()
+        })
         .filter(|d| d.len() == 64)
         .map(|d| format!(" sha256:{d}"))
         .unwrap_or_default();
@@ -56,8 +60,12 @@ pub(super) fn layer(f: &Facts<'_>) -> Option<Finding> {
             format!("{blob}: the node's image filesystem is full ({detail})"),
         ));
     }
-    if s.has_any(&["from remote: not found", "blob unknown", "404 (not found)", "404 not found"])
-        || (s.has("content at") && s.has("not found"))
+    if s.has_any(&[
+        "from remote: not found",
+        "blob unknown",
+        "404 (not found)",
+        "404 not found",
+    ]) || (s.has("content at") && s.has("not found"))
         || f.status == Some(404)
     {
         return Some(Finding::new(
@@ -66,7 +74,12 @@ pub(super) fn layer(f: &Facts<'_>) -> Option<Finding> {
         ));
     }
     if matches!(f.status, Some(401 | 403))
-        || s.has_any(&["401 unauthorized", "403 forbidden", "(forbidden)", "(unauthorized)"])
+        || s.has_any(&[
+            "401 unauthorized",
+            "403 forbidden",
+            "(forbidden)",
+            "(unauthorized)",
+        ])
     {
         let at = target_host(f).unwrap_or("the registry");
         return Some(
@@ -192,7 +205,7 @@ mod tests {
             &["cut short"],
         );
         all(
-            &format!("failed to pull and unpack image \"r.example/app:v1\": failed to copy: short read: expected 25173685 bytes but got 1048576: unexpected EOF"),
+            "failed to pull and unpack image \"r.example/app:v1\": failed to copy: short read: expected 25173685 bytes but got 1048576: unexpected EOF",
             "Unknown",
             Verdict::RegistryError,
             &["cut short"],
