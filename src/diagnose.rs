@@ -52,8 +52,9 @@ pub struct Request {
     /// Also pull through the runtime (`--runtime-pull`).
     pub runtime_pull: Option<RuntimePullRequest>,
     /// The node's runtime, asked whether the image is already there and whether it fits
-    /// (`ImageStatus`, `ImageFsInfo`); `None`: not asked.
-    pub runtime: Option<RuntimeClient>,
+    /// (`ImageStatus`, `ImageFsInfo`); `Some(Err(why))`: there is none to ask (said in the
+    /// report); `None`: not asked.
+    pub runtime: Option<Result<RuntimeClient, String>>,
     /// Pull secrets from the Kubernetes API (`--pod`, `--secret`).
     pub kube: Option<KubeRequest>,
     /// The built-in node identities (EKS, GKE), consulted when no credential plugin covers the
@@ -173,9 +174,19 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
         report.identity_unavailable(&why);
     }
     report.identity_sources = sources;
-    if let Some(client) = &req.runtime {
-        let (store, judgement) = image_store(client, &req.image, &report).await;
-        report.set_image_store(store, judgement);
+    match &req.runtime {
+        Some(Ok(client)) => {
+            let (store, judgement) = image_store(client, &req.image, &report).await;
+            report.set_image_store(store, judgement);
+        }
+        Some(Err(why)) => report.set_image_store(
+            crate::report::ImageStore {
+                notes: vec![format!("image presence and free space not checked: {why}")],
+                ..Default::default()
+            },
+            classify::disk::Judgement::Fits,
+        ),
+        None => {}
     }
     if let Some(rp) = &req.runtime_pull {
         // The kubelet hands the pod spec's reference to the runtime as written.

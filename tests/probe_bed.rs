@@ -1009,3 +1009,67 @@ fn layer_path_verdicts_name_the_storage_host() {
         t.stdout
     );
 }
+
+/// A manifest naming 10,000 layers (the same real blob, 1.5 MB of JSON, pushed to the real
+/// registry): a clear answer within the step time, at most 256 layers asked for, the rest
+/// counted as unchecked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_layers_are_bounded() {
+    let plain = bed().addr("plain");
+    let c = support::agent::client();
+    let accept = "application/vnd.oci.image.manifest.v1+json";
+    let body = c
+        .get(format!("http://{plain}/v2/app/manifests/amd64"))
+        .header("accept", accept)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let base: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut many = base.clone();
+    let layer = base["layers"][0].clone();
+    many["layers"] = serde_json::Value::Array(vec![layer; 10_000]);
+    let put = c
+        .put(format!("http://{plain}/v2/app/manifests/manylayers"))
+        .header("content-type", accept)
+        .body(serde_json::to_vec(&many).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        put.status(),
+        201,
+        "{}",
+        put.text().await.unwrap_or_default()
+    );
+    let hosts = http_hosts(&plain);
+    let started = std::time::Instant::now();
+    let r = tokio::task::spawn_blocking(move || {
+        probe_json(
+            &format!("{plain}/app:manylayers"),
+            &["--hosts-dir", path(hosts.path()), "--timeout", "5s"],
+            None,
+            &[],
+            "ok",
+        )
+    })
+    .await
+    .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(r["layers"]["layers"], 10_000);
+    assert_eq!(r["layers"]["unchecked"], 10_000 - 256);
+    assert_eq!(
+        r["layers"]["checked"], 1,
+        "one blob named 10,000 times is asked for once"
+    );
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("9744 more not checked"),
+        "{}",
+        r["reason"]
+    );
+}

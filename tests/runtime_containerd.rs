@@ -533,6 +533,23 @@ fn layer_path_verdicts_agree() {
     let ctd = containerd();
     let b = bed();
     let fronts = b.addr("fronts");
+    // The fronts serve the bed's `app` images: content another test kept (`--keep`) would let
+    // containerd skip the blob downloads these cases are about. Remove every image first (their
+    // content goes with them).
+    let address = ctd.socket.display().to_string();
+    let ctr = |args: &[&str]| {
+        let mut all = vec!["--address", &address, "--namespace", "k8s.io"];
+        all.extend_from_slice(args);
+        run_program("ctr", &all, None)
+    };
+    let listed = ctr(&["images", "ls", "-q"]);
+    let images: Vec<&str> = listed.stdout.lines().filter(|l| !l.is_empty()).collect();
+    if !images.is_empty() {
+        let mut rm = vec!["images", "rm", "--sync"];
+        rm.extend(images.iter().copied());
+        let out = ctr(&rm);
+        assert_eq!(out.code, 0, "ctr images rm: {}", out.stderr);
+    }
     // hosts.toml names the plain-HTTP server: no loopback defaults (containerd then verifies
     // TLS on redirects to https storage hosts, as on a real node).
     ctd.hosts_toml(

@@ -120,6 +120,16 @@ fn report_fields() -> Vec<(&'static str, bool, RefOr<Schema>)> {
             object("Latest rate-limit figures").into(),
         ),
         (
+            "layers",
+            false,
+            object("The blob path of the selected manifest: layers (count), compressedBytes, storageHosts the blobs came from after redirects, checked, cached, unchecked, clockSkew").into(),
+        ),
+        (
+            "imageStore",
+            false,
+            object("The runtime's image store: present (the image is already on the node), imageId, filesystem (free space), notes").into(),
+        ),
+        (
             "warnings",
             true,
             ArrayBuilder::new()

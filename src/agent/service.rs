@@ -302,7 +302,7 @@ impl ProbeService {
                 keep: false,
                 limit: s.runtime_pull_timeout,
             }),
-            runtime: self.ctx.runtime.as_ref().ok().cloned(),
+            runtime: Some(self.ctx.runtime.clone()),
             kube,
             cloud: self.ctx.cloud.clone(),
             ..Request::default()

@@ -705,7 +705,9 @@ impl Run<'_> {
             }
         };
         let mut todo = Vec::new();
-        for b in wanted {
+        let mut seen = std::collections::HashSet::new();
+        // A blob named twice is fetched once (by digest), so it is checked once.
+        for b in wanted.iter().filter(|b| seen.insert(b.digest.as_str())) {
             let key = self.blob_key(&b.digest);
             match self.prober.blobs.get(&key) {
                 Some(storage) => {

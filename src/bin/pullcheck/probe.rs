@@ -97,15 +97,15 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
     // the runtime pull. The client connects lazily; an endpoint that is not there shows as
     // runtime_unavailable in a runtime pull, and as a note otherwise.
     let node_runtime = match args.runtime.client() {
-        Ok(c) => Some(c),
+        Ok(c) => Ok(c),
         Err(Err(usage)) => {
             eprintln!("error: {usage}");
             return ExitCode::from(USAGE_EXIT);
         }
-        Err(Ok(_)) => None,
+        Err(Ok(none)) => Err(none),
     };
     let runtime_pull = args.runtime_pull.then(|| RuntimePullRequest {
-        client: node_runtime.clone().unwrap_or_else(|| {
+        client: node_runtime.clone().unwrap_or_else(|_| {
             RuntimeClient::new(
                 RuntimeEndpoint {
                     path: PathBuf::from(pullcheck::runtime::endpoint::KNOWN_SOCKETS[0].1),
@@ -141,7 +141,7 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
         hosts_dir: args.config.hosts_dir.clone(),
         containerd_config: args.config.containerd_config.clone(),
         runtime_pull,
-        runtime: node_runtime,
+        runtime: Some(node_runtime),
         kube,
         cloud: args.cloud.settings(),
     };
