@@ -146,19 +146,7 @@ fn transport(
     at: &str,
     storage: Option<&str>,
 ) -> Diagnosis {
-    let v = match kind {
-        TransportKind::TlsUnknownAuthority => Verdict::TlsUnknownAuthority,
-        TransportKind::TlsExpired => Verdict::TlsCertificateExpired,
-        TransportKind::TlsHostname => Verdict::TlsHostnameMismatch,
-        TransportKind::TlsNotTls | TransportKind::TlsOther => Verdict::TlsError,
-        TransportKind::Dns => Verdict::DnsFailure,
-        TransportKind::Refused => Verdict::ConnectionRefused,
-        TransportKind::Timeout => Verdict::Timeout,
-        TransportKind::Unreachable => Verdict::NetworkUnreachable,
-        TransportKind::Proxy => Verdict::ProxyError,
-        TransportKind::Broken => Verdict::RegistryError,
-        TransportKind::Other => Verdict::Unknown,
-    };
+    let v = super::transport_verdict(kind);
     let Some(host) = storage else {
         return Diagnosis::new(
             v,

@@ -177,6 +177,15 @@ fn transport_rule(ev: &Evidence, t: &Exchange) -> Option<Diagnosis> {
                     )),
             );
         }
+        kind => transport_verdict(kind),
+    };
+    Some(Diagnosis::new(v, why))
+}
+
+/// The verdict of a failure below HTTP (a plain-HTTP answer on a TLS port is `tls_error`
+/// unless the plain-HTTP check confirmed it).
+pub(crate) fn transport_verdict(kind: TransportKind) -> Verdict {
+    match kind {
         TransportKind::TlsNotTls | TransportKind::TlsOther => Verdict::TlsError,
         TransportKind::TlsUnknownAuthority => Verdict::TlsUnknownAuthority,
         TransportKind::TlsExpired => Verdict::TlsCertificateExpired,
@@ -188,8 +197,7 @@ fn transport_rule(ev: &Evidence, t: &Exchange) -> Option<Diagnosis> {
         TransportKind::Proxy => Verdict::ProxyError,
         TransportKind::Broken => Verdict::RegistryError,
         TransportKind::Other => Verdict::Unknown,
-    };
-    Some(Diagnosis::new(v, why))
+    }
 }
 
 /// The permission a denial names, if it names one.
