@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -36,10 +37,18 @@ LOOPBACK = "127.0.0.1"
 CHILDREN = []
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+def listening_socket(backlog=128):
+    """A socket bound to a port the kernel picks, listening; the caller reads the port from it.
+    Every listener of the bed is made this way or reports the port its program bound: no port is
+    picked first and bound later, so nothing else on the machine can take it in between."""
+    s = socket.socket()
+    s.bind((LOOPBACK, 0))
+    s.listen(backlog)
+    return s
+
+
+def port_of(s):
+    return s.getsockname()[1]
 
 
 def run(cmd, **kw):
@@ -392,20 +401,18 @@ class ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     allow_reuse_address = True
 
 
-def serve(handler, port, **attrs):
-    srv = ThreadingServer((LOOPBACK, port), handler)
+def serve(handler, **attrs):
+    """Starts `handler` on a port of its own; returns that port."""
+    srv = ThreadingServer((LOOPBACK, 0), handler)
     for k, v in attrs.items():
         setattr(srv, k, v)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
+    return srv.server_address[1]
 
 
-def silent_listener(port):
+def silent_listener():
     """Accepts connections and never says a word (the 'hangs' scenario)."""
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((LOOPBACK, port))
-    s.listen(64)
+    s = listening_socket(64)
     held = []
 
     def loop():
@@ -423,25 +430,26 @@ def silent_listener(port):
 HELD = []
 
 
-def closed_port(port):
+def closed_port():
     """Binds the `closed` port and never listens: connections are refused (RST), and no other
-    program can start listening there while the bed is up."""
+    program can start listening there while the bed is up. Returns the port."""
     s = socket.socket()
-    s.bind((LOOPBACK, port))
+    s.bind((LOOPBACK, 0))
     HELD.append(s)
-    return s
+    return port_of(s)
 
 
 # ---------------------------------------------------------------- registries and nginx
 
-def registry_config(d, name, port, extra):
+def registry_config(d, name, extra):
     root = os.path.join(d, "storage-" + name)
     os.makedirs(root, exist_ok=True)
     cfg = os.path.join(d, f"registry-{name}.yml")
     with open(cfg, "w") as f:
         f.write(f"""version: 0.1
 log:
-  level: error
+  level: info
+  formatter: json
   accesslog:
     disabled: true
 storage:
@@ -450,30 +458,53 @@ storage:
   delete:
     enabled: true
 http:
-  addr: {LOOPBACK}:{port}
+  addr: {LOOPBACK}:0
   secret: {secrets.token_hex(16)}
 {extra}""")
     return cfg
 
 
-def start(cmd, log):
+def start(cmd, log, **kw):
     out = open(log, "w")
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **kw)
     CHILDREN.append(proc)
     return proc
 
 
-def wait_port(port, proc, what, timeout=20.0):
+def reported_port(log, proc, what, timeout=20.0):
+    """The port a program bound itself and wrote to its log (docker-registry's `listening on
+    127.0.0.1:PORT` line at log level info, with `, tls` after it when it serves TLS)."""
+    needle = f"listening on {LOOPBACK}:"
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if proc is not None and proc.poll() is not None:
+        with open(log, errors="replace") as f:
+            for line in f:
+                found = re.search(re.escape(needle) + r"(\d+)", line)
+                if found:
+                    return int(found.group(1))
+        if proc.poll() is not None:
+            raise SystemExit(f"testbed: {what} exited early (code {proc.returncode}); see {log}")
+        time.sleep(0.05)
+    raise SystemExit(f"testbed: {what} did not report a listening port; see {log}")
+
+
+def wait_http(port, proc, what, timeout=20.0):
+    """Waits until something answers HTTP on `port` (the socket may listen before its program
+    accepts, as with the sockets nginx inherits)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
             raise SystemExit(f"testbed: {what} exited early (code {proc.returncode})")
         try:
-            with socket.create_connection((LOOPBACK, port), timeout=0.2):
-                return
+            with socket.create_connection((LOOPBACK, port), timeout=0.5) as c:
+                c.settimeout(0.5)
+                c.sendall(b"GET /v2/ HTTP/1.0\r\nHost: bed\r\n\r\n")
+                if c.recv(16).startswith(b"HTTP/"):
+                    return
         except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"testbed: {what} did not listen on {port}")
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"testbed: {what} did not answer on {port}")
 
 
 def bcrypt_hash(password):
@@ -683,11 +714,14 @@ def up(d):
     make_pki(pki)
     p = lambda n: os.path.join(pki, n)
     user, password = "pullcheck", secrets.token_hex(12)
-    names = ["plain", "tls", "token", "realm", "expired", "wrongname", "mtls", "fronts", "hang", "broken",
-             "sink", "closed", "imds", "imds_nottl", "imds_norole", "gce", "gce_noscope", "ecr", "kube",
-             "storage", "storage_tls", "endless"]
-    ports = {n: free_port() for n in names}
-    closed_port(ports["closed"])
+    # Each listener binds a port of its own and the bed records it here (see listening_socket).
+    ports = {"closed": closed_port()}
+    ports["sink"] = serve(Sink, record=os.path.join(d, "sink.jsonl"))
+    Broken.cfg = {"closed": ports["closed"], "sink": ports["sink"]}
+    ports["broken"] = serve(Broken)
+    ports["endless"] = serve(Endless)
+    silent = silent_listener()
+    ports["hang"] = port_of(silent)
 
     # ECR-style and GKE-style users on the Basic-auth registry: ECR's user is AWS with the
     # password moto's GetAuthorizationToken gives (account 123456789012); GKE's is _token with
@@ -699,9 +733,12 @@ def up(d):
         f.write(f"AWS:{bcrypt_hash(ecr_password)}\n")
         f.write(f"_token:{bcrypt_hash(gce_token)}\n")
 
+    TokenRealm.cfg = {"der": open(p("token.der"), "rb").read(), "key": p("token.key"), "user": user,
+                      "password": password}
+    ports["realm"] = serve(TokenRealm)
     regs = {
-        "plain": registry_config(d, "plain", ports["plain"], ""),
-        "tls": registry_config(d, "tls", ports["tls"], f"""  tls:
+        "plain": registry_config(d, "plain", ""),
+        "tls": registry_config(d, "tls", f"""  tls:
     certificate: {p('server.crt')}
     key: {p('server.key')}
 auth:
@@ -709,7 +746,7 @@ auth:
     realm: pullcheck-basic
     path: {os.path.join(d, 'htpasswd')}
 """),
-        "token": registry_config(d, "token", ports["token"], f"""auth:
+        "token": registry_config(d, "token", f"""auth:
   token:
     realm: http://{LOOPBACK}:{ports['realm']}/token
     service: pullcheck-testbed-registry
@@ -717,32 +754,24 @@ auth:
     rootcertbundle: {p('token.crt')}
 """),
     }
-    TokenRealm.cfg = {"der": open(p("token.der"), "rb").read(), "key": p("token.key"), "user": user,
-                      "password": password}
-    serve(TokenRealm, ports["realm"])
     procs = {name: start(["docker-registry", "serve", cfg], os.path.join(d, f"registry-{name}.log"))
              for name, cfg in regs.items()}
     for name, proc in procs.items():
-        wait_port(ports[name], proc, f"docker-registry ({name})")
+        ports[name] = reported_port(os.path.join(d, f"registry-{name}.log"), proc, f"docker-registry ({name})")
 
-    Broken.cfg = {"closed": ports["closed"], "sink": ports["sink"]}
-    serve(Broken, ports["broken"])
-    serve(Sink, ports["sink"], record=os.path.join(d, "sink.jsonl"))
-    serve(Endless, ports["endless"])
-    silent = silent_listener(ports["hang"])
     imds_secret = secrets.token_hex(20)
-    serve(Imds, ports["imds"], role="pullcheck-node-role", omit_ttl=False, secret_key=imds_secret)
-    serve(Imds, ports["imds_nottl"], role="pullcheck-node-role", omit_ttl=True, secret_key=imds_secret)
-    serve(Imds, ports["imds_norole"], role="", omit_ttl=False, secret_key=imds_secret)
+    ports["imds"] = serve(Imds, role="pullcheck-node-role", omit_ttl=False, secret_key=imds_secret)
+    ports["imds_nottl"] = serve(Imds, role="pullcheck-node-role", omit_ttl=True, secret_key=imds_secret)
+    ports["imds_norole"] = serve(Imds, role="", omit_ttl=False, secret_key=imds_secret)
     sa = "pullcheck-node@pullcheck-testbed.iam.gserviceaccount.com"
-    serve(Gce, ports["gce"], token=gce_token, email=sa,
+    ports["gce"] = serve(Gce, token=gce_token, email=sa,
           scopes=["https://www.googleapis.com/auth/devstorage.read_only",
                   "https://www.googleapis.com/auth/logging.write"])
-    serve(Gce, ports["gce_noscope"], token=gce_token, email=sa,
+    ports["gce_noscope"] = serve(Gce, token=gce_token, email=sa,
           scopes=["https://www.googleapis.com/auth/logging.write"])
     kube_root = os.path.join(d, "kube")
     os.makedirs(kube_root, exist_ok=True)
-    serve(KubeApi, ports["kube"], root=kube_root)
+    ports["kube"] = serve(KubeApi, root=kube_root)
     with open(os.path.join(d, "kubeconfig"), "w") as f:
         f.write(f"""apiVersion: v1
 kind: Config
@@ -768,9 +797,16 @@ current-context: bed
     except ImportError:
         moto = False
     if moto:
-        proc = start([sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(ports["ecr"])],
-                     os.path.join(d, "moto.log"))
-        wait_port(ports["ecr"], proc, "moto_server (ECR API)", timeout=60.0)
+        # moto's own threaded server on a port it binds; the child writes that port to its log.
+        moto_main = ("import sys, threading\n"
+                     "from moto.server import ThreadedMotoServer\n"
+                     f"s = ThreadedMotoServer(ip_address={LOOPBACK!r}, port=0, verbose=False)\n"
+                     "s.start()\n"
+                     "print('listening on %s:%d' % s.get_host_and_port(), flush=True)\n"
+                     "threading.Event().wait()\n")
+        log = os.path.join(d, "moto.log")
+        proc = start([sys.executable, "-c", moto_main], log)
+        ports["ecr"] = reported_port(log, proc, "moto server (ECR API)", timeout=60.0)
 
     layout = make_layout(d)
     plain = f"docker://{LOOPBACK}:{ports['plain']}"
@@ -797,10 +833,19 @@ current-context: bed
     big = layout_manifest(layout, "big")
     big_image_bytes = big["config"]["size"] + sum(layer["size"] for layer in big["layers"])
 
+    # nginx's listeners are bound here and handed over as inherited sockets (nginx's NGINX
+    # environment variable, "fd;fd;"): nginx matches them to its `listen` lines by address.
+    fronts = {n: listening_socket() for n in ("expired", "wrongname", "mtls", "fronts", "storage", "storage_tls")}
+    for n, sock in fronts.items():
+        ports[n] = port_of(sock)
+        sock.set_inheritable(True)
     conf, claimed = nginx_conf(d, ports, ports["plain"], pki, layer_digest)
-    nginx = start(["nginx", "-c", conf, "-e", os.path.join(d, "nginx-error.log")], os.path.join(d, "nginx.log"))
-    for n in ("expired", "wrongname", "mtls", "fronts", "storage", "storage_tls"):
-        wait_port(ports[n], nginx, "nginx")
+    fds = [sock.fileno() for sock in fronts.values()]
+    nginx = start(["nginx", "-c", conf, "-e", os.path.join(d, "nginx-error.log")], os.path.join(d, "nginx.log"),
+                  env=dict(os.environ, NGINX="".join(f"{fd};" for fd in fds)), pass_fds=fds)
+    for sock in fronts.values():
+        sock.close()
+    wait_http(ports["fronts"], nginx, "nginx")
 
     bed = {
         "dir": d,

@@ -1,0 +1,19 @@
+# Sourced by the scripts that need the test bed (scripts/testbed.py) in the background.
+# bed_up DIR [WHO]: start the bed under DIR as the coprocess BED (its pid in $bed_pid) and wait
+# for DIR/bed.json; stop at once, with the bed's last words, if the bed process exits first.
+bed_up() {
+  local dir=$1 who=${2:-$(basename "$0")}
+  coproc BED { exec python3 scripts/testbed.py up "$dir" 2>"$dir/testbed.err"; }
+  bed_pid=$BED_PID
+  for _ in $(seq 1 1500); do
+    [ -f "$dir/bed.json" ] && return 0
+    if ! kill -0 "$bed_pid" 2>/dev/null; then
+      echo "$who: the test bed exited before it was ready:" >&2
+      tail -n 5 "$dir/testbed.err" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+  echo "$who: the test bed was not ready after 300 s" >&2
+  return 1
+}
