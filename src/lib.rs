@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod agent;
+pub mod bounded;
 pub mod classify;
 pub mod diagnose;
 pub mod endpoints;
@@ -19,6 +20,7 @@ pub mod human;
 pub mod identity;
 pub mod monitor;
 pub mod node;
+pub mod nodefile;
 pub mod platform;
 pub mod plugin;
 pub mod probe;
@@ -26,3 +28,4 @@ pub mod procfs;
 pub mod reference;
 pub mod report;
 pub mod runtime;
+pub mod term;

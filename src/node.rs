@@ -281,7 +281,7 @@ impl NodeFacts {
     pub fn render_text(&self) -> String {
         let mut s = String::new();
         let mut line = |k: &str, v: &str| {
-            let _ = writeln!(s, "{:<16}{}", format!("{k}:"), v);
+            let _ = writeln!(s, "{:<16}{}", format!("{k}:"), crate::term::escape(v));
         };
         line("Platform", &self.platform.to_string());
         let rt = &self.runtime;
@@ -343,7 +343,7 @@ impl NodeFacts {
         for id in &self.identities {
             line("Identity", &format!("{}: {}", id.kind, id.description));
         }
-        s
+        crate::term::escape_view(&s).into_owned()
     }
 }
 

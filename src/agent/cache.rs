@@ -4,10 +4,10 @@
 //! report, so a hit costs one lookup and a reference-count increment. `fresh=true` skips the
 //! lookup (see the probe service).
 
+use crate::bounded::ByteMap;
 use crate::classify::{Family, Verdict};
 use crate::report::summary::Summary;
 use bytes::Bytes;
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -97,21 +97,35 @@ pub struct Entry {
     pub expires: Instant,
 }
 
-/// The answer cache, bounded to `max` entries (expired ones go first, then the soonest to
-/// expire).
-#[derive(Debug)]
+/// Bytes of answers the cache holds: a report is as large as the registry's answers make it
+/// (see [`crate::report::MAX_PLATFORMS_LISTED`]), so entries alone do not bound it.
+pub const ANSWER_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+/// The answer cache, bounded to `max` entries and [`ANSWER_CACHE_BYTES`] (expired ones go
+/// first, then the soonest to expire).
 pub struct Cache<K> {
-    map: Mutex<HashMap<K, Entry>>,
-    max: usize,
+    map: Mutex<ByteMap<K, Entry>>,
     ttls: Ttls,
+}
+
+impl<K> std::fmt::Debug for Cache<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("ttls", &self.ttls)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<K: Hash + Eq + Clone> Cache<K> {
     /// An empty cache.
     pub fn new(ttls: Ttls, max: usize) -> Self {
+        Self::with_budget(ttls, max, ANSWER_CACHE_BYTES)
+    }
+
+    /// An empty cache with its own byte budget.
+    pub fn with_budget(ttls: Ttls, max: usize, bytes: usize) -> Self {
         Cache {
-            map: Mutex::new(HashMap::new()),
-            max: max.max(1),
+            map: Mutex::new(ByteMap::with_max_entries(bytes, max)),
             ttls,
         }
     }
@@ -124,7 +138,7 @@ impl<K: Hash + Eq + Clone> Cache<K> {
     /// An unexpired answer.
     pub fn get(&self, key: &K, now: Instant) -> Option<Entry> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(key).filter(|e| e.expires > now).cloned()
+        map.get(key, now).cloned()
     }
 
     /// Keeps an answer for its class's TTL (a zero TTL keeps nothing).
@@ -134,19 +148,12 @@ impl<K: Hash + Eq + Clone> Cache<K> {
         if ttl.is_zero() {
             return;
         }
+        let Some(expires) = now.checked_add(ttl) else {
+            return;
+        };
+        // The summary repeats parts of the body; count it as large again.
+        let weight = body.len().saturating_mul(2);
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= self.max && !map.contains_key(&key) {
-            map.retain(|_, e| e.expires > now);
-            if map.len() >= self.max {
-                let soonest = map
-                    .iter()
-                    .min_by_key(|(_, e)| e.expires)
-                    .map(|(k, _)| k.clone());
-                if let Some(k) = soonest {
-                    map.remove(&k);
-                }
-            }
-        }
         map.insert(
             key,
             Entry {
@@ -154,8 +161,11 @@ impl<K: Hash + Eq + Clone> Cache<K> {
                 verdict,
                 summary,
                 stored: now,
-                expires: now + ttl,
+                expires,
             },
+            weight,
+            expires,
+            now,
         );
     }
 
@@ -167,6 +177,11 @@ impl<K: Hash + Eq + Clone> Cache<K> {
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Bytes held, as weighed.
+    pub fn bytes(&self) -> usize {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).bytes()
     }
 }
 
@@ -237,5 +252,17 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert!(c.get(&1, t0).is_none(), "the soonest to expire went first");
         assert!(c.get(&3, t0).is_some());
+    }
+
+    #[test]
+    fn bounded_in_bytes_whatever_the_entry_limit() {
+        let c = Cache::with_budget(Ttls::default(), 100_000, 10 * 1024 * 1024);
+        let t0 = Instant::now();
+        let big = Bytes::from(vec![b'x'; 1024 * 1024]);
+        for i in 0..200 {
+            c.put(i, big.clone(), s(Verdict::PlatformMismatch), false, t0);
+            assert!(c.bytes() <= 10 * 1024 * 1024);
+        }
+        assert!(c.get(&199, t0).is_some());
     }
 }

@@ -104,26 +104,85 @@ impl fmt::Display for Cidr {
     }
 }
 
-/// Cloud metadata addresses outside the link-local ranges (AWS IMDS over IPv6, Alibaba).
-const METADATA: [IpAddr; 2] = [
+/// Cloud metadata addresses outside the IPv4 link-local range: AWS IMDS and the EKS Pod
+/// Identity Agent over IPv6, GCE's IPv6 metadata server, Alibaba's metadata service.
+const METADATA: [IpAddr; 4] = [
     IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
+    IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23)),
+    IpAddr::V6(Ipv6Addr::new(0xfd20, 0xce, 0, 0, 0, 0, 0, 0x254)),
     IpAddr::V4(Ipv4Addr::new(100, 100, 100, 200)),
 ];
 
-/// The refused range `ip` is in, if any.
-pub fn refused_range(ip: IpAddr) -> Option<&'static str> {
-    let ip = ip.to_canonical();
-    if METADATA.contains(&ip) || ip == IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)) {
-        return Some("cloud metadata");
+/// The IPv4 addresses an IPv6 address carries, by every embedding a host or a NAT may act
+/// on: IPv4-mapped and IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96` and the
+/// local-use `64:ff9b:1::/48`), 6to4 (`2002::/16`), Teredo (`2001::/32`: the server and the
+/// obfuscated client) and ISATAP interface identifiers.
+pub fn embedded_v4(v6: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let s = v6.segments();
+    let bits = u128::from(v6);
+    let low32 = Ipv4Addr::from((bits & 0xffff_ffff) as u32);
+    let mut out = Vec::new();
+    // Mapped and compatible; `::` and `::1` are IPv6's own unspecified and loopback.
+    if s[..5] == [0; 5] && (s[5] == 0xffff || (s[5] == 0 && bits > 1)) {
+        out.push(low32);
     }
-    match ip {
-        IpAddr::V4(v4) if v4.is_loopback() => Some("loopback"),
-        IpAddr::V4(v4) if v4.is_link_local() => Some("link-local"),
-        IpAddr::V4(v4) if v4.is_unspecified() || v4.octets()[0] == 0 => Some("unspecified"),
-        IpAddr::V6(v6) if v6.is_loopback() => Some("loopback"),
-        IpAddr::V6(v6) if v6.is_unspecified() => Some("unspecified"),
-        IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => Some("link-local"),
-        _ => None,
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) {
+        out.push(low32);
+    }
+    if s[0] == 0x2002 {
+        out.push(Ipv4Addr::from(((bits >> 80) & 0xffff_ffff) as u32));
+    }
+    if s[0] == 0x2001 && s[1] == 0 {
+        out.push(Ipv4Addr::from(((bits >> 64) & 0xffff_ffff) as u32));
+        out.push(Ipv4Addr::from(!((bits & 0xffff_ffff) as u32)));
+    }
+    if s[5] == 0x5efe && (s[4] == 0 || s[4] == 0x0200) {
+        out.push(low32);
+    }
+    out
+}
+
+fn refused_v4(v4: Ipv4Addr) -> Option<&'static str> {
+    if v4 == Ipv4Addr::new(169, 254, 169, 254) || METADATA.contains(&IpAddr::V4(v4)) {
+        Some("cloud metadata")
+    } else if v4.is_loopback() {
+        Some("loopback")
+    } else if v4.is_link_local() {
+        Some("link-local")
+    } else if v4.is_unspecified() || v4.octets()[0] == 0 {
+        Some("unspecified")
+    } else if v4.is_multicast() || v4.is_broadcast() {
+        Some("multicast or broadcast")
+    } else {
+        None
+    }
+}
+
+/// The refused range `ip` is in, if any: cloud metadata (IPv4, IPv6, and IPv4 embedded in
+/// IPv6 in any of [`embedded_v4`]'s forms), loopback, link-local, unspecified, multicast.
+pub fn refused_range(ip: IpAddr) -> Option<&'static str> {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => refused_v4(v4),
+        IpAddr::V6(v6) => {
+            if METADATA.contains(&IpAddr::V6(v6)) {
+                return Some("cloud metadata");
+            }
+            if let Some(range) = embedded_v4(v6).into_iter().find_map(refused_v4) {
+                return Some(range);
+            }
+            let s0 = v6.segments()[0];
+            if v6.is_loopback() {
+                Some("loopback")
+            } else if v6.is_unspecified() {
+                Some("unspecified")
+            } else if s0 & 0xffc0 == 0xfe80 || s0 & 0xffc0 == 0xfec0 {
+                Some("link-local")
+            } else if v6.is_multicast() {
+                Some("multicast or broadcast")
+            } else {
+                None
+            }
+        }
     }
 }
 
@@ -263,6 +322,53 @@ mod tests {
         for bad in ["10.0.0.0/33", "nope/8", "::/129", ""] {
             assert!(Cidr::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn refuses_every_ipv6_form_of_the_refused_ranges() {
+        let cases = [
+            ("fd20:ce::254", "cloud metadata"),
+            ("fd00:ec2::23", "cloud metadata"),
+            ("fd00:ec2::254", "cloud metadata"),
+            ("::ffff:169.254.169.254", "cloud metadata"),
+            ("::169.254.169.254", "cloud metadata"),
+            ("::127.0.0.1", "loopback"),
+            ("64:ff9b::a9fe:a9fe", "cloud metadata"),
+            ("64:ff9b:1::7f00:1", "loopback"),
+            ("2002:a9fe:a9fe::1", "cloud metadata"),
+            ("2002:7f00:1::1", "loopback"),
+            // Teredo: server 65.54.227.120, client 169.254.169.254 obfuscated (XOR 0xffff_ffff).
+            ("2001:0:4136:e378:8000:63bf:5601:5601", "cloud metadata"),
+            ("fe80::5efe:a9fe:a9fe", "cloud metadata"),
+            ("2001:db8::5efe:7f00:1", "loopback"),
+            ("::", "unspecified"),
+            ("::1", "loopback"),
+            ("fec0::1", "link-local"),
+            ("ff02::1", "multicast or broadcast"),
+            ("::ffff:100.100.100.200", "cloud metadata"),
+        ];
+        for (addr, want) in cases {
+            let ip: IpAddr = addr.parse().unwrap();
+            assert_eq!(refused_range(ip), Some(want), "{addr}");
+        }
+        for ok in [
+            "2001:db8::1",
+            "fd12:3456::1",
+            "2600:1f18::1",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
+            let ip: IpAddr = ok.parse().unwrap();
+            assert_eq!(refused_range(ip), None, "{ok}");
+        }
+        // --allow-registry-cidr still lifts a refusal, whatever the form.
+        let g = Guard::new(
+            vec![Cidr::parse("::127.0.0.1").unwrap()],
+            vec![],
+            Duration::from_secs(1),
+        );
+        assert!(AddressPolicy::check(&g, "::127.0.0.1".parse().unwrap()).is_ok());
+        assert!(AddressPolicy::check(&g, "64:ff9b::a9fe:a9fe".parse().unwrap()).is_err());
     }
 
     #[test]

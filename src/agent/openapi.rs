@@ -105,7 +105,15 @@ fn report_fields() -> Vec<(&'static str, bool, RefOr<Schema>)> {
         (
             "platforms",
             true,
-            array("Platforms the image offers").into(),
+            array("Platforms the image offers (distinct, at most 64)").into(),
+        ),
+        (
+            "platformsOmitted",
+            false,
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .description(Some("Distinct platforms offered past those listed"))
+                .into(),
         ),
         (
             "selectedPlatform",

@@ -145,7 +145,12 @@ fn content_rule(ev: &Evidence) -> Option<Diagnosis> {
         }
         ContentProblem::PlatformMissing { wanted } => {
             let offered: Vec<String> = ev.manifest.iter().flat_map(|m| m.platforms.iter().map(ToString::to_string)).collect();
-            let offered = if offered.is_empty() { "nothing".to_string() } else { offered.join(", ") };
+            let omitted = ev.manifest.as_ref().map_or(0, |m| m.platforms_omitted);
+            let offered = match (offered.is_empty(), omitted) {
+                (true, _) => "nothing".to_string(),
+                (false, 0) => offered.join(", "),
+                (false, n) => format!("{} and {n} more", offered.join(", ")),
+            };
             Diagnosis::new(Verdict::PlatformMismatch, format!("the image index offers {offered}; this node needs {wanted}"))
         }
     })

@@ -143,12 +143,18 @@ pub fn load(explicit: Option<&Path>) -> Result<Option<ContainerdConfig>> {
     }
 }
 
-/// Reads and parses one config file.
+/// The largest config.toml (or imported file) read.
+pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads (regular files of at most [`MAX_CONFIG_BYTES`], from the node-file cache while
+/// unchanged) and parses one config file.
 pub fn read(path: &Path) -> Result<ContainerdConfig> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let text = crate::nodefile::cache()
+        .read_string(path, MAX_CONFIG_BYTES)
+        .map_err(|source| Error::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
     parse(&text, path)
 }
 

@@ -92,12 +92,18 @@ impl OneOrMany {
     }
 }
 
-/// Reads and parses `file` for images of `registry`.
+/// The largest hosts.toml read (a real one is a few hundred bytes).
+pub const MAX_HOSTS_TOML_BYTES: u64 = 1024 * 1024;
+
+/// Reads (regular files of at most [`MAX_HOSTS_TOML_BYTES`], from the node-file cache while
+/// unchanged) and parses `file` for images of `registry`.
 pub fn read(file: &Path, registry: &str) -> Result<HostsFile> {
-    let text = std::fs::read_to_string(file).map_err(|source| Error::Read {
-        path: file.display().to_string(),
-        source,
-    })?;
+    let text = crate::nodefile::cache()
+        .read_string(file, MAX_HOSTS_TOML_BYTES)
+        .map_err(|source| Error::Read {
+            path: file.display().to_string(),
+            source,
+        })?;
     parse(&text, file, registry)
 }
 

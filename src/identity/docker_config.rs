@@ -10,7 +10,6 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 use serde_json::{Map, Value};
 use std::fmt;
-use std::io::Read;
 use std::path::Path;
 
 /// Largest docker config read (the kubelet's own bound for fetched configs).
@@ -109,15 +108,12 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
         path: display.clone(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(Error::TooLarge { path: display });
+    match crate::nodefile::read(path, MAX_FILE_BYTES) {
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            Err(Error::TooLarge { path: display })
+        }
+        other => other.map_err(read_err),
     }
-    Ok(bytes)
 }
 
 /// Decodes `bytes` in the given shape; `path` only labels errors.

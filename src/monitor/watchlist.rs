@@ -163,21 +163,10 @@ impl WatchFile {
 
     /// Re-reads the file when its content changed.
     pub fn poll(&mut self) -> Poll {
-        let read = std::fs::metadata(&self.path)
-            .and_then(|m| {
-                if m.len() > MAX_BYTES {
-                    Err(std::io::Error::other(format!(
-                        "{} bytes; at most {MAX_BYTES}",
-                        m.len()
-                    )))
-                } else {
-                    std::fs::read(&self.path)
-                }
-            })
-            .map_err(|source| Error::Read {
-                path: self.path.clone(),
-                source,
-            });
+        let read = crate::nodefile::read(&self.path, MAX_BYTES).map_err(|source| Error::Read {
+            path: self.path.clone(),
+            source,
+        });
         let bytes = match read {
             Ok(b) => b,
             Err(e) => return self.reject(e.to_string(), None),

@@ -6,6 +6,7 @@ use super::group::{Group, Section, Summary};
 use super::outcome::NodeResult;
 use super::pod::{evidence_lines, PodCheck};
 use super::presence::Presence;
+use crate::term::{escape, escape_view};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -161,7 +162,7 @@ pub fn image_text(doc: &ImageCheck, wide: bool) -> String {
             let _ = writeln!(s, "    nodes: {names}");
         }
     }
-    s
+    escape_view(&s).into_owned()
 }
 
 /// The text view of `pod`.
@@ -194,7 +195,7 @@ pub fn pod_text(doc: &PodCheck, agent_pod: Option<&str>) -> String {
             let _ = if v.is_empty() {
                 writeln!(s, "  {label}")
             } else {
-                writeln!(s, "  {label:<15}{v}")
+                writeln!(s, "  {label:<15}{}", escape(v))
             };
         };
         if let Some(r) = &c.waiting_reason {
@@ -238,7 +239,7 @@ pub fn pod_text(doc: &PodCheck, agent_pod: Option<&str>) -> String {
             None => line("Agent", "not asked"),
         }
     }
-    s
+    escape_view(&s).into_owned()
 }
 
 /// The table of `nodes`.
@@ -284,6 +285,13 @@ fn dash(o: Option<&str>) -> String {
 
 /// Left-aligned columns, kubectl style (three spaces between columns).
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    // Cells hold node, pod and registry text: escaped first, so a newline or an escape
+    // sequence neither breaks the table nor reaches the terminal.
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| escape(c).into_owned()).collect())
+        .collect();
+    let rows = &rows[..];
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -310,7 +318,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     for r in rows {
         line(r.iter().map(String::as_str).collect());
     }
-    s
+    escape_view(&s).into_owned()
 }
 
 #[cfg(test)]

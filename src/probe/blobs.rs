@@ -14,11 +14,11 @@ use super::evidence::{ClockSkew, Exchange, Step, TransportKind};
 use super::http::{self, Auth, Request};
 use super::policy::AddressPolicy;
 use super::transport;
+use crate::bounded::ByteMap;
 use crate::endpoints::proxy::ProxyEnv;
 use crate::identity::RegistryAuth;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -31,23 +31,24 @@ pub const MAX_CHECKED: usize = 256;
 pub const RECHECK_AFTER: Duration = Duration::from_secs(3600);
 /// A difference between the node's clock and a server's `Date` worth reporting, seconds.
 pub const SKEW_WORTH_SAYING: i64 = 300;
-/// Entries the cache holds. Keys are 32-byte hashes and values hold at most one host name of
-/// at most [`MAX_HOST_BYTES`], so the cache is bounded in bytes (about 10 MiB when full).
-const MAX_ENTRIES: usize = 32_768;
+/// Bytes the cache holds: keys are 32-byte hashes and values at most one host name of at
+/// most [`MAX_HOST_BYTES`].
+pub const BLOB_CACHE_BYTES: usize = 4 * 1024 * 1024;
 /// Longest storage host name kept (DNS names are at most 253 bytes).
 const MAX_HOST_BYTES: usize = 255;
 
-/// Blobs known to be reachable: host × repository × digest × credential → when, and the
-/// storage host that served them.
-#[derive(Default)]
+/// Blobs known to be reachable: host × repository × digest × credential → the storage host
+/// that served them.
 pub struct BlobCache {
-    map: Mutex<HashMap<[u8; 32], Good>>,
+    map: Mutex<ByteMap<[u8; 32], Option<Box<str>>>>,
 }
 
-#[derive(Clone)]
-struct Good {
-    at: Instant,
-    storage: Option<Box<str>>,
+impl Default for BlobCache {
+    fn default() -> Self {
+        BlobCache {
+            map: Mutex::new(ByteMap::new(BLOB_CACHE_BYTES)),
+        }
+    }
 }
 
 /// The cache key of one blob for one credential (a hash: no secret is kept).
@@ -65,28 +66,18 @@ impl BlobCache {
     /// A fresh good answer: `Some(storage host)`.
     pub fn get(&self, key: &[u8; 32]) -> Option<Option<String>> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(key)
-            .filter(|g| g.at.elapsed() < RECHECK_AFTER)
-            .map(|g| g.storage.as_deref().map(str::to_string))
+        map.get(key, Instant::now())
+            .map(|storage| storage.as_deref().map(str::to_string))
     }
 
-    /// Remembers a good answer; a full cache drops stale entries first, then starts over.
+    /// Remembers a good answer for [`RECHECK_AFTER`].
     pub fn put(&self, key: [u8; 32], storage: Option<&str>) {
+        let storage: Option<Box<str>> =
+            storage.filter(|s| s.len() <= MAX_HOST_BYTES).map(Box::from);
+        let weight = 32 + storage.as_deref().map_or(0, str::len);
+        let now = Instant::now();
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_ENTRIES && !map.contains_key(&key) {
-            map.retain(|_, g| g.at.elapsed() < RECHECK_AFTER);
-            if map.len() >= MAX_ENTRIES {
-                map.clear();
-            }
-        }
-        let storage = storage.filter(|s| s.len() <= MAX_HOST_BYTES).map(Box::from);
-        map.insert(
-            key,
-            Good {
-                at: Instant::now(),
-                storage,
-            },
-        );
+        map.insert(key, storage, weight, now + RECHECK_AFTER, now);
     }
 
     /// Entries held.

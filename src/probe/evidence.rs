@@ -169,8 +169,13 @@ pub struct ManifestFacts {
     pub size: u64,
     /// Index or single manifest.
     pub kind: ManifestKind,
-    /// Platforms an index offers (attestation entries skipped), or the single image's platform.
+    /// Platforms an index offers (attestation entries skipped), or the single image's platform:
+    /// distinct ones, at most [`MAX_PLATFORMS_LISTED`](super::manifest::MAX_PLATFORMS_LISTED),
+    /// names cut to [`MAX_PLATFORM_FIELD`](super::manifest::MAX_PLATFORM_FIELD) characters.
     pub platforms: Vec<Platform>,
+    /// Distinct platforms past those listed (an index may name 10,000).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub platforms_omitted: usize,
     /// The platform that would be pulled on this node.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selected: Option<Platform>,
@@ -280,10 +285,6 @@ pub struct BlobFacts {
     pub clock_skew: Option<ClockSkew>,
 }
 
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
 /// How far the node's clock is from a server's `Date`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -319,6 +320,10 @@ impl Evidence {
         self.terminal_exchange()
             .is_some_and(|x| x.step == Step::Manifest && x.status == Some(404))
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

@@ -129,7 +129,19 @@ pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
         if hop > 0 && !same_origin(&origin, &url) {
             ex.note = Some("redirected to another host: sent without credentials".into());
         }
-        if let Some(why) = req.policy.and_then(|p| policy::refusal(p, &url)) {
+        let refused = match req.policy {
+            None => None,
+            Some(p) => match policy::refusal(p, &url) {
+                Some(why) => Some(why),
+                // A proxy resolves names itself: check them here before handing them over
+                // (a redirect hop may go through the proxy even when the first did not).
+                None if req.proxy.is_some() || hop > 0 => {
+                    policy::proxy_refusal(p, &url, req.timeout).await
+                }
+                None => None,
+            },
+        };
+        if let Some(why) = refused {
             ex.transport = Some(TransportFailure {
                 kind: TransportKind::Refused,
                 message: why,

@@ -319,6 +319,36 @@ pub fn select<'a>(node: &Platform, entries: &'a [Entry]) -> Option<(Platform, &'
     })
 }
 
+/// Platforms a report lists at most; the rest are counted.
+pub const MAX_PLATFORMS_LISTED: usize = 64;
+/// Characters of a platform's os, architecture or variant kept for the report.
+pub const MAX_PLATFORM_FIELD: usize = 64;
+
+/// The distinct platforms of `all` for the report: at most [`MAX_PLATFORMS_LISTED`] in
+/// manifest order, each name cut to [`MAX_PLATFORM_FIELD`] characters, and how many distinct
+/// ones were left out. Matching uses the full list; this is only what is shown.
+pub fn listed_platforms<'a>(all: impl IntoIterator<Item = &'a Platform>) -> (Vec<Platform>, usize) {
+    let cut = |s: &str| s.chars().take(MAX_PLATFORM_FIELD).collect::<String>();
+    let mut listed: Vec<Platform> = Vec::new();
+    let mut omitted = std::collections::HashSet::new();
+    for p in all {
+        let p = Platform {
+            os: cut(&p.os),
+            architecture: cut(&p.architecture),
+            variant: cut(&p.variant),
+        };
+        if listed.contains(&p) {
+            continue;
+        }
+        if listed.len() < MAX_PLATFORMS_LISTED {
+            listed.push(p);
+        } else {
+            omitted.insert(p);
+        }
+    }
+    (listed, omitted.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

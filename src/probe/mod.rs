@@ -32,9 +32,8 @@ use crate::identity::{Credential, RegistryAuth};
 use crate::platform::Platform;
 use crate::reference::ImageRef;
 use http::{Auth, Request};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Probe settings.
 #[derive(Debug, Clone)]
@@ -54,10 +53,10 @@ impl Default for Options {
     }
 }
 
-/// Most manifests a [`Prober`] remembers.
-const MAX_CACHED_MANIFESTS: usize = 4096;
 /// Most bytes the remembered manifests may take (their strings and layer lists).
-const MAX_CACHED_MANIFEST_BYTES: usize = 16 * 1024 * 1024;
+pub const MANIFEST_CACHE_BYTES: usize = 16 * 1024 * 1024;
+/// How long a remembered manifest stands (a warm probe checks its digest by HEAD anyway).
+const MANIFEST_KEPT: Duration = Duration::from_secs(24 * 3600);
 
 /// What a manifest (and its platform manifest and config) told, kept by reference and checked
 /// again by the digest a `HEAD` returns.
@@ -91,32 +90,8 @@ impl CachedManifest {
     }
 }
 
-/// Manifests by host × repository × reference, bounded in entries and bytes.
-#[derive(Default)]
-struct ManifestCache {
-    map: HashMap<(String, String, String), CachedManifest>,
-    bytes: usize,
-}
-
-impl ManifestCache {
-    fn put(&mut self, key: (String, String, String), value: CachedManifest) {
-        let weight = value.weight() + key.0.len() + key.1.len() + key.2.len();
-        if let Some(old) = self.map.remove(&key) {
-            self.bytes = self.bytes.saturating_sub(old.weight());
-        }
-        // A full cache starts over (the digests are checked again by HEAD anyway).
-        if self.map.len() >= MAX_CACHED_MANIFESTS
-            || self.bytes.saturating_add(weight) > MAX_CACHED_MANIFEST_BYTES
-        {
-            self.map.clear();
-            self.bytes = 0;
-        }
-        if weight <= MAX_CACHED_MANIFEST_BYTES {
-            self.bytes += weight;
-            self.map.insert(key, value);
-        }
-    }
-}
+/// Manifests by host × repository × reference, bounded in bytes.
+type ManifestCache = crate::bounded::ByteMap<(String, String, String), CachedManifest>;
 
 /// Probes registries; keeps clients, tokens and manifests (by digest) between probes.
 pub struct Prober {
@@ -143,7 +118,7 @@ impl Prober {
             clients,
             policy: None,
             tokens: token::TokenCache::default(),
-            manifests: Mutex::new(ManifestCache::default()),
+            manifests: Mutex::new(ManifestCache::new(MANIFEST_CACHE_BYTES)),
             blobs: blobs::BlobCache::default(),
         }
     }
@@ -323,8 +298,7 @@ impl Run<'_> {
             .manifests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .map
-            .get(&cache_key)
+            .get(&cache_key, Instant::now())
             .cloned();
         let url = self.api(&format!("manifests/{reference}"));
 
@@ -538,11 +512,13 @@ impl Run<'_> {
             size,
             kind,
             platforms: vec![],
+            platforms_omitted: 0,
             selected: None,
         };
         let image = match parsed {
             manifest::Parsed::Index(entries) => {
-                facts.platforms = entries.iter().filter_map(|e| e.platform.clone()).collect();
+                (facts.platforms, facts.platforms_omitted) =
+                    manifest::listed_platforms(entries.iter().filter_map(|e| e.platform.as_ref()));
                 let Some((platform, entry)) = manifest::select(&node, &entries) else {
                     self.ev.manifest = Some(facts);
                     return self.content_failure(ContentProblem::PlatformMissing { wanted: node });
@@ -574,7 +550,8 @@ impl Run<'_> {
                     ));
                 }
                 facts.selected = node.accepts(&platform).then(|| platform.clone());
-                facts.platforms = vec![platform];
+                (facts.platforms, facts.platforms_omitted) =
+                    manifest::listed_platforms([&platform]);
                 image
             }
         };
@@ -614,11 +591,19 @@ impl Run<'_> {
         self.check_blobs(client, &cached.blobs, layer_count, total)
             .await;
         // Kept whatever the blobs said: the warm path checks them again by HEAD + blob cache.
+        let weight = cached.weight() + key.0.len() + key.1.len() + key.2.len();
+        let now = Instant::now();
         self.prober
             .manifests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .put(key.clone(), cached);
+            .insert(
+                key.clone(),
+                cached,
+                weight,
+                now.checked_add(MANIFEST_KEPT).unwrap_or(now),
+                now,
+            );
     }
 
     /// GET of the platform manifest an index names, by digest (containerd asks the hosts with

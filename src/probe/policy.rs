@@ -3,7 +3,10 @@
 //! request: address literals are checked before each request and redirect hop
 //! ([`refusal`]), and names through a resolver that drops refused addresses
 //! ([`PolicyResolver`]) — so a registry cannot send the probe to a refused address by a
-//! redirect or a token realm. Through a proxy only literals are checked (the proxy resolves).
+//! redirect or a token realm. A request handed to a proxy is resolved here first
+//! ([`proxy_refusal`]): a name that resolves to a refused address is not handed over. A name
+//! the node cannot resolve at all is handed over (only the proxy knows it), so what such a
+//! name means is the proxy's to police.
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::fmt;
@@ -28,6 +31,39 @@ pub fn refusal(policy: &dyn AddressPolicy, url: &reqwest::Url) -> Option<String>
         .check(ip)
         .err()
         .map(|why| format!("not connected: {why}"))
+}
+
+/// Why `url` may not be handed to a proxy: its host is a name that resolves, on this node, to
+/// an address the policy refuses (any one of them: the proxy may pick it). Literals are
+/// [`refusal`]'s; a name that does not resolve within `timeout` is handed on.
+pub async fn proxy_refusal(
+    policy: &dyn AddressPolicy,
+    url: &reqwest::Url,
+    timeout: std::time::Duration,
+) -> Option<String> {
+    let host = url.host_str()?;
+    if host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .is_ok()
+    {
+        return None;
+    }
+    let port = url.port_or_known_default().unwrap_or(443);
+    let lookup = tokio::net::lookup_host((host, port));
+    let Ok(Ok(addrs)) = tokio::time::timeout(timeout, lookup).await else {
+        return None;
+    };
+    for a in addrs {
+        if let Err(why) = policy.check(a.ip()) {
+            return Some(format!(
+                "not handed to the proxy: {host} resolves to {}: {why}",
+                a.ip()
+            ));
+        }
+    }
+    None
 }
 
 /// A name resolved to refused addresses only.
@@ -100,6 +136,32 @@ mod tests {
         assert!(refusal(&NoLoopback, &u("http://[::1]/v2/")).is_some());
         assert!(refusal(&NoLoopback, &u("http://10.0.0.1/v2/")).is_none());
         assert!(refusal(&NoLoopback, &u("http://registry.example/v2/")).is_none());
+    }
+
+    #[tokio::test]
+    async fn names_for_a_proxy_are_resolved_and_checked_first() {
+        let u = |s: &str| reqwest::Url::parse(s).unwrap();
+        let t = std::time::Duration::from_secs(2);
+        let why = proxy_refusal(
+            &NoLoopback,
+            &u("http://localhost:8080/latest/meta-data/"),
+            t,
+        )
+        .await
+        .expect("refused");
+        assert!(
+            why.contains("not handed to the proxy") && why.contains("loopback"),
+            "{why}"
+        );
+        assert!(
+            proxy_refusal(&NoLoopback, &u("http://127.0.0.1/"), t)
+                .await
+                .is_none(),
+            "literals are refusal()'s"
+        );
+        assert!(proxy_refusal(&NoLoopback, &u("http://nosuch.invalid/"), t)
+            .await
+            .is_none());
     }
 
     #[tokio::test]

@@ -1,45 +1,95 @@
 //! Bearer tokens fetched the way containerd fetches them: with credentials, OAuth2 POST
 //! (password grant) first and GET with Basic auth as the fallback on 400/401/404/405; without,
-//! an anonymous GET. Tokens are cached per registry × repository × credential.
+//! an anonymous GET. Tokens are cached per registry × repository × credential, in
+//! [`TOKEN_CACHE_BYTES`] (a token is as large as its realm makes it), for the lifetime the
+//! realm gave clamped to [`MAX_TOKEN_LIFETIME`]: `expires_in` is the realm's number, not ours.
 
 use super::evidence::{Exchange, Step};
 use super::http::{self, Auth, Request};
 use super::policy::AddressPolicy;
+use crate::bounded::ByteMap;
 use crate::identity::RegistryAuth;
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const TOKEN_BODY_LIMIT: usize = 1024 * 1024;
+/// Bytes of tokens (and their keys) kept between probes.
+pub const TOKEN_CACHE_BYTES: usize = 8 * 1024 * 1024;
+/// The longest a token is kept, whatever `expires_in` says.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+/// The lifetime of a token that states none (the distribution spec's default).
+const DEFAULT_LIFETIME_SECS: u64 = 60;
 
-/// (host, repository, credential key) → (token, expiry).
-type TokenMap = HashMap<(String, String, u64), (String, Instant)>;
+/// (host, repository, credential key) → token.
+type TokenMap = ByteMap<(String, String, u64), String>;
 
 /// Cached tokens, never logged or serialised.
-#[derive(Default)]
 pub struct TokenCache {
     map: Mutex<TokenMap>,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache {
+            map: Mutex::new(ByteMap::new(TOKEN_CACHE_BYTES)),
+        }
+    }
+}
+
+/// How long to keep a token whose reply said `expires_in` (any JSON number, or none): the
+/// stated lifetime less 5 s of margin, between 1 s and [`MAX_TOKEN_LIFETIME`]; a negative,
+/// fractional-below-one or missing lifetime counts as the default 60 s.
+pub fn lifetime(expires_in: Option<&serde_json::Number>) -> Duration {
+    let secs = match expires_in {
+        None => DEFAULT_LIFETIME_SECS,
+        Some(n) => match (n.as_u64(), n.as_f64()) {
+            (Some(u), _) => u,
+            (None, Some(f)) if f >= 1.0 => {
+                if f >= MAX_TOKEN_LIFETIME.as_secs_f64() {
+                    MAX_TOKEN_LIFETIME.as_secs()
+                } else {
+                    f as u64
+                }
+            }
+            _ => DEFAULT_LIFETIME_SECS,
+        },
+    };
+    Duration::from_secs(secs)
+        .min(MAX_TOKEN_LIFETIME)
+        .saturating_sub(Duration::from_secs(5))
+        .max(Duration::from_secs(1))
 }
 
 impl TokenCache {
     /// A cached, unexpired token for host × repository × credential.
     pub fn get(&self, host: &str, repo: &str, cred: &RegistryAuth) -> Option<String> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&(host.to_string(), repo.to_string(), cred.cache_key()))
-            .filter(|(_, exp)| *exp > Instant::now())
-            .map(|(t, _)| t.clone())
+        map.get(
+            &(host.to_string(), repo.to_string(), cred.cache_key()),
+            Instant::now(),
+        )
+        .cloned()
     }
 
     fn put(&self, host: &str, repo: &str, cred: &RegistryAuth, token: String, ttl: Duration) {
+        let now = Instant::now();
+        // A lifetime past what an Instant can hold is kept for the longest we keep any token.
+        let expires = now.checked_add(ttl.min(MAX_TOKEN_LIFETIME)).unwrap_or(now);
+        let weight = host.len() + repo.len() + token.len();
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 4096 {
-            map.retain(|_, (_, exp)| *exp > Instant::now());
-        }
         map.insert(
             (host.to_string(), repo.to_string(), cred.cache_key()),
-            (token, Instant::now() + ttl),
+            token,
+            weight,
+            expires,
+            now,
         );
+    }
+
+    /// Bytes of tokens held (for tests and the memory figures).
+    pub fn bytes(&self) -> usize {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).bytes()
     }
 }
 
@@ -50,7 +100,7 @@ struct TokenResponse {
     #[serde(default)]
     access_token: String,
     #[serde(default)]
-    expires_in: Option<u64>,
+    expires_in: Option<serde_json::Number>,
 }
 
 /// Inputs of one token fetch.
@@ -218,14 +268,13 @@ impl TokenCache {
                 } else {
                     t.token
                 };
-                let ttl = Duration::from_secs(t.expires_in.unwrap_or(60).max(1))
-                    .saturating_sub(Duration::from_secs(5));
-                ex.note = Some(format!(
-                    "token issued, expires in {} s",
-                    t.expires_in.unwrap_or(60)
-                ));
+                let ttl = lifetime(t.expires_in.as_ref());
+                ex.note = Some(match &t.expires_in {
+                    Some(n) => format!("token issued, expires in {n} s (kept {} s)", ttl.as_secs()),
+                    None => format!("token issued, no expires_in (kept {} s)", ttl.as_secs()),
+                });
                 out.push(ex);
-                Ok((token, ttl.max(Duration::from_secs(1))))
+                Ok((token, ttl))
             }
             Ok(_) => {
                 ex.note = Some("token reply has neither token nor access_token".into());
@@ -238,5 +287,85 @@ impl TokenCache {
                 Err(None)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn number(json: &str) -> serde_json::Number {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn any_lifetime_a_realm_states_is_clamped() {
+        let cases = [
+            (
+                "18446744073709551615",
+                MAX_TOKEN_LIFETIME - Duration::from_secs(5),
+            ),
+            (
+                "9223372036854775807",
+                MAX_TOKEN_LIFETIME - Duration::from_secs(5),
+            ),
+            ("1e300", MAX_TOKEN_LIFETIME - Duration::from_secs(5)),
+            ("-1", Duration::from_secs(55)),
+            ("-9223372036854775808", Duration::from_secs(55)),
+            ("0", Duration::from_secs(1)),
+            ("0.5", Duration::from_secs(55)),
+            ("3", Duration::from_secs(1)),
+            ("300", Duration::from_secs(295)),
+            ("299.9", Duration::from_secs(294)),
+        ];
+        for (json, want) in cases {
+            assert_eq!(lifetime(Some(&number(json))), want, "expires_in {json}");
+        }
+        assert_eq!(lifetime(None), Duration::from_secs(55));
+        // A negative or huge number is still a token reply (it used to fail as u64).
+        for json in [
+            r#"{"token":"t","expires_in":-5}"#,
+            r#"{"token":"t","expires_in":1e300}"#,
+        ] {
+            let reply: TokenResponse = serde_json::from_str(json).unwrap();
+            assert!(lifetime(reply.expires_in.as_ref()) <= MAX_TOKEN_LIFETIME);
+        }
+    }
+
+    #[test]
+    fn a_huge_ttl_does_not_panic_and_is_kept_at_most_an_hour() {
+        let cache = TokenCache::default();
+        let cred = RegistryAuth::Anonymous;
+        cache.put("h", "r", &cred, "tok".into(), Duration::MAX);
+        assert_eq!(cache.get("h", "r", &cred).as_deref(), Some("tok"));
+        cache.put(
+            "h",
+            "r2",
+            &cred,
+            "tok".into(),
+            Duration::from_secs(u64::MAX),
+        );
+        assert!(cache.get("h", "r2", &cred).is_some());
+    }
+
+    #[test]
+    fn megabyte_tokens_for_many_repositories_stay_inside_the_byte_budget() {
+        let cache = TokenCache::default();
+        let cred = RegistryAuth::Anonymous;
+        let big = "x".repeat(1024 * 1024);
+        for i in 0..400 {
+            cache.put(
+                "h",
+                &format!("repo{i}"),
+                &cred,
+                big.clone(),
+                MAX_TOKEN_LIFETIME,
+            );
+            assert!(cache.bytes() <= TOKEN_CACHE_BYTES);
+        }
+        assert!(
+            cache.get("h", "repo399", &cred).is_some(),
+            "the newest is kept"
+        );
     }
 }

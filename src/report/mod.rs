@@ -220,8 +220,12 @@ pub struct Report {
     pub identity: Option<Identity>,
     /// The node's platform.
     pub node_platform: Platform,
-    /// Platforms the image offers.
+    /// Platforms the image offers (at most
+    /// [`MAX_PLATFORMS_LISTED`](crate::probe::manifest::MAX_PLATFORMS_LISTED)).
     pub platforms: Vec<Platform>,
+    /// Distinct platforms the image offers past those listed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub platforms_omitted: usize,
     /// The platform that would be pulled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selected_platform: Option<Platform>,
@@ -280,6 +284,7 @@ impl Report {
             identity: None,
             node_platform: node,
             platforms: vec![],
+            platforms_omitted: 0,
             selected_platform: None,
             digest: None,
             media_type: None,
@@ -327,6 +332,7 @@ impl Report {
             identity: Some(t.identity.clone()),
             node_platform: node,
             platforms: manifest.map(|m| m.platforms.clone()).unwrap_or_default(),
+            platforms_omitted: manifest.map_or(0, |m| m.platforms_omitted),
             selected_platform: manifest.and_then(|m| m.selected.clone()),
             digest: manifest.map(|m| m.digest.clone()),
             media_type: manifest.map(|m| m.media_type.clone()),
@@ -400,4 +406,8 @@ impl Report {
         }
         self.runtime = Some(pull);
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

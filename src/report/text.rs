@@ -4,13 +4,14 @@
 use super::Report;
 use crate::identity::exec_plugin::PluginStatus;
 use crate::identity::node_files::FileOutcome;
+use crate::term::{escape, escape_view};
 use std::fmt::Write;
 
 /// Renders a report as text.
 pub fn render(r: &Report) -> String {
     let mut s = String::new();
     let line = |s: &mut String, k: &str, v: &str| {
-        let _ = writeln!(s, "{:<14}{}", format!("{k}:"), v);
+        let _ = writeln!(s, "{:<14}{}", format!("{k}:"), escape(v));
     };
     line(&mut s, "Image", r.normalized.as_deref().unwrap_or(&r.image));
     line(&mut s, "Verdict", r.verdict.as_str());
@@ -23,6 +24,9 @@ pub fn render(r: &Report) -> String {
     if !r.platforms.is_empty() {
         let offered: Vec<String> = r.platforms.iter().map(ToString::to_string).collect();
         let _ = write!(platform, "; image offers {}", offered.join(", "));
+        if r.platforms_omitted > 0 {
+            let _ = write!(platform, " and {} more", r.platforms_omitted);
+        }
     }
     line(&mut s, "Platform", &platform);
     if let Some(d) = &r.digest {
@@ -103,13 +107,17 @@ pub fn render(r: &Report) -> String {
         for e in &r.evidence {
             let outcome = match (&e.status, &e.transport) {
                 (Some(st), _) => st.to_string(),
-                (None, Some(t)) => format!("{:?}: {}", t.kind, t.message),
+                (None, Some(t)) => format!("{:?}: {}", t.kind, escape(&t.message)),
                 (None, None) => "-".into(),
             };
             let _ = writeln!(
                 s,
                 "  {:<5} {} → {} ({:.1} ms, auth {})",
-                e.method, e.url, outcome, e.elapsed_ms, e.auth
+                escape(&e.method),
+                escape(&e.url),
+                outcome,
+                e.elapsed_ms,
+                escape(e.auth)
             );
             for (k, v) in &e.headers {
                 if matches!(
@@ -117,22 +125,22 @@ pub fn render(r: &Report) -> String {
                     "www-authenticate" | "docker-content-digest" | "content-type" | "retry-after"
                 ) || k.contains("ratelimit")
                 {
-                    let _ = writeln!(s, "        {k}: {v}");
+                    let _ = writeln!(s, "        {}: {}", escape(k), escape(v));
                 }
             }
             for oe in &e.oci_errors {
-                let _ = writeln!(s, "        {}: {}", oe.code, oe.message);
+                let _ = writeln!(s, "        {}: {}", escape(&oe.code), escape(&oe.message));
             }
             if let Some(b) = &e.body_excerpt {
-                let _ = writeln!(s, "        body: {b}");
+                let _ = writeln!(s, "        body: {}", escape(b));
             }
             if let Some(n) = &e.note {
-                let _ = writeln!(s, "        note: {n}");
+                let _ = writeln!(s, "        note: {}", escape(n));
             }
         }
     }
     let _ = writeln!(s, "Took:         {:.1} ms", r.duration_ms);
-    s
+    escape_view(&s).into_owned()
 }
 
 /// `3 layers, 27.1 MiB compressed, from cdn.example.com; 4 blobs checked now, 0 known good`.

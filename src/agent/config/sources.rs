@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The largest agent configuration file read.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -45,7 +48,8 @@ impl Sources {
             path: path.to_path_buf(),
             problem,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
+        let text = crate::nodefile::read_string(path, MAX_FILE_BYTES)
+            .map_err(|e| file_error(e.to_string()))?;
         let table: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| file_error(e.message().to_string()))?;

@@ -203,7 +203,7 @@ pub fn render_text(d: &MessageDiagnosis) -> String {
         line("Detail", &d.detail);
     }
     line("Remediation", &d.remediation);
-    s
+    crate::term::escape_view(&s).into_owned()
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@ pub use super::decode::redact;
 use crate::identity::url_match::parse_go_url;
 use serde::Deserialize;
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -260,16 +259,7 @@ fn config_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 }
 
 fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(MAX_CONFIG_BYTES + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(std::io::Error::other(format!(
-            "larger than {MAX_CONFIG_BYTES} bytes"
-        )));
-    }
-    Ok(bytes)
+    crate::nodefile::read(path, MAX_CONFIG_BYTES)
 }
 
 /// Whether `p` parses as the kubelet's `ParseSchemelessURL` (a `matchImages` entry).
