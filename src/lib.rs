@@ -28,4 +28,5 @@ pub mod procfs;
 pub mod reference;
 pub mod report;
 pub mod runtime;
+pub mod secrets;
 pub mod term;

@@ -92,7 +92,7 @@ async fn bad_input_is_a_4xx_json_error() {
         let mut s = std::net::TcpStream::connect(api).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let chunk = "a".repeat(800);
-        write!(s, "POST /v1/probe HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").unwrap();
+        write!(s, "POST /v1/probe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").unwrap();
         for _ in 0..3 {
             let _ = write!(s, "{:x}\r\n{chunk}\r\n", chunk.len());
         }
@@ -116,6 +116,31 @@ async fn bad_input_is_a_4xx_json_error() {
         .await
         .assert_error(405, "method_not_allowed");
     get(&agent.url("/v2/")).await.assert_error(404, "not_found");
+    // Not reachable from a browser by accident: a DNS-rebinding page sends its own name as
+    // Host, a cross-site page its own Origin; a GET cannot start a runtime pull.
+    let node = agent.url("/v1/node");
+    send(c.get(&node).header("host", "rebind.evil.example:8080"))
+        .await
+        .assert_error(403, "forbidden");
+    send(c.get(&node).header("origin", "https://evil.example"))
+        .await
+        .assert_error(403, "forbidden");
+    send(c.get(agent.url("/healthz")).header("origin", "null"))
+        .await
+        .assert_error(403, "forbidden");
+    assert_eq!(
+        send(
+            c.get(&node)
+                .header("host", "localhost:1234")
+                .header("origin", "http://localhost:1234")
+        )
+        .await
+        .status,
+        200
+    );
+    send(c.get(agent.url("/v1/probe?image=127.0.0.1:1/app:v1&runtimePull=true")))
+        .await
+        .assert_error(405, "method_not_allowed");
     // Still alive and well.
     assert_eq!(get(&agent.url("/healthz")).await.status, 200);
 }
@@ -129,13 +154,13 @@ async fn slow_clients_get_408_or_are_cut_off() {
         // A body that stops arriving: 408 with a JSON error.
         let mut s = std::net::TcpStream::connect(api).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        write!(s, "POST /v1/probe HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"ima").unwrap();
+        write!(s, "POST /v1/probe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"ima").unwrap();
         let mut resp = String::new();
         let _ = s.read_to_string(&mut resp);
         // A request head that never ends: the connection is closed.
         let mut s2 = std::net::TcpStream::connect(api).unwrap();
         s2.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        write!(s2, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+        write!(s2, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").unwrap();
         let started = std::time::Instant::now();
         let mut buf = Vec::new();
         let closed = s2.read_to_end(&mut buf).is_ok();

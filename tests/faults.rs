@@ -99,14 +99,20 @@ async fn containerd_killed_mid_pull_then_restarted() {
     let pid = agent.child.id();
     readyz_runtime(&agent, "ok").await;
     let image = format!("{reg}/app:amd64");
+    // runtimePull acts on the node: POST only (a GET is 405, checked here too).
     let query = [
         ("image", image.as_str()),
         ("platform", "linux/amd64"),
         ("runtimePull", "true"),
         ("fresh", "true"),
     ];
-    let url = probe_url(&agent, &query);
-    let in_flight = tokio::spawn(async move { get(&url).await });
+    get(&probe_url(&agent, &query))
+        .await
+        .assert_error(405, "method_not_allowed");
+    let body =
+        json!({"image": image, "platform": "linux/amd64", "runtimePull": true, "fresh": true});
+    let url = agent.url("/v1/probe");
+    let in_flight = tokio::spawn(async move { send(post_json(&url, &body)).await });
     let deadline = Instant::now() + GUARD;
     while gate.held() == 0 {
         assert!(

@@ -78,7 +78,7 @@ const USER: &str = "leak-user";
 /// rejects every credential (401), `denied/app` 403 DENIED, `expired/app` ECR's expired-token
 /// 403, `limited/app` 429, `missing/app` 404 MANIFEST_UNKNOWN, `broken/app` 500, and
 /// `reflect/app` a hostile 401 that echoes the Authorization header it got in its body and
-/// headers.
+/// headers, `echo/app` a 429 that echoes the password in every rate-limit header.
 struct Registry {
     addr: SocketAddr,
 }
@@ -152,7 +152,7 @@ fn serve(c: TcpStream, secret: &str) {
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
             .and_then(|d| String::from_utf8(d).ok())
             .is_some_and(|d| d.split_once(':').is_some_and(|(_, p)| p == secret));
-        let reply = respond(path, valid, authorization.as_deref().unwrap_or(""));
+        let reply = respond(path, valid, authorization.as_deref().unwrap_or(""), secret);
         let (status, headers, body) = reply;
         let mut head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len());
         for (k, v) in headers {
@@ -175,7 +175,7 @@ fn errors(code: &str, message: &str) -> String {
     json!({"errors": [{"code": code, "message": message}]}).to_string()
 }
 
-fn respond(path: &str, valid: bool, authorization: &str) -> Reply {
+fn respond(path: &str, valid: bool, authorization: &str, secret: &str) -> Reply {
     let challenge = (
         "WWW-Authenticate".to_string(),
         "Basic realm=\"leaks\"".to_string(),
@@ -252,6 +252,22 @@ fn respond(path: &str, valid: bool, authorization: &str) -> Reply {
             ],
             errors("TOOMANYREQUESTS", "You have reached your pull rate limit."),
         ),
+        // A hostile registry that echoes the password it was given in every rate-limit header
+        // (parsed into rateLimit and the reason, and kept node-wide for /v1/node), an unknown
+        // header, the OCI error and the status line's neighbours.
+        "echo" => (
+            "429 Too Many Requests",
+            vec![
+                json_type,
+                ("RateLimit-Limit".into(), format!("100;w=21600;{secret}")),
+                ("RateLimit-Remaining".into(), format!("0;w=21600;{secret}")),
+                ("Docker-RateLimit-Source".into(), format!("user:{secret}")),
+                ("Retry-After".into(), format!("{secret} seconds")),
+                ("X-Leak".into(), secret.to_string()),
+                ("Warning".into(), format!("299 - \"{secret}\"")),
+            ],
+            errors("TOOMANYREQUESTS", &format!("limit for {secret}")),
+        ),
         "missing" => (
             "404 Not Found",
             vec![json_type],
@@ -272,6 +288,7 @@ const FAMILIES: &[(&str, &str)] = &[
     ("denied", "forbidden"),
     ("expired", "credentials_expired"),
     ("limited", "rate_limited"),
+    ("echo", "rate_limited"),
     ("missing", "manifest_unknown"),
     ("broken", "registry_error"),
     ("reflect", "unauthorized"),

@@ -144,6 +144,9 @@ pub struct Config {
     pub authz: Authz,
     /// Ranges a registry may be in despite the refused ones.
     pub allow_registry_cidr: Vec<Cidr>,
+    /// Names (lower case) the API answers to in `Host` and `Origin` besides IP literals and
+    /// `localhost`.
+    pub allowed_hosts: Vec<String>,
     /// Only these registries (empty: any).
     pub only_registry: Vec<String>,
     /// Upstream probes at once.
@@ -222,6 +225,18 @@ impl Config {
                 &a.allow_registry_cidr,
                 |v| Cidr::parse(v).map_err(|e| e.to_string()),
             )?,
+            allowed_hosts: s.parse_list("allowed-host", &a.allowed_host, |v| {
+                let v = v.trim().trim_end_matches('.').to_ascii_lowercase();
+                let ok = !v.is_empty()
+                    && v.len() <= 253
+                    && v.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+                if ok {
+                    Ok(v)
+                } else {
+                    Err("expected a DNS name (no port, no scheme)".into())
+                }
+            })?,
             only_registry: s.parse_list("only-registry", &a.only_registry, |v| {
                 let v = v.trim().to_ascii_lowercase();
                 if v.is_empty() || v.contains('/') || v.contains(char::is_whitespace) {

@@ -21,6 +21,11 @@ pub fn metrics_router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.allowed_hosts.clone(),
+            super::origin::guard,
+        ))
+        .layer(axum::middleware::from_fn(super::scrub::answers))
         .with_state(state)
 }
 

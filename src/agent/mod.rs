@@ -32,9 +32,11 @@ pub mod health;
 pub mod metrics;
 pub mod node_info;
 pub mod openapi;
+pub mod origin;
 pub mod params;
 pub mod report_metrics;
 pub mod routes;
+pub mod scrub;
 pub mod server;
 pub mod service;
 pub mod shutdown;
@@ -90,7 +92,7 @@ pub fn main(args: AgentArgs, log: Option<&str>) -> ExitCode {
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(|| crate::secrets::ScrubWriter::new(std::io::stderr()));
     match config.log_format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().flatten_event(true).init(),
@@ -188,6 +190,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
         limits: config.limits,
         shutdown: shutdown.clone(),
         openapi: bytes::Bytes::from(openapi::json()),
+        allowed_hosts: origin::AllowedHosts(Arc::new(config.allowed_hosts.clone())),
     };
 
     let api = bind("listen", config.listen).await?;

@@ -12,6 +12,7 @@ use super::health;
 use super::metrics::Metrics;
 use super::node_info::{self, AgentState, NodeView, RateLimitBoard, RuntimeWatch};
 use super::openapi::{NodeDoc, ReportDoc};
+use super::origin::{self, AllowedHosts};
 use super::params::{ProbeBody, ProbeParams, ProbeQuery};
 use super::service::{ProbeService, Served};
 use super::shutdown::Shutdown;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub shutdown: Shutdown,
     /// `/openapi.json`, rendered once.
     pub openapi: Bytes,
+    /// The names `Host` and `Origin` may carry ([`super::origin`]).
+    pub allowed_hosts: AllowedHosts,
 }
 
 /// The API on the loopback listener (`auth: None`) or the network listener.
@@ -68,7 +71,12 @@ pub fn router(state: AppState, auth: Option<Arc<Authenticator>>) -> Router {
     if let Some(auth) = auth {
         api = api.layer(middleware::from_fn_with_state(auth, auth::require));
     }
-    api.layer(middleware::from_fn_with_state(state, track))
+    api.layer(middleware::from_fn_with_state(
+        state.allowed_hosts.clone(),
+        origin::guard,
+    ))
+    .layer(middleware::from_fn(super::scrub::answers))
+    .layer(middleware::from_fn_with_state(state, track))
 }
 
 /// The route label for metrics (a fixed set: callers cannot create labels).
@@ -150,7 +158,8 @@ async fn answer(st: &AppState, params: ProbeParams) -> Response {
     }
 }
 
-/// Can this node pull the image? The same report as `pullcheck probe -o json`.
+/// Can this node pull the image? The same report as `pullcheck probe -o json`. A probe that
+/// also pulls through the runtime (`runtimePull`) is POST-only.
 #[utoipa::path(
     get,
     path = "/v1/probe",
@@ -161,6 +170,7 @@ async fn answer(st: &AppState, params: ProbeParams) -> Response {
             headers(("x-pullcheck-cache" = String, description = "hit, miss or coalesced"),
                     ("age" = u64, description = "Seconds since a cached answer was made"))),
         (status = 400, description = "Missing, invalid or unknown parameter", body = ErrorBody),
+        (status = 405, description = "runtimePull=true, which acts on the node: POST only", body = ErrorBody),
         (status = 401, description = "Network listener: no or rejected bearer token", body = ErrorBody),
         (status = 403, description = "Registry refused by policy, or caller not authorised", body = ErrorBody),
         (status = 404, description = "The pod does not exist", body = ErrorBody),
@@ -175,6 +185,13 @@ async fn answer(st: &AppState, params: ProbeParams) -> Response {
 )]
 pub async fn probe_get(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
     match ProbeParams::from_query(q.as_deref().unwrap_or("")) {
+        // A GET must not act on the node: a link or an <img> could send it cross-site.
+        Ok(params) if params.runtime_pull => ApiError::new(
+            Code::MethodNotAllowed,
+            "runtimePull=true starts a pull on the node: send it as POST /v1/probe with a JSON \
+             body, e.g. {\"image\": \"…\", \"runtimePull\": true}",
+        )
+        .into_response(),
         Ok(params) => answer(&st, params).await,
         Err(e) => e.into_response(),
     }

@@ -119,7 +119,7 @@ impl Notice {
                 ..ObjectReference::default()
             },
             reason: Some(self.reason.into()),
-            message: Some(cut(self.message.clone())),
+            message: Some(cut(crate::secrets::scrub(&self.message).into_owned())),
             type_: Some(self.kind.into()),
             source: Some(EventSource {
                 component: Some(COMPONENT.into()),

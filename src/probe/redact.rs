@@ -36,6 +36,8 @@ impl Secrets {
 
     /// Adds one value (a bearer token the probe obtained).
     pub fn add(&mut self, value: &str) {
+        // Every output of the process is scrubbed of it too (crate::secrets).
+        crate::secrets::remember(value);
         if value.len() >= MIN_LEN && !self.0.iter().any(|v| v == value) {
             self.0.push(value.to_string());
             // Longest first, so a value containing another is replaced whole.

@@ -61,6 +61,16 @@ pub struct AgentArgs {
         value_delimiter = ','
     )]
     pub allow_registry_cidr: Vec<String>,
+    /// A name the API may be called by in the `Host` header (and `Origin`), besides IP
+    /// addresses and `localhost`; repeatable, comma-separated in the environment. Other names
+    /// are refused (a web page reaching the agent by DNS rebinding).
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "PULLCHECK_ALLOWED_HOST",
+        value_delimiter = ','
+    )]
+    pub allowed_host: Vec<String>,
     /// Probe only these registries (`host[:port]` or `*.suffix`); repeatable [default: any].
     #[arg(
         long,
@@ -226,6 +236,7 @@ pub const KEYS: &[&str] = &[
     "authz-namespace",
     "authz-name",
     "allow-registry-cidr",
+    "allowed-host",
     "only-registry",
     "max-concurrent-probes",
     "registry-budget",

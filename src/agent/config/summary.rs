@@ -30,7 +30,7 @@ impl Config {
              default-registry-budget={} registry-budget={} cache-ttl=ok:{},digest:{},denied:{},network:{} \
              cache-max-entries={} max-body-bytes={} max-query-bytes={} max-connections={} \
              client-timeout={} shutdown-grace={} timeout={} hosts-dir={} containerd-config={} \
-             proc-root={} runtime-endpoint={} cloud-identity={} config-file={}",
+             proc-root={} runtime-endpoint={} cloud-identity={} config-file={} allowed-host={}",
             self.listen,
             opt(self.network_listen.map(|a| a.to_string())),
             opt(self.metrics_listen.map(|a| a.to_string())),
@@ -67,6 +67,7 @@ impl Config {
                 .map_or_else(|| "detect".into(), |e| e.url()),
             if self.probe.cloud_identity { "on" } else { "off" },
             path(&self.file),
+            list(self.allowed_hosts.clone()),
         );
         let m = &self.monitor;
         let on = |b: bool| if b { "on" } else { "off" };

@@ -42,13 +42,16 @@ pub(crate) fn explain(args: ExplainArgs) -> ExitCode {
     let code = diagnosis.verdict.exit_code();
     match args.output {
         Output::Json => match serde_json::to_string_pretty(&MessageExplanation::from(diagnosis)) {
-            Ok(j) => println!("{j}"),
+            Ok(j) => println!("{}", pullcheck::secrets::scrub(&j)),
             Err(e) => {
                 eprintln!("error: failed to encode the explanation: {e}");
                 return ExitCode::from(1);
             }
         },
-        Output::Text => print!("{}", runtime_message::render_text(&diagnosis)),
+        Output::Text => print!(
+            "{}",
+            pullcheck::secrets::scrub(&runtime_message::render_text(&diagnosis))
+        ),
     }
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -158,13 +158,13 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
     };
     match args.output {
         Output::Json => match serde_json::to_string_pretty(&report) {
-            Ok(j) => println!("{j}"),
+            Ok(j) => println!("{}", pullcheck::secrets::scrub(&j)),
             Err(e) => {
                 eprintln!("error: failed to encode the report: {e}");
                 return ExitCode::from(1);
             }
         },
-        Output::Text => print!("{}", text::render(&report)),
+        Output::Text => print!("{}", pullcheck::secrets::scrub(&text::render(&report))),
     }
     ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
 }
