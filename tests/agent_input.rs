@@ -176,3 +176,75 @@ async fn slow_clients_get_408_or_are_cut_off() {
     assert!(!head_resp.contains(" 200 "), "{head_resp}");
     assert_eq!(get(&agent.url("/healthz")).await.status, 200);
 }
+
+/// 4,200 keep-alive connections once filled `--max-connections` and `/healthz` on the API
+/// listener (the liveness probe's target then) timed out. Scaled down: 48 connections against
+/// a limit of 32 starve the API listener's `/healthz`; the health listener still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_storm_cannot_starve_the_health_listener() {
+    use std::io::{Read, Write};
+    let agent = Agent::start(
+        &[
+            "--max-connections",
+            "32",
+            "--client-timeout",
+            "60s",
+            "--health-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let api = agent.api;
+    let health = agent.health.expect("the health listener's address");
+    let held = tokio::task::spawn_blocking(move || {
+        let mut held = Vec::new();
+        for _ in 0..48 {
+            let mut s = std::net::TcpStream::connect(api).unwrap();
+            write!(s, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+            held.push(s);
+        }
+        // The first 32 are answered and kept alive; the rest wait in the backlog.
+        for s in held.iter_mut().take(32) {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut buf = [0u8; 512];
+            let n = s.read(&mut buf).unwrap();
+            assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        }
+        held
+    })
+    .await
+    .unwrap();
+    let quick = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let starved = quick.get(agent.url("/healthz")).send().await;
+    assert!(
+        starved.is_err(),
+        "the API listener answered although every slot is held"
+    );
+    let alive = quick
+        .get(format!("http://{health}/healthz"))
+        .send()
+        .await
+        .expect("the health listener answers during the storm");
+    assert_eq!(alive.status(), 200);
+    let ready = quick
+        .get(format!("http://{health}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(
+        quick
+            .get(format!("http://{health}/v1/node"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404,
+        "the health listener serves health only"
+    );
+    drop(held);
+}

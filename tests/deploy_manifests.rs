@@ -522,9 +522,18 @@ fn check_daemonset(o: &Objects, what: &str) {
         listen.starts_with("127.0.0.1:"),
         "{what}: the probe API on loopback only"
     );
-    let api_port: i32 = listen.rsplit(':').next().unwrap().parse().unwrap();
+    let health = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--health-listen="))
+        .expect("--health-listen");
+    assert!(
+        health.starts_with("127.0.0.1:"),
+        "{what}: the health listener on loopback only"
+    );
+    let health_port: i32 = health.rsplit(':').next().unwrap().parse().unwrap();
+    assert_ne!(health, listen, "{what}: health has a listener of its own");
 
-    // Probes: both on the loopback API.
+    // Probes: both on the loopback health listener (API load cannot starve it).
     for (probe, path) in [
         (&c.readiness_probe, "/readyz"),
         (&c.liveness_probe, "/healthz"),
@@ -539,8 +548,8 @@ fn check_daemonset(o: &Objects, what: &str) {
         );
         assert_eq!(
             get.port,
-            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(api_port),
-            "{what}: {path} on the --listen port"
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(health_port),
+            "{what}: {path} on the --health-listen port"
         );
     }
 

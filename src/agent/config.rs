@@ -134,6 +134,8 @@ pub struct Config {
     pub network_listen: Option<SocketAddr>,
     /// Metrics listener.
     pub metrics_listen: Option<SocketAddr>,
+    /// Health-only listener (`/healthz`, `/readyz`).
+    pub health_listen: Option<SocketAddr>,
     /// Log format.
     pub log_format: LogFormat,
     /// kubeconfig path (else inferred).
@@ -195,6 +197,12 @@ impl Config {
             "off",
             addr_or_off,
         )?;
+        let health_listen = s.get(
+            "health-listen",
+            a.health_listen.as_deref(),
+            "off",
+            addr_or_off,
+        )?;
         let metrics_listen = s.get(
             "metrics-listen",
             a.metrics_listen.as_deref(),
@@ -216,6 +224,7 @@ impl Config {
             listen,
             network_listen,
             metrics_listen,
+            health_listen,
             log_format,
             kubeconfig: s.path("kubeconfig", a.kubeconfig.as_deref()),
             node_name,
@@ -334,6 +343,7 @@ impl Config {
         let mut seen = vec![("listen", self.listen)];
         seen.extend(self.network_listen.map(|a| ("network-listen", a)));
         seen.extend(self.metrics_listen.map(|a| ("metrics-listen", a)));
+        seen.extend(self.health_listen.map(|a| ("health-listen", a)));
         for (i, (key, a)) in seen.iter().enumerate() {
             if a.port() == 0 {
                 continue;

@@ -12,6 +12,21 @@ use axum::routing::get;
 use axum::Router;
 use serde::Serialize;
 
+/// The health listener (`--health-listen`): `/healthz` and `/readyz` only, on connections of
+/// its own, so a storm of API connections cannot make the liveness probe fail.
+pub fn health_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.allowed_hosts.clone(),
+            super::origin::guard,
+        ))
+        .with_state(state)
+}
+
 /// The metrics listener: `/metrics`, plus `/healthz` and `/readyz` (it keeps serving while
 /// the API drains, so readiness reports `draining`).
 pub fn metrics_router(state: AppState) -> Router {

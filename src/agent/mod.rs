@@ -12,7 +12,9 @@
 //! - `GET /openapi.json`.
 //!
 //! On `--metrics-listen`: `GET /metrics` (OpenMetrics), `/healthz`, `/readyz` — this listener
-//! keeps serving while the API drains, so readiness shows `draining`.
+//! keeps serving while the API drains, so readiness shows `draining`. On `--health-listen`:
+//! `/healthz` and `/readyz` alone, on connections API load cannot take (the DaemonSet's
+//! probes), also served while draining.
 //!
 //! Start-up order: [`config`] validated (exit 64 on a bad value) → [`context`] loaded (node
 //! credentials, registry configuration, CRI and Kubernetes clients) → listeners bound → one
@@ -51,6 +53,9 @@ use node_info::{RateLimitBoard, RuntimeWatch};
 use routes::AppState;
 use service::ProbeService;
 use shutdown::{Drained, Shutdown};
+
+/// Connections the health listener holds open at once (kubelet probes need one or two).
+const HEALTH_CONNECTIONS: usize = 64;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -198,6 +203,10 @@ pub async fn run(config: Config) -> Result<(), Error> {
         Some(a) => Some(bind("network-listen", a).await?),
         None => None,
     };
+    let health_listener = match config.health_listen {
+        Some(a) => Some(bind("health-listen", a).await?),
+        None => None,
+    };
     let metrics_listener = match config.metrics_listen {
         Some(a) => Some(bind("metrics-listen", a).await?),
         None => None,
@@ -206,6 +215,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
         api = %local(&api),
         network = %network.as_ref().map_or_else(|| "off".into(), local),
         metrics = %metrics_listener.as_ref().map_or_else(|| "off".into(), local),
+        health = %health_listener.as_ref().map_or_else(|| "off".into(), local),
         "listening"
     );
     tracing::info!(
@@ -239,6 +249,21 @@ pub async fn run(config: Config) -> Result<(), Error> {
     }
     // The metrics listener outlives the drain (readiness shows it); it stops with the process.
     let metrics_stop = Shutdown::default();
+    // The health listener has its own connection slots (a few: kubelet probes), and like the
+    // metrics listener it outlives the drain.
+    let health_limits = config::Limits {
+        max_connections: HEALTH_CONNECTIONS,
+        ..config.limits
+    };
+    let health_server = health_listener.map(|l| {
+        tokio::spawn(server::serve(
+            l,
+            health::health_router(state.clone()),
+            health_limits,
+            metrics_stop.clone(),
+            "health",
+        ))
+    });
     let metrics_server = metrics_listener.map(|l| {
         tokio::spawn(server::serve(
             l,
@@ -273,7 +298,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
         ),
     }
     metrics_stop.trigger();
-    if let Some(m) = metrics_server {
+    for m in metrics_server.into_iter().chain(health_server) {
         m.abort();
     }
     Ok(())

@@ -15,6 +15,8 @@ pub struct Agent {
     pub child: Child,
     pub api: SocketAddr,
     pub metrics: Option<SocketAddr>,
+    /// The health-only listener, when started with `--health-listen`.
+    pub health: Option<SocketAddr>,
     pub network: Option<SocketAddr>,
     pub logs: Arc<Mutex<Vec<String>>>,
     _dirs: Vec<tempfile::TempDir>,
@@ -143,6 +145,7 @@ impl Agent {
                     child,
                     api: addr("api").expect("api address"),
                     metrics: addr("metrics"),
+                    health: addr("health"),
                     network: addr("network"),
                     logs,
                     _dirs: vec![empty],

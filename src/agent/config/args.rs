@@ -24,6 +24,11 @@ pub struct AgentArgs {
     /// [default: off].
     #[arg(long, value_name = "ADDR", env = "PULLCHECK_NETWORK_LISTEN")]
     pub network_listen: Option<String>,
+    /// Address of a listener serving only /healthz and /readyz, with its own connections (API
+    /// load cannot starve it; point the liveness and readiness probes here), or `off`
+    /// [default: off].
+    #[arg(long, value_name = "ADDR", env = "PULLCHECK_HEALTH_LISTEN")]
+    pub health_listen: Option<String>,
     /// Address of /metrics, or `off` [default: 127.0.0.1:8741].
     #[arg(long, value_name = "ADDR", env = "PULLCHECK_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
@@ -227,6 +232,7 @@ pub const KEYS: &[&str] = &[
     "listen",
     "network-listen",
     "metrics-listen",
+    "health-listen",
     "log-format",
     "kubeconfig",
     "node-name",

@@ -25,7 +25,7 @@ impl Config {
         };
         let _ = write!(
             s,
-            "listen={} network-listen={} metrics-listen={} authz=\"{}\" kubeconfig={} node-name={} \
+            "listen={} network-listen={} metrics-listen={} health-listen={} authz=\"{}\" kubeconfig={} node-name={} \
              allow-registry-cidr={} only-registry={} max-concurrent-probes={} \
              default-registry-budget={} registry-budget={} cache-ttl=ok:{},digest:{},denied:{},network:{} \
              cache-max-entries={} max-body-bytes={} max-query-bytes={} max-connections={} \
@@ -34,6 +34,7 @@ impl Config {
             self.listen,
             opt(self.network_listen.map(|a| a.to_string())),
             opt(self.metrics_listen.map(|a| a.to_string())),
+            opt(self.health_listen.map(|a| a.to_string())),
             self.authz,
             path(&self.kubeconfig),
             self.node_name.as_deref().unwrap_or("unset"),
