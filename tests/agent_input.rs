@@ -248,3 +248,186 @@ async fn a_connection_storm_cannot_starve_the_health_listener() {
     );
     drop(held);
 }
+
+// ------------------------------------------------------------ a registry that tries to OOM us
+
+/// A hostile registry on loopback: every repository needs a Bearer token, and the realm hands
+/// out 1 MiB tokens valid for a year (`expires_in` from the request: `huge` asks for
+/// u64::MAX); `wide/app` is an index of 10,000 platforms, none of them the node's.
+fn hostile_registry() -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let token = "t".repeat(1024 * 1024 - 1024); // just under the token reply limit
+    let index = {
+        let manifests: Vec<String> = (0..10_000)
+            .map(|i| {
+                format!(
+                    r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{:064x}","size":500,"platform":{{"os":"plan9","architecture":"arch{i}-{}"}}}}"#,
+                    i,
+                    "x".repeat(60)
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+            manifests.join(",")
+        )
+    };
+    std::thread::spawn(move || {
+        for c in listener.incoming().flatten() {
+            let (token, index) = (token.clone(), index.clone());
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(c.try_clone().unwrap());
+                let mut out = c;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut bearer = false;
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if h.trim().is_empty() {
+                            break;
+                        }
+                        bearer |= h.to_ascii_lowercase().starts_with("authorization: bearer");
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let head = line.starts_with("HEAD");
+                    let (status, ctype, body) = if path.starts_with("/token") {
+                        let life = if path.contains("huge") {
+                            "18446744073709551615"
+                        } else {
+                            "31536000"
+                        };
+                        (
+                            "200 OK",
+                            "application/json",
+                            format!(r#"{{"token":"{token}","expires_in":{life}}}"#),
+                        )
+                    } else if !bearer {
+                        (
+                            "401 Unauthorized",
+                            "application/json",
+                            r#"{"errors":[{"code":"UNAUTHORIZED","message":"token"}]}"#.to_string(),
+                        )
+                    } else if path.starts_with("/v2/wide/") {
+                        (
+                            "200 OK",
+                            "application/vnd.oci.image.index.v1+json",
+                            index.clone(),
+                        )
+                    } else {
+                        ("404 Not Found", "application/json", r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#.to_string())
+                    };
+                    let challenge = format!(
+                        "WWW-Authenticate: Bearer realm=\"http://{addr}/token\",service=\"hostile\"\r\n"
+                    );
+                    let mut reply = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{}\r\n",
+                        body.len(),
+                        if status.starts_with("401") { challenge.as_str() } else { "" }
+                    )
+                    .into_bytes();
+                    if !head {
+                        reply.extend_from_slice(body.as_bytes());
+                    }
+                    if out.write_all(&reply).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb / 1024.0
+}
+
+/// 1 MiB tokens with a one-year lifetime for 400 repositories once took the agent from 59 to
+/// 538 MB; 200 probes of a 10,000-platform index from 33 to 345 MB; a token valid for
+/// u64::MAX seconds panicked it (500 on every try). The caches now hold bytes, reports list
+/// at most 64 platforms, lifetimes are clamped: the agent stays far below the DaemonSet's
+/// 256 Mi limit and answers every probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_cannot_grow_the_agent_past_its_limit() {
+    let reg = hostile_registry();
+    let agent = Agent::start(
+        &[
+            "--allow-registry-cidr",
+            "127.0.0.0/8",
+            "--default-registry-budget",
+            "100000/1m",
+            "--max-concurrent-probes",
+            "8",
+        ],
+        &[],
+    );
+    let pid = agent.child.id();
+    let before = rss_mib(pid);
+    let c = client();
+    let image = |repo: &str, tag: &str| format!("{reg}/{repo}:{tag}");
+    let probe = |img: String| {
+        let url = probe_url(
+            &agent,
+            &[("image", img.as_str()), ("platform", "linux/amd64")],
+        );
+        let c = c.clone();
+        async move { send(c.get(url)).await }
+    };
+    // The overflowing lifetime: an answer, not a 500.
+    let a = probe(image("huge", "v1")).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json()["verdict"], "manifest_unknown", "{}", a.text);
+    // 400 repositories × 1 MiB tokens.
+    for batch in (0..400).collect::<Vec<_>>().chunks(8) {
+        let answers = futures_util::future::join_all(
+            batch
+                .iter()
+                .map(|i| probe(image(&format!("repo{i}"), "v1"))),
+        )
+        .await;
+        for a in answers {
+            assert_eq!(a.status, 200, "{}", a.text);
+        }
+    }
+    let after_tokens = rss_mib(pid);
+    // 200 probes of the 10,000-platform index, each a new answer to keep.
+    let mut largest = 0;
+    for batch in (0..200).collect::<Vec<_>>().chunks(8) {
+        let answers = futures_util::future::join_all(
+            batch.iter().map(|i| probe(image("wide", &format!("v{i}")))),
+        )
+        .await;
+        for a in answers {
+            assert_eq!(a.status, 200, "{}", a.text);
+            let r = a.json();
+            assert_eq!(r["verdict"], "platform_mismatch", "{}", a.text);
+            assert_eq!(r["platforms"].as_array().map(Vec::len), Some(64));
+            assert_eq!(r["platformsOmitted"], 10_000 - 64);
+            largest = largest.max(a.text.len());
+        }
+    }
+    let after_index = rss_mib(pid);
+    println!(
+        "agent RSS: {before:.1} MiB at start, {after_tokens:.1} MiB after 400 × 1 MiB tokens, \
+         {after_index:.1} MiB after 200 × 10,000-platform indexes (largest report {largest} bytes)"
+    );
+    assert!(largest < 64 * 1024, "a report of {largest} bytes");
+    assert!(
+        after_tokens < 160.0 && after_index < 160.0,
+        "RSS {before:.1} → {after_tokens:.1} → {after_index:.1} MiB"
+    );
+}
