@@ -4,8 +4,8 @@
 //!
 //! Endpoints on `--listen` (loopback, no authentication: reach it with `kubectl port-forward`),
 //! and the same behind TokenReview + SubjectAccessReview on the optional `--network-listen`:
-//! - `GET /v1/probe?image=…[&pod=ns/name][&secret=ns/name…][&platform=…][&runtimePull=true][&fresh=true]`
-//!   and `POST /v1/probe` with those fields as JSON → the `pullcheck probe -o json` report;
+//! - `GET /v1/probe?image=…[&pod=ns/name][&secret=ns/name…][&platform=…][&fresh=true]`
+//!   and `POST /v1/probe` with those fields (and `runtimePull`, POST-only) as JSON → the `pullcheck probe -o json` report;
 //! - `GET /v1/node` → node facts, identities, registry configuration, rate limits seen, budgets;
 //! - `GET /healthz`, `GET /readyz` (ready once configured, 503 while draining; runtime state
 //!   reported, not required);
