@@ -214,6 +214,7 @@ async fn a_connection_storm_cannot_starve_the_health_listener() {
     })
     .await
     .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let quick = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(2))
@@ -430,4 +431,52 @@ async fn a_registry_cannot_grow_the_agent_past_its_limit() {
         after_tokens < 160.0 && after_index < 160.0,
         "RSS {before:.1} → {after_tokens:.1} → {after_index:.1} MiB"
     );
+}
+
+/// A keep-alive connection returns its slot after 1,000 requests: the 1,000th answer says
+/// `Connection: close` and the agent closes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_is_closed_after_its_request_allowance() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let agent = Agent::start(&[], &[]);
+    let api = agent.api;
+    let closed_at = tokio::task::spawn_blocking(move || {
+        let s = std::net::TcpStream::connect(api).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut w = s.try_clone().unwrap();
+        let mut r = BufReader::new(s);
+        for i in 1..=1001 {
+            if w.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                .is_err()
+            {
+                return i;
+            }
+            let (mut close, mut length) = (false, 0usize);
+            let mut status = String::new();
+            if r.read_line(&mut status).unwrap_or(0) == 0 {
+                return i;
+            }
+            loop {
+                let mut h = String::new();
+                r.read_line(&mut h).unwrap();
+                let h = h.trim_end().to_ascii_lowercase();
+                if h.is_empty() {
+                    break;
+                }
+                close |= h == "connection: close";
+                if let Some(v) = h.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0u8; length];
+            r.read_exact(&mut body).unwrap();
+            if close {
+                return i;
+            }
+        }
+        0
+    })
+    .await
+    .unwrap();
+    assert_eq!(closed_at, 1000, "the connection's last request");
 }

@@ -31,11 +31,24 @@ fn assert_alive(agent: &mut Agent, pid: u32) {
     );
 }
 
-/// `GET /v1/probe` with `fresh=true`; asserts 200 and returns the report.
+/// `/v1/probe` with `fresh=true` (a POST with a JSON body when it asks for a runtime pull,
+/// which is POST-only); asserts 200 and returns the report.
 async fn fresh_probe(agent: &Agent, query: &[(&str, &str)]) -> Value {
     let mut q = query.to_vec();
     q.push(("fresh", "true"));
-    let a = probe(agent, &q).await;
+    let a = if q.iter().any(|(k, _)| *k == "runtimePull") {
+        let mut body = serde_json::Map::new();
+        for (k, v) in &q {
+            let v = match *k {
+                "runtimePull" | "fresh" => json!(*v == "true"),
+                _ => json!(v),
+            };
+            body.insert(k.to_string(), v);
+        }
+        send(post_json(&agent.url("/v1/probe"), &Value::Object(body))).await
+    } else {
+        probe(agent, &q).await
+    };
     assert_eq!(a.status, 200, "{query:?}: {}", a.text);
     a.json()
 }
