@@ -15,23 +15,19 @@ use serde::Serialize;
 /// The health listener (`--health-listen`): `/healthz` and `/readyz` only, on connections of
 /// its own, so a storm of API connections cannot make the liveness probe fail.
 pub fn health_router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            state.allowed_hosts.clone(),
-            super::origin::guard,
-        ))
-        .with_state(state)
+    health_only(Router::new(), state)
 }
 
 /// The metrics listener: `/metrics`, plus `/healthz` and `/readyz` (it keeps serving while
 /// the API drains, so readiness reports `draining`).
 pub fn metrics_router(state: AppState) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics_text))
+    let metrics = Router::new().route("/metrics", get(metrics_text));
+    health_only(metrics, state).layer(axum::middleware::from_fn(super::scrub::answers))
+}
+
+/// `routes` plus the two health endpoints, the JSON 404/405 answers and the Host/Origin check.
+fn health_only(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
@@ -40,7 +36,6 @@ pub fn metrics_router(state: AppState) -> Router {
             state.allowed_hosts.clone(),
             super::origin::guard,
         ))
-        .layer(axum::middleware::from_fn(super::scrub::answers))
         .with_state(state)
 }
 
