@@ -141,6 +141,82 @@ impl<K: Hash + Eq + Clone, V> ByteMap<K, V> {
     }
 }
 
+/// At most `max` bytes of `s`, cut on a char boundary and marked with `…` when cut: for text a
+/// registry or a caller controls (OCI error messages, reasons the monitor keeps per target,
+/// echoed input in error messages).
+pub fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Numbers as a hostile peer may write them, for the property tests of every parser of
+/// registry numbers (token lifetimes, rate-limit figures, sizes): the integer and float
+/// boundaries, signs, exponents, fractions, junk around digits, and pseudo-random values
+/// across the whole `u64` range.
+#[cfg(test)]
+pub(crate) fn hostile_numbers() -> Vec<String> {
+    let mut out: Vec<String> = [
+        "0",
+        "-0",
+        "1",
+        "-1",
+        "0.5",
+        "0.999999",
+        "1.0",
+        "1e0",
+        "1e3",
+        "1e19",
+        "1e20",
+        "1e300",
+        "1e308",
+        "-1e308",
+        "1e-300",
+        "4.9e-324",
+        "1.7976931348623157e308",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-18446744073709551616",
+        "9223372036854775807",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "340282366920938463463374607431768211456",
+        "00000000000000000000000000000000000001",
+        "+5",
+        " 7 ",
+        "0x10",
+        "1_000",
+        "5s",
+        "",
+        "-",
+        ".",
+        "1.2.3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for shift in 0..64 {
+        // splitmix64: deterministic, so a failure names its input and reproduces.
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let v = z >> shift;
+        out.push(v.to_string());
+        out.push(format!("-{v}"));
+        out.push(format!("{}.{}", v, z % 1000));
+        out.push(format!("{v}e{}", shift * 5));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -639,7 +639,13 @@ async fn redirects_and_token_realms_obey_the_registry_policy() {
             .find(|e| e["url"].as_str().unwrap().starts_with(&trap_url))
             .unwrap_or_else(|| panic!("no exchange for {trap_url}: {r}"));
         let t = &refused["transport"];
-        assert_eq!(t["kind"], "refused", "{r}");
+        assert_eq!(t["kind"], "policy", "{r}");
+        // Not "nothing listens": the agent chose not to connect, and says so.
+        assert_eq!(r["verdict"], "unknown", "{r}");
+        assert!(r["remediation"]
+            .as_str()
+            .unwrap()
+            .contains("--allow-registry-cidr"));
         assert!(
             t["message"].as_str().unwrap().contains("registry policy"),
             "{t}"

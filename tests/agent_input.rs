@@ -164,11 +164,24 @@ async fn slow_clients_get_408_or_are_cut_off() {
         let started = std::time::Instant::now();
         let mut buf = Vec::new();
         let closed = s2.read_to_end(&mut buf).is_ok();
-        (resp, closed, started.elapsed(), String::from_utf8_lossy(&buf).into_owned())
+        let took = started.elapsed();
+        // A keep-alive connection that goes quiet after its answer: closed after the same
+        // timeout (hyper starts the head timer when the connection turns idle), not held.
+        let mut s3 = std::net::TcpStream::connect(api).unwrap();
+        s3.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(s3, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+        let idle_since = std::time::Instant::now();
+        let mut idle = Vec::new();
+        let idle_closed = s3.read_to_end(&mut idle).is_ok();
+        let idle = (idle_closed, idle_since.elapsed(), String::from_utf8_lossy(&idle).into_owned());
+        (resp, closed, took, String::from_utf8_lossy(&buf).into_owned(), idle)
     })
     .await
     .unwrap();
-    let (resp, closed, took, head_resp) = outcome;
+    let (resp, closed, took, head_resp, (idle_closed, idle_took, idle_resp)) = outcome;
+    assert!(idle_resp.starts_with("HTTP/1.1 200"), "{idle_resp}");
+    assert!(idle_closed, "an idle keep-alive connection was held open");
+    assert!(idle_took < Duration::from_secs(3), "{idle_took:?}");
     assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
     assert!(resp.contains("\"code\":\"request_timeout\""), "{resp}");
     assert!(closed, "the slow head's connection was not closed");
@@ -479,4 +492,110 @@ async fn a_connection_is_closed_after_its_request_allowance() {
     .await
     .unwrap();
     assert_eq!(closed_at, 1000, "the connection's last request");
+}
+
+// ------------------------------------------------------------ names handed to a proxy
+
+/// A proxy that records every request line it is sent and plays the registry behind it:
+/// `registry.test/redirect/…` redirects to `localhost`, anything else under
+/// `registry.test` asks for a token at a `localhost` realm. `localhost` stands for a name that
+/// resolves to an address the agent refuses (the metadata address on a real node).
+fn recording_proxy() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut w = stream.try_clone().unwrap();
+                let mut r = BufReader::new(stream);
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        let mut h = String::new();
+                        if r.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                            break;
+                        }
+                    }
+                    log.lock().unwrap().push(line.trim().to_string());
+                    let target = format!(
+                        "http://localhost:{}/latest/meta-data/iam/security-credentials/",
+                        addr.port()
+                    );
+                    let resp = if line.contains("registry.test/v2/redirect/") {
+                        format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n")
+                    } else if line.contains("registry.test/") {
+                        format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{target}\",service=\"registry.test\"\r\nContent-Length: 0\r\n\r\n")
+                    } else {
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}".to_string()
+                    };
+                    if w.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// With a proxy in containerd's environment, a redirect or a token realm naming a host that
+/// resolves to a refused address was handed to the proxy unchecked (the proxy's log showed
+/// `GET http://<name>/latest/meta-data/iam/security-credentials/`). Now the name is resolved
+/// and checked first: the proxy only ever sees the registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_resolves_to_a_refused_address_is_not_handed_to_the_proxy() {
+    let (proxy, seen) = recording_proxy();
+    let hosts = support::hosts_dir(&[(
+        "registry.test",
+        "server = \"http://registry.test\"\n".into(),
+    )]);
+    let proxy_url = format!("http://{proxy}");
+    // No --allow-registry-cidr: loopback is refused, as the metadata address is on a node.
+    let agent = Agent::start_strict(
+        &["--hosts-dir", hosts.path().to_str().unwrap()],
+        &[
+            ("HTTP_PROXY", proxy_url.as_str()),
+            ("HTTPS_PROXY", proxy_url.as_str()),
+        ],
+    );
+    for image in [
+        "registry.test/redirect/app:v1",
+        "registry.test/token/app:v1",
+    ] {
+        let a = get(&agent.url(&format!("/v1/probe?image={image}&fresh=true"))).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        let r = a.json();
+        // Not followed, and said why: neither a DNS failure nor nothing-listens.
+        assert_eq!(r["verdict"], "unknown", "{image}: {}", a.text);
+        let reason = r["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("localhost")
+                && reason.contains("refused by the agent's registry policy"),
+            "{image}: {reason}"
+        );
+        assert!(r["remediation"]
+            .as_str()
+            .unwrap()
+            .contains("--allow-registry-cidr"));
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|l| l.contains("http://registry.test/v2/")),
+        "the registry itself goes through the proxy: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .all(|l| !l.contains("localhost") && !l.contains("meta-data")),
+        "the proxy was handed a refused name: {seen:?}"
+    );
 }

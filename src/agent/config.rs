@@ -311,7 +311,7 @@ impl Config {
                 max_connections: s.get(
                     "max-connections",
                     a.max_connections.as_deref(),
-                    "4096",
+                    "1024",
                     count(1, 1_000_000),
                 )?,
                 client_timeout: s.get(

@@ -112,10 +112,7 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, ApiError> {
 
 /// At most 64 characters of caller input, for messages.
 fn truncate(s: &str) -> String {
-    match s.char_indices().nth(64) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
+    crate::bounded::clip(s, 64)
 }
 
 impl ProbeParams {

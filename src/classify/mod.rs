@@ -182,6 +182,15 @@ fn transport_rule(ev: &Evidence, t: &Exchange) -> Option<Diagnosis> {
                     )),
             );
         }
+        TransportKind::Policy => {
+            return Some(Diagnosis::new(Verdict::Unknown, why).fix(
+                "pullcheck did not follow the registry to this address: it is loopback, link-local or a cloud \
+                 metadata address, which the agent refuses so a registry cannot reach the node's metadata service. \
+                 containerd has no such rule and would connect, so this probe cannot say whether the pull works. If the \
+                 address is a legitimate registry or mirror, allow it with --allow-registry-cidr; if not, the \
+                 registry (or its token realm) is pointing pulls at the node itself.",
+            ));
+        }
         kind => transport_verdict(kind),
     };
     Some(Diagnosis::new(v, why))
@@ -201,7 +210,7 @@ pub(crate) fn transport_verdict(kind: TransportKind) -> Verdict {
         TransportKind::Unreachable => Verdict::NetworkUnreachable,
         TransportKind::Proxy => Verdict::ProxyError,
         TransportKind::Broken => Verdict::RegistryError,
-        TransportKind::Other => Verdict::Unknown,
+        TransportKind::Policy | TransportKind::Other => Verdict::Unknown,
     }
 }
 

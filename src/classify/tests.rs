@@ -211,6 +211,7 @@ fn transport_rules() {
         (TransportKind::Timeout, Verdict::Timeout),
         (TransportKind::Unreachable, Verdict::NetworkUnreachable),
         (TransportKind::Proxy, Verdict::ProxyError),
+        (TransportKind::Policy, Verdict::Unknown),
         (
             TransportKind::TlsUnknownAuthority,
             Verdict::TlsUnknownAuthority,

@@ -57,6 +57,10 @@ pub enum TransportKind {
     TlsOther,
     /// The connection broke (reset, closed mid-body).
     Broken,
+    /// Not connected: the address (or every address the name resolves to) is in a range the
+    /// agent's registry policy refuses — a redirect, token realm or mirror pointing at
+    /// loopback, link-local or a metadata address. The node's runtime has no such policy.
+    Policy,
     /// Anything else.
     Other,
 }

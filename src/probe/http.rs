@@ -143,7 +143,7 @@ pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
         };
         if let Some(why) = refused {
             ex.transport = Some(TransportFailure {
-                kind: TransportKind::Refused,
+                kind: TransportKind::Policy,
                 message: why,
             });
             exchanges.push(ex);
@@ -182,7 +182,10 @@ pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
         }
         let proxy = req.proxy.clone();
         if let Some(p) = &proxy {
-            ex.note = Some(format!("via proxy {p}"));
+            ex.note = Some(match ex.note.take() {
+                Some(n) => format!("{n}; via proxy {p}"),
+                None => format!("via proxy {p}"),
+            });
         }
         let started = Instant::now();
         let result = rb.send().await;
@@ -244,7 +247,7 @@ fn record_headers(ex: &mut Exchange, resp: &reqwest::Response) {
         if let Some(v) = resp.headers().get(*name) {
             let text = String::from_utf8_lossy(v.as_bytes());
             ex.headers
-                .insert((*name).to_string(), oci_error::truncate(&text, 512));
+                .insert((*name).to_string(), crate::bounded::clip(&text, 512));
         }
     }
     if let Some(v) = ex.headers.get("www-authenticate") {

@@ -163,7 +163,7 @@ pub fn is_sha256_digest(d: &str) -> bool {
 }
 
 fn truncate(s: &str) -> String {
-    s.chars().take(80).collect()
+    crate::bounded::clip(s, 80)
 }
 
 /// `sha256:<hex>` of a body.

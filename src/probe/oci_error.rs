@@ -50,17 +50,7 @@ pub fn parse(body: &[u8]) -> Option<Vec<OciError>> {
     )
 }
 
-/// Truncates on a char boundary, marking the cut.
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
+use crate::bounded::clip as truncate;
 
 #[cfg(test)]
 mod tests {

@@ -66,9 +66,12 @@ pub async fn proxy_refusal(
     None
 }
 
+/// The words of [`Refused`], by which the transport classifier recognises it.
+pub const REFUSED_NAME: &str = "resolves only to refused addresses";
+
 /// A name resolved to refused addresses only.
 #[derive(Debug, thiserror::Error)]
-#[error("{name} resolves only to refused addresses: {why}")]
+#[error("{name} {}: {why}", REFUSED_NAME)]
 pub struct Refused {
     name: String,
     why: String,

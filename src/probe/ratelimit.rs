@@ -79,6 +79,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn hostile_figures_parse_exactly_or_not_at_all_and_stay_short() {
+        let long = "9".repeat(100_000);
+        let mut values = crate::bounded::hostile_numbers();
+        values.push(long.clone());
+        values.push(format!("{long};w={long}"));
+        for v in &values {
+            for quota in [
+                v.clone(),
+                format!("{v};w={v}"),
+                format!("10;w={v}"),
+                format!("{v};w="),
+            ] {
+                let rl = from_headers([
+                    ("ratelimit-limit", quota.as_str()),
+                    ("ratelimit-remaining", quota.as_str()),
+                    ("retry-after", v.as_str()),
+                    ("docker-ratelimit-source", quota.as_str()),
+                ])
+                .expect("the source header alone makes figures");
+                // A figure is the exact u64 the header wrote, or absent: never wrapped or clamped.
+                let exact = |n: &str| n.trim().parse::<u64>().ok();
+                let mut parts = quota.split(';');
+                assert_eq!(rl.limit, exact(parts.next().unwrap()), "{quota}");
+                assert_eq!(rl.retry_after_seconds, exact(v), "{v}");
+                assert!(rl.retry_after.as_ref().unwrap().chars().count() <= 64);
+                assert!(rl.source.as_ref().unwrap().chars().count() <= 128);
+            }
+        }
+    }
+
+    #[test]
     fn docker_hub_headers() {
         let rl = from_headers([
             ("ratelimit-limit", "100;w=21600"),

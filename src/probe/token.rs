@@ -103,6 +103,45 @@ struct TokenResponse {
     expires_in: Option<serde_json::Number>,
 }
 
+/// A token reply as read: the token, how long it is kept, and the note for the evidence.
+pub struct Reply {
+    /// `token`, or `access_token` when `token` is empty.
+    pub token: String,
+    /// How long it is kept ([`lifetime`] of its `expires_in`).
+    pub lifetime: Duration,
+    /// What the evidence says of it (never the token).
+    pub note: String,
+}
+
+/// Reads a token reply body (at most [`TOKEN_BODY_LIMIT`] bytes, read by the caller); the
+/// error is the evidence note.
+pub fn read_reply(body: &[u8]) -> Result<Reply, String> {
+    let t = serde_json::from_slice::<TokenResponse>(body)
+        .map_err(|e| format!("token reply is not JSON: {e}"))?;
+    let token = match (t.token.is_empty(), t.access_token.is_empty()) {
+        (false, _) => t.token,
+        (true, false) => t.access_token,
+        (true, true) => return Err("token reply has neither token nor access_token".into()),
+    };
+    let lifetime = lifetime(t.expires_in.as_ref());
+    let note = match &t.expires_in {
+        Some(n) => format!(
+            "token issued, expires in {} s (kept {} s)",
+            crate::bounded::clip(&n.to_string(), 40),
+            lifetime.as_secs()
+        ),
+        None => format!(
+            "token issued, no expires_in (kept {} s)",
+            lifetime.as_secs()
+        ),
+    };
+    Ok(Reply {
+        token,
+        lifetime,
+        note,
+    })
+}
+
 /// Inputs of one token fetch.
 pub struct TokenRequest<'a> {
     /// The registry host URL (cache key).
@@ -249,11 +288,12 @@ impl TokenCache {
             out.push(ex);
             return Err(Some(status));
         }
-        let parsed = match http::read_limited(&mut resp, TOKEN_BODY_LIMIT).await {
-            Ok(body) => serde_json::from_slice::<TokenResponse>(&body)
-                .map_err(|e| format!("token reply is not JSON: {e}")),
+        let body = match http::read_limited(&mut resp, TOKEN_BODY_LIMIT).await {
+            Ok(body) => body,
             Err(http::BodyError::TooLarge) => {
-                Err(format!("token reply larger than {TOKEN_BODY_LIMIT} bytes"))
+                ex.note = Some(format!("token reply larger than {TOKEN_BODY_LIMIT} bytes"));
+                out.push(ex);
+                return Err(None);
             }
             Err(http::BodyError::Transport(t)) => {
                 ex.transport = Some(t);
@@ -261,32 +301,13 @@ impl TokenCache {
                 return Err(None);
             }
         };
-        match parsed {
-            Ok(t) if !t.token.is_empty() || !t.access_token.is_empty() => {
-                let token = if t.token.is_empty() {
-                    t.access_token
-                } else {
-                    t.token
-                };
-                let ttl = lifetime(t.expires_in.as_ref());
-                ex.note = Some(match &t.expires_in {
-                    Some(n) => format!("token issued, expires in {n} s (kept {} s)", ttl.as_secs()),
-                    None => format!("token issued, no expires_in (kept {} s)", ttl.as_secs()),
-                });
-                out.push(ex);
-                Ok((token, ttl))
-            }
-            Ok(_) => {
-                ex.note = Some("token reply has neither token nor access_token".into());
-                out.push(ex);
-                Err(None)
-            }
-            Err(detail) => {
-                ex.note = Some(detail);
-                out.push(ex);
-                Err(None)
-            }
-        }
+        let read = read_reply(&body);
+        ex.note = Some(match &read {
+            Ok(reply) => reply.note.clone(),
+            Err(detail) => detail.clone(),
+        });
+        out.push(ex);
+        read.map(|r| (r.token, r.lifetime)).map_err(|_| None)
     }
 }
 
@@ -296,6 +317,27 @@ mod tests {
 
     fn number(json: &str) -> serde_json::Number {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn every_lifetime_a_hostile_realm_can_write_is_bounded_and_cacheable() {
+        let cache = TokenCache::default();
+        let cred = RegistryAuth::Anonymous;
+        for text in crate::bounded::hostile_numbers() {
+            let json = format!(r#"{{"token":"t","expires_in":{text}}}"#);
+            // Not every form is JSON (`+5`, `0x10`): those replies are refused, never a panic.
+            let Ok(reply) = read_reply(json.as_bytes()) else {
+                continue;
+            };
+            assert!(reply.note.len() < 120, "{}", reply.note);
+            let life = reply.lifetime;
+            assert!(
+                (Duration::from_secs(1)..=MAX_TOKEN_LIFETIME).contains(&life),
+                "expires_in {text} gave {life:?}"
+            );
+            cache.put("r", &text, &cred, "t".into(), life);
+            assert_eq!(cache.get("r", &text, &cred).as_deref(), Some("t"), "{text}");
+        }
     }
 
     #[test]

@@ -25,6 +25,11 @@ pub fn classify(err: &reqwest::Error, proxy: Option<&str>) -> TransportFailure {
         .map(|e| e.to_string().to_ascii_lowercase())
         .collect::<Vec<_>>()
         .join(" | ");
+    // The agent's resolver dropped every address of the name (src/probe/policy.rs; the
+    // connector stringifies resolver errors, so its words are what is left of the type).
+    if text.contains(super::policy::REFUSED_NAME) {
+        return failure(TransportKind::Policy, format!("not connected: {detail}"));
+    }
     if text.contains("tunnel") || text.contains("proxy") {
         return failure(
             TransportKind::Proxy,
@@ -193,7 +198,7 @@ pub fn sanitize(s: &str) -> String {
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    super::oci_error::truncate(&one_line, 300)
+    crate::bounded::clip(&one_line, 300)
 }
 
 #[cfg(test)]

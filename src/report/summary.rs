@@ -3,6 +3,7 @@
 //! rate-limit figures and when the credential used expires — without re-reading the JSON.
 
 use super::Report;
+use crate::bounded::clip;
 use crate::classify::Verdict;
 use crate::identity::cloud::CloudOutcome;
 use crate::probe::ratelimit::RateLimit;
@@ -39,6 +40,11 @@ pub struct Summary {
 }
 
 /// `host[:port]` of a host URL (`https://registry-1.docker.io/v2` → `registry-1.docker.io`).
+/// The most a summary keeps of one text field (reason, remediation, identity): the monitor
+/// holds one summary per target for as long as the target lives, and a registry writes most of
+/// the reason, so what it keeps is bounded per target, not only per report.
+pub const MAX_TEXT: usize = 2048;
+
 fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest.split('/').next().unwrap_or(rest).to_string()
@@ -88,16 +94,19 @@ impl Summary {
         }
         Summary {
             verdict: report.verdict,
-            reason: report.reason.clone(),
-            remediation: report.remediation.clone(),
-            identity: report.identity.as_ref().map(|i| i.description.clone()),
+            reason: clip(&report.reason, MAX_TEXT),
+            remediation: clip(&report.remediation, MAX_TEXT),
+            identity: report
+                .identity
+                .as_ref()
+                .map(|i| clip(&i.description, MAX_TEXT)),
             identity_label: report
                 .identity
                 .as_ref()
                 .map_or_else(|| "none".into(), |i| i.source.label()),
-            registry,
-            repository,
-            digest: report.digest.clone(),
+            registry: clip(&registry, MAX_TEXT),
+            repository: clip(&repository, MAX_TEXT),
+            digest: report.digest.as_deref().map(|d| clip(d, MAX_TEXT)),
             rate_limit,
             expiries,
             seconds: report.duration_ms / 1000.0,
@@ -108,7 +117,7 @@ impl Summary {
     pub fn bare(verdict: Verdict, reason: &str) -> Self {
         Summary {
             verdict,
-            reason: reason.to_string(),
+            reason: clip(reason, MAX_TEXT),
             remediation: String::new(),
             identity: None,
             identity_label: "none".into(),
@@ -156,5 +165,21 @@ mod tests {
         assert_eq!(s.verdict, Verdict::InvalidReference);
         assert_eq!(s.registry, "");
         assert_eq!(s.identity_label, "none");
+    }
+
+    #[test]
+    fn a_registry_written_reason_is_kept_bounded_per_target() {
+        let mut r = Report::invalid_reference("UPPER", "bad", crate::platform::Platform::host());
+        r.reason = "é".repeat(100_000);
+        r.remediation = "x".repeat(100_000);
+        let s = Summary::of(&r);
+        assert!(
+            s.reason.len() <= MAX_TEXT + '…'.len_utf8(),
+            "{}",
+            s.reason.len()
+        );
+        assert!(s.reason.ends_with('…'));
+        assert!(s.remediation.len() <= MAX_TEXT + '…'.len_utf8());
+        assert!(Summary::bare(Verdict::Unknown, &r.reason).reason.len() <= MAX_TEXT + 3);
     }
 }

@@ -124,7 +124,8 @@ pub struct AgentArgs {
     /// Longest query string [default: 4096].
     #[arg(long, value_name = "BYTES", env = "PULLCHECK_MAX_QUERY_BYTES")]
     pub max_query_bytes: Option<String>,
-    /// Open connections per listener; more wait to be accepted [default: 4096].
+    /// Open connections per listener; more wait to be accepted [default: 1024]. Each open
+    /// connection costs about 25 KiB, and glibc keeps most of it after a storm.
     #[arg(long, value_name = "N", env = "PULLCHECK_MAX_CONNECTIONS")]
     pub max_connections: Option<String>,
     /// Time a client has to send its request head, and then its body [default: 10s].
