@@ -78,7 +78,10 @@ const USER: &str = "leak-user";
 /// rejects every credential (401), `denied/app` 403 DENIED, `expired/app` ECR's expired-token
 /// 403, `limited/app` 429, `missing/app` 404 MANIFEST_UNKNOWN, `broken/app` 500, and
 /// `reflect/app` a hostile 401 that echoes the Authorization header it got in its body and
-/// headers, `echo/app` a 429 that echoes the password in every rate-limit header.
+/// headers, `echo/app` a 429 that echoes the password in every rate-limit header; the other
+/// `echo…` repositories echo it in every other position a registry can reach: a plain-text
+/// 403 body, a manifest media type, an index's platforms, a config blob's error, a redirect's
+/// `Location`, a Bearer challenge's realm and description.
 struct Registry {
     addr: SocketAddr,
 }
@@ -198,6 +201,20 @@ fn respond(path: &str, valid: bool, authorization: &str, secret: &str) -> Reply 
             errors("UNAUTHORIZED", &format!("bad credentials {authorization}")),
         );
     }
+    if repo == "echochallenge" && path != "/v2/" {
+        // Bearer from the start: the realm and description carry the secret.
+        return (
+            "401 Unauthorized",
+            vec![
+                json_type,
+                (
+                    "WWW-Authenticate".into(),
+                    format!("Bearer realm=\"http://127.0.0.1:9/{secret}\",service=\"{secret}\",error_description=\"{secret}\""),
+                ),
+            ],
+            errors("UNAUTHORIZED", &format!("token for {secret} required")),
+        );
+    }
     if !valid {
         return (
             "401 Unauthorized",
@@ -268,6 +285,59 @@ fn respond(path: &str, valid: bool, authorization: &str, secret: &str) -> Reply 
             ],
             errors("TOOMANYREQUESTS", &format!("limit for {secret}")),
         ),
+        "echotext" => (
+            "403 Forbidden",
+            vec![("Content-Type".into(), "text/plain".into())],
+            format!("no access for {secret} ({authorization})\n"),
+        ),
+        "echotype" => (
+            "200 OK",
+            vec![("Content-Type".into(), format!("application/x-{secret}"))],
+            json!({"schemaVersion": 2, "mediaType": format!("application/x-{secret}")}).to_string(),
+        ),
+        "echoindex" => {
+            let m = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": sha(secret), "size": 10,
+                    "platform": {"os": format!("os-{secret}"), "architecture": format!("arch-{secret}"),
+                                 "variant": secret}}]})
+            .to_string();
+            (
+                "200 OK",
+                vec![(
+                    "Content-Type".into(),
+                    "application/vnd.oci.image.index.v1+json".into(),
+                )],
+                m,
+            )
+        }
+        "echoblob" if path.contains("/blobs/") => (
+            "404 Not Found",
+            vec![json_type],
+            errors("BLOB_UNKNOWN", &format!("blob unknown to {secret}")),
+        ),
+        "echoblob" => {
+            let m = manifest();
+            (
+                "200 OK",
+                vec![
+                    (
+                        "Content-Type".into(),
+                        "application/vnd.oci.image.manifest.v1+json".into(),
+                    ),
+                    ("Docker-Content-Digest".into(), sha(&m)),
+                ],
+                m,
+            )
+        }
+        "echoredirect" => (
+            "307 Temporary Redirect",
+            vec![(
+                "Location".into(),
+                format!("/v2/missing/manifests/{secret}?leak={secret}"),
+            )],
+            String::new(),
+        ),
         "missing" => (
             "404 Not Found",
             vec![json_type],
@@ -289,6 +359,12 @@ const FAMILIES: &[(&str, &str)] = &[
     ("expired", "credentials_expired"),
     ("limited", "rate_limited"),
     ("echo", "rate_limited"),
+    ("echotext", "forbidden"),
+    ("echotype", "unsupported_manifest"),
+    ("echoindex", "platform_mismatch"),
+    ("echoblob", "blob_unknown"),
+    ("echoredirect", "manifest_unknown"),
+    ("echochallenge", "connection_refused"),
     ("missing", "manifest_unknown"),
     ("broken", "registry_error"),
     ("reflect", "unauthorized"),
