@@ -12,6 +12,7 @@ use crate::identity::{docker_config, Credential, IdentitySources, RegistryAuth, 
 use crate::probe::{Evidence, Prober};
 use crate::reference::ImageRef;
 use crate::report::{AnonymousHint, Attempt, CredentialOutcome, Report};
+use crate::runtime::version::RuntimeVersion;
 use crate::runtime::{self, RuntimeClient};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -60,6 +61,8 @@ pub struct Request {
     /// The built-in node identities (EKS, GKE), consulted when no credential plugin covers the
     /// registry; `None`: not consulted.
     pub cloud: Option<CloudSettings>,
+    /// `--runtime-version`: predict for this containerd instead of asking the runtime.
+    pub runtime_version: Option<RuntimeVersion>,
 }
 
 /// Which pull secrets to read through the Kubernetes API.
@@ -109,6 +112,8 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
     let (candidates, sources, cloud_warnings) = candidates(&image, req).await?;
     let config = RegistryConfig::read(req.containerd_config.as_deref(), req.hosts_dir.as_deref())?;
     let mut endpoints = config.resolve(&image)?;
+    let version = predicted_version(req).await;
+    endpoints::loopback::apply(&mut endpoints, version.loopback(), &version.label());
     endpoints.proxy = Some(prober.proxy().summary());
     endpoints
         .notes
@@ -168,6 +173,7 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
     );
     report.credentials = credentials;
     report.anonymous_hint = anonymous_hint;
+    report.runtime_version = Some(version);
     report.warnings.extend(cloud_warnings);
     // The node's own identity failed and nothing else could authenticate: that is the cause.
     if let Some(why) = unavailable_identity(&sources, &candidates) {
@@ -202,6 +208,30 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
         report.set_runtime(pull);
     }
     Ok(report)
+}
+
+/// The containerd whose rules the probe follows: the flag's, else the runtime's own (CRI
+/// `Version`), else the stated default.
+async fn predicted_version(req: &Request) -> RuntimeVersion {
+    if let Some(v) = &req.runtime_version {
+        return v.clone();
+    }
+    let client = match (&req.runtime, &req.runtime_pull) {
+        (Some(Ok(c)), _) => c,
+        (_, Some(rp)) => &rp.client,
+        (Some(Err(why)), None) => {
+            return RuntimeVersion::default_assumed(&format!(
+                "no runtime to ask its version ({why})"
+            ))
+        }
+        (None, None) => return RuntimeVersion::default_assumed("the runtime was not asked"),
+    };
+    match client.version().await {
+        Ok((name, version)) => RuntimeVersion::from_runtime(&name, &version),
+        Err(e) => {
+            RuntimeVersion::default_assumed(&format!("the runtime did not answer Version: {e}"))
+        }
+    }
 }
 
 /// The runtime's image store: is the image there (the reference as the pod spec has it), how
@@ -266,7 +296,7 @@ async fn try_credential(
         hosts
     };
     let first = attempts.len();
-    for host in hosts {
+    for host in &hosts {
         let evidence = prober.probe(image, host, cred).await;
         let diagnosis = classify::classify(&evidence);
         let ok = diagnosis.verdict == Verdict::Ok;
@@ -290,13 +320,25 @@ async fn try_credential(
     // "not found" (shown with the last host's answer).
     let decisive = attempts[first..]
         .iter()
-        .position(|a| Outcome::of(&a.evidence) == Outcome::Failed)
+        .zip(&hosts)
+        .position(|(a, h)| Outcome::of(&a.evidence) == Outcome::Failed && !fell_back(h, a))
         .map(|i| first + i)
         .or(attempts.len().checked_sub(1).filter(|&i| i >= first));
     if let Some(i) = decisive {
         attempts[i].last_for_credential = true;
     }
     None
+}
+
+/// A TLS attempt containerd's HTTP fallback transport hides: the server answered in plain
+/// HTTP, so the same address over `http://` (the next host) is what the runtime sees.
+fn fell_back(host: &Host, attempt: &Attempt) -> bool {
+    host.http_fallback
+        && attempt.evidence.exchanges.iter().any(|e| {
+            e.transport
+                .as_ref()
+                .is_some_and(|t| t.kind == crate::probe::evidence::TransportKind::TlsNotTls)
+        })
 }
 
 /// What a host's answer means for containerd's host loop.

@@ -158,6 +158,11 @@ fn report_fields() -> Vec<(&'static str, bool, RefOr<Schema>)> {
                 .into(),
         ),
         (
+            "runtimeVersion",
+            false,
+            object("The containerd version whose rules the prediction follows (name, version, major, minor, source: runtime, flag or default; note)").into(),
+        ),
+        (
             "credentials",
             true,
             array("Candidate credentials in kubelet order").into(),

@@ -258,6 +258,7 @@ fn build_host(raw: &str, f: HostFields, dir: &Path, registry: &str) -> Result<Ho
         ns: mirror.then(|| registry.to_string()),
         dial_timeout,
         node_auth: false,
+        http_fallback: false,
     })
 }
 

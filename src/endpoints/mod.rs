@@ -12,6 +12,7 @@ pub mod go_duration;
 pub mod hosts_dir;
 pub mod hosts_toml;
 pub mod legacy;
+pub mod loopback;
 pub mod no_proxy;
 pub mod proxy;
 pub mod registry_config;
@@ -101,6 +102,10 @@ pub struct Host {
     /// only when the kubelet sent no credentials. The values are never read into pullcheck.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub node_auth: bool,
+    /// containerd's HTTP fallback transport (1.7+, loopback): a plain-HTTP answer to TLS here
+    /// is not an error, the next host (the same address over `http://`) answers instead.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub http_fallback: bool,
 }
 
 impl Host {
@@ -119,6 +124,7 @@ impl Host {
             ns: mirror.then(|| registry.to_string()),
             dial_timeout: None,
             node_auth: false,
+            http_fallback: false,
         }
     }
 

@@ -249,6 +249,9 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// Where the registry configuration came from, and containerd differences.
     pub endpoints: Option<Endpoints>,
+    /// The containerd version whose rules the prediction follows, and where it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_version: Option<crate::runtime::version::RuntimeVersion>,
     /// Every candidate credential in kubelet order, with its verdict and whether it is used.
     pub credentials: Vec<CredentialOutcome>,
     /// What anonymous would get when every credential failed (not the verdict: the kubelet
@@ -293,6 +296,7 @@ impl Report {
             image_store: None,
             warnings: vec![],
             endpoints: None,
+            runtime_version: None,
             credentials: vec![],
             anonymous_hint: None,
             identity_sources: IdentitySources::default(),
@@ -341,6 +345,7 @@ impl Report {
             image_store: None,
             warnings: ev.warnings.clone(),
             endpoints: Some(endpoints.clone()),
+            runtime_version: None,
             evidence: ev.exchanges.clone(),
             credentials: vec![],
             anonymous_hint: None,

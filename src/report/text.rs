@@ -87,6 +87,21 @@ pub fn render(r: &Report) -> String {
             line(&mut s, "Proxy", &p.description);
         }
     }
+    if let Some(v) = &r.runtime_version {
+        let from = match v.source {
+            crate::runtime::version::Source::Runtime => "the runtime's CRI Version",
+            crate::runtime::version::Source::Flag => "--runtime-version",
+            crate::runtime::version::Source::Default => "default",
+        };
+        line(
+            &mut s,
+            "Predicted for",
+            &format!("{} ({from}: {} {})", v.label(), v.name, v.version),
+        );
+        if let Some(n) = &v.note {
+            line(&mut s, "Note", n);
+        }
+    }
     credentials(&mut s, r);
     if r.attempts.len() > 1 {
         let _ = writeln!(s, "Attempts:");

@@ -85,6 +85,21 @@ impl RuntimeClient {
         &self.endpoint
     }
 
+    /// The runtime's name and version (CRI `Version` alone).
+    pub async fn version(&self) -> Result<(String, String), Error> {
+        let mut rt = RuntimeServiceClient::new(self.channel.clone());
+        let v = self
+            .call(
+                "Version",
+                self.timeout,
+                rt.version(cri::VersionRequest {
+                    version: "v1".into(),
+                }),
+            )
+            .await?;
+        Ok((v.runtime_name, v.runtime_version))
+    }
+
     /// Runtime name and versions, and its conditions (RuntimeReady, NetworkReady).
     pub async fn info(&self) -> Result<RuntimeInfo, Error> {
         let mut rt = RuntimeServiceClient::new(self.channel.clone());

@@ -6,6 +6,7 @@ mod cri;
 pub mod endpoint;
 pub mod pull;
 pub mod types;
+pub mod version;
 
 pub use client::{Error, RuntimeClient};
 pub use endpoint::RuntimeEndpoint;

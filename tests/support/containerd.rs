@@ -7,6 +7,11 @@
 //! test process exits: a shell holding its stdin kills it on EOF.
 //! [`containerd`] is the one shared instance; [`Private`] is a test's own, which it may kill
 //! and start again on the same socket (the fault tests).
+//!
+//! Which containerd: `PULLCHECK_CONTAINERD` names its binary (the version matrix of
+//! `scripts/test` runs the runtime tests once per version, fetched by
+//! `scripts/lib/containerd-versions.sh`); otherwise the `containerd` on `PATH` (Debian's 1.6).
+//! Each is started with the configuration layout its major version wants ([`config_toml`]).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -48,6 +53,45 @@ impl Containerd {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("hosts.toml"), body).unwrap();
     }
+}
+
+/// The containerd binary the tests run.
+pub fn binary() -> String {
+    std::env::var("PULLCHECK_CONTAINERD").unwrap_or_else(|_| "containerd".into())
+}
+
+/// The tested containerd's version as it prints it (`containerd --version`'s third word,
+/// `v` removed: `1.6.20~ds1`, `1.7.24~ds1`, `2.1.9+unknown`).
+pub fn version() -> &'static str {
+    static V: OnceLock<String> = OnceLock::new();
+    V.get_or_init(|| {
+        let out = Command::new(binary())
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("{} --version: {e}", binary()));
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.split_whitespace()
+            .nth(2)
+            .unwrap_or_else(|| panic!("no version in {text:?}"))
+            .trim_start_matches('v')
+            .to_string()
+    })
+}
+
+/// (major, minor) of [`version`].
+pub fn major_minor() -> (u32, u32) {
+    let mut parts = version().split(|c: char| !c.is_ascii_digit());
+    let n = |p: Option<&str>| p.and_then(|s| s.parse().ok()).unwrap_or(0);
+    (n(parts.next()), n(parts.next()))
+}
+
+/// `major.minor.patch` of [`version`], for fixture names (`containerd-1.7.24-messages.tsv`).
+pub fn plain_version() -> String {
+    version()
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .next()
+        .unwrap_or("")
+        .to_string()
 }
 
 pub fn containerd() -> &'static Containerd {
@@ -115,11 +159,12 @@ fn launch(d: &Path, root_size: Option<&str>) -> (Child, u32) {
         })
         .unwrap_or_default();
     let script = format!(
-        "mount --bind '{hosts}' /etc/hosts && mount --bind '{resolv}' /etc/resolv.conf && {small_root}{{ containerd --config '{config}' & pid=$!; echo $pid > '{pidfile}'; cat >/dev/null; kill $pid; wait $pid; }}",
+        "mount --bind '{hosts}' /etc/hosts && mount --bind '{resolv}' /etc/resolv.conf && {small_root}{{ '{binary}' --config '{config}' & pid=$!; echo $pid > '{pidfile}'; cat >/dev/null; kill $pid; wait $pid; }}",
         hosts = d.join("hosts").display(),
         resolv = d.join("resolv.conf").display(),
         config = d.join("config.toml").display(),
         pidfile = pidfile.display(),
+        binary = binary(),
     );
     let mut child = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c", &script])
@@ -238,8 +283,19 @@ impl Drop for Private {
     }
 }
 
-/// containerd 1.x configuration (version 2 schema), everything under `d`.
+/// The configuration for the tested containerd, everything under `d`: the version 2 schema
+/// for 1.x, version 3 for 2.x (given version 2, 2.x migrates it but its transfer service then
+/// wants overlayfs: the `native` unpack configuration is version 3's).
 pub fn config_toml(d: &Path) -> String {
+    if major_minor().0 >= 2 {
+        config_v3(d)
+    } else {
+        config_v2(d)
+    }
+}
+
+/// containerd 1.x configuration (version 2 schema).
+pub fn config_v2(d: &Path) -> String {
     let d = d.display();
     format!(
         r#"version = 2
@@ -266,6 +322,46 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     conf_dir = "{d}/cni/conf"
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "{d}/certs.d"
+"#
+    )
+}
+
+/// containerd 2.x configuration (version 3 schema).
+pub fn config_v3(d: &Path) -> String {
+    let d = d.display();
+    format!(
+        r#"version = 3
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.erofs"]
+
+[grpc]
+  address = "{d}/containerd.sock"
+
+[ttrpc]
+  address = "{d}/containerd.sock.ttrpc"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{d}/opt"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "native"
+  [plugins."io.containerd.cri.v1.images".registry]
+    config_path = "{d}/certs.d"
+
+[plugins."io.containerd.cri.v1.runtime"]
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dir = "{d}/cni/bin"
+    conf_dir = "{d}/cni/conf"
+
+[plugins."io.containerd.transfer.v1.local"]
+  [[plugins."io.containerd.transfer.v1.local".unpack_config]]
+    platform = "linux/amd64"
+    snapshotter = "native"
 "#
     )
 }

@@ -48,6 +48,11 @@ pub(crate) struct ProbeArgs {
     /// credential and show its verdict beside the registry's.
     #[arg(long)]
     pub(crate) runtime_pull: bool,
+    /// Predict for this containerd (containerd/1.6, containerd/1.7, containerd/2.1) instead of
+    /// the version the runtime reports; without either, containerd 1.6's rules, said in the report.
+    #[arg(long, value_name = "containerd/MAJOR.MINOR", env = "PULLCHECK_RUNTIME_VERSION",
+          value_parser = |s: &str| pullcheck::runtime::version::RuntimeVersion::from_flag(s).map_err(|e| e.to_string()))]
+    pub(crate) runtime_version: Option<pullcheck::runtime::version::RuntimeVersion>,
     /// Time limit for the runtime's PullImage.
     #[arg(long, default_value = "5m", value_parser = parse_duration, requires = "runtime_pull")]
     pub(crate) runtime_pull_timeout: Duration,
@@ -144,6 +149,7 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
         runtime: Some(node_runtime),
         kube,
         cloud: args.cloud.settings(),
+        runtime_version: args.runtime_version.clone(),
     };
     let prober = Prober::with_proxy(
         options,
