@@ -138,7 +138,7 @@ fn tls_config(s: &TlsSettings) -> Result<rustls::ClientConfig, Error> {
         // built: a probe of a plain-HTTP registry never reads it.
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(SystemRoots::default()))
+            .with_custom_certificate_verifier(Arc::new(WebPki::system()))
     } else {
         let mut roots = system_roots().clone();
         for path in &s.ca {
@@ -158,7 +158,9 @@ fn tls_config(s: &TlsSettings) -> Result<rustls::ClientConfig, Error> {
                 roots.add(c).map_err(|e| file_err(e.to_string()))?;
             }
         }
-        builder.with_root_certificates(roots)
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(WebPki::with_roots(roots)))
     };
     let mut config = match s.client.first() {
         None => builder.with_no_client_auth(),
@@ -189,28 +191,78 @@ fn tls_config(s: &TlsSettings) -> Result<rustls::ClientConfig, Error> {
     Ok(config)
 }
 
-/// The node's trust store, as rustls's WebPKI verifier over [`system_roots`], built on the
-/// first certificate it is asked to verify.
-#[derive(Debug, Default)]
-struct SystemRoots(OnceLock<Result<Arc<rustls::client::WebPkiServerVerifier>, String>>);
+/// rustls's WebPKI verifier over a trust store — the node's ([`system_roots`], built on the
+/// first certificate it is asked to verify) or the node's plus a `hosts.toml` `ca` — that
+/// reports failures in Go's order. Go's `crypto/x509` checks the leaf's validity period, then
+/// the host name, then the chain; webpki checks the chain before the name. So a certificate
+/// for another name from an unknown CA is a name mismatch for containerd ("x509: certificate
+/// is valid for registry.test, not …", "doesn't contain any IP SANs") and must be one here.
+/// This is the thin layer rustls leaves to the caller.
+#[derive(Debug)]
+struct WebPki {
+    roots: Option<rustls::RootCertStore>,
+    inner: OnceLock<Result<Arc<rustls::client::WebPkiServerVerifier>, String>>,
+}
 
-impl SystemRoots {
+impl WebPki {
+    fn system() -> Self {
+        WebPki {
+            roots: None,
+            inner: OnceLock::new(),
+        }
+    }
+
+    fn with_roots(roots: rustls::RootCertStore) -> Self {
+        WebPki {
+            roots: Some(roots),
+            inner: OnceLock::new(),
+        }
+    }
+
     fn inner(&self) -> Result<&Arc<rustls::client::WebPkiServerVerifier>, rustls::Error> {
-        self.0
+        self.inner
             .get_or_init(|| {
+                let roots = self.roots.clone().unwrap_or_else(|| system_roots().clone());
                 rustls::client::WebPkiServerVerifier::builder_with_provider(
-                    Arc::new(system_roots().clone()),
+                    Arc::new(roots),
                     provider(),
                 )
                 .build()
                 .map_err(|e| e.to_string())
             })
             .as_ref()
-            .map_err(|e| rustls::Error::General(format!("the system trust store: {e}")))
+            .map_err(|e| rustls::Error::General(format!("the trust store: {e}")))
     }
 }
 
-impl ServerCertVerifier for SystemRoots {
+/// A chain failure becomes the name mismatch Go reports first, when the name is wrong too.
+fn in_go_order(
+    err: rustls::Error,
+    end_entity: &CertificateDer<'_>,
+    server_name: &ServerName<'_>,
+) -> rustls::Error {
+    use rustls::CertificateError as C;
+    let chain_failure = matches!(
+        err,
+        rustls::Error::InvalidCertificate(
+            C::UnknownIssuer
+                | C::BadSignature
+                | C::InvalidPurpose
+                | C::InvalidPurposeContext { .. }
+        )
+    );
+    if !chain_failure {
+        return err;
+    }
+    match rustls::server::ParsedCertificate::try_from(end_entity) {
+        Ok(parsed) => rustls::client::verify_server_name(&parsed, server_name)
+            .err()
+            .unwrap_or(err),
+        Err(_) => err,
+    }
+}
+
+impl ServerCertVerifier for WebPki {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -221,6 +273,7 @@ impl ServerCertVerifier for SystemRoots {
     ) -> Result<ServerCertVerified, rustls::Error> {
         self.inner()?
             .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            .map_err(|e| in_go_order(e, end_entity, server_name))
     }
 
     fn verify_tls12_signature(

@@ -1084,10 +1084,19 @@ fn serialises_camel_case_without_empty_options() {
 const CONTAINERD_1_6_20: &str =
     include_str!("../../../tests/fixtures/containerd-1.6.20-messages.tsv");
 
-#[test]
-fn real_containerd_1_6_20_messages() {
+/// The same, recorded from Debian's containerd 1.7.24 (trixie) and 2.1.9 (sid) by the runtime
+/// tests' version matrix (`PULLCHECK_RECORD_MESSAGES=DIR` with `scripts/test`'s fetched
+/// binaries): 2.x says `failed to resolve image`, 1.7 `pull access denied, …` for a 401.
+const CONTAINERD_1_7_24: &str =
+    include_str!("../../../tests/fixtures/containerd-1.7.24-messages.tsv");
+const CONTAINERD_2_1_9: &str =
+    include_str!("../../../tests/fixtures/containerd-2.1.9-messages.tsv");
+
+/// Every message of one fixture: `explain_status` and `explain` of the kubelet's event text
+/// give the recorded verdict. Returns how many there were.
+fn check_fixture(name: &str, fixture: &str) -> usize {
     let mut seen = 0;
-    for line in CONTAINERD_1_6_20.lines().filter(|l| !l.trim().is_empty()) {
+    for line in fixture.lines().filter(|l| !l.trim().is_empty()) {
         let mut parts = line.splitn(3, '\t');
         let (verdict, code, message) = (
             parts.next().unwrap(),
@@ -1098,17 +1107,29 @@ fn real_containerd_1_6_20_messages() {
         assert_eq!(
             d.verdict.as_str(),
             verdict,
-            "explain_status({code}, {message:?})"
+            "{name}: explain_status({code}, {message:?})"
         );
         // The same text as the kubelet shows it: with the rpc prefix (codes other than
         // Unknown keep it) and wrapped in the Failed event.
         let event =
             format!("Failed to pull image \"x\": rpc error: code = {code} desc = {message}");
-        assert_eq!(explain(&event).verdict.as_str(), verdict, "{event}");
+        assert_eq!(explain(&event).verdict.as_str(), verdict, "{name}: {event}");
         assert_eq!(explain(&event).grpc_code.as_deref(), Some(code));
         seen += 1;
     }
-    assert!(seen >= 20, "fixture has {seen} messages");
+    seen
+}
+
+#[test]
+fn real_containerd_messages_of_every_tested_version() {
+    for (name, fixture) in [
+        ("containerd 1.6.20", CONTAINERD_1_6_20),
+        ("containerd 1.7.24", CONTAINERD_1_7_24),
+        ("containerd 2.1.9", CONTAINERD_2_1_9),
+    ] {
+        let seen = check_fixture(name, fixture);
+        assert!(seen >= 20, "{name}: fixture has {seen} messages");
+    }
 }
 
 /// Layer-stage errors of containers/image (CRI-O's pull library) as Debian's skopeo 1.9.3
