@@ -104,6 +104,22 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
     set().lock().unwrap_or_else(|e| e.into_inner()).scrub(text)
 }
 
+/// Writes `text`, scrubbed, to standard output: the CLIs' one print point. A reader that went
+/// away (`| head`, a closed pipe) ends the output quietly instead of panicking as `print!`
+/// does; any other write error is said on stderr.
+pub fn print(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_all(scrub(text).as_bytes())
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: writing to standard output: {e}");
+        }
+    }
+}
+
 /// [`scrub`] for bytes (an HTTP body): UTF-8 text is scrubbed; other bytes pass unchanged
 /// when no secret's bytes occur in them, else every occurrence is replaced.
 pub fn scrub_bytes(bytes: bytes::Bytes) -> bytes::Bytes {

@@ -1073,3 +1073,23 @@ async fn ten_thousand_layers_are_bounded() {
         r["reason"]
     );
 }
+
+/// A reader that went away (`pullcheck … | head`, a closed pipe) ends the output quietly: the
+/// exit code is the verdict's, not a panic's 101 with a backtrace.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let exe = env!("CARGO_BIN_EXE_pullcheck");
+    for output in ["json", "text"] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(exe)
+            .args(["explain", "rpc error: code = NotFound desc = failed to pull and unpack image \"x\": not found", "-o", output])
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{output}: {stderr}");
+        assert_eq!(out.status.code(), Some(4), "{output}: {stderr}");
+    }
+}

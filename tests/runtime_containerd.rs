@@ -387,6 +387,11 @@ fn registry_answers_agree() {
         ("ecrmissing/app:v1", "repository_unknown"),
         ("unavailable/app:v1", "registry_error"),
         ("ratelimited/app:v1", "rate_limited"),
+        ("internal/app:v1", "registry_error"),
+        ("schema1/app:v1", "unsupported_manifest"),
+        ("huge/app:v1", "registry_error"),
+        ("garbage/app:v1", "registry_error"),
+        ("tampered/app:v1", "digest_mismatch"),
     ] {
         agree(ctd, &format!("{fronts}/{path}"), &[], None, verdict);
     }

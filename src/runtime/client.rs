@@ -267,6 +267,12 @@ impl RuntimeClient {
     }
 }
 
+/// An Unimplemented message that says the service or method is missing.
+fn not_served(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.trim().is_empty() || m.contains("unknown service") || m.contains("unknown method")
+}
+
 /// A status that means "no CRI runtime here" rather than an answer from one.
 fn sort_status(status: &tonic::Status) -> Option<String> {
     // tonic hides the transport error inside the status; walk its source chain for the cause
@@ -282,7 +288,11 @@ fn sort_status(status: &tonic::Status) -> Option<String> {
     }
     let from_transport = !causes.is_empty();
     match status.code() {
-        Code::Unimplemented => Some(format!(
+        // A server without the service or method says so (grpc-go: "unknown service …",
+        // "unknown method …"; others send no message). Any other Unimplemented is the
+        // runtime's answer: containerd 2.x refuses a schema 1 image with it ("not
+        // implemented: media type … is no longer supported since containerd v2.0").
+        Code::Unimplemented if not_served(status.message()) => Some(format!(
             "the endpoint does not implement CRI v1 (runtime.v1): {}",
             status.message()
         )),
@@ -357,5 +367,24 @@ impl From<cri::Image> for ImageInfo {
             size_bytes: i.size,
             pinned: i.pinned,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unimplemented_is_a_missing_service_only_when_it_says_so() {
+        let missing = tonic::Status::unimplemented("unknown service runtime.v1.ImageService");
+        assert!(sort_status(&missing)
+            .unwrap()
+            .contains("does not implement CRI v1"));
+        assert!(sort_status(&tonic::Status::unimplemented("")).is_some());
+        // containerd 2.x refusing a schema 1 image: the runtime's answer, not "no runtime".
+        let schema1 = tonic::Status::unimplemented(
+            "failed to pull and unpack image \"r/schema1/app:v1\": failed to resolve image: not implemented: media type \"application/vnd.docker.distribution.manifest.v1+prettyjws\" is no longer supported since containerd v2.0",
+        );
+        assert!(sort_status(&schema1).is_none());
     }
 }

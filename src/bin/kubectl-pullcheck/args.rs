@@ -117,7 +117,7 @@ impl From<Output> for Format {
 pub(crate) fn print_document<T: serde::Serialize>(doc: &T, format: Format) -> bool {
     match render::encode(doc, format) {
         Ok(Some(s)) => {
-            print!("{s}");
+            pullcheck::secrets::print(&s);
             true
         }
         Ok(None) => true,

@@ -108,7 +108,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: ImageArgs) -> u8 {
     let format = Format::from(a.output);
     match format {
         Format::Text | Format::Wide => {
-            print!("{}", render::image_text(&doc, format == Format::Wide))
+            pullcheck::secrets::print(&render::image_text(&doc, format == Format::Wide))
         }
         _ => {
             if !print_document(&doc, format) {

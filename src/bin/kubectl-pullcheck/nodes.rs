@@ -66,9 +66,12 @@ pub(crate) async fn run(g: &GlobalArgs, a: NodesArgs) -> u8 {
     let format = Format::from(a.output);
     match format {
         Format::Text | Format::Wide => {
-            print!("{}", render::nodes_table(&rows));
+            pullcheck::secrets::print(&render::nodes_table(&rows));
             let ready = rows.iter().filter(|p| p.ready()).count();
-            println!("\n{ready}/{} nodes have a ready agent", rows.len());
+            pullcheck::secrets::print(&format!(
+                "\n{ready}/{} nodes have a ready agent\n",
+                rows.len()
+            ));
         }
         _ => {
             let doc = NodeAgents {

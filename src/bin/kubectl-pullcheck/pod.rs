@@ -93,7 +93,9 @@ pub(crate) async fn run(g: &GlobalArgs, a: PodArgs) -> u8 {
     let doc = PodCheck::new(pod_id, node, failing, checks);
     let format = Format::from(a.output);
     match format {
-        Format::Text | Format::Wide => print!("{}", render::pod_text(&doc, agent_pod.as_deref())),
+        Format::Text | Format::Wide => {
+            pullcheck::secrets::print(&render::pod_text(&doc, agent_pod.as_deref()))
+        }
         _ => {
             if !print_document(&doc, format) {
                 return exit::CLUSTER;

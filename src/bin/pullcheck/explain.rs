@@ -42,16 +42,13 @@ pub(crate) fn explain(args: ExplainArgs) -> ExitCode {
     let code = diagnosis.verdict.exit_code();
     match args.output {
         Output::Json => match serde_json::to_string_pretty(&MessageExplanation::from(diagnosis)) {
-            Ok(j) => println!("{}", pullcheck::secrets::scrub(&j)),
+            Ok(j) => pullcheck::secrets::print(&format!("{j}\n")),
             Err(e) => {
                 eprintln!("error: failed to encode the explanation: {e}");
                 return ExitCode::from(1);
             }
         },
-        Output::Text => print!(
-            "{}",
-            pullcheck::secrets::scrub(&runtime_message::render_text(&diagnosis))
-        ),
+        Output::Text => pullcheck::secrets::print(&runtime_message::render_text(&diagnosis)),
     }
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

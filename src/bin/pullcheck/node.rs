@@ -59,13 +59,13 @@ pub(crate) fn node(args: NodeArgs) -> ExitCode {
     let node = NodeFacts::new(Platform::host(), facts, registry, identities);
     match args.output {
         Output::Json => match serde_json::to_string_pretty(&node) {
-            Ok(j) => println!("{}", pullcheck::secrets::scrub(&j)),
+            Ok(j) => pullcheck::secrets::print(&format!("{j}\n")),
             Err(e) => {
                 eprintln!("error: failed to encode the node facts: {e}");
                 return ExitCode::from(1);
             }
         },
-        Output::Text => print!("{}", pullcheck::secrets::scrub(&node.render_text())),
+        Output::Text => pullcheck::secrets::print(&node.render_text()),
     }
     ExitCode::from(u8::try_from(node.exit_code).unwrap_or(1))
 }

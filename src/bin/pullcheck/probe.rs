@@ -164,13 +164,13 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
     };
     match args.output {
         Output::Json => match serde_json::to_string_pretty(&report) {
-            Ok(j) => println!("{}", pullcheck::secrets::scrub(&j)),
+            Ok(j) => pullcheck::secrets::print(&format!("{j}\n")),
             Err(e) => {
                 eprintln!("error: failed to encode the report: {e}");
                 return ExitCode::from(1);
             }
         },
-        Output::Text => print!("{}", pullcheck::secrets::scrub(&text::render(&report))),
+        Output::Text => pullcheck::secrets::print(&text::render(&report)),
     }
     ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
 }
