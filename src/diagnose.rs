@@ -113,7 +113,7 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
     let config = RegistryConfig::read(req.containerd_config.as_deref(), req.hosts_dir.as_deref())?;
     let mut endpoints = config.resolve(&image)?;
     let version = predicted_version(req).await;
-    endpoints::loopback::apply(&mut endpoints, version.loopback(), &version.label());
+    endpoints::version_rules::apply(&mut endpoints, version.host_rules(), &version.label());
     endpoints.proxy = Some(prober.proxy().summary());
     endpoints
         .notes

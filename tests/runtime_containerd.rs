@@ -762,3 +762,37 @@ fn too_small_an_image_filesystem_is_insufficient_disk() {
     }
     assert_eq!(r["runtime"]["agrees"], true, "{}", run.stdout);
 }
+
+/// A missing tag behind `[host]` with the CA and a `server` of the same URL: containerd 1.x
+/// retries the server entry without the CA and reports the certificate error; 2.x does not
+/// retry it and reports not found. The probe predicts each, and names the difference.
+#[test]
+fn a_missing_tag_behind_a_repeated_server_depends_on_the_version() {
+    let _serial = serial();
+    let ctd = containerd();
+    let b = bed();
+    let host = format!("tls.registry.test:{}", b.port("tls"));
+    // tls_verdicts_agree probes this host:port without hosts.toml: only while this test runs.
+    let _hosts = ctd.scoped_hosts_toml(&host, &ca_toml(&format!("https://{host}"), ""));
+    let user = b.user();
+    let pw = format!("{}\n", b.password());
+    let creds = ["--username", user.as_str(), "--password-stdin"];
+    let expected = if support::containerd::major_minor().0 >= 2 {
+        "manifest_unknown"
+    } else {
+        "tls_unknown_authority"
+    };
+    let r = agree(
+        ctd,
+        &format!("{host}/app:nope"),
+        &creds,
+        Some(&pw),
+        expected,
+    );
+    assert_eq!(r["runtimeVersion"]["source"], "runtime", "{r}");
+    if expected == "manifest_unknown" {
+        let notes = r["endpoints"]["notes"].to_string();
+        assert!(notes.contains("repeats a [host] entry"), "{notes}");
+    }
+    agree(ctd, &format!("{host}/app:amd64"), &creds, Some(&pw), "ok");
+}

@@ -12,11 +12,11 @@ pub mod go_duration;
 pub mod hosts_dir;
 pub mod hosts_toml;
 pub mod legacy;
-pub mod loopback;
 pub mod no_proxy;
 pub mod proxy;
 pub mod registry_config;
 pub mod registry_dirs;
+pub mod version_rules;
 
 pub use registry_config::{Mode, RegistryConfig};
 pub use registry_dirs::{HostSummary, RegistryDir};

@@ -1,9 +1,9 @@
 //! Which runtime version the probe predicts for: the node runtime's own (CRI `Version`), the
 //! `--runtime-version` flag, or a stated default — never a silent guess. The rules that differ
-//! between versions are looked up here ([`RuntimeVersion::loopback`]); everything else the
+//! between versions are looked up here ([`RuntimeVersion::host_rules`]); everything else the
 //! probe does is common to containerd 1.6, 1.7 and 2.x.
 
-use crate::endpoints::loopback::Loopback;
+use crate::endpoints::version_rules::HostRules;
 use serde::Serialize;
 
 /// The version assumed when no runtime answers and no flag is given: the oldest containerd
@@ -152,12 +152,12 @@ impl RuntimeVersion {
         format!("containerd {}.{}", self.major, self.minor)
     }
 
-    /// How this version speaks to loopback registries.
-    pub fn loopback(&self) -> Loopback {
+    /// How this version builds its host list from the configuration.
+    pub fn host_rules(&self) -> HostRules {
         match (self.major, self.minor) {
-            (1, m) if m < 7 => Loopback::VerifyThenHttp,
-            (1, _) => Loopback::Unverified,
-            _ => Loopback::ExplicitVerified,
+            (1, m) if m < 7 => HostRules::Containerd16,
+            (1, _) => HostRules::Containerd17,
+            _ => HostRules::Containerd2,
         }
     }
 
@@ -176,13 +176,13 @@ mod tests {
     fn versions_as_runtimes_report_them_and_flags_give_them() {
         let v = RuntimeVersion::from_runtime("containerd", "1.6.20~ds1");
         assert_eq!(
-            (v.major, v.minor, v.loopback()),
-            (1, 6, Loopback::VerifyThenHttp)
+            (v.major, v.minor, v.host_rules()),
+            (1, 6, HostRules::Containerd16)
         );
         let v = RuntimeVersion::from_runtime("containerd", "1.7.24~ds1");
-        assert_eq!(v.loopback(), Loopback::Unverified);
+        assert_eq!(v.host_rules(), HostRules::Containerd17);
         let v = RuntimeVersion::from_runtime("containerd", "v2.1.9");
-        assert_eq!((v.major, v.loopback()), (2, Loopback::ExplicitVerified));
+        assert_eq!((v.major, v.host_rules()), (2, HostRules::Containerd2));
         assert!(v.note.is_none());
         // Unknown, unparsable or foreign: the default's rules, said.
         for (name, version) in [

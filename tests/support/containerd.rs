@@ -47,6 +47,13 @@ impl Containerd {
         format!("unix://{}", self.socket.display())
     }
 
+    /// Writes `certs.d/<host>/hosts.toml` for as long as the guard lives (for a host:port
+    /// other tests use without one).
+    pub fn scoped_hosts_toml(&self, host: &str, body: &str) -> ScopedHosts {
+        self.hosts_toml(host, body);
+        ScopedHosts(self.certs_d.join(host))
+    }
+
     /// Writes `certs.d/<host>/hosts.toml` (each test uses its own registry host:port).
     pub fn hosts_toml(&self, host: &str, body: &str) {
         let dir = self.certs_d.join(host);
@@ -92,6 +99,15 @@ pub fn plain_version() -> String {
         .next()
         .unwrap_or("")
         .to_string()
+}
+
+/// Removes a `certs.d/<host>` directory when dropped (see [`Containerd::scoped_hosts_toml`]).
+pub struct ScopedHosts(PathBuf);
+
+impl Drop for ScopedHosts {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 pub fn containerd() -> &'static Containerd {
