@@ -120,6 +120,12 @@ impl<K: Hash + Eq + Clone, V> ByteMap<K, V> {
         }
     }
 
+    /// Drops every entry.
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.bytes = 0;
+    }
+
     /// Entries held (expired ones until pushed out).
     pub fn len(&self) -> usize {
         self.map.len()

@@ -174,6 +174,11 @@ impl<K: Hash + Eq + Clone> Cache<K> {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// Drops every answer (the runtime they were predicted for changed).
+    pub fn clear(&self) {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

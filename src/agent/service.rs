@@ -121,6 +121,21 @@ pub struct ProbeService {
     limiter: Limiter,
     metrics: Arc<Metrics>,
     seen: Arc<RateLimitBoard>,
+    versions: VersionSeen,
+}
+
+/// The runtime version the last fresh probe predicted for. Cached answers were predicted for
+/// it; when a probe sees another (containerd restarted after an upgrade), they are dropped.
+#[derive(Debug, Default)]
+struct VersionSeen(Mutex<Option<String>>);
+
+impl VersionSeen {
+    /// Records `now` (a version label); the previous one when it differs.
+    fn changed(&self, now: &str) -> Option<String> {
+        let mut last = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let before = last.replace(now.to_string());
+        before.filter(|b| b != now)
+    }
 }
 
 impl ProbeService {
@@ -160,6 +175,7 @@ impl ProbeService {
             limiter,
             metrics,
             seen,
+            versions: VersionSeen::default(),
         }
     }
 
@@ -256,6 +272,13 @@ impl ProbeService {
             .map_err(diagnose_error)?;
         self.metrics.observe_upstream(&report);
         self.seen.record(&report);
+        if let Some(v) = &report.runtime_version {
+            let label = format!("{} {}", v.name, v.version);
+            if let Some(before) = self.versions.changed(&label) {
+                self.cache.clear();
+                tracing::info!(before = %before, now = %label, "the runtime's version changed: cached answers dropped");
+            }
+        }
         let summary = Arc::new(Summary::of(&report));
         self.metrics.reports.observe(&summary);
         let body = serde_json::to_vec(&report)
@@ -362,5 +385,26 @@ fn diagnose_error(e: diagnose::Error) -> ApiError {
             kube_secrets::Error::Config(_) => ApiError::new(Code::KubernetesUnavailable, text),
             kube_secrets::Error::Api { .. } => ApiError::new(Code::KubernetesError, text),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VersionSeen;
+
+    #[test]
+    fn a_changed_runtime_version_is_seen_once() {
+        let v = VersionSeen::default();
+        assert_eq!(
+            v.changed("containerd 1.7.24"),
+            None,
+            "the first is no change"
+        );
+        assert_eq!(v.changed("containerd 1.7.24"), None);
+        assert_eq!(
+            v.changed("containerd 2.1.9").as_deref(),
+            Some("containerd 1.7.24")
+        );
+        assert_eq!(v.changed("containerd 2.1.9"), None);
     }
 }
