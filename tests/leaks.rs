@@ -174,6 +174,22 @@ fn serve(c: TcpStream, secret: &str) {
 
 type Reply = (&'static str, Vec<(String, String)>, String);
 
+/// 200 with the amd64 image's manifest.
+fn manifest_reply() -> Reply {
+    let m = manifest();
+    (
+        "200 OK",
+        vec![
+            (
+                "Content-Type".into(),
+                "application/vnd.oci.image.manifest.v1+json".into(),
+            ),
+            ("Docker-Content-Digest".into(), sha(&m)),
+        ],
+        m,
+    )
+}
+
 fn errors(code: &str, message: &str) -> String {
     json!({"errors": [{"code": code, "message": message}]}).to_string()
 }
@@ -227,20 +243,7 @@ fn respond(path: &str, valid: bool, authorization: &str, secret: &str) -> Reply 
     }
     match repo {
         "ok" if path.contains("/blobs/") => ("200 OK", vec![], config_blob().to_string()),
-        "ok" => {
-            let m = manifest();
-            (
-                "200 OK",
-                vec![
-                    (
-                        "Content-Type".into(),
-                        "application/vnd.oci.image.manifest.v1+json".into(),
-                    ),
-                    ("Docker-Content-Digest".into(), sha(&m)),
-                ],
-                m,
-            )
-        }
+        "ok" => manifest_reply(),
         "locked" => (
             "401 Unauthorized",
             vec![challenge, json_type],
@@ -316,20 +319,7 @@ fn respond(path: &str, valid: bool, authorization: &str, secret: &str) -> Reply 
             vec![json_type],
             errors("BLOB_UNKNOWN", &format!("blob unknown to {secret}")),
         ),
-        "echoblob" => {
-            let m = manifest();
-            (
-                "200 OK",
-                vec![
-                    (
-                        "Content-Type".into(),
-                        "application/vnd.oci.image.manifest.v1+json".into(),
-                    ),
-                    ("Docker-Content-Digest".into(), sha(&m)),
-                ],
-                m,
-            )
-        }
+        "echoblob" => manifest_reply(),
         "echoredirect" => (
             "307 Temporary Redirect",
             vec![(

@@ -85,33 +85,29 @@ impl RuntimeClient {
         &self.endpoint
     }
 
+    /// CRI `Version`.
+    async fn version_reply(&self) -> Result<cri::VersionResponse, Error> {
+        let mut rt = RuntimeServiceClient::new(self.channel.clone());
+        self.call(
+            "Version",
+            self.timeout,
+            rt.version(cri::VersionRequest {
+                version: "v1".into(),
+            }),
+        )
+        .await
+    }
+
     /// The runtime's name and version (CRI `Version` alone).
     pub async fn version(&self) -> Result<(String, String), Error> {
-        let mut rt = RuntimeServiceClient::new(self.channel.clone());
-        let v = self
-            .call(
-                "Version",
-                self.timeout,
-                rt.version(cri::VersionRequest {
-                    version: "v1".into(),
-                }),
-            )
-            .await?;
+        let v = self.version_reply().await?;
         Ok((v.runtime_name, v.runtime_version))
     }
 
     /// Runtime name and versions, and its conditions (RuntimeReady, NetworkReady).
     pub async fn info(&self) -> Result<RuntimeInfo, Error> {
+        let version = self.version_reply().await?;
         let mut rt = RuntimeServiceClient::new(self.channel.clone());
-        let version = self
-            .call(
-                "Version",
-                self.timeout,
-                rt.version(cri::VersionRequest {
-                    version: "v1".into(),
-                }),
-            )
-            .await?;
         let status = self
             .call(
                 "Status",

@@ -310,14 +310,13 @@ pub fn config_toml(d: &Path) -> String {
     }
 }
 
-/// containerd 1.x configuration (version 2 schema).
-pub fn config_v2(d: &Path) -> String {
-    let d = d.display();
+/// What both layouts share: root, state, sockets, opt, the CRI stream server.
+fn config_common(d: &std::path::Display<'_>, version: u32, extra_disabled: &str) -> String {
     format!(
-        r#"version = 2
+        r#"version = {version}
 root = "{d}/root"
 state = "{d}/state"
-disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"{extra_disabled}]
 
 [grpc]
   address = "{d}/containerd.sock"
@@ -331,7 +330,16 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 [plugins."io.containerd.grpc.v1.cri"]
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
+"#
+    )
+}
+
+/// containerd 1.x configuration (version 2 schema).
+pub fn config_v2(d: &Path) -> String {
+    let d = d.display();
+    let common = config_common(&d, 2, "");
+    format!(
+        r#"{common}  [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "native"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{d}/cni/bin"
@@ -345,25 +353,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 /// containerd 2.x configuration (version 3 schema).
 pub fn config_v3(d: &Path) -> String {
     let d = d.display();
+    let common = config_common(&d, 3, r#", "io.containerd.snapshotter.v1.erofs""#);
     format!(
-        r#"version = 3
-root = "{d}/root"
-state = "{d}/state"
-disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.erofs"]
-
-[grpc]
-  address = "{d}/containerd.sock"
-
-[ttrpc]
-  address = "{d}/containerd.sock.ttrpc"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{d}/opt"
-
-[plugins."io.containerd.grpc.v1.cri"]
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-
+        r#"{common}
 [plugins."io.containerd.cri.v1.images"]
   snapshotter = "native"
   [plugins."io.containerd.cri.v1.images".registry]
