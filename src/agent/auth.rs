@@ -261,7 +261,7 @@ pub async fn require(State(auth): State<Arc<Authenticator>>, req: Request, next:
             .into_response()
         }
         Err(e) => {
-            tracing::warn!(error = %error_chain(&e), "could not review a network caller's token");
+            tracing::warn!(error = %crate::identity::error_chain(&e), "could not review a network caller's token");
             ApiError::new(
                 Code::AuthUnavailable,
                 "the Kubernetes API could not review the token; try again",
@@ -270,16 +270,4 @@ pub async fn require(State(auth): State<Arc<Authenticator>>, req: Request, next:
             .into_response()
         }
     }
-}
-
-/// `outer: inner: …`.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
 }

@@ -59,7 +59,7 @@ impl NodeContext {
                 p.image_credential_provider_config
                     .as_ref()
                     .map_or_else(|| "(the kubelet's)".into(), |p| p.display().to_string()),
-                super::auth::error_chain(&e),
+                crate::identity::error_chain(&e),
             )
         })?;
         RegistryConfig::read(p.containerd_config.as_deref(), p.hosts_dir.as_deref()).map_err(
@@ -74,7 +74,7 @@ impl NodeContext {
                         ),
                     ),
                 };
-                invalid(key, value, super::auth::error_chain(&e))
+                invalid(key, value, crate::identity::error_chain(&e))
             },
         )?;
         let runtime = match &p.runtime_endpoint {

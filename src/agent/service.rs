@@ -373,7 +373,7 @@ fn code_label(c: Code) -> &'static str {
 
 /// Why a diagnosis could not start, as an API error.
 fn diagnose_error(e: diagnose::Error) -> ApiError {
-    let text = super::auth::error_chain(&e);
+    let text = crate::identity::error_chain(&e);
     match e {
         diagnose::Error::DockerConfig(_) | diagnose::Error::Endpoints(_) => {
             ApiError::new(Code::NodeConfiguration, text)

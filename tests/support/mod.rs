@@ -1,7 +1,7 @@
 //! The shared test bed (scripts/testbed.py: docker-registry, nginx, openssl, skopeo on
 //! loopback) and helpers to run the `pullcheck` binary against it.
 //!
-//! `PULLCHECK_TESTBED=/path/bed.json` reuses a running bed (scripts/test starts one); otherwise
+//! `PULLCHECK_TESTBED=/path/bed.json` reuses a running bed (`scripts/testbed.py up DIR`); otherwise
 //! the first test starts one in a temporary directory. The bed exits when this process does:
 //! it watches its standard input, which only this process holds.
 #![allow(dead_code)]

@@ -184,13 +184,8 @@ pub(crate) fn parse_platform(s: &str) -> Result<Platform, String> {
     Platform::parse(s).map_err(|e| e.to_string())
 }
 
+/// A time limit between 1 ms and 1 h (the agent's duration parser, naming the input).
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("invalid duration {s:?}: {e} (e.g. 10s, 1500ms)"))?;
-    if d.is_zero() || d > Duration::from_secs(3600) {
-        return Err(format!(
-            "invalid duration {s:?}: must be between 1ms and 1h"
-        ));
-    }
-    Ok(d)
+    pullcheck::agent::config::duration(Duration::from_millis(1), Duration::from_secs(3600))(s)
+        .map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
