@@ -352,15 +352,29 @@ impl NodeFacts {
 /// a line saying AKS managed identity is not supported.
 pub async fn cloud_facts(settings: &CloudSettings) -> Vec<IdentityFact> {
     let gce_host = gke::metadata_host(settings.gce_metadata_host.as_deref());
-    let (eks, gke) = tokio::join!(
-        eks::instance_role(settings.imds_endpoint.as_deref(), settings.timeout),
-        gke::node_token(&gce_host, settings.timeout),
-    );
+    // Only the node's own cloud is asked (src/identity/platform.rs).
+    let ask_eks = async {
+        match settings.not_aws() {
+            Some(why) => Err(why),
+            None => eks::instance_role(settings.imds_endpoint.as_deref(), settings.timeout)
+                .await
+                .map_err(|e| format!("not available: {e}")),
+        }
+    };
+    let ask_gke = async {
+        match settings.not_gcp() {
+            Some(why) => Err(why),
+            None => gke::node_token(&gce_host, settings.timeout)
+                .await
+                .map_err(|e| format!("not available: {e}")),
+        }
+    };
+    let (eks, gke) = tokio::join!(ask_eks, ask_gke);
     let eks = match eks {
         Ok(role) => format!(
             "instance role {role}: used for ECR registries (*.dkr.ecr.*.amazonaws.com) that no credential plugin covers"
         ),
-        Err(e) => format!("not available: {e}"),
+        Err(e) => e,
     };
     let gke = match gke {
         Ok(t) => {
@@ -375,14 +389,16 @@ pub async fn cloud_facts(settings: &CloudSettings) -> Vec<IdentityFact> {
                 t.scopes.join(", ")
             )
         }
-        Err(e) => format!("not available: {e}"),
+        Err(e) => e,
     };
-    vec![
+    let mut facts = vec![IdentityFact::note("cloud", &settings.cloud.to_string())];
+    facts.extend([
         IdentityFact::note("eks", &eks),
         IdentityFact::note("gke", &gke),
         IdentityFact::note(
             "aks",
             "AKS kubelet managed identity (ACR) is not supported by pullcheck's built-in identities; a node's acr-credential-provider plugin is run like any credential plugin",
         ),
-    ]
+    ]);
+    facts
 }

@@ -1093,3 +1093,53 @@ fn a_closed_stdout_is_not_a_panic() {
         assert_eq!(out.status.code(), Some(4), "{output}: {stderr}");
     }
 }
+
+/// Only the node's own cloud is asked: with `--cloud gcp` the EKS identity is "not an EC2
+/// instance", not an IMDS error, and IMDS (a port nothing listens on) is never contacted; an
+/// unknown `--cloud` is a usage error naming the choices.
+#[test]
+fn only_the_nodes_cloud_is_asked() {
+    let run = pullcheck(
+        &[
+            "node",
+            "--cloud",
+            "gcp",
+            "--imds-endpoint",
+            "http://127.0.0.1:9",
+            "--gce-metadata-host",
+            "127.0.0.1:9",
+            "--metadata-timeout",
+            "300ms",
+            "--runtime-endpoint",
+            "unix:///nonexistent/cri.sock",
+            "-o",
+            "json",
+        ],
+        None,
+        &[],
+    );
+    let n = run.json();
+    let ids = n["identities"].as_array().unwrap();
+    let of = |kind: &str| {
+        ids.iter()
+            .find(|i| i["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {n}"))["description"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        of("cloud").starts_with("Google Compute Engine (--cloud gcp)"),
+        "{n}"
+    );
+    assert!(of("eks").starts_with("not an EC2 instance"), "{n}");
+    assert!(of("gke").starts_with("not available"), "{n}");
+    let bad = pullcheck(&["node", "--cloud", "ec2"], None, &[]);
+    assert_ne!(bad.code, 0);
+    assert!(
+        bad.stderr
+            .contains("expected auto, aws, gcp, azure or other"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -108,6 +108,8 @@ pub struct ProbeSettings {
     pub metadata_timeout: Duration,
     /// Whether the built-in cloud identities (EKS, GKE) are consulted.
     pub cloud_identity: bool,
+    /// The node's cloud (`--cloud`, or DMI): only its identity is asked.
+    pub cloud: crate::identity::platform::Cloud,
 }
 
 /// Request and connection limits.

@@ -117,6 +117,7 @@ impl NodeContext {
                 imds_endpoint: p.imds_endpoint.clone(),
                 gce_metadata_host: p.gce_metadata_host.clone(),
                 timeout: p.metadata_timeout,
+                cloud: p.cloud.clone(),
             }),
             cloud_seen: Default::default(),
             settings: p.clone(),

@@ -280,6 +280,7 @@ mod tests {
             imds_endpoint: Some(format!("http://{closed}")),
             gce_metadata_host: Some(closed.to_string()),
             timeout: Duration::from_secs(2),
+            ..Default::default()
         };
         let first = w.facts(Some(&settings)).await;
         let eks = first.iter().find(|f| f.kind == "eks").expect("an eks line");

@@ -19,6 +19,8 @@ pub struct CloudSettings {
     pub gce_metadata_host: Option<String>,
     /// Time limit per metadata request.
     pub timeout: Duration,
+    /// The node's cloud (`--cloud`, or DMI): only its identity is asked.
+    pub cloud: super::platform::Cloud,
 }
 
 impl Default for CloudSettings {
@@ -27,7 +29,32 @@ impl Default for CloudSettings {
             imds_endpoint: None,
             gce_metadata_host: None,
             timeout: Duration::from_secs(2),
+            cloud: super::platform::Cloud::Unknown {
+                why: "not detected".into(),
+            },
         }
+    }
+}
+
+impl CloudSettings {
+    /// Why the EKS identity is not asked on this node, if it is not.
+    pub fn not_aws(&self) -> Option<String> {
+        (!self.cloud.may_ask_aws()).then(|| {
+            format!(
+                "not an EC2 instance: this node is {}; IMDS was not asked (--cloud aws asks anyway)",
+                self.cloud
+            )
+        })
+    }
+
+    /// Why the GKE identity is not asked on this node, if it is not.
+    pub fn not_gcp(&self) -> Option<String> {
+        (!self.cloud.may_ask_gcp()).then(|| {
+            format!(
+                "not a GCE instance: this node is {}; the metadata server was not asked (--cloud gcp asks anyway)",
+                self.cloud
+            )
+        })
     }
 }
 
@@ -102,9 +129,34 @@ pub struct CloudLookup {
 /// Asks the node's cloud identity for `registry`, when it is an ECR or Google registry.
 pub async fn lookup(settings: &CloudSettings, registry: &str) -> Option<CloudLookup> {
     if let Some(host) = eks::parse_ecr_host(registry) {
+        if let Some(why) = settings.not_aws() {
+            return Some(CloudLookup {
+                credential: None,
+                outcome: CloudOutcome::Eks {
+                    region: host.region.clone(),
+                    role: None,
+                    expires_at: None,
+                    error: Some(why),
+                },
+                warnings: vec![],
+            });
+        }
         return Some(eks_lookup(settings, &host).await);
     }
     if gke::is_google_registry(registry) {
+        if let Some(why) = settings.not_gcp() {
+            return Some(CloudLookup {
+                credential: None,
+                outcome: CloudOutcome::Gke {
+                    email: None,
+                    scopes: vec![],
+                    pull_scope: None,
+                    expires_at: None,
+                    error: Some(why),
+                },
+                warnings: vec![],
+            });
+        }
         return Some(gke_lookup(settings).await);
     }
     None
@@ -252,6 +304,47 @@ async fn gke_lookup(settings: &CloudSettings) -> CloudLookup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn only_the_nodes_own_cloud_is_asked() {
+        use crate::identity::platform::Cloud;
+        // Metadata endpoints nothing listens on: asked, they would fail differently.
+        let on = |cloud: Cloud| CloudSettings {
+            imds_endpoint: Some("http://127.0.0.1:9".into()),
+            gce_metadata_host: Some("127.0.0.1:9".into()),
+            timeout: Duration::from_millis(200),
+            cloud,
+        };
+        let gcp = on(Cloud::Gcp {
+            from: "test".into(),
+        });
+        let ecr = lookup(&gcp, "123456789012.dkr.ecr.eu-west-1.amazonaws.com")
+            .await
+            .unwrap();
+        let why = ecr.outcome.error().unwrap();
+        assert!(
+            why.starts_with("not an EC2 instance: this node is Google Compute Engine"),
+            "{why}"
+        );
+        assert!(ecr.credential.is_none());
+        let aws = on(Cloud::Aws {
+            from: "test".into(),
+        });
+        let gar = lookup(&aws, "europe-docker.pkg.dev").await.unwrap();
+        assert!(gar
+            .outcome
+            .error()
+            .unwrap()
+            .starts_with("not a GCE instance"));
+        // Unknown (no DMI): asked, and the failure is the metadata service's.
+        let unknown = on(Cloud::Unknown {
+            why: "no DMI".into(),
+        });
+        let ecr = lookup(&unknown, "123456789012.dkr.ecr.eu-west-1.amazonaws.com")
+            .await
+            .unwrap();
+        assert!(!ecr.outcome.error().unwrap().contains("not an EC2 instance"));
+    }
 
     #[tokio::test]
     async fn other_registries_have_no_cloud_identity() {

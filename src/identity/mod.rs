@@ -14,6 +14,7 @@ pub mod kube_secrets;
 pub mod kubelet;
 pub mod node;
 pub mod node_files;
+pub mod platform;
 pub mod url_match;
 
 use serde::Serialize;

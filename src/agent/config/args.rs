@@ -197,6 +197,13 @@ pub struct AgentArgs {
     /// Do not ask the cloud metadata services (EKS, GKE) for the node's identity.
     #[arg(long, env = "PULLCHECK_NO_CLOUD_IDENTITY")]
     pub no_cloud_identity: bool,
+    /// The node's cloud: auto (from DMI sys_vendor/product_name), aws, gcp, azure or other;
+    /// only that cloud's metadata service is asked [default: auto].
+    #[arg(long, value_name = "CLOUD", env = "PULLCHECK_CLOUD")]
+    pub cloud: Option<String>,
+    /// Where the DMI strings are [default: /sys/class/dmi/id].
+    #[arg(long, value_name = "DIR", env = "PULLCHECK_DMI_DIR")]
+    pub dmi_dir: Option<String>,
     /// The drift monitor: on or off [default: on]. It watches this node's pods (with the
     /// Kubernetes API and --node-name) and the --watch-list, re-probes their images, exports
     /// verdict metrics and publishes events.
@@ -274,6 +281,8 @@ pub const KEYS: &[&str] = &[
     "gce-metadata-host",
     "metadata-timeout",
     "no-cloud-identity",
+    "cloud",
+    "dmi-dir",
     "monitor",
     "monitor-interval",
     "monitor-concurrency",

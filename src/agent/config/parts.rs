@@ -100,6 +100,17 @@ pub(super) fn probe_settings(s: &Sources, a: &AgentArgs) -> Result<ProbeSettings
             "2s",
             &step,
         )?,
+        cloud: {
+            let dir: std::path::PathBuf = s.get(
+                "dmi-dir",
+                a.dmi_dir.as_deref(),
+                crate::identity::platform::DMI_DIR,
+                |v| Ok(std::path::PathBuf::from(v.trim())),
+            )?;
+            s.get("cloud", a.cloud.as_deref(), "auto", |v| {
+                crate::identity::platform::choose(v, &dir).map_err(|e| e.to_string())
+            })?
+        },
         cloud_identity: !s.get(
             "no-cloud-identity",
             a.no_cloud_identity.then_some("true"),

@@ -168,15 +168,34 @@ pub(crate) struct CloudArgs {
     /// Do not ask the cloud metadata services for the node's identity.
     #[arg(long)]
     pub(crate) no_cloud_identity: bool,
+    /// The node's cloud: auto (from DMI sys_vendor/product_name), aws, gcp, azure or other.
+    /// Only that cloud's metadata service is asked; unknown (no DMI) asks each.
+    #[arg(
+        long,
+        value_name = "CLOUD",
+        default_value = "auto",
+        env = "PULLCHECK_CLOUD"
+    )]
+    pub(crate) cloud: String,
+    /// Where the DMI strings are (the host's, e.g. /host/sys/class/dmi/id in a debug pod).
+    #[arg(long, value_name = "DIR", default_value = pullcheck::identity::platform::DMI_DIR)]
+    pub(crate) dmi_dir: PathBuf,
 }
 
 impl CloudArgs {
-    pub(crate) fn settings(&self) -> Option<CloudSettings> {
-        (!self.no_cloud_identity).then(|| CloudSettings {
+    /// The settings, or a usage error for a bad `--cloud`.
+    pub(crate) fn settings(&self) -> Result<Option<CloudSettings>, String> {
+        if self.no_cloud_identity {
+            return Ok(None);
+        }
+        let cloud = pullcheck::identity::platform::choose(&self.cloud, &self.dmi_dir)
+            .map_err(|e| e.to_string())?;
+        Ok(Some(CloudSettings {
             imds_endpoint: self.imds_endpoint.clone(),
             gce_metadata_host: self.gce_metadata_host.clone(),
             timeout: self.metadata_timeout,
-        })
+            cloud,
+        }))
     }
 }
 

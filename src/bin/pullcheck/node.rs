@@ -53,7 +53,14 @@ pub(crate) fn node(args: NodeArgs) -> ExitCode {
         Ok(id) => pullcheck::node::identity_facts(&id),
         Err(e) => vec![IdentityFact::note("error", &e)],
     };
-    if let Some(settings) = args.cloud.settings() {
+    let cloud = match args.cloud.settings() {
+        Ok(c) => c,
+        Err(usage) => {
+            eprintln!("error: {usage}");
+            return ExitCode::from(USAGE_EXIT);
+        }
+    };
+    if let Some(settings) = cloud {
         identities.extend(runtime.block_on(pullcheck::node::cloud_facts(&settings)));
     }
     let node = NodeFacts::new(Platform::host(), facts, registry, identities);

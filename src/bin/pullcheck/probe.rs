@@ -101,6 +101,13 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
     // The node's runtime (given or found): asked for image presence and free space, and for
     // the runtime pull. The client connects lazily; an endpoint that is not there shows as
     // runtime_unavailable in a runtime pull, and as a note otherwise.
+    let cloud = match args.cloud.settings() {
+        Ok(c) => c,
+        Err(usage) => {
+            eprintln!("error: {usage}");
+            return ExitCode::from(USAGE_EXIT);
+        }
+    };
     let node_runtime = match args.runtime.client() {
         Ok(c) => Ok(c),
         Err(Err(usage)) => {
@@ -148,7 +155,7 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
         runtime_pull,
         runtime: Some(node_runtime),
         kube,
-        cloud: args.cloud.settings(),
+        cloud,
         runtime_version: args.runtime_version.clone(),
     };
     let prober = Prober::with_proxy(
