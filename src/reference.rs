@@ -89,6 +89,19 @@ impl ImageRef {
         if !valid_domain(domain) || path.is_empty() || !path.split('/').all(valid_path_component) {
             return Err(invalid(&explain_invalid(trimmed)));
         }
+        // The grammar allows any digits; no runtime can connect past 65535.
+        if let Some(port) = domain
+            .rsplit_once(':')
+            .map(|(_, p)| p)
+            .filter(|p| !p.contains(']'))
+        {
+            if port.parse::<u16>().is_err() {
+                return Err(invalid(&format!(
+                    "port {} is out of range (at most 65535)",
+                    crate::bounded::clip(port, 16)
+                )));
+            }
+        }
         let domain = if domain == "index.docker.io" {
             DOCKER_HUB
         } else {
@@ -324,6 +337,20 @@ mod tests {
         assert_eq!(p("ghcr.io/o/r").endpoint_host(), "ghcr.io");
         assert!(p("localhost:5000/app").is_loopback_registry());
         assert!(!p("ghcr.io/o/r").is_loopback_registry());
+    }
+
+    #[test]
+    fn a_port_past_65535_is_an_invalid_reference() {
+        for r in [
+            "127.0.0.1:99999/app:v1",
+            "registry.example:65536/app",
+            "[::1]:70000/app",
+        ] {
+            let e = ImageRef::parse(r).unwrap_err().to_string();
+            assert!(e.contains("out of range"), "{r}: {e}");
+        }
+        assert_eq!(p("127.0.0.1:65535/app").registry, "127.0.0.1:65535");
+        assert_eq!(p("[::1]:5000/app").registry, "[::1]:5000");
     }
 
     #[test]

@@ -579,6 +579,9 @@ fn unreachable_hanging_and_foreign_runtimes_are_runtime_unavailable() {
         let r = run.json();
         assert_eq!(r["verdict"], "ok", "{r}");
         assert_eq!(r["runtime"]["verdict"], "runtime_unavailable", "{r}");
+        // The runtime pull asked for could not run: not a success.
+        assert_eq!(run.code, 11, "{r}");
+        assert_eq!(r["exitCode"], 11, "{r}");
     }
     let bad = pullcheck(
         &["node", "--runtime-endpoint", "tcp://127.0.0.1:1"],

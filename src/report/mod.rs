@@ -400,13 +400,12 @@ impl Report {
         self.image_store = Some(store);
     }
 
-    /// Adds the runtime's pull. When the registry says `ok` but the runtime fails (and could be
-    /// asked), the runtime is the ground truth for the exit code.
+    /// Adds the runtime's pull. When the registry says `ok` but the runtime fails, or could not
+    /// be asked, the runtime decides the exit code.
     pub fn set_runtime(&mut self, pull: RuntimePull) {
-        if self.verdict == Verdict::Ok
-            && pull.verdict != Verdict::Ok
-            && pull.verdict != Verdict::RuntimeUnavailable
-        {
+        // A runtime pull that was asked for and failed, or could not run at all, makes the exit
+        // non-zero even when the registry said ok: the question asked was not answered yes.
+        if self.verdict == Verdict::Ok && pull.verdict != Verdict::Ok {
             self.exit_code = pull.verdict.exit_code();
         }
         self.runtime = Some(pull);
