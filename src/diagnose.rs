@@ -114,7 +114,11 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
     let mut endpoints = config.resolve(&image)?;
     let version = predicted_version(req).await;
     endpoints::version_rules::apply(&mut endpoints, version.host_rules(), &version.label());
-    if let Some(note) = config_version_note(config.config_version, &version) {
+    if let Some(note) = endpoints::version_rules::config_note(
+        config.config_version,
+        version.host_rules(),
+        &version.label(),
+    ) {
         endpoints.notes.push(note);
     }
     endpoints.proxy = Some(prober.proxy().summary());
@@ -211,26 +215,6 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
         report.set_runtime(pull);
     }
     Ok(report)
-}
-
-/// A configuration file of the other major version's layout: what containerd does with it.
-fn config_version_note(file: Option<i64>, v: &RuntimeVersion) -> Option<String> {
-    match (file, v.major) {
-        (Some(3), 1) => Some(format!(
-            "the containerd config is version 3 (containerd 2.x's layout) but the probe predicts for {}: \
-             containerd 1.7 refuses a version 3 file at start-up (\"containerd config version `3` is not \
-             supported\") and 1.6 starts without reading its 2.x tables, so this node's containerd runs \
-             another configuration or is not 1.x (pass --runtime-version or --containerd-config)",
-            v.label()
-        )),
-        (Some(f), 2) if f < 3 => Some(format!(
-            "the containerd config is version {f} (containerd 1.x's layout) and the probe predicts for {}: \
-             containerd 2.x migrates it in memory at start-up (registry settings move to \
-             plugins.\"io.containerd.cri.v1.images\"); the probe read it the same way",
-            v.label()
-        )),
-        _ => None,
-    }
 }
 
 /// The containerd whose rules the probe follows: the flag's, else the runtime's own (CRI
@@ -577,24 +561,4 @@ fn credential_outcomes(
             CredentialOutcome::new(cred, decisive, used == Some(ci))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_config_of_the_other_major_layout_is_noted() {
-        let v1 = RuntimeVersion::from_runtime("containerd", "1.7.24");
-        let v2 = RuntimeVersion::from_runtime("containerd", "2.1.9");
-        assert!(config_version_note(Some(3), &v1)
-            .unwrap()
-            .contains("refuses"));
-        assert!(config_version_note(Some(2), &v2)
-            .unwrap()
-            .contains("migrates"));
-        assert!(config_version_note(Some(2), &v1).is_none());
-        assert!(config_version_note(Some(3), &v2).is_none());
-        assert!(config_version_note(None, &v2).is_none());
-    }
 }

@@ -424,13 +424,7 @@ fn node_reports_the_cloud_identities() {
         &[],
     );
     let n = run.json();
-    let ids = n["identities"].as_array().unwrap();
-    let of = |kind: &str| {
-        ids.iter()
-            .find(|i| i["kind"] == kind)
-            .map(|i| i["description"].as_str().unwrap().to_string())
-            .unwrap_or_default()
-    };
+    let of = |kind: &str| support::node_identity(&n, kind).unwrap_or_default();
     assert!(
         of("eks").contains("instance role pullcheck-node-role"),
         "{}",

@@ -1119,15 +1119,7 @@ fn only_the_nodes_cloud_is_asked() {
         &[],
     );
     let n = run.json();
-    let ids = n["identities"].as_array().unwrap();
-    let of = |kind: &str| {
-        ids.iter()
-            .find(|i| i["kind"] == kind)
-            .unwrap_or_else(|| panic!("no {kind} in {n}"))["description"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let of = |kind: &str| node_identity(&n, kind).unwrap_or_else(|| panic!("no {kind} in {n}"));
     assert!(
         of("cloud").starts_with("Google Compute Engine (--cloud gcp)"),
         "{n}"

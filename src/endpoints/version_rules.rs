@@ -123,6 +123,25 @@ pub fn apply(e: &mut Endpoints, rules: HostRules, label: &str) {
     e.hosts = out;
 }
 
+/// A containerd config of the other major version's layout: what that containerd does with
+/// it (measured: 1.7.24 refuses version 3 at start-up, 1.6.20 starts with it).
+pub fn config_note(file: Option<i64>, rules: HostRules, label: &str) -> Option<String> {
+    match (file, rules) {
+        (Some(3), HostRules::Containerd16 | HostRules::Containerd17) => Some(format!(
+            "the containerd config is version 3 (containerd 2.x's layout) but the probe predicts for {label}: \
+             containerd 1.7 refuses a version 3 file at start-up (\"containerd config version `3` is not \
+             supported\") and 1.6 starts without reading its 2.x tables, so this node's containerd runs \
+             another configuration or is not 1.x (pass --runtime-version or --containerd-config)"
+        )),
+        (Some(f), HostRules::Containerd2) if f < 3 => Some(format!(
+            "the containerd config is version {f} (containerd 1.x's layout) and the probe predicts for {label}: \
+             containerd 2.x migrates it in memory at start-up (registry settings move to \
+             plugins.\"io.containerd.cri.v1.images\"); the probe read it the same way"
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +208,20 @@ mod tests {
         let mut e = endpoints(&["http://127.0.0.1:5000"], Some("hosts.toml"));
         apply(&mut e, HostRules::Containerd2, "x");
         assert_eq!(e.hosts.len(), 1);
+    }
+
+    #[test]
+    fn a_config_of_the_other_major_layout_is_noted() {
+        use HostRules::*;
+        assert!(config_note(Some(3), Containerd17, "x")
+            .unwrap()
+            .contains("refuses"));
+        assert!(config_note(Some(2), Containerd2, "x")
+            .unwrap()
+            .contains("migrates"));
+        assert!(config_note(Some(2), Containerd17, "x").is_none());
+        assert!(config_note(Some(3), Containerd2, "x").is_none());
+        assert!(config_note(None, Containerd2, "x").is_none());
     }
 
     #[test]

@@ -87,9 +87,8 @@ pub fn version() -> &'static str {
 
 /// (major, minor) of [`version`].
 pub fn major_minor() -> (u32, u32) {
-    let mut parts = version().split(|c: char| !c.is_ascii_digit());
-    let n = |p: Option<&str>| p.and_then(|s| s.parse().ok()).unwrap_or(0);
-    (n(parts.next()), n(parts.next()))
+    let v = pullcheck::runtime::version::RuntimeVersion::from_runtime("containerd", version());
+    (v.major, v.minor)
 }
 
 /// `major.minor.patch` of [`version`], for fixture names (`containerd-1.7.24-messages.tsv`).

@@ -219,6 +219,16 @@ pub fn http_hosts(addr: &str) -> tempfile::TempDir {
     hosts_dir(&[(addr, format!("server = \"http://{addr}\"\n"))])
 }
 
+/// The description of `pullcheck node`'s identity line of `kind` (`eks`, `gke`, `cloud`, …).
+pub fn node_identity(node: &Value, kind: &str) -> Option<String> {
+    node["identities"]
+        .as_array()?
+        .iter()
+        .find(|i| i["kind"] == kind)
+        .and_then(|i| i["description"].as_str())
+        .map(str::to_string)
+}
+
 /// All exchanges' statuses and steps, for assertions.
 pub fn steps(report: &Value) -> Vec<(String, Option<u64>)> {
     report["evidence"]
