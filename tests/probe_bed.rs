@@ -1135,3 +1135,58 @@ fn only_the_nodes_cloud_is_asked() {
         bad.stderr
     );
 }
+
+/// `--runtime-version` picks the rules predicted for, and the report says where the version
+/// came from: a plain-HTTP registry behind `server = "https://…"` on loopback is ok for
+/// containerd 1.6 (it falls back to plain HTTP) and `http_registry` for 2.x (it does not).
+#[test]
+fn the_runtime_version_flag_chooses_the_rules() {
+    let plain = bed().addr("plain");
+    let hosts = hosts_dir(&[(&plain, format!("server = \"https://{plain}\"\n"))]);
+    let h = path(hosts.path());
+    let none = "unix:///nonexistent/cri.sock";
+    let r = probe_json(
+        &format!("{plain}/app:amd64"),
+        &["--hosts-dir", h, "--runtime-endpoint", none],
+        None,
+        &[],
+        "ok",
+    );
+    assert_eq!(r["runtimeVersion"]["source"], "default", "{r}");
+    assert!(r["runtimeVersion"]["note"]
+        .as_str()
+        .unwrap()
+        .contains("--runtime-version"));
+    let r = probe_json(
+        &format!("{plain}/app:amd64"),
+        &[
+            "--hosts-dir",
+            h,
+            "--runtime-endpoint",
+            none,
+            "--runtime-version",
+            "containerd/2.1",
+        ],
+        None,
+        &[],
+        "http_registry",
+    );
+    assert_eq!(r["runtimeVersion"]["source"], "flag", "{r}");
+    assert!(
+        r["endpoints"]["notes"]
+            .to_string()
+            .contains("not retried over plain HTTP"),
+        "{r}"
+    );
+    let bad = pullcheck(
+        &["probe", "x/app:v1", "--runtime-version", "containerd/9"],
+        None,
+        &[],
+    );
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("containerd/MAJOR.MINOR"),
+        "{}",
+        bad.stderr
+    );
+}
