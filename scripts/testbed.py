@@ -621,6 +621,11 @@ http {{
             rewrite ^/v2/hubok/app/(.*)$ /v2/app/$1 break;
             {proxy}
         }}
+        location /v2/nodigest/ {{
+            rewrite ^/v2/nodigest/app/(.*)$ /v2/app/$1 break;
+            proxy_hide_header Docker-Content-Digest;
+            {proxy}
+        }}
         location /v2/unavailable/ {{
             default_type application/json;
             return 503 '{bodies["unavailable"]}';

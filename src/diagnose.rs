@@ -9,10 +9,12 @@ use crate::identity::keyring::{Keyring, Origin};
 use crate::identity::kube_secrets::{self, ObjectRef};
 use crate::identity::node::NodeIdentity;
 use crate::identity::{docker_config, Credential, IdentitySources, RegistryAuth, Source};
-use crate::probe::{Evidence, Prober};
+use crate::probe::cost::GetGate;
+use crate::probe::{Context, Evidence, Prober};
 use crate::reference::ImageRef;
 use crate::report::{AnonymousHint, Attempt, CredentialOutcome, Report};
 use crate::runtime::version::RuntimeVersion;
+use crate::runtime::ImageInfo;
 use crate::runtime::{self, RuntimeClient};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,6 +65,8 @@ pub struct Request {
     pub cloud: Option<CloudSettings>,
     /// `--runtime-version`: predict for this containerd instead of asking the runtime.
     pub runtime_version: Option<RuntimeVersion>,
+    /// Asked before each manifest `GET` (the agent's budgets); `None`: no budget.
+    pub gets: Option<Arc<dyn GetGate>>,
 }
 
 /// Which pull secrets to read through the Kubernetes API.
@@ -125,12 +129,25 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
     endpoints
         .notes
         .extend(capability_notes(&image, &endpoints.hosts));
+    // What the runtime holds under this reference: a digest it has needs no manifest GET.
+    let status = match &req.runtime {
+        Some(Ok(client)) => Some(client.image_status(&req.image).await),
+        _ => None,
+    };
+    let held: &[String] = match &status {
+        Some(Ok(Some(info))) => &info.repo_digests,
+        _ => &[],
+    };
+    let ctx = Context {
+        held,
+        gets: req.gets.as_deref(),
+    };
     let mut attempts = Vec::new();
     let mut winner: Option<usize> = None;
     // The candidate each attempt used, so the runtime pull can send the same credential.
     let mut owner: Vec<usize> = Vec::new();
     for (ci, cred) in candidates.iter().enumerate() {
-        let found = try_credential(prober, &image, &endpoints, cred, &mut attempts).await;
+        let found = try_credential(prober, ctx, &image, &endpoints, cred, &mut attempts).await;
         owner.resize(attempts.len(), ci);
         if let Some(i) = found {
             winner = Some(i);
@@ -155,6 +172,7 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
         let mut hint = Vec::new();
         try_credential(
             prober,
+            ctx,
             &image,
             &endpoints,
             &Credential::anonymous(),
@@ -189,7 +207,8 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
     report.identity_sources = sources;
     match &req.runtime {
         Some(Ok(client)) => {
-            let (store, judgement) = image_store(client, &req.image, &report).await;
+            let status = status.unwrap_or(Ok(None));
+            let (store, judgement) = image_store(client, status, &report).await;
             report.set_image_store(store, judgement);
         }
         Some(Err(why)) => report.set_image_store(
@@ -245,11 +264,11 @@ async fn predicted_version(req: &Request) -> RuntimeVersion {
 /// much room is there, and the judgement of the image's compressed size against it.
 async fn image_store(
     client: &RuntimeClient,
-    image: &str,
+    status: Result<Option<ImageInfo>, runtime::client::Error>,
     report: &Report,
 ) -> (crate::report::ImageStore, classify::disk::Judgement) {
     let mut store = crate::report::ImageStore::default();
-    match client.image_status(image).await {
+    match status {
         Ok(found) => {
             store.present = Some(found.is_some());
             store.image_id = found.map(|i| i.id);
@@ -286,6 +305,7 @@ async fn image_store(
 /// successful attempt.
 async fn try_credential(
     prober: &Prober,
+    ctx: Context<'_>,
     image: &ImageRef,
     endpoints: &Endpoints,
     cred: &Credential,
@@ -304,7 +324,7 @@ async fn try_credential(
     };
     let first = attempts.len();
     for host in &hosts {
-        let evidence = prober.probe(image, host, cred).await;
+        let evidence = prober.probe_in(image, host, cred, ctx).await;
         let diagnosis = classify::classify(&evidence);
         let ok = diagnosis.verdict == Verdict::Ok;
         let outcome = Outcome::of(&evidence);

@@ -278,11 +278,17 @@ async fn registry_budget_answers_429_with_retry_after() {
     );
     let image = format!("{addr}/app:amd64");
     assert_eq!(probe(&agent, &[("image", &image)]).await.status, 200);
-    // The cached answer does not need the budget…
+    // The cached answer does not need the budget, nor does a fresh probe of a digest the
+    // agent has read (a HEAD: the budget counts manifest GETs, what Docker Hub counts)…
     assert_eq!(probe(&agent, &[("image", &image)]).await.status, 200);
-    // …a fresh probe does.
-    let a = probe(&agent, &[("image", &image), ("fresh", "true")]).await;
+    let fresh = probe(&agent, &[("image", &image), ("fresh", "true")]).await;
+    assert_eq!(fresh.status, 200, "{}", fresh.text);
+    assert_eq!(fresh.json()["registryCost"]["manifestGets"], 0);
+    // …a digest it has not read does.
+    let other_tag = format!("{addr}/app:both");
+    let a = probe(&agent, &[("image", &other_tag)]).await;
     a.assert_error(429, "registry_budget_exhausted");
+    assert!(a.text.contains("manifest GET"), "{}", a.text);
     let after: u64 = a.header("retry-after").unwrap().parse().unwrap();
     assert!((3000..=3600).contains(&after), "{after}");
     // Other registries have their own budget.

@@ -86,6 +86,7 @@ fn all_off() -> Value {
         "priorityClass": {"create": false, "name": "system-node-critical"},
         "securityContext": {"readHostProcessEnvironment": false},
         "trustStore": {"hostPaths": []},
+        "stateDir": {"hostPath": ""},
         "monitor": {"enabled": false}
     })
 }
@@ -665,6 +666,27 @@ fn check_daemonset(o: &Objects, what: &str) {
         );
         let ms: Vec<_> = mounts.iter().filter(|m| m.name == v.name).collect();
         assert!(!ms.is_empty(), "{what}: hostPath {} is mounted", hp.path);
+        if v.name == "state" {
+            // The one writable host path: the agent's own directory, given to --state-dir.
+            assert_eq!(hp.path, "/var/lib/pullcheck", "{what}: the state directory");
+            assert_eq!(hp.type_.as_deref(), Some("DirectoryOrCreate"));
+            assert!(
+                c.args
+                    .iter()
+                    .flatten()
+                    .any(|a| a == "--state-dir=/var/lib/pullcheck"),
+                "{what}: the agent uses its state directory"
+            );
+            for m in ms {
+                assert_eq!(m.mount_path, hp.path, "{what}: the state directory's path");
+                assert_ne!(
+                    m.read_only,
+                    Some(true),
+                    "{what}: the state directory is written"
+                );
+            }
+            continue;
+        }
         for m in ms {
             assert_eq!(m.read_only, Some(true), "{what}: {} read-only", hp.path);
             assert_eq!(

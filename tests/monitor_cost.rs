@@ -7,6 +7,9 @@
 //!
 //! The test runs the monitor with a 4 s interval so that two warm rounds fit in seconds; the
 //! hourly figure scales the measured per-probe cost to the default interval.
+//!
+//! The fleet simulation (50 agents) measures what a cluster costs the registry: cold, warm,
+//! after a rollout restart with and without `--state-dir`, and on nodes that hold the image.
 
 mod support;
 
@@ -199,4 +202,169 @@ async fn five_hundred_watched_images_cost_one_head_each_per_round() {
         per_probe <= 2.0,
         "a warm re-probe is a HEAD, plus a token request when the token expired: {per_probe}"
     );
+}
+
+/// Agents in the fleet simulation (each a process of its own, as on a node).
+const FLEET: usize = 50;
+
+/// Starts one agent per state directory (`None`: memory only), probing through `hosts`.
+fn fleet(states: &[Option<&std::path::Path>], hosts: &str, runtime: Option<&str>) -> Vec<Agent> {
+    states
+        .iter()
+        .map(|state| {
+            let mut args = vec!["--hosts-dir", hosts, "--monitor", "off"];
+            if let Some(s) = state {
+                args.extend(["--state-dir", path(s)]);
+            }
+            if let Some(r) = runtime {
+                args.extend(["--runtime-endpoint", r]);
+            }
+            Agent::start(&args, &[])
+        })
+        .collect()
+}
+
+/// Every agent probes `image` once (all at once, as a rollout does); the manifest GETs and
+/// HEADs that reached the registry meanwhile, and each answer's manifest origin.
+async fn round(
+    agents: &[Agent],
+    image: &str,
+    fresh: bool,
+    proxy: &CountingProxy,
+) -> (usize, usize, Vec<String>) {
+    let (gets, all) = (proxy.manifest_gets(), proxy.manifests());
+    let fresh = if fresh { "true" } else { "false" };
+    let query = [("image", image), ("fresh", fresh)];
+    let answers = futures_util::future::join_all(agents.iter().map(|a| probe(a, &query))).await;
+    let mut origins = Vec::new();
+    for (a, agent) in answers.iter().zip(agents) {
+        assert_eq!(a.status, 200, "{}\n{}", a.text, agent.logs());
+        let r = a.json();
+        assert_eq!(r["verdict"], "ok", "{}", a.text);
+        origins.push(r["manifestOrigin"].as_str().unwrap_or("").to_string());
+    }
+    origins.sort();
+    origins.dedup();
+    let gets = proxy.manifest_gets() - gets;
+    let heads = proxy.manifests() - all - gets;
+    (gets, heads, origins)
+}
+
+/// The fleet simulation: 50 agents (one per node) probing one multi-platform image (an index
+/// and its platform manifest: two digests) on the token registry, behind a proxy that counts
+/// manifest GETs (Docker Hub: pulls) and HEADs (free). Phases: a cold cluster, a warm re-probe,
+/// a rollout restart of every agent with its state directory, the same restart without one
+/// (how it was before `--state-dir`), and nodes whose runtime already holds the image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_spends_at_most_one_get_per_digest_per_node_and_none_after_a_restart() {
+    let registry = bed().addr("token");
+    let proxy = CountingProxy::start(registry.parse().unwrap()).await;
+    let front = proxy.addr.to_string();
+    let hosts = http_hosts(&front);
+    let h = path(hosts.path());
+    let image = format!("{front}/public/app:both");
+    let dirs: Vec<tempfile::TempDir> = (0..FLEET).map(|_| tempfile::tempdir().unwrap()).collect();
+    let states: Vec<Option<&std::path::Path>> = dirs.iter().map(|d| Some(d.path())).collect();
+    let per_node = |n: usize| n as f64 / FLEET as f64;
+    let mut table = Vec::new();
+
+    let agents = fleet(&states, h, None);
+    let (cold, cold_heads, origins) = round(&agents, &image, false, &proxy).await;
+    assert_eq!(origins, ["registry"]);
+    assert!(
+        cold <= 2 * FLEET,
+        "cold: at most one GET per node per digest (index + platform manifest): {cold}"
+    );
+    table.push(("cold cluster", cold, cold_heads));
+
+    let (warm, warm_heads, origins) = round(&agents, &image, true, &proxy).await;
+    assert_eq!(origins, ["remembered"]);
+    assert_eq!(warm, 0, "a warm re-probe is a HEAD");
+    table.push(("warm re-probe (fresh=true)", warm, warm_heads));
+
+    drop(agents);
+    let agents = fleet(&states, h, None);
+    let (restart, restart_heads, origins) = round(&agents, &image, false, &proxy).await;
+    assert_eq!(origins, ["state_dir"]);
+    assert_eq!(
+        restart, 0,
+        "after a restart, known digests come from --state-dir"
+    );
+    // What /v1/node says the agent itself spent.
+    let node = get(&agents[0].url("/v1/node")).await.json();
+    let spent = &node["registryCost"]["spent"][0];
+    assert_eq!(spent["manifestGets"], 0, "{node}");
+    assert_eq!(spent["getsAvoided"], 1, "{node}");
+    assert_eq!(
+        node["registryCost"]["stateDir"]["entries"], 3,
+        "index, manifest, config: {node}"
+    );
+    table.push(("rollout restart, --state-dir", restart, restart_heads));
+
+    drop(agents);
+    let memory_only: Vec<Option<&std::path::Path>> = vec![None; FLEET];
+    let agents = fleet(&memory_only, h, None);
+    let (bare, bare_heads, _) = round(&agents, &image, false, &proxy).await;
+    assert!(
+        bare >= FLEET,
+        "without a state directory every node reads again: {bare}"
+    );
+    table.push(("rollout restart, memory only", bare, bare_heads));
+    drop(agents);
+
+    // Nodes whose runtime holds the image: containerd pulls it once (its own GETs are not
+    // the agents'), then agents with empty state directories ask it.
+    let ctd = support::containerd::containerd();
+    let _scoped = ctd.scoped_hosts_toml(&front, &format!("server = \"http://{front}\"\n"));
+    let pid = ctd.pid.to_string();
+    let endpoint = ctd.endpoint();
+    let config = ctd.config.display().to_string();
+    let pulled = run_program(
+        "nsenter",
+        &[
+            "-t",
+            &pid,
+            "-m",
+            "--",
+            env!("CARGO_BIN_EXE_pullcheck"),
+            "probe",
+            &image,
+            "-o",
+            "json",
+            "--runtime-pull",
+            "--keep",
+            "--runtime-endpoint",
+            &endpoint,
+            "--containerd-config",
+            &config,
+        ],
+        None,
+    );
+    assert_eq!(
+        pulled.json()["runtime"]["verdict"],
+        "ok",
+        "{}",
+        pulled.stdout
+    );
+    let empty: Vec<tempfile::TempDir> = (0..FLEET).map(|_| tempfile::tempdir().unwrap()).collect();
+    let fresh_states: Vec<Option<&std::path::Path>> =
+        empty.iter().map(|d| Some(d.path())).collect();
+    let agents = fleet(&fresh_states, h, Some(&endpoint));
+    let (held, held_heads, origins) = round(&agents, &image, false, &proxy).await;
+    assert_eq!(origins, ["runtime"]);
+    assert_eq!(held, 0, "the runtime holds the digest the HEAD names");
+    table.push(("nodes that hold the image", held, held_heads));
+    drop(agents);
+
+    println!("fleet cost, {FLEET} agents, one multi-platform image (index + platform manifest):");
+    println!(
+        "  {:<32} {:>13} {:>14} {:>12}",
+        "phase", "manifest GETs", "GETs per node", "HEADs"
+    );
+    for (phase, gets, heads) in &table {
+        println!(
+            "  {phase:<32} {gets:>13} {:>14.2} {heads:>12}",
+            per_node(*gets)
+        );
+    }
 }

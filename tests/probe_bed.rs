@@ -42,11 +42,12 @@ fn ok_single_platform_image_through_hosts_toml() {
     assert_eq!(
         steps(&r),
         [
+            ("manifest HEAD".into(), Some(200)),
             ("manifest".into(), Some(200)),
             ("config".into(), Some(200)),
             ("layer".into(), Some(206))
         ],
-        "cold probe: manifest, config and the one layer's first byte"
+        "cold probe: HEAD (the digest), GET by it, config and the one layer's first byte"
     );
     assert_eq!(r["layers"]["layers"], 1);
     assert_eq!(
@@ -119,6 +120,7 @@ fn index_selects_the_node_platform_or_reports_mismatch() {
     assert_eq!(
         steps(&r),
         [
+            ("manifest HEAD".into(), Some(200)),
             ("manifest".into(), Some(200)),
             ("platform_manifest".into(), Some(200)),
             ("config".into(), Some(200)),
@@ -396,8 +398,9 @@ fn token_registry_like_docker_hub() {
     assert_eq!(
         steps(&r),
         [
-            ("manifest".into(), Some(401)),
+            ("manifest HEAD".into(), Some(401)),
             ("token".into(), Some(200)),
+            ("manifest HEAD".into(), Some(200)),
             ("manifest".into(), Some(200)),
             ("platform_manifest".into(), Some(200)),
             ("config".into(), Some(200)),
@@ -626,7 +629,7 @@ fn registry_errors_and_bad_content() {
         &[],
         "registry_error",
     );
-    assert!(r["evidence"][0]["bodyExcerpt"]
+    assert!(manifest_get(&r)["bodyExcerpt"]
         .as_str()
         .unwrap()
         .contains("internal error"));
@@ -676,7 +679,7 @@ fn registry_errors_and_bad_content() {
         "manifest_unknown",
     );
     assert!(
-        r["evidence"][0]["bodyExcerpt"].as_str().unwrap().len() < 400,
+        manifest_get(&r)["bodyExcerpt"].as_str().unwrap().len() < 400,
         "error bodies are bounded"
     );
 }
@@ -694,7 +697,7 @@ fn broken_servers_do_not_break_the_probe() {
         &[],
         "registry_error",
     );
-    assert_eq!(r["evidence"][0]["status"], 503);
+    assert_eq!(manifest_get(&r)["status"], 503);
     let r = probe_json(
         &format!("{addr}/midbody/app:v1"),
         &["--hosts-dir", h, "--timeout", "1s"],
@@ -1189,4 +1192,125 @@ fn the_runtime_version_flag_chooses_the_rules() {
         "{}",
         bad.stderr
     );
+}
+
+/// Every stored body of a state directory.
+fn stored(state: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(state.join("content/sha256"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect()
+}
+
+fn warnings(r: &serde_json::Value) -> String {
+    r["warnings"].to_string()
+}
+
+#[test]
+fn a_state_dir_spares_the_manifest_get_of_a_digest_the_node_has_read() {
+    let (addr, hosts) = plain();
+    let state = tempfile::tempdir().unwrap();
+    let image = format!("{addr}/app:both");
+    let args = [
+        "--hosts-dir",
+        path(hosts.path()),
+        "--platform",
+        "linux/amd64",
+        "--state-dir",
+        path(state.path()),
+    ];
+    let first = probe_json(&image, &args, None, &[], "ok");
+    assert_eq!(first["manifestOrigin"], "registry");
+    assert_eq!(
+        first["registryCost"]["manifestGets"], 2,
+        "the index and amd64's manifest"
+    );
+    assert_eq!(
+        stored(state.path()).len(),
+        3,
+        "index, manifest and config kept"
+    );
+    // Another process, as after a restart: the HEAD names the digest, the rest is on disk.
+    let again = probe_json(&image, &args, None, &[], "ok");
+    assert_eq!(again["manifestOrigin"], "state_dir");
+    assert_eq!(again["registryCost"]["manifestGets"], 0);
+    assert_eq!(again["registryCost"]["manifestHeads"], 1);
+    assert!(manifest_get(&again).is_null(), "{}", again["evidence"]);
+    assert_eq!(again["digest"], first["digest"]);
+    assert_eq!(again["selectedPlatform"], first["selectedPlatform"]);
+    assert_eq!(
+        again["layers"]["checked"], 2,
+        "the config and the layer are asked again: a stored body is not a reachable blob"
+    );
+
+    // A forged index filed under the real index's name (it would say amd64 is missing), and
+    // garbage under the others' names: each is dropped with a note, and read again with GET.
+    let index = first["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    for file in stored(state.path()) {
+        let forged = if file.file_name().unwrap() == index {
+            "pullcheck-content 1\napplication/vnd.oci.image.index.v1+json\n{\"schemaVersion\":2,\"manifests\":[]}".as_bytes()
+        } else {
+            b"\x00\x01garbage".as_slice()
+        };
+        std::fs::write(&file, forged).unwrap();
+    }
+    let repaired = probe_json(&image, &args, None, &[], "ok");
+    assert_eq!(repaired["manifestOrigin"], "registry");
+    let w = warnings(&repaired);
+    assert!(w.contains("hashes to sha256:"), "{w}");
+    assert!(w.contains("not a pullcheck state file"), "{w}");
+    let after = probe_json(&image, &args, None, &[], "ok");
+    assert_eq!(
+        after["manifestOrigin"], "state_dir",
+        "the store was repaired"
+    );
+}
+
+#[test]
+fn a_head_without_a_digest_falls_back_to_get_and_says_so() {
+    let (addr, hosts) = fronts();
+    let state = tempfile::tempdir().unwrap();
+    let args = [
+        "--hosts-dir",
+        path(hosts.path()),
+        "--platform",
+        "linux/amd64",
+        "--state-dir",
+        path(state.path()),
+    ];
+    let image = format!("{addr}/nodigest/app:amd64");
+    for _ in 0..2 {
+        let r = probe_json(&image, &args, None, &[], "ok");
+        assert_eq!(r["manifestOrigin"], "registry");
+        assert_eq!(
+            r["registryCost"]["manifestGets"], 1,
+            "no digest to look up: GET"
+        );
+        assert!(
+            warnings(&r).contains("without a Docker-Content-Digest"),
+            "{}",
+            warnings(&r)
+        );
+    }
+}
+
+#[test]
+fn a_state_dir_that_is_not_a_directory_is_refused() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let run = pullcheck(
+        &[
+            "probe",
+            "127.0.0.1:1/app:v1",
+            "--state-dir",
+            file.path().to_str().unwrap(),
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--state-dir"), "{}", run.stderr);
 }

@@ -111,7 +111,7 @@ pub struct BudgetState {
     pub registry: String,
     /// `N/period`.
     pub rate: String,
-    /// Probes that can start now.
+    /// Manifest GETs that can be sent now.
     pub available: u32,
 }
 
@@ -135,7 +135,7 @@ impl Budgets {
         self.rates.get(registry).copied().unwrap_or(self.default)
     }
 
-    /// Takes one probe from `registry`'s bucket; `Err(retry_after)` when it is empty.
+    /// Takes one manifest GET from `registry`'s bucket; `Err(retry_after)` when it is empty.
     pub fn take(&self, registry: &str, now: Instant) -> Result<(), Duration> {
         self.take_leaving(registry, now, 0.0)
     }
@@ -190,6 +190,31 @@ impl Budgets {
                 }
             })
             .collect()
+    }
+}
+
+/// The budgets as the prober's gate: each manifest `GET` (what Docker Hub counts as a pull)
+/// takes one token; a `HEAD` takes none. Background probes leave `keep` of each bucket to
+/// callers.
+#[derive(Debug)]
+pub struct GetBudget {
+    /// The agent's budgets.
+    pub budgets: Arc<Budgets>,
+    /// The share of each bucket to leave (0 for callers).
+    pub keep: f64,
+}
+
+impl crate::probe::cost::GetGate for GetBudget {
+    fn take_get(&self, registry: &str) -> Result<(), crate::probe::cost::Refused> {
+        self.budgets
+            .take_leaving(registry, Instant::now(), self.keep)
+            .map_err(|after| crate::probe::cost::Refused {
+                budget: registry.to_string(),
+                rate: self.budgets.rate(registry).to_string(),
+                retry_after_secs: after
+                    .as_secs()
+                    .saturating_add(u64::from(after.subsec_nanos() > 0)),
+            })
     }
 }
 

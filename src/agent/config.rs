@@ -110,6 +110,8 @@ pub struct ProbeSettings {
     pub cloud_identity: bool,
     /// The node's cloud (`--cloud`, or DMI): only its identity is asked.
     pub cloud: crate::identity::platform::Cloud,
+    /// Where manifest and config bodies are kept across restarts (`None`: memory only).
+    pub state_dir: Option<PathBuf>,
 }
 
 /// Request and connection limits.

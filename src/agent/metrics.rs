@@ -56,6 +56,15 @@ pub struct UpstreamLabels {
     pub status: String,
 }
 
+/// `registry`, `kind`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CostLabels {
+    /// Host and port of the registry or mirror.
+    pub registry: String,
+    /// `get` (Docker Hub: a pull), `head` (free), `get_avoided` (the digest was known).
+    pub kind: &'static str,
+}
+
 type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 /// The agent's metric handles.
@@ -65,6 +74,7 @@ pub struct Metrics {
     latency: HistogramFamily,
     probes: Family<ProbeLabels, Counter>,
     upstream: Family<UpstreamLabels, Counter>,
+    cost: Family<CostLabels, Counter>,
     hosts: LabelCap,
     /// What finished reports say (rate limits, credential expiry, probe durations).
     pub reports: ReportMetrics,
@@ -114,6 +124,7 @@ impl Metrics {
             latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             probes: Family::default(),
             upstream: Family::default(),
+            cost: Family::default(),
             hosts: LabelCap::new(MAX_REGISTRY_LABELS),
             reports: ReportMetrics::register(registry),
         };
@@ -137,6 +148,12 @@ impl Metrics {
             "upstream_requests",
             "HTTP requests the probes sent, by registry host and status",
             m.upstream.clone(),
+        );
+        r.register(
+            "manifest_requests",
+            "Manifest requests the probes sent, by registry host and kind: get (what Docker Hub \
+             counts as a pull), head (free), get_avoided (a known digest needed no GET)",
+            m.cost.clone(),
         );
         m
     }
@@ -164,18 +181,28 @@ impl Metrics {
             for ex in &attempt.evidence.exchanges {
                 self.observe_exchange(&ex.url, ex.status);
             }
+            let spent = &attempt.evidence.spent;
+            let registry = self.host_label(host_port(&attempt.evidence.host));
+            for (kind, n) in [
+                ("get", spent.manifest_gets),
+                ("head", spent.manifest_heads),
+                ("get_avoided", spent.gets_avoided),
+            ] {
+                if n > 0 {
+                    self.cost
+                        .get_or_create(&CostLabels {
+                            registry: registry.clone(),
+                            kind,
+                        })
+                        .inc_by(n);
+                }
+            }
         }
     }
 
     /// One upstream HTTP exchange: its URL and status (`None`: a transport failure).
     pub fn observe_exchange(&self, url: &str, status: Option<u16>) {
-        let host = reqwest::Url::parse(url)
-            .ok()
-            .and_then(|u| {
-                u.host_str()
-                    .map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(0)))
-            })
-            .unwrap_or_else(|| "unknown".into());
+        let host = host_port(url);
         let status = status.map_or_else(|| "error".to_string(), |s| s.to_string());
         let registry = self.host_label(host);
         self.upstream
@@ -186,6 +213,17 @@ impl Metrics {
     fn host_label(&self, host: String) -> String {
         self.hosts.label(host)
     }
+}
+
+/// `host:port` of a URL (`unknown` when it does not parse).
+fn host_port(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(0)))
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The OpenMetrics text of a registry.

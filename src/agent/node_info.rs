@@ -107,8 +107,10 @@ pub struct NodeView {
     pub facts: NodeFacts,
     /// Last rate-limit figures per registry.
     pub rate_limits: Vec<SeenRateLimit>,
-    /// Per-registry budgets and what is left.
+    /// Per-registry budgets of manifest GETs and what is left.
     pub budgets: Vec<BudgetState>,
+    /// The state directory, and the manifest requests the agent itself sent per registry.
+    pub registry_cost: super::service::StateDoc,
     /// The agent's load.
     pub agent: AgentState,
 }

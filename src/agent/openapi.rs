@@ -158,6 +158,16 @@ fn report_fields() -> Vec<(&'static str, bool, RefOr<Schema>)> {
                 .into(),
         ),
         (
+            "manifestOrigin",
+            false,
+            string("Where the judged manifest came from: registry (a GET now), remembered, state_dir, runtime (the node holds the digest the HEAD named)").into(),
+        ),
+        (
+            "registryCost",
+            true,
+            object("Manifest requests this probe sent: manifestGets (Docker Hub: pulls), manifestHeads (free), getsAvoided").into(),
+        ),
+        (
             "runtimeVersion",
             false,
             object("The containerd version whose rules the prediction follows (name, version, major, minor, source: runtime, flag or default; note)").into(),
@@ -242,7 +252,11 @@ impl PartialSchema for NodeDoc {
             .property("rateLimits", array("Last rate-limit figures per registry"))
             .property(
                 "budgets",
-                array("Per-registry probe budgets and what is left"),
+                array("Per-registry budgets of manifest GETs and what is left"),
+            )
+            .property(
+                "registryCost",
+                object("The state directory (dir, entries, bytes, limitBytes, hits, dropped, writeError), stateDirError, and spent: per registry host, the manifestGets, manifestHeads and getsAvoided of the agent's own probes"),
             )
             .property(
                 "agent",

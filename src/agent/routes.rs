@@ -300,6 +300,7 @@ pub async fn node(State(st): State<AppState>) -> Response {
         facts,
         rate_limits: st.seen.all(),
         budgets: st.service.budgets().states(Instant::now()),
+        registry_cost: st.service.state(),
         agent: AgentState {
             probes_in_flight: st.service.in_flight(),
             max_concurrent_probes: st.service.max_concurrent(),

@@ -1,10 +1,11 @@
 //! The probe service behind `/v1/probe` ([`ProbeService::probe`]): registry policy by name →
 //! answer cache (unless `fresh`) → coalescing of identical probes in flight → for the one probe
-//! that goes upstream: the concurrency limit, the registry policy by address, the registry's
-//! budget → [`diagnose`] → cache, metrics, rate-limit board. Answers are the report serialized
+//! that goes upstream: the concurrency limit, the registry policy by address → [`diagnose`]
+//! (each manifest GET it needs asks the registry's budget; a probe that HEAD proves known needs
+//! none) → cache, metrics, rate-limit board. Answers are the report serialized
 //! once; every caller of a flight, and every cache hit, gets the same bytes.
 
-use super::budget::{Budgets, Limiter};
+use super::budget::{Budgets, GetBudget, Limiter};
 use super::cache::Cache;
 use super::coalesce::{Coalescer, Role};
 use super::context::NodeContext;
@@ -18,7 +19,8 @@ use crate::diagnose::{self, KubeRequest, Request, RuntimePullRequest};
 use crate::identity::kube_secrets;
 use crate::platform::Platform;
 use crate::probe::policy::AddressPolicy;
-use crate::probe::{Options, Prober};
+use crate::probe::store::{self, Store};
+use crate::probe::{cost, Options, Prober};
 use crate::report::summary::Summary;
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -82,6 +84,7 @@ struct Probers {
     host: Arc<Prober>,
     others: Mutex<HashMap<Platform, Arc<Prober>>>,
     policy: Arc<dyn AddressPolicy>,
+    store: Option<Arc<Store>>,
 }
 
 impl Probers {
@@ -93,16 +96,18 @@ impl Probers {
         if let Some(found) = others.get(p) {
             return found.clone();
         }
-        let prober = Arc::new(
-            Prober::with_proxy(
-                Options {
-                    step_timeout: ctx.settings.timeout,
-                    platform: p.clone(),
-                },
-                ctx.proxy.clone(),
-            )
-            .with_policy(self.policy.clone()),
-        );
+        let mut prober = Prober::with_proxy(
+            Options {
+                step_timeout: ctx.settings.timeout,
+                platform: p.clone(),
+            },
+            ctx.proxy.clone(),
+        )
+        .with_policy(self.policy.clone());
+        if let Some(s) = &self.store {
+            prober = prober.with_store(s.clone());
+        }
+        let prober = Arc::new(prober);
         if others.len() < MAX_PLATFORM_PROBERS {
             others.insert(p.clone(), prober.clone());
         }
@@ -117,8 +122,9 @@ pub struct ProbeService {
     cache: Cache<ProbeKey>,
     flights: Coalescer<ProbeKey, Result<Probed, ApiError>>,
     guard: Guard,
-    budgets: Budgets,
+    budgets: Arc<Budgets>,
     limiter: Limiter,
+    state: StateDir,
     metrics: Arc<Metrics>,
     seen: Arc<RateLimitBoard>,
     versions: VersionSeen,
@@ -151,28 +157,32 @@ impl ProbeService {
     ) -> Self {
         // Every connection a probe makes obeys the registry policy, not only the first.
         let policy: Arc<dyn AddressPolicy> = Arc::new(guard.clone());
-        let host = Arc::new(
-            Prober::with_proxy(
-                Options {
-                    step_timeout: ctx.settings.timeout,
-                    platform: Platform::host(),
-                },
-                ctx.proxy.clone(),
-            )
-            .with_policy(policy.clone()),
-        );
+        let state = StateDir::open(ctx.settings.state_dir.as_deref());
+        let mut host = Prober::with_proxy(
+            Options {
+                step_timeout: ctx.settings.timeout,
+                platform: Platform::host(),
+            },
+            ctx.proxy.clone(),
+        )
+        .with_policy(policy.clone());
+        if let Some(s) = &state.store {
+            host = host.with_store(s.clone());
+        }
         ProbeService {
             ctx,
             probers: Probers {
-                host,
+                host: Arc::new(host),
                 others: Mutex::new(HashMap::new()),
                 policy,
+                store: state.store.clone(),
             },
             cache,
             flights: Coalescer::default(),
             guard,
-            budgets,
+            budgets: Arc::new(budgets),
             limiter,
+            state,
             metrics,
             seen,
             versions: VersionSeen::default(),
@@ -251,20 +261,6 @@ impl ProbeService {
             .retry_after(Duration::from_secs(1))
         })?;
         self.guard.check(&p.parsed).await.map_err(refusal)?;
-        let registry = &p.parsed.registry;
-        let keep = if p.background { BACKGROUND_KEEPS } else { 0.0 };
-        self.budgets
-            .take_leaving(registry, Instant::now(), keep)
-            .map_err(|after| {
-                ApiError::new(
-                    Code::RegistryBudgetExhausted,
-                    format!(
-                        "the agent's budget for {registry} ({}) is spent; try again after Retry-After",
-                        self.budgets.rate(registry)
-                    ),
-                )
-                .retry_after(after)
-            })?;
         let prober = self.probers.get(p.platform.as_ref(), &self.ctx);
         let request = self.request(&p);
         let report = diagnose::diagnose(&prober, &request)
@@ -272,6 +268,23 @@ impl ProbeService {
             .map_err(diagnose_error)?;
         self.metrics.observe_upstream(&report);
         self.seen.record(&report);
+        // A GET the budget refused leaves the answer unfinished: the caller asks again later.
+        if let Some(r) = report
+            .attempts
+            .iter()
+            .find_map(|a| a.evidence.get_refused.as_ref())
+        {
+            return Err(ApiError::new(
+                Code::RegistryBudgetExhausted,
+                format!(
+                    "this probe needs a manifest GET (the registry's HEAD named a digest this node \
+                     has not read), and the agent's budget of GETs for {} ({}) is spent; try again \
+                     after Retry-After",
+                    r.budget, r.rate
+                ),
+            )
+            .retry_after(Duration::from_secs(r.retry_after_secs)));
+        }
         if let Some(v) = &report.runtime_version {
             let label = format!("{} {}", v.name, v.version);
             if let Some(before) = self.versions.changed(&label) {
@@ -328,6 +341,10 @@ impl ProbeService {
             runtime: Some(self.ctx.runtime.clone()),
             kube,
             cloud: self.ctx.cloud.clone(),
+            gets: Some(Arc::new(GetBudget {
+                budgets: self.budgets.clone(),
+                keep: if p.background { BACKGROUND_KEEPS } else { 0.0 },
+            })),
             ..Request::default()
         }
     }
@@ -351,6 +368,81 @@ impl ProbeService {
     pub fn budgets(&self) -> &Budgets {
         &self.budgets
     }
+
+    /// The state directory, and what the probes spent at each registry.
+    pub fn state(&self) -> StateDoc {
+        let mut spent: Vec<cost::HostSpent> = Vec::new();
+        let others: Vec<Arc<Prober>> = self
+            .probers
+            .others
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for p in std::iter::once(&self.probers.host).chain(&others) {
+            for h in p.spent() {
+                match spent.iter_mut().find(|s| s.host == h.host) {
+                    Some(s) => s.spent.add(&h.spent),
+                    None => spent.push(h),
+                }
+            }
+        }
+        StateDoc {
+            state_dir: self.state.store.as_ref().map(|s| s.stats()),
+            state_dir_error: self.state.error.clone(),
+            spent,
+        }
+    }
+}
+
+/// The state directory the probers share (`--state-dir`): the store, or why there is none.
+struct StateDir {
+    store: Option<Arc<Store>>,
+    error: Option<String>,
+}
+
+impl StateDir {
+    fn open(dir: Option<&std::path::Path>) -> Self {
+        let Some(dir) = dir else {
+            return StateDir {
+                store: None,
+                error: None,
+            };
+        };
+        match Store::open(dir, store::DEFAULT_LIMIT) {
+            Ok(s) => {
+                if let Some(e) = &s.stats().write_error {
+                    tracing::warn!(error = %e, "the state directory does not take writes: probes read it, and keep new digests in memory only");
+                }
+                StateDir {
+                    store: Some(Arc::new(s)),
+                    error: None,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no state directory: manifests are kept in memory only, and a restart reads them again with GET");
+                StateDir {
+                    store: None,
+                    error: Some(e.to_string()),
+                }
+            }
+        }
+    }
+}
+
+/// The state directory and the registry cost, for `/v1/node`.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateDoc {
+    /// The state directory's contents (`None`: not configured, or not usable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<store::Stats>,
+    /// Why the configured state directory is not used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_dir_error: Option<String>,
+    /// Manifest requests sent since start, per registry host.
+    pub spent: Vec<cost::HostSpent>,
 }
 
 fn refusal(e: guard::Error) -> ApiError {

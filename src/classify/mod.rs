@@ -64,6 +64,21 @@ fn step_name(ex: &Exchange) -> String {
 
 /// Classifies one probe's evidence.
 pub fn classify(ev: &Evidence) -> Diagnosis {
+    if let Some(r) = &ev.get_refused {
+        return Diagnosis::new(
+            Verdict::Unknown,
+            format!(
+                "not asked: the manifest must be read with GET (this node has not seen the digest), \
+                 and the agent's own budget of manifest GETs for {} ({}) is spent; again in {} s",
+                r.budget, r.rate, r.retry_after_secs
+            ),
+        )
+        .fix(format!(
+            "wait, or raise --registry-budget {}=N/DURATION; on Docker Hub each GET counts as a pull \
+             against the quota the node's own pulls use",
+            r.budget
+        ));
+    }
     if let Some(d) = content_rule(ev) {
         return d;
     }
@@ -116,9 +131,18 @@ fn ok(ev: &Evidence) -> Diagnosis {
             b.layers - b.unchecked
         )
     });
+    let held = if ev.manifest_origin == Some(crate::probe::ManifestOrigin::Runtime) {
+        "; the runtime already holds this digest, so its pull fetches no layer"
+    } else {
+        ""
+    };
     Diagnosis::new(
         Verdict::Ok,
-        format!("{what} (from {}){}", ev.host, layers.unwrap_or_default()),
+        format!(
+            "{what} (from {}){}{held}",
+            ev.host,
+            layers.unwrap_or_default()
+        ),
     )
 }
 

@@ -27,6 +27,9 @@ fn evidence(host: &str, authenticated: bool, exchanges: Vec<Exchange>) -> Eviden
         warnings: vec![],
         node_platform: Platform::parse("linux/amd64").unwrap(),
         blobs: None,
+        manifest_origin: None,
+        spent: Default::default(),
+        get_refused: None,
     }
 }
 

@@ -262,6 +262,38 @@ pub struct Evidence {
     /// What the blob checks (config and layers of the selected manifest) found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blobs: Option<BlobFacts>,
+    /// Where the manifest body came from, once the registry's `HEAD` named its digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_origin: Option<ManifestOrigin>,
+    /// The manifest requests this probe sent (what registry quotas count).
+    #[serde(skip_serializing_if = "super::cost::Spent::is_empty")]
+    pub spent: super::cost::Spent,
+    /// A manifest `GET` that was needed and not sent: the agent's budget for it is spent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub get_refused: Option<super::cost::Refused>,
+}
+
+/// Where a probe took the manifest it judged from. Every origin but `registry` cost no manifest
+/// `GET` (Docker Hub counts a `GET` as a pull; the `HEAD` that named the digest is free).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManifestOrigin {
+    /// Read with `GET` in this probe.
+    Registry,
+    /// Read earlier by this process, the same digest confirmed by `HEAD`.
+    Remembered,
+    /// The node's state directory, by the digest the `HEAD` named (verified by hash).
+    StateDir,
+    /// The runtime already holds this digest: its platform was unpacked on this node and no
+    /// layer will be fetched.
+    Runtime,
+}
+
+impl ManifestOrigin {
+    /// Whether this origin cost a manifest `GET`.
+    pub fn cost_a_get(self) -> bool {
+        self == ManifestOrigin::Registry
+    }
 }
 
 /// The blob path of the selected image manifest: its size, where the blobs come from, and how
@@ -349,6 +381,9 @@ mod tests {
             warnings: vec![],
             node_platform: Platform::host(),
             blobs: None,
+            manifest_origin: None,
+            spent: Default::default(),
+            get_refused: None,
         }
     }
 

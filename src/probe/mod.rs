@@ -12,6 +12,7 @@
 pub mod blobs;
 pub mod challenge;
 pub mod client;
+pub mod cost;
 pub mod evidence;
 pub mod http;
 pub mod manifest;
@@ -19,12 +20,13 @@ pub mod oci_error;
 pub mod policy;
 pub mod ratelimit;
 pub mod redact;
+pub mod store;
 pub mod token;
 pub mod transport;
 
 pub use evidence::{
-    BlobFacts, ClockSkew, ContentProblem, Evidence, Exchange, ManifestFacts, ManifestKind, Step,
-    TransportKind,
+    BlobFacts, ClockSkew, ContentProblem, Evidence, Exchange, ManifestFacts, ManifestKind,
+    ManifestOrigin, Step, TransportKind,
 };
 
 use crate::endpoints::Host;
@@ -52,6 +54,9 @@ impl Default for Options {
         }
     }
 }
+
+/// The media type a config body is kept under (the state directory stores bodies by digest).
+const IMAGE_CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 
 /// Most bytes the remembered manifests may take (their strings and layer lists).
 pub const MANIFEST_CACHE_BYTES: usize = 16 * 1024 * 1024;
@@ -101,6 +106,32 @@ pub struct Prober {
     tokens: token::TokenCache,
     manifests: Mutex<ManifestCache>,
     blobs: blobs::BlobCache,
+    store: Option<Arc<store::Store>>,
+    ledger: cost::Ledger,
+}
+
+/// What one probe knows beyond the prober's own state: the node's runtime and the budget.
+#[derive(Default, Clone, Copy)]
+pub struct Context<'a> {
+    /// The runtime's repo digests of this image (`name@sha256:…`, CRI `ImageStatus`): a digest
+    /// among them is unpacked on this node already, and its pull fetches no layer.
+    pub held: &'a [String],
+    /// Asked before each manifest `GET`.
+    pub gets: Option<&'a dyn cost::GetGate>,
+}
+
+/// What the `HEAD` of the manifest said.
+enum Head {
+    /// Not a 2xx: the `GET` that follows reads why.
+    Failed,
+    /// A 2xx without a usable digest or length: the manifest must be read with `GET`.
+    NoDigest,
+    /// A 2xx naming the digest.
+    Digest {
+        digest: String,
+        media_type: String,
+        size: u64,
+    },
 }
 
 impl Prober {
@@ -120,7 +151,26 @@ impl Prober {
             tokens: token::TokenCache::default(),
             manifests: Mutex::new(ManifestCache::new(MANIFEST_CACHE_BYTES)),
             blobs: blobs::BlobCache::default(),
+            store: None,
+            ledger: cost::Ledger::default(),
         }
+    }
+
+    /// Keeps the manifest and config bodies read in the node's state directory, and reads
+    /// them from there by the digest a `HEAD` names (`--state-dir`).
+    pub fn with_store(mut self, store: Arc<store::Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The state directory in use.
+    pub fn store(&self) -> Option<&store::Store> {
+        self.store.as_deref()
+    }
+
+    /// Manifest requests sent so far, per registry host.
+    pub fn spent(&self) -> Vec<cost::HostSpent> {
+        self.ledger.totals()
     }
 
     /// Connects only to addresses `policy` allows, for every request, redirect and token
@@ -143,10 +193,22 @@ impl Prober {
 
     /// Probes one host of the registry with one credential.
     pub async fn probe(&self, image: &ImageRef, host: &Host, cred: &Credential) -> Evidence {
+        self.probe_in(image, host, cred, Context::default()).await
+    }
+
+    /// Probes one host of the registry with one credential, knowing what `ctx` tells.
+    pub async fn probe_in(
+        &self,
+        image: &ImageRef,
+        host: &Host,
+        cred: &Credential,
+        ctx: Context<'_>,
+    ) -> Evidence {
         let mut run = Run {
             prober: self,
             image,
             host,
+            ctx,
             cred: &cred.auth,
             ev: Evidence {
                 host: host.url.clone(),
@@ -162,6 +224,9 @@ impl Prober {
                 warnings: Vec::new(),
                 node_platform: self.options.platform.clone(),
                 blobs: None,
+                manifest_origin: None,
+                spent: Default::default(),
+                get_refused: None,
             },
             auth: Auth::None,
             secrets: redact::Secrets::of(&cred.auth),
@@ -179,6 +244,7 @@ impl Prober {
         }
         // Nothing a registry echoed of the credentials leaves the prober.
         run.secrets.scrub_evidence(&mut run.ev);
+        self.ledger.record(&host.url, &run.ev.spent);
         run.ev
     }
 }
@@ -187,6 +253,7 @@ struct Run<'a> {
     prober: &'a Prober,
     image: &'a ImageRef,
     host: &'a Host,
+    ctx: Context<'a>,
     cred: &'a RegistryAuth,
     ev: Evidence,
     auth: Auth,
@@ -292,41 +359,182 @@ impl Run<'_> {
             self.secrets.add(&t);
             self.auth = Auth::Bearer(t);
         }
-        let cache_key = (host_key.clone(), repo.clone(), reference.clone());
-        let cached = self
+        let cache_key = (host_key, repo, reference.clone());
+        let url = self.api(&format!("manifests/{reference}"));
+        // Resolved as containerd resolves: HEAD first (free of Docker Hub's pull count). A GET
+        // follows only for a digest this node has never read, or to read why the HEAD failed.
+        let Some(head) = self.head(client, &url).await else {
+            return;
+        };
+        let (get_url, expected) = match head {
+            Head::Failed => (url, self.image.digest.clone()),
+            Head::NoDigest => {
+                self.ev.warnings.push(format!(
+                    "the registry answered HEAD {url} without a Docker-Content-Digest header (or \
+                     without a length), so the manifest was read with GET, as containerd does too; \
+                     on Docker Hub every such GET counts as a pull"
+                ));
+                (url, self.image.digest.clone())
+            }
+            Head::Digest {
+                digest,
+                media_type,
+                size,
+            } => {
+                if self
+                    .known(client, &cache_key, &digest, &media_type, size)
+                    .await
+                {
+                    self.ev.spent.gets_avoided = 1;
+                    return;
+                }
+                (self.api(&format!("manifests/{digest}")), Some(digest))
+            }
+        };
+        self.get_manifest(client, &get_url, &cache_key, expected)
+            .await;
+    }
+
+    /// HEAD of the manifest, answering a 401 challenge once. `None`: the probe ended (a
+    /// transport failure or a failed token fetch, recorded).
+    async fn head(&mut self, client: &reqwest::Client, url: &str) -> Option<Head> {
+        let (mut ex, mut resp) = self
+            .manifest_request(client, reqwest::Method::HEAD, url)
+            .await?;
+        if resp.status().as_u16() == 401 {
+            let challenge = ex.challenge.clone();
+            self.push(ex);
+            if !self.authenticate(client, challenge.as_ref()).await {
+                // A refused token ended the probe; otherwise the GET reads the registry's why.
+                return self.ev.terminal.is_none().then_some(Head::Failed);
+            }
+            (ex, resp) = self
+                .manifest_request(client, reqwest::Method::HEAD, url)
+                .await?;
+        }
+        if resp.status().as_u16() == 429 {
+            // Never retried: a GET now would only spend more of the quota that ran out.
+            self.push_terminal(ex);
+            return None;
+        }
+        let ok = resp.status().is_success();
+        // containerd trusts the header only with a length; a pinned reference is its own digest.
+        let header = ex
+            .headers
+            .get("docker-content-digest")
+            .filter(|d| manifest::is_sha256_digest(d))
+            .cloned();
+        let size = ex
+            .headers
+            .get("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let media_type = ex.headers.get("content-type").cloned().unwrap_or_default();
+        self.push(ex);
+        Some(match (ok, self.image.digest.clone().or(header), size) {
+            (false, _, _) => Head::Failed,
+            (true, Some(digest), Some(size)) => Head::Digest {
+                digest,
+                media_type,
+                size,
+            },
+            (true, _, _) => Head::NoDigest,
+        })
+    }
+
+    /// Answers from what the node already knows of `digest` (this process's memory, the
+    /// runtime's image store, the state directory); `false` when a GET is needed.
+    async fn known(
+        &mut self,
+        client: &reqwest::Client,
+        key: &(String, String, String),
+        digest: &str,
+        media_type: &str,
+        size: u64,
+    ) -> bool {
+        let remembered = self
             .prober
             .manifests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&cache_key, Instant::now())
+            .get(key, Instant::now())
+            .filter(|c| c.digest == digest)
             .cloned();
-        let url = self.api(&format!("manifests/{reference}"));
+        if let Some(c) = remembered {
+            self.ev.manifest_origin = Some(ManifestOrigin::Remembered);
+            self.ev.manifest = Some(c.facts);
+            self.ev.warnings.extend(c.warnings);
+            self.check_blobs(client, &c.blobs, c.layers, c.compressed_bytes)
+                .await;
+            return true;
+        }
+        let held = format!("{}@{digest}", self.image.name());
+        if self.ctx.held.contains(&held) {
+            let node = self.prober.options.platform.clone();
+            let index = [manifest::OCI_INDEX, manifest::DOCKER_LIST]
+                .iter()
+                .any(|t| media_type.starts_with(t));
+            self.ev.manifest_origin = Some(ManifestOrigin::Runtime);
+            self.ev.manifest = Some(ManifestFacts {
+                media_type: crate::bounded::clip(media_type, 255),
+                digest: digest.to_string(),
+                size,
+                kind: if index {
+                    ManifestKind::Index
+                } else {
+                    ManifestKind::Manifest
+                },
+                platforms: vec![],
+                platforms_omitted: 0,
+                selected: Some(node),
+            });
+            return true;
+        }
+        match self.stored(digest) {
+            Some((media_type, body)) => {
+                self.ev.manifest_origin = Some(ManifestOrigin::StateDir);
+                self.interpret(client, key, digest.to_string(), body, media_type)
+                    .await;
+                true
+            }
+            None => false,
+        }
+    }
 
-        // Warm path: a HEAD (free of Docker Hub pull quota) confirms the digest we already read.
-        if let Some(c) =
-            cached.filter(|_| !matches!(self.auth, Auth::None) || self.cred.is_anonymous())
-        {
-            if let Some((ex, resp)) = self
-                .manifest_request(client, reqwest::Method::HEAD, &url)
-                .await
-            {
-                let same = resp.status().is_success()
-                    && ex.headers.get("docker-content-digest") == Some(&c.digest);
-                self.push(ex);
-                if same {
-                    self.ev.manifest = Some(c.facts);
-                    self.ev.warnings = c.warnings;
-                    self.check_blobs(client, &c.blobs, c.layers, c.compressed_bytes)
-                        .await;
-                    return;
-                }
-            } else {
-                return;
+    /// The state directory's body for `digest` (verified by hash; an untrusted copy is noted).
+    fn stored(&mut self, digest: &str) -> Option<(String, Vec<u8>)> {
+        match self.prober.store.as_ref()?.get(digest) {
+            store::Lookup::Found { media_type, body } => Some((media_type, body)),
+            store::Lookup::Missing => None,
+            store::Lookup::Dropped(note) => {
+                self.ev.warnings.push(note);
+                None
             }
         }
+    }
 
+    /// Keeps a body the registry sent (its digest verified) in the state directory.
+    fn keep(&mut self, media_type: &str, body: &[u8]) {
+        let Some(store) = self.prober.store.as_ref() else {
+            return;
+        };
+        if let Err(e) = store.put(media_type, body) {
+            self.ev.warnings.push(format!(
+                "{e}; a restarted agent will GET this manifest again"
+            ));
+        }
+    }
+
+    /// GET of the manifest (by the digest the HEAD named, else by the reference); a 401 is
+    /// answered once, a 404 followed up with `tags/list`.
+    async fn get_manifest(
+        &mut self,
+        client: &reqwest::Client,
+        url: &str,
+        key: &(String, String, String),
+        expected: Option<String>,
+    ) {
         let Some((mut ex, mut resp)) = self
-            .manifest_request(client, reqwest::Method::GET, &url)
+            .manifest_request(client, reqwest::Method::GET, url)
             .await
         else {
             return;
@@ -342,7 +550,7 @@ impl Run<'_> {
                 return;
             }
             let Some(next) = self
-                .manifest_request(client, reqwest::Method::GET, &url)
+                .manifest_request(client, reqwest::Method::GET, url)
                 .await
             else {
                 return;
@@ -351,7 +559,8 @@ impl Run<'_> {
         }
         let status = resp.status();
         if status.is_success() {
-            self.read_manifest(client, ex, resp, &cache_key).await;
+            self.ev.manifest_origin = Some(ManifestOrigin::Registry);
+            self.read_manifest(client, ex, resp, key, expected).await;
             return;
         }
         http::read_error_body(&mut resp, &mut ex).await;
@@ -361,12 +570,33 @@ impl Run<'_> {
         }
     }
 
+    /// Counts a manifest request; asks the budget before a GET. `false`: the budget refused
+    /// it (recorded; the probe ends).
+    fn spend(&mut self, method: &reqwest::Method) -> bool {
+        if *method == reqwest::Method::HEAD {
+            self.ev.spent.manifest_heads = self.ev.spent.manifest_heads.saturating_add(1);
+            return true;
+        }
+        if let Some(gate) = self.ctx.gets {
+            let name = cost::budget_name(&self.image.registry, &self.host.url);
+            if let Err(refused) = gate.take_get(&name) {
+                self.ev.get_refused = Some(refused);
+                return false;
+            }
+        }
+        self.ev.spent.manifest_gets = self.ev.spent.manifest_gets.saturating_add(1);
+        true
+    }
+
     async fn manifest_request(
         &mut self,
         client: &reqwest::Client,
         method: reqwest::Method,
         url: &str,
     ) -> Option<(Exchange, reqwest::Response)> {
+        if !self.spend(&method) {
+            return None;
+        }
         let sent = self
             .send(
                 client,
@@ -488,17 +718,35 @@ impl Run<'_> {
         self.ev.content_problem = Some(problem);
     }
 
+    /// Reads the manifest body of a 2xx GET (bounded, checked against `expected` or the
+    /// announced digest), keeps it in the state directory, and goes on from it.
     async fn read_manifest(
         &mut self,
         client: &reqwest::Client,
         ex: Exchange,
         resp: reqwest::Response,
         key: &(String, String, String),
+        expected: Option<String>,
     ) {
-        let asked = self.image.digest.clone();
-        let Some((digest, body, content_type)) = self.read_body(ex, resp, asked).await else {
+        let Some((digest, body, content_type)) = self.read_body(ex, resp, expected).await else {
             return;
         };
+        self.keep(&content_type, &body);
+        self.interpret(client, key, digest, body, content_type)
+            .await;
+    }
+
+    /// What a manifest body (from the registry or the state directory) means for this node:
+    /// the platform an index selects, its manifest and config, then the blob path. Remembered
+    /// for the next probe whatever the blobs say.
+    async fn interpret(
+        &mut self,
+        client: &reqwest::Client,
+        key: &(String, String, String),
+        digest: String,
+        body: Vec<u8>,
+        content_type: String,
+    ) {
         let (kind, media_type, parsed) = match manifest::parse(&content_type, &body) {
             Ok(p) => p,
             Err(p) => return self.content_failure(p),
@@ -515,7 +763,7 @@ impl Run<'_> {
             platforms_omitted: 0,
             selected: None,
         };
-        let image = match parsed {
+        let (image, config_read) = match parsed {
             manifest::Parsed::Index(entries) => {
                 (facts.platforms, facts.platforms_omitted) =
                     manifest::listed_platforms(entries.iter().filter_map(|e| e.platform.as_ref()));
@@ -530,17 +778,14 @@ impl Run<'_> {
                 let Some(image) = self.read_platform_manifest(client, &descriptor).await else {
                     return;
                 };
-                if self
-                    .read_config(client, &image.config.digest)
-                    .await
-                    .is_none()
-                {
+                let Some((_, read)) = self.read_config(client, &image.config.digest).await else {
                     return;
-                }
-                image
+                };
+                (image, read)
             }
             manifest::Parsed::Manifest(image) => {
-                let Some(platform) = self.read_config(client, &image.config.digest).await else {
+                let Some((platform, read)) = self.read_config(client, &image.config.digest).await
+                else {
                     return;
                 };
                 if !node.accepts(&platform) {
@@ -552,7 +797,7 @@ impl Run<'_> {
                 facts.selected = node.accepts(&platform).then(|| platform.clone());
                 (facts.platforms, facts.platforms_omitted) =
                     manifest::listed_platforms([&platform]);
-                image
+                (image, read)
             }
         };
         self.ev.manifest = Some(facts.clone());
@@ -565,17 +810,19 @@ impl Run<'_> {
             media_type: image.config.media_type.clone(),
             size: u64::try_from(image.config.size).unwrap_or(0),
         };
-        // The config was just read in full: it is reachable.
-        let storage = self
-            .ev
-            .exchanges
-            .iter()
-            .rev()
-            .find(|x| x.step == Step::Config)
-            .and_then(|x| blobs::storage_host(&self.host.url, &x.url));
-        self.prober
-            .blobs
-            .put(self.blob_key(&config.digest), storage.as_deref());
+        if config_read {
+            // The config was just read in full from the registry: it is reachable.
+            let storage = self
+                .ev
+                .exchanges
+                .iter()
+                .rev()
+                .find(|x| x.step == Step::Config)
+                .and_then(|x| blobs::storage_host(&self.host.url, &x.url));
+            self.prober
+                .blobs
+                .put(self.blob_key(&config.digest), storage.as_deref());
+        }
         let layer_count = layers.len();
         let mut to_check = Vec::with_capacity(layer_count.min(blobs::MAX_CHECKED) + 1);
         to_check.push(config);
@@ -622,25 +869,35 @@ impl Run<'_> {
             });
             return None;
         }
-        let url = self.api(&format!("manifests/{}", descriptor.digest));
-        let sent = self
-            .send(
-                client,
-                Step::PlatformManifest,
-                reqwest::Method::GET,
-                url,
-                Some(manifest::ACCEPT),
-            )
-            .await;
-        let (mut ex, mut resp) = self.settle(client, sent).await?;
-        if !resp.status().is_success() {
-            http::read_error_body(&mut resp, &mut ex).await;
-            self.push_terminal(ex);
-            return None;
-        }
-        let (_, body, content_type) = self
-            .read_body(ex, resp, Some(descriptor.digest.clone()))
-            .await?;
+        let (body, content_type) = match self.stored(&descriptor.digest) {
+            Some((media_type, body)) => (body, media_type),
+            None => {
+                if !self.spend(&reqwest::Method::GET) {
+                    return None;
+                }
+                let url = self.api(&format!("manifests/{}", descriptor.digest));
+                let sent = self
+                    .send(
+                        client,
+                        Step::PlatformManifest,
+                        reqwest::Method::GET,
+                        url,
+                        Some(manifest::ACCEPT),
+                    )
+                    .await;
+                let (mut ex, mut resp) = self.settle(client, sent).await?;
+                if !resp.status().is_success() {
+                    http::read_error_body(&mut resp, &mut ex).await;
+                    self.push_terminal(ex);
+                    return None;
+                }
+                let (_, body, content_type) = self
+                    .read_body(ex, resp, Some(descriptor.digest.clone()))
+                    .await?;
+                self.keep(&content_type, &body);
+                (body, content_type)
+            }
+        };
         let content_type = if content_type.is_empty() {
             descriptor.media_type.clone()
         } else {
@@ -745,7 +1002,22 @@ impl Run<'_> {
         self.ev.blobs = Some(facts);
     }
 
-    async fn read_config(&mut self, client: &reqwest::Client, digest: &str) -> Option<Platform> {
+    /// The image config's platform, from the state directory or read in full from the
+    /// registry (`true`: read now, so the config blob is reachable).
+    async fn read_config(
+        &mut self,
+        client: &reqwest::Client,
+        digest: &str,
+    ) -> Option<(Platform, bool)> {
+        if let Some((_, body)) = self.stored(digest) {
+            match manifest::config_platform(&body) {
+                Ok(p) => return Some((p, false)),
+                Err(p) => {
+                    self.content_failure(p);
+                    return None;
+                }
+            }
+        }
         let url = self.api(&format!("blobs/{digest}"));
         let sent = self
             .send(client, Step::Config, reqwest::Method::GET, url, None)
@@ -762,7 +1034,8 @@ impl Run<'_> {
             {
                 Ok(p) => {
                     self.push(ex);
-                    return Some(p);
+                    self.keep(IMAGE_CONFIG_TYPE, &body);
+                    return Some((p, true));
                 }
                 Err(p) => p,
             },

@@ -163,6 +163,9 @@ mod tests {
             warnings: Vec::new(),
             node_platform: crate::platform::Platform::host(),
             blobs: None,
+            manifest_origin: None,
+            spent: Default::default(),
+            get_refused: None,
         };
         s.scrub_evidence(&mut ev);
         let text = serde_json::to_string(&ev).unwrap();

@@ -267,6 +267,13 @@ pub struct Report {
     /// The runtime's own pull beside the registry verdict (`--runtime-pull`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<RuntimePull>,
+    /// Where the judged manifest came from: `registry` (a GET now), `remembered`, `state_dir`
+    /// or `runtime` (the node holds the digest the HEAD named; none of these cost a GET).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_origin: Option<crate::probe::ManifestOrigin>,
+    /// The manifest requests this probe's attempts sent, what registry quotas count (Docker
+    /// Hub: each GET is a pull, a HEAD is free).
+    pub registry_cost: crate::probe::cost::Spent,
     /// Wall time, milliseconds.
     pub duration_ms: f64,
 }
@@ -303,6 +310,8 @@ impl Report {
             attempts: vec![],
             evidence: vec![],
             runtime: None,
+            manifest_origin: None,
+            registry_cost: Default::default(),
             duration_ms: 0.0,
         }
     }
@@ -324,6 +333,10 @@ impl Report {
             .iter()
             .rev()
             .find_map(|a| a.evidence.rate_limit.clone());
+        let mut registry_cost = crate::probe::cost::Spent::default();
+        for a in &attempts {
+            registry_cost.add(&a.evidence.spent);
+        }
         Report {
             api_version: API_VERSION,
             kind: "PullReport",
@@ -350,6 +363,8 @@ impl Report {
             credentials: vec![],
             anonymous_hint: None,
             identity_sources: IdentitySources::default(),
+            manifest_origin: ev.manifest_origin,
+            registry_cost,
             attempts,
             runtime: None,
             duration_ms: (took.as_secs_f64() * 100_000.0).round() / 100.0,

@@ -102,6 +102,25 @@ pub fn render(r: &Report) -> String {
             line(&mut s, "Note", n);
         }
     }
+    let c = &r.registry_cost;
+    if !c.is_empty() {
+        use crate::probe::ManifestOrigin as O;
+        let from = match r.manifest_origin {
+            Some(O::Registry) => " (manifest read now)",
+            Some(O::Remembered) => " (digest known to this process)",
+            Some(O::StateDir) => " (digest known from the state directory)",
+            Some(O::Runtime) => " (the runtime holds this digest)",
+            None => "",
+        };
+        line(
+            &mut s,
+            "Registry cost",
+            &format!(
+                "{} manifest GET, {} HEAD{from}",
+                c.manifest_gets, c.manifest_heads
+            ),
+        );
+    }
     credentials(&mut s, r);
     if r.attempts.len() > 1 {
         let _ = writeln!(s, "Attempts:");

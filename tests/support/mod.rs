@@ -229,17 +229,32 @@ pub fn node_identity(node: &Value, kind: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// All exchanges' statuses and steps, for assertions.
+/// The first manifest GET of the report's evidence (a HEAD comes first, and has no body).
+pub fn manifest_get(report: &Value) -> &Value {
+    report["evidence"]
+        .as_array()
+        .and_then(|e| {
+            e.iter()
+                .find(|x| x["step"] == "manifest" && x["method"] == "GET")
+        })
+        .unwrap_or(&Value::Null)
+}
+
+/// Each exchange of the report's evidence as (step, status); a manifest HEAD is
+/// `manifest HEAD`.
 pub fn steps(report: &Value) -> Vec<(String, Option<u64>)> {
     report["evidence"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| {
-            (
-                e["step"].as_str().unwrap().to_string(),
-                e["status"].as_u64(),
-            )
+            let step = e["step"].as_str().unwrap();
+            let step = if step == "manifest" && e["method"] == "HEAD" {
+                "manifest HEAD".to_string()
+            } else {
+                step.to_string()
+            };
+            (step, e["status"].as_u64())
         })
         .collect()
 }

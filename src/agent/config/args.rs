@@ -204,6 +204,11 @@ pub struct AgentArgs {
     /// Where the DMI strings are [default: /sys/class/dmi/id].
     #[arg(long, value_name = "DIR", env = "PULLCHECK_DMI_DIR")]
     pub dmi_dir: Option<String>,
+    /// Keep the manifest and config bodies probes read in DIR (by digest, at most 64 MiB), so
+    /// that a restarted agent needs no manifest GET for a digest it has seen; the DaemonSet
+    /// mounts /var/lib/pullcheck here [default: memory only].
+    #[arg(long, value_name = "DIR", env = "PULLCHECK_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
     /// The drift monitor: on or off [default: on]. It watches this node's pods (with the
     /// Kubernetes API and --node-name) and the --watch-list, re-probes their images, exports
     /// verdict metrics and publishes events.
@@ -283,6 +288,7 @@ pub const KEYS: &[&str] = &[
     "no-cloud-identity",
     "cloud",
     "dmi-dir",
+    "state-dir",
     "monitor",
     "monitor-interval",
     "monitor-concurrency",

@@ -111,6 +111,7 @@ pub(super) fn probe_settings(s: &Sources, a: &AgentArgs) -> Result<ProbeSettings
                 crate::identity::platform::choose(v, &dir).map_err(|e| e.to_string())
             })?
         },
+        state_dir: s.path("state-dir", a.state_dir.as_deref()),
         cloud_identity: !s.get(
             "no-cloud-identity",
             a.no_cloud_identity.then_some("true"),

@@ -6,6 +6,7 @@ use pullcheck::diagnose::{self, Request, RuntimePullRequest};
 use pullcheck::identity::error_chain;
 use pullcheck::identity::RegistryAuth;
 use pullcheck::platform::Platform;
+use pullcheck::probe::store::{self, Store};
 use pullcheck::probe::{Options, Prober};
 use pullcheck::report::text;
 use pullcheck::runtime::{RuntimeClient, RuntimeEndpoint};
@@ -66,6 +67,12 @@ pub(crate) struct ProbeArgs {
     /// Time limit for each step (connect, each request), e.g. 10s, 1500ms.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub(crate) timeout: Duration,
+    /// Keep the manifest and config bodies read in DIR (by digest, verified by it, at most
+    /// 64 MiB), and read them from there by the digest the registry's HEAD names: no manifest
+    /// GET (a Docker Hub pull) for a digest seen before. The agent's DaemonSet uses
+    /// /var/lib/pullcheck.
+    #[arg(long, value_name = "DIR", env = "PULLCHECK_STATE_DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
 }
 
 pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
@@ -157,11 +164,21 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
         kube,
         cloud,
         runtime_version: args.runtime_version.clone(),
+        gets: None,
     };
-    let prober = Prober::with_proxy(
+    let mut prober = Prober::with_proxy(
         options,
         pullcheck::endpoints::proxy::detect(&args.config.proc_root),
     );
+    if let Some(dir) = &args.state_dir {
+        match Store::open(dir, store::DEFAULT_LIMIT) {
+            Ok(s) => prober = prober.with_store(std::sync::Arc::new(s)),
+            Err(e) => {
+                eprintln!("error: --state-dir: {e}");
+                return ExitCode::from(USAGE_EXIT);
+            }
+        }
+    }
     let report = match runtime.block_on(diagnose::diagnose(&prober, &request)) {
         Ok(r) => r,
         Err(e) => {
