@@ -1314,3 +1314,35 @@ fn a_state_dir_that_is_not_a_directory_is_refused() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("--state-dir"), "{}", run.stderr);
 }
+
+#[test]
+fn a_state_dir_filled_on_another_platform_is_read_for_this_one() {
+    let (addr, hosts) = plain();
+    let state = tempfile::tempdir().unwrap();
+    let image = format!("{addr}/app:both");
+    let args = |platform| {
+        vec![
+            "--hosts-dir".to_string(),
+            path(hosts.path()).to_string(),
+            "--platform".to_string(),
+            platform,
+            "--state-dir".to_string(),
+            path(state.path()).to_string(),
+        ]
+    };
+    let arm: Vec<String> = args("linux/arm64".into());
+    let arm: Vec<&str> = arm.iter().map(String::as_str).collect();
+    let on_arm = probe_json(&image, &arm, None, &[], "ok");
+    assert_eq!(on_arm["selectedPlatform"]["architecture"], "arm64");
+    // The same directory on an amd64 node (a disk image made elsewhere): the index is read
+    // from it and judged for amd64; only amd64's own manifest is fetched.
+    let amd: Vec<String> = args("linux/amd64".into());
+    let amd: Vec<&str> = amd.iter().map(String::as_str).collect();
+    let on_amd = probe_json(&image, &amd, None, &[], "ok");
+    assert_eq!(on_amd["manifestOrigin"], "state_dir");
+    assert_eq!(on_amd["selectedPlatform"]["architecture"], "amd64");
+    assert_eq!(
+        on_amd["registryCost"]["manifestGets"], 1,
+        "amd64's manifest only"
+    );
+}
