@@ -124,8 +124,17 @@ pub(super) fn host(scan: &Scan<'_>) -> Option<String> {
 }
 
 /// The first HTTP status a message reports: `: DDD` followed by the end, a newline, or a
-/// reason phrase starting in upper case (`401 Unauthorized`, `429 Too Many Requests`).
+/// reason phrase starting in upper case (`401 Unauthorized`, `429 Too Many Requests`); else
+/// containers/image's `invalid status code from registry DDD (Reason)`.
 pub(super) fn status(text: &str) -> Option<u16> {
+    colon_status(text).or_else(|| {
+        let (_, rest) = text.split_once("invalid status code from registry ")?;
+        let code: u16 = rest.get(..3)?.parse().ok()?;
+        (300..=599).contains(&code).then_some(code)
+    })
+}
+
+fn colon_status(text: &str) -> Option<u16> {
     text.match_indices(": ").find_map(|(i, _)| {
         let rest = &text[i + 2..];
         let digits = rest.get(..3)?;

@@ -34,6 +34,12 @@ fn registry_denied(f: &Facts<'_>) -> bool {
 
 /// 403 Forbidden, DENIED, "not authorized to perform".
 pub(super) fn forbidden(f: &Facts<'_>) -> Option<Finding> {
+    // DENIED beside UNAUTHORIZED is a 401 (containers/image relays both codes): `unauthorized`.
+    if f.scan.has("requested access to the resource is denied")
+        && f.scan.has("authentication required")
+    {
+        return None;
+    }
     let denied = f.status == Some(403)
         || f.scan.has("403 forbidden")
         || f.scan.has("not authorized to perform")
@@ -112,6 +118,13 @@ pub(super) fn unauthorized(f: &Facts<'_>) -> Option<Finding> {
             "the token service for {at} rejected the credentials ({})",
             one_line(f.env.detail, 240)
         ));
+    }
+    // containers/image (CRI-O) relays Docker Distribution's 401 body: DENIED beside
+    // UNAUTHORIZED (`errors:\ndenied: requested access to the resource is denied\nunauthorized:
+    // authentication required`): the token did not grant pull, as containerd's `pull access
+    // denied` says for the same answer.
+    if s.has("requested access to the resource is denied") && s.has("authentication required") {
+        return ambiguous(format!("{at}: 401: access denied: the repository is private or does not exist, or the credentials do not grant pull{server}"));
     }
     if s.has("pull access denied") {
         return ambiguous(format!("{at}: pull access denied: the repository does not exist or is private (Docker Hub answers both alike){server}"));

@@ -14,7 +14,11 @@ pub(super) fn platform(f: &Facts<'_>) -> Option<Finding> {
              architecture and variant; `pullcheck probe <image>` lists what the index offers)",
         ));
     }
-    let wanted = f.from("no image found in manifest list for ")?;
+    // containers/image (CRI-O): `no image found in manifest list for architecture …` (older)
+    // and `no image found in image index for architecture amd64, variant "", OS linux` (5.x).
+    let wanted = f
+        .from("no image found in manifest list for ")
+        .or_else(|| f.from("no image found in image index for "))?;
     Some(Finding::new(
         Verdict::PlatformMismatch,
         format!("the image's manifest list has nothing for this node: {wanted}"),
@@ -33,6 +37,10 @@ pub(super) fn schema1(f: &Facts<'_>) -> Option<Finding> {
     {
         "Docker schema 1 manifest (application/vnd.docker.distribution.manifest.v1+prettyjws): \
          containerd ≥ 2.1 no longer supports it"
+    } else if s.has("no fslayers in manifest") {
+        // containers/image (CRI-O) reading a schema 1 manifest without layers.
+        "Docker schema 1 manifest without fsLayers: containers/image (CRI-O) cannot use it, and \
+         containerd refuses it too"
     } else if s.has("no signatures") {
         // containerd 1.6/1.7 still convert schema 1, but only signed (prettyjws) manifests:
         // seen on 1.6.20 as `failed to resolve reference "…": no signatures`.
@@ -54,6 +62,15 @@ pub(super) fn malformed_manifest(f: &Facts<'_>) -> Option<Finding> {
             return None;
         }
         format!("the registry served a manifest over containerd's size limit ({size})")
+    } else if let Some(limit) = f.from("exceeded maximum allowed size of ") {
+        // containers/image (CRI-O): a manifest over its 4 MiB limit.
+        format!("the registry served a manifest over the runtime's size limit ({limit})")
+    } else if s.has("initializing image from source") && s.has("invalid character") {
+        // containers/image (CRI-O): the manifest body is not JSON.
+        format!(
+            "the registry served a manifest that is not valid JSON ({})",
+            f.from("invalid character").unwrap_or_default()
+        )
     } else if s.has("invalid desc") || (s.has("children:") && s.has("invalid character")) {
         format!(
             "the registry served a manifest that is not valid JSON ({})",
