@@ -2,6 +2,7 @@
 //! (containerd order) → probe → classify → report. The CLI (and later the agent) call this.
 
 use crate::classify::{self, Verdict};
+use crate::endpoints::registries_conf::{RegistriesConf, Resolution};
 use crate::endpoints::{self, Endpoints, Host, RegistryConfig};
 use crate::identity::cloud::{self, CloudSettings};
 use crate::identity::exec_plugin::PluginStatus;
@@ -13,7 +14,8 @@ use crate::probe::cost::GetGate;
 use crate::probe::{Context, Evidence, Prober};
 use crate::reference::ImageRef;
 use crate::report::{AnonymousHint, Attempt, CredentialOutcome, Report};
-use crate::runtime::version::RuntimeVersion;
+use crate::runtime::kind::RuntimeKind;
+use crate::runtime::version::{self, RuntimeVersion};
 use crate::runtime::ImageInfo;
 use crate::runtime::{self, RuntimeClient};
 use std::path::PathBuf;
@@ -67,6 +69,13 @@ pub struct Request {
     pub runtime_version: Option<RuntimeVersion>,
     /// Asked before each manifest `GET` (the agent's budgets); `None`: no budget.
     pub gets: Option<Arc<dyn GetGate>>,
+    /// `--runtime-kind`: follow this runtime's pull path instead of the one the node reports.
+    pub runtime_kind: Option<RuntimeKind>,
+    /// CRI-O's registries.conf (`--registries-conf`; default /etc/containers/registries.conf).
+    pub registries_conf: Option<PathBuf>,
+    /// CRI-O's certs.d (`--containers-certs-dir`; default /etc/containers/certs.d, then
+    /// /etc/docker/certs.d).
+    pub containers_certs_dir: Option<PathBuf>,
 }
 
 /// Which pull secrets to read through the Kubernetes API.
@@ -114,17 +123,49 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
         }
     };
     let (candidates, sources, cloud_warnings) = candidates(&image, req).await?;
-    let config = RegistryConfig::read(req.containerd_config.as_deref(), req.hosts_dir.as_deref())?;
-    let mut endpoints = config.resolve(&image)?;
     let version = predicted_version(req).await;
-    endpoints::version_rules::apply(&mut endpoints, version.host_rules(), &version.label());
-    if let Some(note) = endpoints::version_rules::config_note(
-        config.config_version,
-        version.host_rules(),
-        &version.label(),
-    ) {
-        endpoints.notes.push(note);
-    }
+    let kind = RuntimeKind::choose(
+        req.runtime_kind,
+        (version.source == version::Source::Runtime).then_some(version.name.as_str()),
+        runtime_socket(req),
+    );
+    let mut endpoints = match kind.kind {
+        RuntimeKind::Containerd => {
+            let config =
+                RegistryConfig::read(req.containerd_config.as_deref(), req.hosts_dir.as_deref())?;
+            let mut endpoints = config.resolve(&image)?;
+            endpoints::version_rules::apply(&mut endpoints, version.host_rules(), &version.label());
+            if let Some(note) = endpoints::version_rules::config_note(
+                config.config_version,
+                version.host_rules(),
+                &version.label(),
+            ) {
+                endpoints.notes.push(note);
+            }
+            endpoints
+        }
+        RuntimeKind::Crio => {
+            let conf = RegistriesConf::read(
+                req.registries_conf.as_deref(),
+                req.containers_certs_dir.as_deref(),
+            )?;
+            match conf.resolve(&image)? {
+                Resolution::Hosts(e) => e,
+                Resolution::Blocked { prefix, at } => {
+                    let mut r = Report::blocked(
+                        &req.image,
+                        &image,
+                        &prefix,
+                        &at,
+                        prober.options().platform.clone(),
+                    );
+                    r.runtime_kind = Some(kind);
+                    r.runtime_version = Some(version);
+                    return Ok(r);
+                }
+            }
+        }
+    };
     endpoints.proxy = Some(prober.proxy().summary());
     endpoints
         .notes
@@ -199,6 +240,7 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
     report.credentials = credentials;
     report.anonymous_hint = anonymous_hint;
     report.runtime_version = Some(version);
+    report.runtime_kind = Some(kind);
     report.warnings.extend(cloud_warnings);
     // The node's own identity failed and nothing else could authenticate: that is the cause.
     if let Some(why) = unavailable_identity(&sources, &candidates) {
@@ -234,6 +276,15 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
         report.set_runtime(pull);
     }
     Ok(report)
+}
+
+/// The CRI socket the node's runtime answers on, when one is known.
+fn runtime_socket(req: &Request) -> Option<&std::path::Path> {
+    match (&req.runtime, &req.runtime_pull) {
+        (Some(Ok(c)), _) => Some(c.endpoint().path.as_path()),
+        (_, Some(rp)) => Some(rp.client.endpoint().path.as_path()),
+        _ => None,
+    }
 }
 
 /// The containerd whose rules the probe follows: the flag's, else the runtime's own (CRI

@@ -112,6 +112,12 @@ pub struct ProbeSettings {
     pub cloud: crate::identity::platform::Cloud,
     /// Where manifest and config bodies are kept across restarts (`None`: memory only).
     pub state_dir: Option<PathBuf>,
+    /// Whose pull path to follow (`None`: the runtime's own).
+    pub runtime_kind: Option<crate::runtime::kind::RuntimeKind>,
+    /// CRI-O's registries.conf.
+    pub registries_conf: Option<PathBuf>,
+    /// CRI-O's certs.d root.
+    pub containers_certs_dir: Option<PathBuf>,
 }
 
 /// Request and connection limits.

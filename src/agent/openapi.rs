@@ -168,6 +168,11 @@ fn report_fields() -> Vec<(&'static str, bool, RefOr<Schema>)> {
             object("Manifest requests this probe sent: manifestGets (Docker Hub: pulls), manifestHeads (free), getsAvoided").into(),
         ),
         (
+            "runtimeKind",
+            false,
+            object("Whose pull path the prediction follows: kind (containerd or crio) and source (flag, runtime, socket, default)").into(),
+        ),
+        (
             "runtimeVersion",
             false,
             object("The containerd version whose rules the prediction follows (name, version, major, minor, source: runtime, flag or default; note)").into(),

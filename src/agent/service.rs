@@ -341,6 +341,9 @@ impl ProbeService {
             runtime: Some(self.ctx.runtime.clone()),
             kube,
             cloud: self.ctx.cloud.clone(),
+            runtime_kind: s.runtime_kind,
+            registries_conf: s.registries_conf.clone(),
+            containers_certs_dir: s.containers_certs_dir.clone(),
             gets: Some(Arc::new(GetBudget {
                 budgets: self.budgets.clone(),
                 keep: if p.background { BACKGROUND_KEEPS } else { 0.0 },

@@ -68,6 +68,9 @@ pub enum Verdict {
     RuntimeUnavailable,
     /// The image filesystem has no room for the image.
     InsufficientDisk,
+    /// The node's runtime refuses the registry by configuration (CRI-O: `blocked = true` in
+    /// registries.conf): no request is sent.
+    RegistryBlocked,
     /// Nothing more specific fits; the evidence says what was seen.
     Unknown,
 }
@@ -121,7 +124,7 @@ impl Family {
 
 impl Verdict {
     /// Every verdict, in the order the documentation lists them.
-    pub const ALL: [Verdict; 29] = [
+    pub const ALL: [Verdict; 30] = [
         Verdict::Ok,
         Verdict::InvalidReference,
         Verdict::ManifestUnknown,
@@ -150,6 +153,7 @@ impl Verdict {
         Verdict::IdentityUnavailable,
         Verdict::RuntimeUnavailable,
         Verdict::InsufficientDisk,
+        Verdict::RegistryBlocked,
         Verdict::Unknown,
     ];
 
@@ -184,6 +188,7 @@ impl Verdict {
             Verdict::IdentityUnavailable => "identity_unavailable",
             Verdict::RuntimeUnavailable => "runtime_unavailable",
             Verdict::InsufficientDisk => "insufficient_disk",
+            Verdict::RegistryBlocked => "registry_blocked",
             Verdict::Unknown => "unknown",
         }
     }
@@ -211,7 +216,7 @@ impl Verdict {
             PlatformMismatch | UnsupportedManifest | DigestMismatch | BlobUnknown => {
                 Family::Content
             }
-            RuntimeUnavailable | InsufficientDisk => Family::Node,
+            RuntimeUnavailable | InsufficientDisk | RegistryBlocked => Family::Node,
             Unknown => Family::Unknown,
         }
     }
@@ -253,6 +258,7 @@ impl Verdict {
             IdentityUnavailable => "The node identity could not be obtained: check IMDS/metadata reachability (hop limit on EKS), the instance role or service account, and the credential provider plugin.",
             RuntimeUnavailable => "The container runtime did not answer: check containerd/CRI-O is running and its socket path.",
             InsufficientDisk => "The image filesystem is full: free space, tune kubelet image GC thresholds, or enlarge the disk.",
+            RegistryBlocked => "The node's registries.conf blocks this registry (blocked = true): pull from an allowed registry or mirror, or change the [[registry]] entry (on OpenShift: image.config.openshift.io registrySources.blockedRegistries).",
             Unknown => "Unclassified failure: read the evidence below; please report it so a rule can be added.",
         }
     }

@@ -259,6 +259,7 @@ fn build_host(raw: &str, f: HostFields, dir: &Path, registry: &str) -> Result<Ho
         dial_timeout,
         node_auth: false,
         http_fallback: false,
+        repository: None,
     })
 }
 

@@ -8,12 +8,14 @@
 pub mod certs;
 pub mod containerd_config;
 pub mod containerd_process;
+pub mod containers_certs;
 pub mod go_duration;
 pub mod hosts_dir;
 pub mod hosts_toml;
 pub mod legacy;
 pub mod no_proxy;
 pub mod proxy;
+pub mod registries_conf;
 pub mod registry_config;
 pub mod registry_dirs;
 pub mod version_rules;
@@ -106,6 +108,11 @@ pub struct Host {
     /// is not an error, the next host (the same address over `http://`) answers instead.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub http_fallback: bool,
+    /// The repository on this host when it is not the image's (a containers/image mirror whose
+    /// `location` has a path: `mirror.example.com/hub` serves `docker.io/library/x` as
+    /// `hub/library/x`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
 }
 
 impl Host {
@@ -125,6 +132,7 @@ impl Host {
             dial_timeout: None,
             node_auth: false,
             http_fallback: false,
+            repository: None,
         }
     }
 

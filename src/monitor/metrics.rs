@@ -79,7 +79,7 @@ impl IaeMode {
             NotFoundOrUnauthorized | Unauthorized | CredentialsExpired => {
                 IaeMode::AuthenticationFailure
             }
-            Forbidden | BlobDenied => IaeMode::AuthorizationFailure,
+            Forbidden | BlobDenied | RegistryBlocked => IaeMode::AuthorizationFailure,
             BlobUnknown => IaeMode::Absent,
             RateLimited
             | TlsUnknownAuthority

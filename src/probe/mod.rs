@@ -287,12 +287,15 @@ impl Run<'_> {
 
     /// A repository URL under the host's API root, with containerd's `ns` for mirrors.
     fn api(&self, path: &str) -> String {
-        self.with_ns(format!(
-            "{}/{}/{}",
-            self.host.api_base(),
-            self.image.repository,
-            path
-        ))
+        self.with_ns(format!("{}/{}/{}", self.host.api_base(), self.repo(), path))
+    }
+
+    /// The repository on this host (a containers/image mirror may rewrite it).
+    fn repo(&self) -> &str {
+        self.host
+            .repository
+            .as_deref()
+            .unwrap_or(&self.image.repository)
     }
 
     fn with_ns(&self, url: String) -> String {
@@ -354,7 +357,7 @@ impl Run<'_> {
     async fn go(&mut self, client: &reqwest::Client) {
         let reference = self.image.manifest_reference().to_string();
         let host_key = self.host.url.clone();
-        let repo = self.image.repository.clone();
+        let repo = self.repo().to_string();
         if let Some(t) = self.prober.tokens.get(&host_key, &repo, self.cred) {
             self.secrets.add(&t);
             self.auth = Auth::Bearer(t);
@@ -624,7 +627,7 @@ impl Run<'_> {
                 let Some(realm) = ch.realm.clone() else {
                     return false;
                 };
-                let mut scopes = vec![format!("repository:{}:pull", self.image.repository)];
+                let mut scopes = vec![format!("repository:{}:pull", self.repo())];
                 if let Some(s) = &ch.scope {
                     if !scopes.contains(s) && s.starts_with("repository:") {
                         scopes.push(s.clone());
@@ -632,7 +635,7 @@ impl Run<'_> {
                 }
                 let request = token::TokenRequest {
                     host: &self.host.url,
-                    repo: &self.image.repository,
+                    repo: self.repo(),
                     realm: &realm,
                     service: ch.service.as_deref(),
                     scopes,
@@ -920,7 +923,7 @@ impl Run<'_> {
 
     /// This blob's cache key for this host, repository and credential.
     fn blob_key(&self, digest: &str) -> [u8; 32] {
-        blobs::key(&self.host.url, &self.image.repository, digest, self.cred)
+        blobs::key(&self.host.url, self.repo(), digest, self.cred)
     }
 
     /// Checks the blobs the runtime will fetch (config first, then the layers) that are not

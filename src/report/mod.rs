@@ -252,6 +252,9 @@ pub struct Report {
     /// The containerd version whose rules the prediction follows, and where it came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime_version: Option<crate::runtime::version::RuntimeVersion>,
+    /// Whose pull path the prediction follows (containerd or CRI-O) and how that was chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_kind: Option<crate::runtime::kind::Chosen>,
     /// Every candidate credential in kubelet order, with its verdict and whether it is used.
     pub credentials: Vec<CredentialOutcome>,
     /// What anonymous would get when every credential failed (not the verdict: the kubelet
@@ -281,12 +284,37 @@ pub struct Report {
 impl Report {
     /// A report for a reference that does not parse.
     pub fn invalid_reference(input: &str, why: &str, node: Platform) -> Self {
-        let v = Verdict::InvalidReference;
+        Self::unprobed(input, None, Verdict::InvalidReference, why, node)
+    }
+
+    /// A report for an image the node's runtime refuses by configuration before any request
+    /// (CRI-O: a `blocked` registries.conf entry).
+    pub fn blocked(input: &str, image: &ImageRef, prefix: &str, at: &str, node: Platform) -> Self {
+        let why = format!(
+            "registries.conf blocks {prefix} ({at}): CRI-O refuses to pull {image} and sends no request"
+        );
+        Self::unprobed(
+            input,
+            Some(image.to_string()),
+            Verdict::RegistryBlocked,
+            &why,
+            node,
+        )
+    }
+
+    /// A report decided without a registry exchange.
+    fn unprobed(
+        input: &str,
+        normalized: Option<String>,
+        v: Verdict,
+        why: &str,
+        node: Platform,
+    ) -> Self {
         Report {
             api_version: API_VERSION,
             kind: "PullReport",
             image: input.to_string(),
-            normalized: None,
+            normalized,
             verdict: v,
             reason: why.to_string(),
             remediation: v.remediation().to_string(),
@@ -304,6 +332,7 @@ impl Report {
             warnings: vec![],
             endpoints: None,
             runtime_version: None,
+            runtime_kind: None,
             credentials: vec![],
             anonymous_hint: None,
             identity_sources: IdentitySources::default(),
@@ -359,6 +388,7 @@ impl Report {
             warnings: ev.warnings.clone(),
             endpoints: Some(endpoints.clone()),
             runtime_version: None,
+            runtime_kind: None,
             evidence: ev.exchanges.clone(),
             credentials: vec![],
             anonymous_hint: None,

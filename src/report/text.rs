@@ -87,7 +87,28 @@ pub fn render(r: &Report) -> String {
             line(&mut s, "Proxy", &p.description);
         }
     }
-    if let Some(v) = &r.runtime_version {
+    let crio = r
+        .runtime_kind
+        .filter(|k| k.kind == crate::runtime::kind::RuntimeKind::Crio);
+    if let Some(k) = crio {
+        use crate::runtime::kind::Source as K;
+        let from = match k.source {
+            K::Flag => "--runtime-kind".to_string(),
+            K::Runtime => match &r.runtime_version {
+                Some(v) => format!("the runtime's CRI Version: {} {}", v.name, v.version),
+                None => "the runtime's CRI Version".to_string(),
+            },
+            K::Socket => "the CRI socket's path".to_string(),
+            K::Default => "default".to_string(),
+        };
+        line(
+            &mut s,
+            "Predicted for",
+            &format!(
+                "CRI-O: registries.conf and certs.d as containers/image applies them ({from})"
+            ),
+        );
+    } else if let Some(v) = &r.runtime_version {
         let from = match v.source {
             crate::runtime::version::Source::Runtime => "the runtime's CRI Version",
             crate::runtime::version::Source::Flag => "--runtime-version",

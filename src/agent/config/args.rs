@@ -209,6 +209,17 @@ pub struct AgentArgs {
     /// mounts /var/lib/pullcheck here [default: memory only].
     #[arg(long, value_name = "DIR", env = "PULLCHECK_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Whose pull path to follow: containerd or crio [default: the runtime's CRI Version name,
+    /// else the socket found, else containerd].
+    #[arg(long, value_name = "KIND", env = "PULLCHECK_RUNTIME_KIND")]
+    pub runtime_kind: Option<String>,
+    /// CRI-O's registries.conf (drop-ins from FILE.d/) [default:
+    /// /etc/containers/registries.conf and registries.conf.d/].
+    #[arg(long, value_name = "FILE", env = "PULLCHECK_REGISTRIES_CONF")]
+    pub registries_conf: Option<PathBuf>,
+    /// CRI-O's certs.d root [default: /etc/containers/certs.d, then /etc/docker/certs.d].
+    #[arg(long, value_name = "DIR", env = "PULLCHECK_CONTAINERS_CERTS_DIR")]
+    pub containers_certs_dir: Option<PathBuf>,
     /// The drift monitor: on or off [default: on]. It watches this node's pods (with the
     /// Kubernetes API and --node-name) and the --watch-list, re-probes their images, exports
     /// verdict metrics and publishes events.
@@ -289,6 +300,9 @@ pub const KEYS: &[&str] = &[
     "cloud",
     "dmi-dir",
     "state-dir",
+    "runtime-kind",
+    "registries-conf",
+    "containers-certs-dir",
     "monitor",
     "monitor-interval",
     "monitor-concurrency",

@@ -112,6 +112,11 @@ pub(super) fn probe_settings(s: &Sources, a: &AgentArgs) -> Result<ProbeSettings
             })?
         },
         state_dir: s.path("state-dir", a.state_dir.as_deref()),
+        runtime_kind: s.opt("runtime-kind", a.runtime_kind.as_deref(), |v| {
+            crate::runtime::kind::RuntimeKind::from_flag(v).map_err(|e| e.to_string())
+        })?,
+        registries_conf: s.path("registries-conf", a.registries_conf.as_deref()),
+        containers_certs_dir: s.path("containers-certs-dir", a.containers_certs_dir.as_deref()),
         cloud_identity: !s.get(
             "no-cloud-identity",
             a.no_cloud_identity.then_some("true"),

@@ -58,6 +58,20 @@ pub(crate) struct ConfigArgs {
         env = "PULLCHECK_PROC_ROOT"
     )]
     pub(crate) proc_root: PathBuf,
+    /// Whose pull path to follow: containerd (hosts.toml) or crio (registries.conf, as
+    /// containers/image applies it) [default: the runtime's CRI Version name, else the socket
+    /// found, else containerd].
+    #[arg(long, value_name = "KIND", env = "PULLCHECK_RUNTIME_KIND",
+          value_parser = |s: &str| pullcheck::runtime::kind::RuntimeKind::from_flag(s).map_err(|e| e.to_string()))]
+    pub(crate) runtime_kind: Option<pullcheck::runtime::kind::RuntimeKind>,
+    /// CRI-O's registries.conf; its drop-ins are read from FILE.d/ as containers/image does
+    /// [default: /etc/containers/registries.conf and /etc/containers/registries.conf.d/].
+    #[arg(long, value_name = "FILE", env = "PULLCHECK_REGISTRIES_CONF")]
+    pub(crate) registries_conf: Option<PathBuf>,
+    /// CRI-O's certs.d root holding <host[:port]>/ca.crt, *.cert and *.key, used instead of
+    /// /etc/containers/certs.d and /etc/docker/certs.d.
+    #[arg(long, value_name = "DIR", env = "PULLCHECK_CONTAINERS_CERTS_DIR")]
+    pub(crate) containers_certs_dir: Option<PathBuf>,
 }
 
 /// Where the kubelet keeps node credentials (shared by `probe` and `node`). Unset paths come

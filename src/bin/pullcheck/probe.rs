@@ -165,6 +165,9 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
         cloud,
         runtime_version: args.runtime_version.clone(),
         gets: None,
+        runtime_kind: args.config.runtime_kind,
+        registries_conf: args.config.registries_conf.clone(),
+        containers_certs_dir: args.config.containers_certs_dir.clone(),
     };
     let mut prober = Prober::with_proxy(
         options,

@@ -100,6 +100,7 @@ const RULES: &[Rule] = &[
     kubelet_throttle,
     transport::runtime_socket,
     transport::invalid_reference,
+    transport::blocked,
     blob::layer,
     transport::tls,
     transport::network,

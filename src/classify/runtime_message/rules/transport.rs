@@ -34,6 +34,18 @@ pub(super) fn runtime_socket(f: &Facts<'_>) -> Option<Finding> {
 }
 
 /// The reference could not be parsed (by the kubelet or the runtime).
+/// containers/image (CRI-O): `registry X is blocked in <registries.conf> or <drop-in dir>`.
+pub(super) fn blocked(f: &Facts<'_>) -> Option<Finding> {
+    let what = f.from("registry ")?;
+    if !f.scan.has(" is blocked in ") {
+        return None;
+    }
+    Some(Finding::new(
+        Verdict::RegistryBlocked,
+        format!("the node's registries.conf blocks the registry ({what}); CRI-O sent no request"),
+    ))
+}
+
 pub(super) fn invalid_reference(f: &Facts<'_>) -> Option<Finding> {
     const MARKERS: [&str; 4] = [
         "invalid reference format",

@@ -1,0 +1,522 @@
+//! CRI-O's pull path against containers/image itself. Debian's skopeo is built on
+//! containers/image, the library CRI-O pulls with: `skopeo copy docker://… dir:…` with the
+//! registries.conf and certs a test writes fails with exactly the errors CRI-O returns, and
+//! resolves mirrors as CRI-O does. For every bed scenario the test checks
+//! - the verdict of `pullcheck probe --runtime-kind crio` reading the same files;
+//! - `explain` of skopeo's error, as CRI-O returns it and as the kubelet wraps it;
+//! - for the mirror cases, the host skopeo's debug log used against the host the probe reports.
+//!
+//! `PULLCHECK_RECORD_MESSAGES=DIR` writes each error with explain's verdict to
+//! `DIR/containers-image-skopeo-<version>-messages.tsv`, the fixture the classifier's unit tests
+//! read (`tests/fixtures/`).
+
+mod support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use support::*;
+
+/// One node's CRI-O files: registries.conf and a certs.d root.
+struct Node {
+    _dir: tempfile::TempDir,
+    conf: PathBuf,
+    certs: PathBuf,
+}
+
+/// registries.conf entries marking the bed's plain-HTTP registries insecure (CRI-O speaks
+/// HTTPS to every registry unless told).
+fn insecure_bed() -> String {
+    let b = bed();
+    ["plain", "token", "fronts", "closed", "hang"]
+        .iter()
+        .map(|n| {
+            format!(
+                "[[registry]]\nlocation = \"{}\"\ninsecure = true\n\n",
+                b.addr(n)
+            )
+        })
+        .collect()
+}
+
+impl Node {
+    fn new(conf: &str) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registries.conf");
+        std::fs::write(&path, conf).unwrap();
+        let certs = dir.path().join("certs.d");
+        std::fs::create_dir(&certs).unwrap();
+        Node {
+            conf: path,
+            certs,
+            _dir: dir,
+        }
+    }
+
+    /// `certs.d/<host>/` with the bed's CA (and its client certificate pair when `client`).
+    fn trust(&self, host: &str, client: bool) -> PathBuf {
+        let d = self.certs.join(host);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::copy(bed().str("ca"), d.join("ca.crt")).unwrap();
+        if client {
+            std::fs::copy(bed().str("client_cert"), d.join("client.cert")).unwrap();
+            std::fs::copy(bed().str("client_key"), d.join("client.key")).unwrap();
+        }
+        d
+    }
+}
+
+/// What skopeo did.
+struct Copied {
+    /// The fatal error, unquoted; `None`: the copy succeeded.
+    error: Option<String>,
+    /// `host[:port]` of every source it tried, in order (its debug log's `Trying to access`).
+    tried: Vec<String>,
+    log: String,
+}
+
+/// Go's `strconv.Quote` undone for logrus's `msg="…"`.
+fn unquote(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+/// The test's registries.conf and skopeo's per-user drop-in directory, as CRI-O's defaults.
+fn default_paths(message: &str) -> String {
+    let mut out = String::new();
+    for word in message.split_inclusive(' ') {
+        let w = word.trim_end();
+        if w.ends_with("/registries.conf") {
+            out.push_str(&word.replacen(w, "/etc/containers/registries.conf", 1));
+        } else if w.ends_with("/registries.conf.d") {
+            out.push_str(&word.replacen(w, "/etc/containers/registries.conf.d", 1));
+        } else {
+            out.push_str(word);
+        }
+    }
+    out
+}
+
+fn skopeo(node: &Node, image: &str, cert_dir: Option<&Path>, creds: Option<&str>) -> Copied {
+    let dest = tempfile::tempdir().unwrap();
+    let dir_arg = format!("dir:{}", dest.path().join("image").display());
+    let src = format!("docker://{image}");
+    let conf = node.conf.display().to_string();
+    let mut args = vec![
+        "--debug",
+        "--registries-conf",
+        &conf,
+        "copy",
+        "--command-timeout",
+        "20s",
+        "--override-os",
+        "linux",
+        "--override-arch",
+        "amd64",
+    ];
+    let cert = cert_dir.map(|d| format!("--src-cert-dir={}", d.display()));
+    if let Some(c) = &cert {
+        args.push(c);
+    }
+    let creds_arg = creds.map(|c| format!("--src-creds={c}"));
+    if let Some(c) = &creds_arg {
+        args.push(c);
+    }
+    args.extend([src.as_str(), dir_arg.as_str()]);
+    let run = run_program("skopeo", &args, None);
+    let mut tried = Vec::new();
+    let mut error = None;
+    for line in run.stderr.lines() {
+        if let Some(rest) = line.split("msg=\"Trying to access \\\"").nth(1) {
+            let host = rest.split('/').next().unwrap_or("").to_string();
+            tried.push(host);
+        }
+        if line.contains("level=fatal") {
+            let msg = line
+                .split_once("msg=\"")
+                .map(|(_, m)| m.strip_suffix('"').unwrap_or(m))
+                .unwrap_or(line);
+            error = Some(unquote(msg));
+        }
+    }
+    if run.code != 0 && error.is_none() {
+        error = Some(run.stderr.lines().last().unwrap_or("").to_string());
+    }
+    Copied {
+        error,
+        tried,
+        log: run.stderr,
+    }
+}
+
+fn probe_crio(node: &Node, image: &str, creds: Option<(&str, &str)>) -> (Run, Value) {
+    let conf = node.conf.display().to_string();
+    let certs = node.certs.display().to_string();
+    let mut args = vec![
+        "probe",
+        image,
+        "-o",
+        "json",
+        "--runtime-kind",
+        "crio",
+        "--registries-conf",
+        &conf,
+        "--containers-certs-dir",
+        &certs,
+        "--platform",
+        "linux/amd64",
+        "--timeout",
+        "3s",
+    ];
+    let stdin = creds.map(|(u, p)| {
+        args.extend(["--username", u, "--password-stdin"]);
+        format!("{p}\n")
+    });
+    let run = pullcheck(&args, stdin.as_deref(), &[]);
+    let r = run.json();
+    (run, r)
+}
+
+/// explain's verdict of an error as CRI-O returns it, checked in the kubelet's wrapping too.
+fn explained(message: &str) -> String {
+    let bare = pullcheck(&["explain", "-o", "json", "-"], Some(message), &[]).json();
+    let event = format!("Failed to pull image \"x\": rpc error: code = Unknown desc = {message}");
+    let wrapped = pullcheck(&["explain", "-o", "json", "-"], Some(&event), &[]).json();
+    assert_eq!(bare["verdict"], wrapped["verdict"], "{message}");
+    bare["verdict"].as_str().unwrap().to_string()
+}
+
+/// With `PULLCHECK_RECORD_MESSAGES=DIR`, appends explain's verdict and the message. The test's
+/// files are named by CRI-O's default paths in the recording (the rest is as skopeo said it).
+fn record(verdict: &str, message: &str) {
+    let message = default_paths(message);
+    let Some(dir) = std::env::var_os("PULLCHECK_RECORD_MESSAGES") else {
+        return;
+    };
+    use std::io::Write;
+    let version = run_program("skopeo", &["--version"], None)
+        .stdout
+        .split_whitespace()
+        .last()
+        .unwrap_or("unknown")
+        .to_string();
+    let path = Path::new(&dir).join(format!("containers-image-skopeo-{version}-messages.tsv"));
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap();
+    writeln!(f, "{verdict}\tUnknown\t{}", message.replace('\n', "\\n")).unwrap();
+}
+
+/// A scenario: the image, what trusts it, the credentials, and the verdicts.
+struct Case<'a> {
+    image: String,
+    cert: Option<(String, bool)>,
+    creds: Option<(&'a str, &'a str)>,
+    /// The probe's verdict.
+    probe: &'a str,
+    /// explain's verdict of skopeo's error (`ok`: skopeo succeeds), when it differs from the
+    /// probe's: containers/image says less than the probe finds.
+    explain: Option<&'a str>,
+}
+
+fn case<'a>(image: String, probe: &'a str) -> Case<'a> {
+    Case {
+        image,
+        cert: None,
+        creds: None,
+        probe,
+        explain: None,
+    }
+}
+
+fn check(node: &Node, c: &Case<'_>) {
+    let cert_dir = c
+        .cert
+        .as_ref()
+        .map(|(host, client)| node.trust(host, *client));
+    let creds = c.creds.map(|(u, p)| format!("{u}:{p}"));
+    let copied = skopeo(node, &c.image, cert_dir.as_deref(), creds.as_deref());
+    let (run, r) = probe_crio(node, &c.image, c.creds);
+    assert_eq!(
+        r["verdict"], c.probe,
+        "{}: the probe\n{}",
+        c.image, run.stdout
+    );
+    assert_eq!(r["runtimeKind"]["kind"], "crio");
+    let want = c.explain.unwrap_or(c.probe);
+    match &copied.error {
+        None => assert_eq!(want, "ok", "{}: skopeo pulled it\n{}", c.image, copied.log),
+        Some(message) => {
+            assert_ne!(want, "ok", "{}: skopeo failed: {message}", c.image);
+            let got = explained(message);
+            assert_eq!(got, want, "{}: explain of {message:?}", c.image);
+            record(&got, message);
+        }
+    }
+    // The next case sees the node without this case's certificates.
+    if let Some(d) = cert_dir {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
+fn every_scenario_gets_the_verdict_containers_image_gives() {
+    let b = bed();
+    let node = Node::new(&insecure_bed());
+    let (plain, token, fronts) = (b.addr("plain"), b.addr("token"), b.addr("fronts"));
+    let (user, pw) = (b.user(), b.password());
+    let tls = format!("localhost:{}", b.port("tls"));
+    let mut cases = vec![
+        case(format!("{plain}/app:amd64"), "ok"),
+        case(format!("{plain}/app:both"), "ok"),
+        case(format!("{plain}/app:arm64single"), "ok"),
+        case(format!("{plain}/app:nope"), "manifest_unknown"),
+        // containers/image reports a missing repository as `manifest unknown`; the probe's
+        // tag listing tells the two apart.
+        Case {
+            explain: Some("manifest_unknown"),
+            ..case(format!("{plain}/nope/app:v1"), "repository_unknown")
+        },
+        case(format!("{plain}/app:armonly"), "platform_mismatch"),
+        case(format!("{plain}/lost/app:v1"), "blob_unknown"),
+        case(format!("{}/app:v1", b.addr("closed")), "connection_refused"),
+        case("nosuch.registry.test:5000/app:v1".into(), "dns_failure"),
+        case(format!("{token}/public/app:both"), "ok"),
+        case(
+            format!("{token}/private/app:both"),
+            "not_found_or_unauthorized",
+        ),
+        Case {
+            creds: Some((&user, &pw)),
+            ..case(format!("{token}/private/app:both"), "ok")
+        },
+        Case {
+            creds: Some((&user, "wrong")),
+            ..case(format!("{token}/private/app:both"), "unauthorized")
+        },
+        Case {
+            cert: Some((tls.clone(), false)),
+            ..case(format!("{tls}/app:amd64"), "unauthorized")
+        },
+        Case {
+            cert: Some((tls.clone(), false)),
+            creds: Some((&user, &pw)),
+            ..case(format!("{tls}/app:amd64"), "ok")
+        },
+        case(format!("{tls}/app:amd64"), "tls_unknown_authority"),
+        case(
+            format!("localhost:{}/app:amd64", b.port("plain")),
+            "http_registry",
+        ),
+    ];
+    for (port, verdict) in [
+        ("expired", "tls_certificate_expired"),
+        ("wrongname", "tls_hostname_mismatch"),
+    ] {
+        for host in ["127.0.0.1", "localhost"] {
+            let h = format!("{host}:{}", b.port(port));
+            cases.push(Case {
+                cert: Some((h.clone(), false)),
+                ..case(format!("{h}/app:amd64"), verdict)
+            });
+        }
+    }
+    let mtls = format!("localhost:{}", b.port("mtls"));
+    cases.push(Case {
+        cert: Some((mtls.clone(), true)),
+        ..case(format!("{mtls}/app:amd64"), "ok")
+    });
+    for (path, verdict, explain) in [
+        ("denied/app:v1", "forbidden", None),
+        ("expired/app:v1", "credentials_expired", None),
+        ("gar/app:v1", "not_found_or_unauthorized", None),
+        ("ecrmissing/app:v1", "repository_unknown", None),
+        ("unavailable/app:v1", "registry_error", None),
+        ("internal/app:v1", "registry_error", None),
+        ("schema1/app:v1", "unsupported_manifest", None),
+        ("huge/app:v1", "registry_error", None),
+        ("garbage/app:v1", "registry_error", None),
+        // containers/image does not check a tag's manifest against Docker-Content-Digest: it
+        // fails later, on the config the altered manifest names.
+        ("tampered/app:v1", "digest_mismatch", Some("blob_unknown")),
+        ("layerdns/app:amd64", "dns_failure", None),
+        ("layerrefused/app:amd64", "connection_refused", None),
+        ("layer403/app:amd64", "blob_denied", None),
+        ("layerloop/app:amd64", "registry_error", None),
+    ] {
+        cases.push(Case {
+            explain,
+            ..case(format!("{fronts}/{path}"), verdict)
+        });
+    }
+    for c in &cases {
+        check(&node, c);
+    }
+}
+
+/// The host the probe's winning (or last) attempt used, as `host[:port]`.
+fn probe_host(r: &Value) -> String {
+    let attempts = r["attempts"].as_array().unwrap();
+    let a = attempts
+        .iter()
+        .find(|a| a["verdict"] == "ok")
+        .or(attempts.last())
+        .unwrap();
+    let url = a["host"].as_str().unwrap();
+    url.split_once("://").map_or(url, |(_, h)| h).to_string()
+}
+
+#[test]
+fn mirrors_resolve_as_containers_image_resolves_them() {
+    let b = bed();
+    let (plain, token, closed) = (b.addr("plain"), b.addr("token"), b.addr("closed"));
+    let digest = probe_crio(
+        &Node::new(&insecure_bed()),
+        &format!("{plain}/app:both"),
+        None,
+    )
+    .1["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let conf = format!(
+        "{}
+[[registry]]
+prefix = \"mirrored.test/team\"
+location = \"{closed}/nothing\"
+
+[[registry.mirror]]
+location = \"{closed}\"
+insecure = true
+
+[[registry.mirror]]
+location = \"{token}/public\"
+insecure = true
+
+[[registry]]
+prefix = \"digests.test/team\"
+location = \"{plain}\"
+insecure = true
+
+[[registry.mirror]]
+location = \"{token}/public\"
+insecure = true
+pull-from-mirror = \"digest-only\"
+
+[[registry]]
+prefix = \"bydigest.test\"
+location = \"{plain}\"
+insecure = true
+mirror-by-digest-only = true
+
+[[registry.mirror]]
+location = \"{token}/public\"
+insecure = true
+
+[[registry]]
+prefix = \"blocked.test\"
+location = \"blocked.test\"
+blocked = true
+
+[[registry]]
+location = \"blockedsrc.test\"
+blocked = true
+
+[[registry.mirror]]
+location = \"{token}/public\"
+insecure = true
+",
+        insecure_bed()
+    );
+    let node = Node::new(&conf);
+    for (image, used) in [
+        // The first mirror refuses: both go on to the second (which rewrites the path).
+        ("mirrored.test/team/app:both".to_string(), token.clone()),
+        // A digest-only mirror is skipped for a tag, used for a digest.
+        ("digests.test/team/app:both".to_string(), plain.clone()),
+        (format!("digests.test/team/app@{digest}"), token.clone()),
+        ("bydigest.test/app:both".to_string(), plain.clone()),
+        (format!("bydigest.test/app@{digest}"), token.clone()),
+        // A blocked registry's mirror still serves it (the block applies to the source).
+        ("blockedsrc.test/app:both".to_string(), token.clone()),
+    ] {
+        let copied = skopeo(&node, &image, None, None);
+        assert!(
+            copied.error.is_none(),
+            "{image}: {:?}\n{}",
+            copied.error,
+            copied.log
+        );
+        let (run, r) = probe_crio(&node, &image, None);
+        assert_eq!(r["verdict"], "ok", "{image}\n{}", run.stdout);
+        assert_eq!(
+            copied.tried.last(),
+            Some(&used),
+            "{image}: skopeo tried {:?}",
+            copied.tried
+        );
+        assert_eq!(probe_host(&r), used, "{image}: the probe\n{}", run.stdout);
+    }
+    // Blocked: neither sends a request; the probe names the file and line.
+    let copied = skopeo(&node, "blocked.test/app:both", None, None);
+    let message = copied.error.expect("skopeo refuses a blocked registry");
+    assert_eq!(explained(&message), "registry_blocked", "{message}");
+    record("registry_blocked", &message);
+    let (run, r) = probe_crio(&node, "blocked.test/app:both", None);
+    assert_eq!(r["verdict"], "registry_blocked", "{}", run.stdout);
+    assert_eq!(run.code, 11);
+    let line = conf.lines().position(|l| l == "blocked = true").unwrap() + 1;
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("registries.conf:{line}")),
+        "{}",
+        r["reason"]
+    );
+}
+
+#[test]
+fn a_registries_conf_crio_would_refuse_is_named_with_its_line() {
+    let node = Node::new("[[registry]]\nlocation = \"a.test\"\nblocked = \"yes\"\n");
+    let (run, _) = {
+        let conf = node.conf.display().to_string();
+        let run = pullcheck(
+            &[
+                "probe",
+                "a.test/x:1",
+                "--runtime-kind",
+                "crio",
+                "--registries-conf",
+                &conf,
+            ],
+            None,
+            &[],
+        );
+        (run, ())
+    };
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("line 3"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("CRI-O refuses to start"),
+        "{}",
+        run.stderr
+    );
+    // skopeo (containers/image) refuses the same file.
+    let copied = skopeo(&node, "a.test/x:1", None, None);
+    assert!(copied.error.is_some(), "{}", copied.log);
+}
