@@ -9,7 +9,9 @@ use crate::identity::exec_plugin::PluginStatus;
 use crate::identity::keyring::{Keyring, Origin};
 use crate::identity::kube_secrets::{self, ObjectRef};
 use crate::identity::node::NodeIdentity;
-use crate::identity::{docker_config, Credential, IdentitySources, RegistryAuth, Source};
+use crate::identity::{
+    crio_auth, docker_config, Credential, IdentitySources, RegistryAuth, Source,
+};
 use crate::probe::cost::GetGate;
 use crate::probe::{Context, Evidence, Prober};
 use crate::reference::ImageRef;
@@ -76,6 +78,9 @@ pub struct Request {
     /// CRI-O's certs.d (`--containers-certs-dir`; default /etc/containers/certs.d, then
     /// /etc/docker/certs.d).
     pub containers_certs_dir: Option<PathBuf>,
+    /// CRI-O's `global_auth_file` (`--crio-auth-file`; default: what /etc/crio/crio.conf and
+    /// crio.conf.d/ set).
+    pub crio_auth_file: Option<PathBuf>,
 }
 
 /// Which pull secrets to read through the Kubernetes API.
@@ -122,13 +127,28 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
             ))
         }
     };
-    let (candidates, sources, cloud_warnings) = candidates(&image, req).await?;
     let version = predicted_version(req).await;
     let kind = RuntimeKind::choose(
         req.runtime_kind,
         (version.source == version::Source::Runtime).then_some(version.name.as_str()),
         runtime_socket(req),
     );
+    let crio_auth = (kind.kind == RuntimeKind::Crio).then(|| crio_auth_file(req));
+    let (mut candidates, mut sources, cloud_warnings) = candidates(&image, req).await?;
+    if let Some((path, notes)) = &crio_auth {
+        sources.notes.extend(notes.iter().cloned());
+        // CRI-O uses its global_auth_file only when the kubelet sends no credentials.
+        let kubelet_sent = !candidates
+            .iter()
+            .all(|c| matches!(c.source, Source::Anonymous));
+        if let (Some(path), false) = (path, kubelet_sent) {
+            let (found, note) = crio_auth::credential(path, &image.name());
+            sources.notes.extend(note);
+            if let Some(c) = found {
+                candidates = vec![c];
+            }
+        }
+    }
     let mut endpoints = match kind.kind {
         RuntimeKind::Containerd => {
             let config =
@@ -150,7 +170,18 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
                 req.containers_certs_dir.as_deref(),
             )?;
             match conf.resolve(&image)? {
-                Resolution::Hosts(e) => e,
+                Resolution::Hosts(mut e) => {
+                    let auth = crio_auth.as_ref().and_then(|(p, _)| p.as_deref());
+                    for h in e.hosts.iter_mut().filter(|h| h.withhold_credentials) {
+                        let name = format!(
+                            "{}/{}",
+                            h.authority().unwrap_or_default(),
+                            h.repository.as_deref().unwrap_or(&image.repository)
+                        );
+                        h.own_credential = auth.and_then(|p| crio_auth::credential(p, &name).0);
+                    }
+                    e
+                }
                 Resolution::Blocked { prefix, at } => {
                     let mut r = Report::blocked(
                         &req.image,
@@ -278,6 +309,18 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
     Ok(report)
 }
 
+/// CRI-O's `global_auth_file`: the flag's, else what crio.conf (and its drop-ins) set; with
+/// notes on files that could not be read.
+fn crio_auth_file(req: &Request) -> (Option<PathBuf>, Vec<String>) {
+    if let Some(p) = &req.crio_auth_file {
+        return (Some(p.clone()), Vec::new());
+    }
+    crio_auth::global_auth_file(
+        std::path::Path::new(crio_auth::CRIO_CONF),
+        std::path::Path::new(crio_auth::CRIO_CONF_D),
+    )
+}
+
 /// The CRI socket the node's runtime answers on, when one is known.
 fn runtime_socket(req: &Request) -> Option<&std::path::Path> {
     match (&req.runtime, &req.runtime_pull) {
@@ -374,7 +417,14 @@ async fn try_credential(
         hosts
     };
     let first = attempts.len();
+    let anonymous = Credential::anonymous();
     for host in &hosts {
+        // CRI-O sends a mirror on another domain its own auth-file entry, not the kubelet's.
+        let cred = if host.withhold_credentials {
+            host.own_credential.as_ref().unwrap_or(&anonymous)
+        } else {
+            cred
+        };
         let evidence = prober.probe_in(image, host, cred, ctx).await;
         let diagnosis = classify::classify(&evidence);
         let ok = diagnosis.verdict == Verdict::Ok;
@@ -396,12 +446,17 @@ async fn try_credential(
     }
     // No host resolved it: containerd returns the first error that was not a 404, else
     // "not found" (shown with the last host's answer).
-    let decisive = attempts[first..]
-        .iter()
-        .zip(&hosts)
-        .position(|(a, h)| Outcome::of(&a.evidence) == Outcome::Failed && !fell_back(h, a))
-        .map(|i| first + i)
-        .or(attempts.len().checked_sub(1).filter(|&i| i >= first));
+    // CRI-O (containers/image) returns the registry's own error, the last host's.
+    let decisive = if endpoints.last_error_decides {
+        attempts.len().checked_sub(1).filter(|&i| i >= first)
+    } else {
+        attempts[first..]
+            .iter()
+            .zip(&hosts)
+            .position(|(a, h)| Outcome::of(&a.evidence) == Outcome::Failed && !fell_back(h, a))
+            .map(|i| first + i)
+            .or(attempts.len().checked_sub(1).filter(|&i| i >= first))
+    };
     if let Some(i) = decisive {
         attempts[i].last_for_credential = true;
     }

@@ -110,6 +110,16 @@ fn default_paths(message: &str) -> String {
 }
 
 fn skopeo(node: &Node, image: &str, cert_dir: Option<&Path>, creds: Option<&str>) -> Copied {
+    skopeo_with(node, image, cert_dir, creds, &[])
+}
+
+fn skopeo_with(
+    node: &Node,
+    image: &str,
+    cert_dir: Option<&Path>,
+    creds: Option<&str>,
+    extra: &[&str],
+) -> Copied {
     let dest = tempfile::tempdir().unwrap();
     let dir_arg = format!("dir:{}", dest.path().join("image").display());
     let src = format!("docker://{image}");
@@ -134,6 +144,7 @@ fn skopeo(node: &Node, image: &str, cert_dir: Option<&Path>, creds: Option<&str>
     if let Some(c) = &creds_arg {
         args.push(c);
     }
+    args.extend_from_slice(extra);
     args.extend([src.as_str(), dir_arg.as_str()]);
     let run = run_program("skopeo", &args, None);
     let mut tried = Vec::new();
@@ -162,6 +173,15 @@ fn skopeo(node: &Node, image: &str, cert_dir: Option<&Path>, creds: Option<&str>
 }
 
 fn probe_crio(node: &Node, image: &str, creds: Option<(&str, &str)>) -> (Run, Value) {
+    probe_crio_with(node, image, creds, &[])
+}
+
+fn probe_crio_with(
+    node: &Node,
+    image: &str,
+    creds: Option<(&str, &str)>,
+    extra: &[&str],
+) -> (Run, Value) {
     let conf = node.conf.display().to_string();
     let certs = node.certs.display().to_string();
     let mut args = vec![
@@ -180,6 +200,7 @@ fn probe_crio(node: &Node, image: &str, creds: Option<(&str, &str)>) -> (Run, Va
         "--timeout",
         "3s",
     ];
+    args.extend_from_slice(extra);
     let stdin = creds.map(|(u, p)| {
         args.extend(["--username", u, "--password-stdin"]);
         format!("{p}\n")
@@ -519,4 +540,117 @@ fn a_registries_conf_crio_would_refuse_is_named_with_its_line() {
     // skopeo (containers/image) refuses the same file.
     let copied = skopeo(&node, "a.test/x:1", None, None);
     assert!(copied.error.is_some(), "{}", copied.log);
+}
+
+fn auth_json(entries: &[(&str, &str, &str)]) -> String {
+    use base64::Engine;
+    let auths: serde_json::Map<String, Value> = entries
+        .iter()
+        .map(|(key, user, pw)| {
+            let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"));
+            (key.to_string(), serde_json::json!({ "auth": auth }))
+        })
+        .collect();
+    serde_json::json!({ "auths": auths }).to_string()
+}
+
+#[test]
+fn crio_s_auth_file_is_read_most_specific_first_as_containers_image_reads_it() {
+    let b = bed();
+    let token = b.addr("token");
+    let (user, pw) = (b.user(), b.password());
+    let node = Node::new(&insecure_bed());
+    let auth = node.certs.with_file_name("auth.json");
+    let auth_s = auth.display().to_string();
+    let image = format!("{token}/private/app:both");
+    let repo_key = format!("{token}/private/app");
+    for (entries, verdict) in [
+        (vec![(token.as_str(), user.as_str(), pw.as_str())], "ok"),
+        // The repository's own key wins over the registry's, right or wrong.
+        (
+            vec![
+                (token.as_str(), user.as_str(), pw.as_str()),
+                (repo_key.as_str(), user.as_str(), "wrong"),
+            ],
+            "unauthorized",
+        ),
+        (
+            vec![
+                (token.as_str(), user.as_str(), "wrong"),
+                (repo_key.as_str(), user.as_str(), pw.as_str()),
+            ],
+            "ok",
+        ),
+    ] {
+        std::fs::write(&auth, auth_json(&entries)).unwrap();
+        let copied = skopeo_with(&node, &image, None, None, &["--authfile", &auth_s]);
+        let (run, r) = probe_crio_with(&node, &image, None, &["--crio-auth-file", &auth_s]);
+        assert_eq!(r["verdict"], verdict, "{entries:?}\n{}", run.stdout);
+        match copied.error {
+            None => assert_eq!(verdict, "ok", "{entries:?}: skopeo pulled it"),
+            Some(m) => assert_eq!(explained(&m), verdict, "{entries:?}: {m}"),
+        }
+        if verdict == "ok" {
+            assert_eq!(
+                r["identity"]["source"]["kind"], "crioAuthFile",
+                "{}",
+                r["identity"]
+            );
+        }
+    }
+}
+
+#[test]
+fn the_kubelet_s_credentials_stay_off_a_mirror_on_another_domain() {
+    // The pod's credentials are for the image's registry; CRI-O does not send them to a mirror
+    // on another domain, so the private mirror refuses, and the registry's own error (here:
+    // nothing listens) is the one CRI-O reports.
+    let b = bed();
+    let (token, closed) = (b.addr("token"), b.addr("closed"));
+    let (user, pw) = (b.user(), b.password());
+    let conf = format!(
+        "{}[[registry]]\nprefix = \"private.test\"\nlocation = \"{closed}/private\"\n\n[[registry.mirror]]\nlocation = \"{token}/private\"\ninsecure = true\n",
+        insecure_bed()
+    );
+    let node = Node::new(&conf);
+    let image = "private.test/app:both";
+    let creds = format!("{user}:{pw}");
+    let copied = skopeo(&node, image, None, Some(&creds));
+    let message = copied
+        .error
+        .expect("the mirror refuses and the registry is down");
+    assert_eq!(explained(&message), "connection_refused", "{message}");
+    let (run, r) = probe_crio(&node, image, Some((&user, &pw)));
+    assert_eq!(r["verdict"], "connection_refused", "{}", run.stdout);
+    let mirror = r["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["host"] == format!("http://{token}"))
+        .expect("the mirror over plain HTTP (insecure)");
+    assert_eq!(
+        mirror["verdict"], "not_found_or_unauthorized",
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        mirror["identity"]["source"]["kind"], "anonymous",
+        "{}",
+        run.stdout
+    );
+    // With the mirror's own entry in CRI-O's auth file, the mirror serves it, for both.
+    let auth = node.certs.with_file_name("auth.json");
+    std::fs::write(&auth, auth_json(&[(&token, &user, &pw)])).unwrap();
+    let auth_s = auth.display().to_string();
+    let copied = skopeo_with(&node, image, None, Some(&creds), &["--authfile", &auth_s]);
+    assert!(copied.error.is_none(), "{:?}", copied.error);
+    assert_eq!(copied.tried.last(), Some(&token));
+    let (run, r) = probe_crio_with(
+        &node,
+        image,
+        Some((&user, &pw)),
+        &["--crio-auth-file", &auth_s],
+    );
+    assert_eq!(r["verdict"], "ok", "{}", run.stdout);
+    assert_eq!(probe_host(&r), token);
 }

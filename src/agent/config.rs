@@ -118,6 +118,8 @@ pub struct ProbeSettings {
     pub registries_conf: Option<PathBuf>,
     /// CRI-O's certs.d root.
     pub containers_certs_dir: Option<PathBuf>,
+    /// CRI-O's global_auth_file.
+    pub crio_auth_file: Option<PathBuf>,
 }
 
 /// Request and connection limits.

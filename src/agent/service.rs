@@ -344,6 +344,7 @@ impl ProbeService {
             runtime_kind: s.runtime_kind,
             registries_conf: s.registries_conf.clone(),
             containers_certs_dir: s.containers_certs_dir.clone(),
+            crio_auth_file: s.crio_auth_file.clone(),
             gets: Some(Arc::new(GetBudget {
                 budgets: self.budgets.clone(),
                 keep: if p.background { BACKGROUND_KEEPS } else { 0.0 },

@@ -74,6 +74,7 @@ pub fn resolve(image: &ImageRef, roots: &[PathBuf]) -> Result<Endpoints> {
         source: None,
         notes,
         proxy: None,
+        last_error_decides: false,
     })
 }
 
@@ -117,6 +118,7 @@ pub fn from_dir(dir: &Path, registry: &str) -> Result<Endpoints> {
             source: Some(file.display().to_string()),
             notes,
             proxy: None,
+            last_error_decides: false,
         });
     }
     let mut host = Host::new(&default_server(registry), registry);
@@ -126,6 +128,7 @@ pub fn from_dir(dir: &Path, registry: &str) -> Result<Endpoints> {
         source: Some(dir.display().to_string()),
         notes: vec![],
         proxy: None,
+        last_error_decides: false,
     })
 }
 

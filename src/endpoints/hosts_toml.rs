@@ -260,6 +260,8 @@ fn build_host(raw: &str, f: HostFields, dir: &Path, registry: &str) -> Result<Ho
         node_auth: false,
         http_fallback: false,
         repository: None,
+        withhold_credentials: false,
+        own_credential: None,
     })
 }
 

@@ -138,6 +138,7 @@ impl Legacy {
             )),
             notes,
             proxy: None,
+            last_error_decides: false,
         })
     }
 

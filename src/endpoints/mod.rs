@@ -113,6 +113,14 @@ pub struct Host {
     /// `hub/library/x`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repository: Option<String>,
+    /// CRI-O does not send the kubelet's credentials here (a mirror on another domain than the
+    /// image's): it uses its own auth file's entry for this host, if any.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub withhold_credentials: bool,
+    /// What is sent here instead when [`withhold_credentials`](Self::withhold_credentials) is
+    /// set (`None`: nothing, anonymous). Never serialized.
+    #[serde(skip)]
+    pub own_credential: Option<crate::identity::Credential>,
 }
 
 impl Host {
@@ -133,6 +141,8 @@ impl Host {
             node_auth: false,
             http_fallback: false,
             repository: None,
+            withhold_credentials: false,
+            own_credential: None,
         }
     }
 
@@ -181,6 +191,11 @@ pub struct Endpoints {
     /// The proxy settings the probe used, and where they came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy: Option<proxy::ProxySummary>,
+    /// When no host serves the image, the last host's error is the runtime's (containers/image
+    /// reports the registry's own error, the mirrors' appended); otherwise containerd's rule:
+    /// the first error that is not a 404.
+    #[serde(skip)]
+    pub last_error_decides: bool,
 }
 
 /// The default server URL containerd uses for a registry when `server` is not set: Docker

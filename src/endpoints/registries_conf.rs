@@ -386,6 +386,7 @@ impl RegistriesConf {
                     "CRI-O (containers/image): no [[registry]] entry matches {name}: the registry itself, over HTTPS"
                 )],
                 proxy: None,
+                last_error_decides: true,
             }));
         };
         let rest = if reg.prefix.starts_with("*.") {
@@ -471,6 +472,7 @@ impl RegistriesConf {
             source: self.source(),
             notes,
             proxy: None,
+            last_error_decides: true,
         }))
     }
 
@@ -503,6 +505,8 @@ impl RegistriesConf {
             ns: None,
             http_fallback: insecure,
             repository: (repository != image.repository).then(|| repository.to_string()),
+            // containers/image clears the kubelet's credentials for a mirror on another domain.
+            withhold_credentials: mirror && authority != image.registry,
             ..Host::new(&format!("https://{dial}"), &image.registry)
         };
         let mut out = vec![https.clone()];

@@ -155,6 +155,7 @@ mod tests {
             source: source.map(str::to_string),
             notes: vec![],
             proxy: None,
+            last_error_decides: false,
         }
     }
 

@@ -5,6 +5,7 @@
 //! Secrets never reach `Debug`, logs, reports or errors.
 
 pub mod cloud;
+pub mod crio_auth;
 pub mod docker_config;
 pub mod eks;
 pub mod exec_plugin;
@@ -103,6 +104,16 @@ pub enum Source {
         /// The user name in the entry.
         username: String,
     },
+    /// An entry of CRI-O's `global_auth_file` (auth.json), which CRI-O uses when the kubelet
+    /// sends no credentials, matched most specific key first.
+    CrioAuthFile {
+        /// The file.
+        path: String,
+        /// The matching key of its `auths` map, as written.
+        key: String,
+        /// The user name in the entry.
+        username: String,
+    },
     /// An entry of a credential-provider exec plugin's response.
     Plugin {
         /// The plugin's name (its binary in the bin dir).
@@ -134,6 +145,7 @@ impl Source {
             Source::Flags { .. } => "flags",
             Source::PullSecret { .. } | Source::Secret { .. } => "pull secret",
             Source::NodeFile { .. } => "node file",
+            Source::CrioAuthFile { .. } => "CRI-O auth file",
             Source::Plugin { .. } => "plugin",
             Source::Eks { .. } => "EKS node role",
             Source::Gke { .. } => "GKE node service account",
@@ -154,6 +166,7 @@ impl Source {
                 namespace, name, ..
             } => format!("secret:{namespace}/{name}"),
             Source::NodeFile { path, .. } => format!("node-file:{path}"),
+            Source::CrioAuthFile { path, .. } => format!("crio-auth-file:{path}"),
             Source::Plugin { name, .. } => format!("plugin:{name}"),
             Source::Eks { role, .. } => format!("eks:{role}"),
             Source::Gke { email } => format!("gke:{email}"),
@@ -197,6 +210,14 @@ impl fmt::Display for Source {
             } => {
                 who(f, username)?;
                 write!(f, " from node file {path} (auths[{key:?}])")
+            }
+            Source::CrioAuthFile {
+                path,
+                key,
+                username,
+            } => {
+                who(f, username)?;
+                write!(f, " from CRI-O's global_auth_file {path} (auths[{key:?}])")
             }
             Source::Plugin {
                 name,

@@ -220,6 +220,9 @@ pub struct AgentArgs {
     /// CRI-O's certs.d root [default: /etc/containers/certs.d, then /etc/docker/certs.d].
     #[arg(long, value_name = "DIR", env = "PULLCHECK_CONTAINERS_CERTS_DIR")]
     pub containers_certs_dir: Option<PathBuf>,
+    /// CRI-O's global_auth_file [default: what /etc/crio/crio.conf and crio.conf.d/ set].
+    #[arg(long, value_name = "FILE", env = "PULLCHECK_CRIO_AUTH_FILE")]
+    pub crio_auth_file: Option<PathBuf>,
     /// The drift monitor: on or off [default: on]. It watches this node's pods (with the
     /// Kubernetes API and --node-name) and the --watch-list, re-probes their images, exports
     /// verdict metrics and publishes events.
@@ -303,6 +306,7 @@ pub const KEYS: &[&str] = &[
     "runtime-kind",
     "registries-conf",
     "containers-certs-dir",
+    "crio-auth-file",
     "monitor",
     "monitor-interval",
     "monitor-concurrency",

@@ -72,6 +72,10 @@ pub(crate) struct ConfigArgs {
     /// /etc/containers/certs.d and /etc/docker/certs.d.
     #[arg(long, value_name = "DIR", env = "PULLCHECK_CONTAINERS_CERTS_DIR")]
     pub(crate) containers_certs_dir: Option<PathBuf>,
+    /// CRI-O's global_auth_file (auth.json; used when the kubelet sends no credentials, and for
+    /// mirrors on another domain) [default: what /etc/crio/crio.conf and crio.conf.d/ set].
+    #[arg(long, value_name = "FILE", env = "PULLCHECK_CRIO_AUTH_FILE")]
+    pub(crate) crio_auth_file: Option<PathBuf>,
 }
 
 /// Where the kubelet keeps node credentials (shared by `probe` and `node`). Unset paths come

@@ -168,6 +168,7 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
         runtime_kind: args.config.runtime_kind,
         registries_conf: args.config.registries_conf.clone(),
         containers_certs_dir: args.config.containers_certs_dir.clone(),
+        crio_auth_file: args.config.crio_auth_file.clone(),
     };
     let mut prober = Prober::with_proxy(
         options,
