@@ -246,6 +246,13 @@ pub struct NodeFacts {
     /// Why the registry configuration could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registry_error: Option<String>,
+    /// On a CRI-O node: the registries.conf files, entries, mirrors and flags containers/image
+    /// applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crio_registries: Option<crate::endpoints::registries_conf::RegistriesConf>,
+    /// Why CRI-O's registries.conf could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crio_registries_error: Option<String>,
     /// Identities available to pull as.
     pub identities: Vec<IdentityFact>,
     /// Process exit code: 0, or 11 when the runtime cannot be asked.
@@ -272,9 +279,39 @@ impl NodeFacts {
             runtime,
             registry,
             registry_error,
+            crio_registries: None,
+            crio_registries_error: None,
             identities,
             exit_code,
         }
+    }
+
+    /// Adds CRI-O's registry configuration when the node's runtime is CRI-O (`--runtime-kind`,
+    /// the runtime's name, or the socket found); a containerd node is left as it is.
+    pub fn with_crio(
+        mut self,
+        kind: Option<crate::runtime::kind::RuntimeKind>,
+        registries_conf: Option<&std::path::Path>,
+        certs_dir: Option<&std::path::Path>,
+    ) -> Self {
+        use crate::runtime::kind::RuntimeKind;
+        let name = self.runtime.info.as_ref().map(|i| i.name.as_str());
+        let socket = self
+            .runtime
+            .endpoint
+            .as_deref()
+            .map(|e| std::path::Path::new(e.trim_start_matches("unix://")));
+        if RuntimeKind::choose(kind, name, socket).kind != RuntimeKind::Crio {
+            return self;
+        }
+        // containerd's files do not apply on a CRI-O node.
+        self.registry = None;
+        self.registry_error = None;
+        match crate::endpoints::registries_conf::RegistriesConf::read(registries_conf, certs_dir) {
+            Ok(c) => self.crio_registries = Some(c),
+            Err(e) => self.crio_registries_error = Some(crate::identity::error_chain(&e)),
+        }
+        self
     }
 
     /// The human view.
@@ -339,6 +376,24 @@ impl NodeFacts {
         }
         if let Some(e) = &self.registry_error {
             line("Registry", &format!("configuration unreadable: {e}"));
+        }
+        if let Some(c) = &self.crio_registries {
+            let files = if c.files.is_empty() {
+                "no registries.conf (containers/image defaults: every registry over HTTPS)"
+                    .to_string()
+            } else {
+                c.files.join(", ")
+            };
+            line("CRI-O config", &files);
+            for l in c.summary_lines() {
+                line("CRI-O registry", &l);
+            }
+            for n in &c.notes {
+                line("CRI-O note", n);
+            }
+        }
+        if let Some(e) = &self.crio_registries_error {
+            line("CRI-O config", &format!("unreadable: {e}"));
         }
         for id in &self.identities {
             line("Identity", &format!("{}: {}", id.kind, id.description));

@@ -654,3 +654,32 @@ fn the_kubelet_s_credentials_stay_off_a_mirror_on_another_domain() {
     assert_eq!(r["verdict"], "ok", "{}", run.stdout);
     assert_eq!(probe_host(&r), token);
 }
+
+#[test]
+fn pullcheck_node_shows_what_cri_o_applies() {
+    let node = Node::new(
+        "[[registry]]\nprefix = \"docker.io\"\nlocation = \"docker.io\"\n[[registry.mirror]]\nlocation = \"mirror.example.com\"\npull-from-mirror = \"digest-only\"\n\n[[registry]]\nlocation = \"evil.test\"\nblocked = true\n",
+    );
+    let conf = node.conf.display().to_string();
+    let args = [
+        "node",
+        "--runtime-kind",
+        "crio",
+        "--registries-conf",
+        &conf,
+        "--runtime-endpoint",
+        "unix:///nonexistent/crio.sock",
+    ];
+    let text = pullcheck(&args, None, &[]).stdout;
+    assert!(
+        text.contains("mirrors mirror.example.com (digest-only), then docker.io"),
+        "{text}"
+    );
+    assert!(text.contains("evil.test → evil.test (blocked)"), "{text}");
+    assert!(!text.contains("containerd defaults"), "{text}");
+    let mut json_args = args.to_vec();
+    json_args.extend(["-o", "json"]);
+    let v = pullcheck(&json_args, None, &[]).json();
+    assert_eq!(v["crioRegistries"]["registries"][1]["blocked"], true, "{v}");
+    assert!(v.get("registry").is_none());
+}

@@ -252,6 +252,11 @@ impl PartialSchema for NodeDoc {
                 object("The registry configuration containerd applies"),
             )
             .property("registryError", string("Why it could not be read"))
+            .property(
+                "crioRegistries",
+                object("On a CRI-O node: registries.conf files read, each [[registry]] (prefix, location, mirrors, insecure, blocked, where defined), unqualified-search-registries, notes"),
+            )
+            .property("crioRegistriesError", string("Why CRI-O's registries.conf could not be read"))
             .property("identities", array("Identities available to pull as"))
             .property("exitCode", ObjectBuilder::new().schema_type(Type::Integer))
             .property("rateLimits", array("Last rate-limit figures per registry"))
