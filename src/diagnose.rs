@@ -81,6 +81,10 @@ pub struct Request {
     /// CRI-O's `global_auth_file` (`--crio-auth-file`; default: what /etc/crio/crio.conf and
     /// crio.conf.d/ set).
     pub crio_auth_file: Option<PathBuf>,
+    /// CRI-O's signature policy (`--signature-policy`; default /etc/containers/policy.json).
+    pub signature_policy: Option<PathBuf>,
+    /// containers/image's registries.d (`--registries-d`; default /etc/containers/registries.d).
+    pub registries_d: Option<PathBuf>,
 }
 
 /// Which pull secrets to read through the Kubernetes API.
@@ -272,6 +276,13 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
     report.anonymous_hint = anonymous_hint;
     report.runtime_version = Some(version);
     report.runtime_kind = Some(kind);
+    if kind.kind == RuntimeKind::Crio {
+        let policy = endpoints::signature_policy::Policy::read(
+            req.signature_policy.as_deref(),
+            req.registries_d.as_deref(),
+        )?;
+        report.set_signature(policy.decide(&image, report.digest.as_deref()));
+    }
     report.warnings.extend(cloud_warnings);
     // The node's own identity failed and nothing else could authenticate: that is the cause.
     if let Some(why) = unavailable_identity(&sources, &candidates) {

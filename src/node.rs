@@ -253,6 +253,9 @@ pub struct NodeFacts {
     /// Why CRI-O's registries.conf could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crio_registries_error: Option<String>,
+    /// On a CRI-O node: the signature policy in force (policy.json), or why it is unreadable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crio_policy: Option<String>,
     /// Identities available to pull as.
     pub identities: Vec<IdentityFact>,
     /// Process exit code: 0, or 11 when the runtime cannot be asked.
@@ -281,6 +284,7 @@ impl NodeFacts {
             registry_error,
             crio_registries: None,
             crio_registries_error: None,
+            crio_policy: None,
             identities,
             exit_code,
         }
@@ -293,6 +297,8 @@ impl NodeFacts {
         kind: Option<crate::runtime::kind::RuntimeKind>,
         registries_conf: Option<&std::path::Path>,
         certs_dir: Option<&std::path::Path>,
+        policy: Option<&std::path::Path>,
+        registries_d: Option<&std::path::Path>,
     ) -> Self {
         use crate::runtime::kind::RuntimeKind;
         let name = self.runtime.info.as_ref().map(|i| i.name.as_str());
@@ -311,6 +317,15 @@ impl NodeFacts {
             Ok(c) => self.crio_registries = Some(c),
             Err(e) => self.crio_registries_error = Some(crate::identity::error_chain(&e)),
         }
+        self.crio_policy = Some(
+            match crate::endpoints::signature_policy::Policy::read(policy, registries_d) {
+                Ok(p) => p.summary(),
+                Err(e) => format!(
+                    "unreadable, so CRI-O fails every pull: {}",
+                    crate::identity::error_chain(&e)
+                ),
+            },
+        );
         self
     }
 
@@ -394,6 +409,9 @@ impl NodeFacts {
         }
         if let Some(e) = &self.crio_registries_error {
             line("CRI-O config", &format!("unreadable: {e}"));
+        }
+        if let Some(p) = &self.crio_policy {
+            line("CRI-O policy", p);
         }
         for id in &self.identities {
             line("Identity", &format!("{}: {}", id.kind, id.description));

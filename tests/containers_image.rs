@@ -16,12 +16,17 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use support::*;
 
-/// One node's CRI-O files: registries.conf and a certs.d root.
+/// One node's CRI-O files: registries.conf, a certs.d root, policy.json and registries.d.
 struct Node {
     _dir: tempfile::TempDir,
     conf: PathBuf,
     certs: PathBuf,
+    policy: PathBuf,
+    registries_d: PathBuf,
 }
+
+/// The policy CRI-O's packages install: accept anything.
+const ACCEPT: &str = r#"{"default":[{"type":"insecureAcceptAnything"}]}"#;
 
 /// registries.conf entries marking the bed's plain-HTTP registries insecure (CRI-O speaks
 /// HTTPS to every registry unless told).
@@ -45,9 +50,15 @@ impl Node {
         std::fs::write(&path, conf).unwrap();
         let certs = dir.path().join("certs.d");
         std::fs::create_dir(&certs).unwrap();
+        let policy = dir.path().join("policy.json");
+        std::fs::write(&policy, ACCEPT).unwrap();
+        let registries_d = dir.path().join("registries.d");
+        std::fs::create_dir(&registries_d).unwrap();
         Node {
             conf: path,
             certs,
+            policy,
+            registries_d,
             _dir: dir,
         }
     }
@@ -124,10 +135,16 @@ fn skopeo_with(
     let dir_arg = format!("dir:{}", dest.path().join("image").display());
     let src = format!("docker://{image}");
     let conf = node.conf.display().to_string();
+    let policy = node.policy.display().to_string();
+    let registries_d = node.registries_d.display().to_string();
     let mut args = vec![
         "--debug",
         "--registries-conf",
         &conf,
+        "--policy",
+        &policy,
+        "--registries.d",
+        &registries_d,
         "copy",
         "--command-timeout",
         "20s",
@@ -182,8 +199,16 @@ fn probe_crio_with(
     creds: Option<(&str, &str)>,
     extra: &[&str],
 ) -> (Run, Value) {
+    let run = probe_crio_run(node, image, creds, extra);
+    let r = run.json();
+    (run, r)
+}
+
+fn probe_crio_run(node: &Node, image: &str, creds: Option<(&str, &str)>, extra: &[&str]) -> Run {
     let conf = node.conf.display().to_string();
     let certs = node.certs.display().to_string();
+    let policy = node.policy.display().to_string();
+    let registries_d = node.registries_d.display().to_string();
     let mut args = vec![
         "probe",
         image,
@@ -195,6 +220,10 @@ fn probe_crio_with(
         &conf,
         "--containers-certs-dir",
         &certs,
+        "--signature-policy",
+        &policy,
+        "--registries-d",
+        &registries_d,
         "--platform",
         "linux/amd64",
         "--timeout",
@@ -205,9 +234,7 @@ fn probe_crio_with(
         args.extend(["--username", u, "--password-stdin"]);
         format!("{p}\n")
     });
-    let run = pullcheck(&args, stdin.as_deref(), &[]);
-    let r = run.json();
-    (run, r)
+    pullcheck(&args, stdin.as_deref(), &[])
 }
 
 /// explain's verdict of an error as CRI-O returns it, checked in the kubelet's wrapping too.
@@ -671,6 +698,7 @@ fn pullcheck_node_shows_what_cri_o_applies() {
         "unix:///nonexistent/crio.sock",
     ];
     let text = pullcheck(&args, None, &[]).stdout;
+    assert!(text.contains("CRI-O policy"), "{text}");
     assert!(
         text.contains("mirrors mirror.example.com (digest-only), then docker.io"),
         "{text}"
@@ -682,4 +710,74 @@ fn pullcheck_node_shows_what_cri_o_applies() {
     let v = pullcheck(&json_args, None, &[]).json();
     assert_eq!(v["crioRegistries"]["registries"][1]["blocked"], true, "{v}");
     assert!(v.get("registry").is_none());
+}
+
+#[test]
+fn the_signature_policy_refuses_as_containers_image_refuses() {
+    let b = bed();
+    let plain = b.addr("plain");
+    let node = Node::new(&insecure_bed());
+    let image = format!("{plain}/app:amd64");
+    let lookaside = node.certs.with_file_name("sigs");
+    let scoped = |req: &str| {
+        format!(
+            r#"{{"default":[{{"type":"insecureAcceptAnything"}}],"transports":{{"docker":{{"{plain}/app":[{req}]}}}}}}"#
+        )
+    };
+    for (policy, registries_d, verdict) in [
+        (
+            r#"{"default":[{"type":"reject"}]}"#.to_string(),
+            None,
+            "signature_rejected",
+        ),
+        (
+            scoped(r#"{"type":"signedBy","keyType":"GPGKeys","keyPath":"/nonexistent.gpg"}"#),
+            None,
+            "signature_rejected",
+        ),
+        (
+            scoped(r#"{"type":"signedBy","keyType":"GPGKeys","keyPath":"/nonexistent.gpg"}"#),
+            Some(format!(
+                "docker:\n  {plain}:\n    lookaside: file://{}\n",
+                lookaside.display()
+            )),
+            "signature_rejected",
+        ),
+        (
+            r#"{"default":[{"type":"sigstoreSigned","keyPath":"/nonexistent.pub"}]}"#.to_string(),
+            None,
+            "signature_rejected",
+        ),
+        (scoped(r#"{"type":"insecureAcceptAnything"}"#), None, "ok"),
+    ] {
+        std::fs::write(&node.policy, &policy).unwrap();
+        let rd = node.registries_d.join("test.yaml");
+        match &registries_d {
+            Some(text) => std::fs::write(&rd, text).unwrap(),
+            None => {
+                let _ = std::fs::remove_file(&rd);
+            }
+        }
+        let copied = skopeo(&node, &image, None, None);
+        let (run, r) = probe_crio(&node, &image, None);
+        assert_eq!(r["verdict"], verdict, "{policy}\n{}", run.stdout);
+        match copied.error {
+            None => assert_eq!(verdict, "ok"),
+            Some(m) => {
+                assert_eq!(explained(&m), verdict, "{m}");
+                record(verdict, &m);
+            }
+        }
+    }
+    // A policy containers/image cannot load: CRI-O fails every pull; the probe names the file.
+    std::fs::write(&node.policy, r#"{"default":[{"type":"frobnicate"}]}"#).unwrap();
+    let m = skopeo(&node, &image, None, None).error.unwrap();
+    assert_eq!(explained(&m), "signature_rejected", "{m}");
+    let run = probe_crio_run(&node, &image, None, &[]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("unknown policy requirement type"),
+        "{}",
+        run.stderr
+    );
 }

@@ -120,6 +120,10 @@ pub struct ProbeSettings {
     pub containers_certs_dir: Option<PathBuf>,
     /// CRI-O's global_auth_file.
     pub crio_auth_file: Option<PathBuf>,
+    /// CRI-O's policy.json.
+    pub signature_policy: Option<PathBuf>,
+    /// containers/image's registries.d.
+    pub registries_d: Option<PathBuf>,
 }
 
 /// Request and connection limits.

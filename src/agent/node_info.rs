@@ -136,6 +136,8 @@ pub async fn facts(ctx: &NodeContext) -> NodeFacts {
         p.runtime_kind,
         p.registries_conf.as_deref(),
         p.containers_certs_dir.as_deref(),
+        p.signature_policy.as_deref(),
+        p.registries_d.as_deref(),
     )
 }
 

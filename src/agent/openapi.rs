@@ -257,6 +257,7 @@ impl PartialSchema for NodeDoc {
                 object("On a CRI-O node: registries.conf files read, each [[registry]] (prefix, location, mirrors, insecure, blocked, where defined), unqualified-search-registries, notes"),
             )
             .property("crioRegistriesError", string("Why CRI-O's registries.conf could not be read"))
+            .property("crioPolicy", string("On a CRI-O node: the signature policy in force (policy.json requirements by scope)"))
             .property("identities", array("Identities available to pull as"))
             .property("exitCode", ObjectBuilder::new().schema_type(Type::Integer))
             .property("rateLimits", array("Last rate-limit figures per registry"))

@@ -71,6 +71,9 @@ pub enum Verdict {
     /// The node's runtime refuses the registry by configuration (CRI-O: `blocked = true` in
     /// registries.conf): no request is sent.
     RegistryBlocked,
+    /// The node's signature policy refuses the image (CRI-O: policy.json `reject`, or a
+    /// required signature that containers/image would not find).
+    SignatureRejected,
     /// Nothing more specific fits; the evidence says what was seen.
     Unknown,
 }
@@ -124,7 +127,7 @@ impl Family {
 
 impl Verdict {
     /// Every verdict, in the order the documentation lists them.
-    pub const ALL: [Verdict; 30] = [
+    pub const ALL: [Verdict; 31] = [
         Verdict::Ok,
         Verdict::InvalidReference,
         Verdict::ManifestUnknown,
@@ -154,6 +157,7 @@ impl Verdict {
         Verdict::RuntimeUnavailable,
         Verdict::InsufficientDisk,
         Verdict::RegistryBlocked,
+        Verdict::SignatureRejected,
         Verdict::Unknown,
     ];
 
@@ -189,6 +193,7 @@ impl Verdict {
             Verdict::RuntimeUnavailable => "runtime_unavailable",
             Verdict::InsufficientDisk => "insufficient_disk",
             Verdict::RegistryBlocked => "registry_blocked",
+            Verdict::SignatureRejected => "signature_rejected",
             Verdict::Unknown => "unknown",
         }
     }
@@ -216,7 +221,9 @@ impl Verdict {
             PlatformMismatch | UnsupportedManifest | DigestMismatch | BlobUnknown => {
                 Family::Content
             }
-            RuntimeUnavailable | InsufficientDisk | RegistryBlocked => Family::Node,
+            RuntimeUnavailable | InsufficientDisk | RegistryBlocked | SignatureRejected => {
+                Family::Node
+            }
             Unknown => Family::Unknown,
         }
     }
@@ -258,6 +265,7 @@ impl Verdict {
             IdentityUnavailable => "The node identity could not be obtained: check IMDS/metadata reachability (hop limit on EKS), the instance role or service account, and the credential provider plugin.",
             RuntimeUnavailable => "The container runtime did not answer: check containerd/CRI-O is running and its socket path.",
             InsufficientDisk => "The image filesystem is full: free space, tune kubelet image GC thresholds, or enlarge the disk.",
+            SignatureRejected => "The node's signature policy (CRI-O: /etc/containers/policy.json) refuses this image: sign it with the key the policy names and publish the signature where registries.d points (lookaside or sigstore attachments), or change the policy's requirement for this scope.",
             RegistryBlocked => "The node's registries.conf blocks this registry (blocked = true): pull from an allowed registry or mirror, or change the [[registry]] entry (on OpenShift: image.config.openshift.io registrySources.blockedRegistries).",
             Unknown => "Unclassified failure: read the evidence below; please report it so a rule can be added.",
         }

@@ -18,6 +18,7 @@ pub mod proxy;
 pub mod registries_conf;
 pub mod registry_config;
 pub mod registry_dirs;
+pub mod signature_policy;
 pub mod version_rules;
 
 pub use registry_config::{Mode, RegistryConfig};

@@ -79,7 +79,9 @@ impl IaeMode {
             NotFoundOrUnauthorized | Unauthorized | CredentialsExpired => {
                 IaeMode::AuthenticationFailure
             }
-            Forbidden | BlobDenied | RegistryBlocked => IaeMode::AuthorizationFailure,
+            Forbidden | BlobDenied | RegistryBlocked | SignatureRejected => {
+                IaeMode::AuthorizationFailure
+            }
             BlobUnknown => IaeMode::Absent,
             RateLimited
             | TlsUnknownAuthority

@@ -422,6 +422,31 @@ impl Report {
         }
     }
 
+    /// Applies the node's signature policy (CRI-O): a pull the registry would serve but the
+    /// policy refuses is `signature_rejected`; a signature that exists but is not verified here
+    /// is a warning.
+    pub fn set_signature(&mut self, decision: crate::endpoints::signature_policy::Decision) {
+        use crate::endpoints::signature_policy::Decision;
+        match decision {
+            Decision::Accept { unverified: None } => {}
+            Decision::Accept {
+                unverified: Some(w),
+            } => self.warnings.push(w),
+            Decision::Rejected { why, .. } if self.verdict == Verdict::Ok => {
+                let v = Verdict::SignatureRejected;
+                self.reason = format!(
+                    "the registry serves the image, and CRI-O's signature policy refuses it: {why}"
+                );
+                self.verdict = v;
+                self.remediation = v.remediation().to_string();
+                self.exit_code = v.exit_code();
+            }
+            Decision::Rejected { why, .. } => self.warnings.push(format!(
+                "once pullable, CRI-O's signature policy refuses it too: {why}"
+            )),
+        }
+    }
+
     /// Adds what the runtime's image store says, with the disk judgement: not even the
     /// compressed layers fit → `insufficient_disk` in place of `ok`; near the GC threshold → a
     /// warning.

@@ -223,6 +223,12 @@ pub struct AgentArgs {
     /// CRI-O's global_auth_file [default: what /etc/crio/crio.conf and crio.conf.d/ set].
     #[arg(long, value_name = "FILE", env = "PULLCHECK_CRIO_AUTH_FILE")]
     pub crio_auth_file: Option<PathBuf>,
+    /// CRI-O's signature policy [default: /etc/containers/policy.json].
+    #[arg(long, value_name = "FILE", env = "PULLCHECK_SIGNATURE_POLICY")]
+    pub signature_policy: Option<PathBuf>,
+    /// containers/image's registries.d [default: /etc/containers/registries.d].
+    #[arg(long, value_name = "DIR", env = "PULLCHECK_REGISTRIES_D")]
+    pub registries_d: Option<PathBuf>,
     /// The drift monitor: on or off [default: on]. It watches this node's pods (with the
     /// Kubernetes API and --node-name) and the --watch-list, re-probes their images, exports
     /// verdict metrics and publishes events.
@@ -307,6 +313,8 @@ pub const KEYS: &[&str] = &[
     "registries-conf",
     "containers-certs-dir",
     "crio-auth-file",
+    "signature-policy",
+    "registries-d",
     "monitor",
     "monitor-interval",
     "monitor-concurrency",

@@ -118,6 +118,8 @@ pub(super) fn probe_settings(s: &Sources, a: &AgentArgs) -> Result<ProbeSettings
         registries_conf: s.path("registries-conf", a.registries_conf.as_deref()),
         containers_certs_dir: s.path("containers-certs-dir", a.containers_certs_dir.as_deref()),
         crio_auth_file: s.path("crio-auth-file", a.crio_auth_file.as_deref()),
+        signature_policy: s.path("signature-policy", a.signature_policy.as_deref()),
+        registries_d: s.path("registries-d", a.registries_d.as_deref()),
         cloud_identity: !s.get(
             "no-cloud-identity",
             a.no_cloud_identity.then_some("true"),

@@ -76,6 +76,13 @@ pub(crate) struct ConfigArgs {
     /// mirrors on another domain) [default: what /etc/crio/crio.conf and crio.conf.d/ set].
     #[arg(long, value_name = "FILE", env = "PULLCHECK_CRIO_AUTH_FILE")]
     pub(crate) crio_auth_file: Option<PathBuf>,
+    /// CRI-O's signature policy [default: /etc/containers/policy.json].
+    #[arg(long, value_name = "FILE", env = "PULLCHECK_SIGNATURE_POLICY")]
+    pub(crate) signature_policy: Option<PathBuf>,
+    /// containers/image's registries.d, where signatures are looked for [default:
+    /// /etc/containers/registries.d].
+    #[arg(long, value_name = "DIR", env = "PULLCHECK_REGISTRIES_D")]
+    pub(crate) registries_d: Option<PathBuf>,
 }
 
 /// Where the kubelet keeps node credentials (shared by `probe` and `node`). Unset paths come

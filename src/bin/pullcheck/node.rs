@@ -67,6 +67,8 @@ pub(crate) fn node(args: NodeArgs) -> ExitCode {
         args.config.runtime_kind,
         args.config.registries_conf.as_deref(),
         args.config.containers_certs_dir.as_deref(),
+        args.config.signature_policy.as_deref(),
+        args.config.registries_d.as_deref(),
     );
     match args.output {
         Output::Json => match serde_json::to_string_pretty(&node) {

@@ -169,6 +169,8 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
         registries_conf: args.config.registries_conf.clone(),
         containers_certs_dir: args.config.containers_certs_dir.clone(),
         crio_auth_file: args.config.crio_auth_file.clone(),
+        signature_policy: args.config.signature_policy.clone(),
+        registries_d: args.config.registries_d.clone(),
     };
     let mut prober = Prober::with_proxy(
         options,

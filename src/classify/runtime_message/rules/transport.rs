@@ -46,6 +46,19 @@ pub(super) fn blocked(f: &Facts<'_>) -> Option<Finding> {
     ))
 }
 
+/// containers/image (CRI-O): `Source image rejected: …` (policy.json refused it) and
+/// `Error loading trust policy: invalid policy in …` (every pull fails).
+pub(super) fn signature(f: &Facts<'_>) -> Option<Finding> {
+    let why = if let Some(w) = f.from("source image rejected: ") {
+        format!("the node's signature policy refuses the image ({w})")
+    } else if let Some(w) = f.from("error loading trust policy: ") {
+        format!("the node's signature policy cannot be read, so CRI-O refuses every pull ({w})")
+    } else {
+        return None;
+    };
+    Some(Finding::new(Verdict::SignatureRejected, why))
+}
+
 pub(super) fn invalid_reference(f: &Facts<'_>) -> Option<Finding> {
     const MARKERS: [&str; 4] = [
         "invalid reference format",
