@@ -68,6 +68,7 @@ fn all_on() -> Value {
         },
         "runtime": {"endpoint": "unix:///run/containerd/containerd.sock"},
         "serviceAccount": {"annotations": {"example.com/owner": "sre"}},
+        "openshift": {"scc": {"create": true}},
         "monitor": {"watchList": [
             "registry.example.com/team/app:1.4",
             {"image": "ghcr.io/org/private:latest", "secrets": ["team-a/ghcr-pull"]}
@@ -244,6 +245,7 @@ struct Objects {
     priority_classes: Vec<PriorityClass>,
     config_maps: Vec<ConfigMap>,
     service_monitors: Vec<Value>,
+    sccs: Vec<Value>,
 }
 
 fn typed(text: &str, what: &str) -> Objects {
@@ -267,6 +269,7 @@ fn typed(text: &str, what: &str) -> Objects {
             "ServiceMonitor" => {
                 service_monitor_shape(&doc).map(|()| o.service_monitors.push(doc.clone()))
             }
+            "SecurityContextConstraints" => scc_shape(&doc).map(|()| o.sccs.push(doc.clone())),
             other => Err(format!("unexpected kind {other:?}")),
         };
         if let Err(e) = r {
@@ -275,6 +278,51 @@ fn typed(text: &str, what: &str) -> Objects {
     }
     assert!(problems.is_empty(), "{what}:\n  {}", problems.join("\n  "));
     o
+}
+
+/// security.openshift.io/v1 SecurityContextConstraints (a CRD on OpenShift): admits what the
+/// DaemonSet needs and no more, for the agent's service account only.
+fn scc_shape(doc: &Value) -> Result<(), String> {
+    let want_true = [
+        "allowHostNetwork",
+        "allowHostPID",
+        "allowHostDirVolumePlugin",
+        "readOnlyRootFilesystem",
+    ];
+    let want_false = [
+        "allowPrivilegedContainer",
+        "allowPrivilegeEscalation",
+        "allowHostIPC",
+    ];
+    for k in want_true {
+        if doc[k] != true {
+            return Err(format!("{k} must be true"));
+        }
+    }
+    for k in want_false {
+        if doc[k] != false {
+            return Err(format!("{k} must be false"));
+        }
+    }
+    if doc["allowedCapabilities"] != json!(["SYS_PTRACE"]) {
+        return Err(format!(
+            "allowedCapabilities {}",
+            doc["allowedCapabilities"]
+        ));
+    }
+    let users = doc["users"].as_array().ok_or("no users")?;
+    if users.len() != 1
+        || !users[0]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("system:serviceaccount:")
+    {
+        return Err(format!("users {users:?}: only the agent's service account"));
+    }
+    if doc.get("groups").is_some() {
+        return Err("no groups".into());
+    }
+    Ok(())
 }
 
 /// monitoring.coreos.com/v1 ServiceMonitor, the fields used here and nothing else.
@@ -1402,4 +1450,34 @@ fn the_dockerfile_is_multi_stage_locked_and_minimal() {
     for needed in ["Cargo.toml", "Cargo.lock", "build.rs", "proto", "src"] {
         assert!(copied.contains(needed), "Dockerfile copies {needed}");
     }
+}
+
+#[test]
+fn the_openshift_values_admit_the_agent_by_scc_and_follow_cri_o() {
+    let o = typed(
+        &render_stream(&["values-openshift.yaml"], None),
+        "openshift",
+    );
+    assert_eq!(o.sccs.len(), 1, "one SecurityContextConstraints");
+    assert_eq!(
+        o.sccs[0]["users"][0],
+        format!("system:serviceaccount:pullcheck:{RELEASE}")
+    );
+    let ds = &o.daemonsets[0];
+    let pod = ds.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let paths: Vec<String> = pod
+        .volumes
+        .iter()
+        .flatten()
+        .filter_map(|v| v.host_path.as_ref().map(|h| h.path.clone()))
+        .collect();
+    for p in ["/var/run/crio", "/etc/containers", "/var/lib/pullcheck"] {
+        assert!(paths.iter().any(|x| x == p), "{p} mounted: {paths:?}");
+    }
+    let args = pod.containers[0].args.clone().unwrap_or_default();
+    assert!(
+        args.iter()
+            .any(|a| a == "--runtime-endpoint=unix:///var/run/crio/crio.sock"),
+        "{args:?}"
+    );
 }

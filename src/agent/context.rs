@@ -107,12 +107,23 @@ impl NodeContext {
                 ),
             });
         }
+        let proxy = proxy::detect_for(
+            &p.proc_root,
+            crate::runtime::kind::RuntimeKind::choose(
+                p.runtime_kind,
+                None,
+                runtime.as_ref().ok().map(|c| c.endpoint().path.as_path()),
+            )
+            .kind,
+        );
         Ok(NodeContext {
             identity: Arc::new(identity),
             runtime,
             kube,
             kube_missing,
-            proxy: proxy::detect(&p.proc_root),
+            // The pulling runtime's proxy environment: CRI-O's on a CRI-O node (the flag, or
+            // the socket's path; the CRI name is not known yet).
+            proxy,
             cloud: p.cloud_identity.then(|| CloudSettings {
                 imds_endpoint: p.imds_endpoint.clone(),
                 gce_metadata_host: p.gce_metadata_host.clone(),

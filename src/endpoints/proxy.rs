@@ -18,6 +18,11 @@ pub enum ProxySource {
         /// Its pid.
         pid: u32,
     },
+    /// The CRI-O process's environment (`crio`).
+    Crio {
+        /// Its pid.
+        pid: u32,
+    },
     /// pullcheck's own environment.
     #[default]
     Pullcheck,
@@ -154,11 +159,15 @@ impl ProxyEnv {
                 ProxySource::Containerd { pid } => {
                     format!("no proxy: none set in containerd's environment (pid {pid})")
                 }
+                ProxySource::Crio { pid } => {
+                    format!("no proxy: none set in CRI-O's environment (pid {pid})")
+                }
                 ProxySource::Pullcheck => "no proxy: none set in pullcheck's environment".into(),
             };
         }
         let from = match &self.source {
             ProxySource::Containerd { pid } => format!("containerd (pid {pid})"),
+            ProxySource::Crio { pid } => format!("CRI-O (pid {pid})"),
             ProxySource::Pullcheck => "pullcheck's environment".to_string(),
         };
         let mut parts = Vec::new();
@@ -178,7 +187,22 @@ impl ProxyEnv {
 /// The proxy environment containerd runs with, read under `proc_root` (normally `/proc`; the
 /// host's needs `hostPID` or a mount). Falls back to pullcheck's environment, saying why.
 pub fn detect(proc_root: &Path) -> ProxyEnv {
-    let pids = match containerd_process::find(proc_root) {
+    detect_for(proc_root, crate::runtime::kind::RuntimeKind::Containerd)
+}
+
+/// The proxy environment of the runtime that pulls (`containerd`, or `crio` for CRI-O), as
+/// [`detect`] reads containerd's.
+pub fn detect_for(proc_root: &Path, kind: crate::runtime::kind::RuntimeKind) -> ProxyEnv {
+    use crate::runtime::kind::RuntimeKind;
+    let (comm, name) = match kind {
+        RuntimeKind::Containerd => ("containerd", "containerd"),
+        RuntimeKind::Crio => ("crio", "CRI-O"),
+    };
+    let source = |pid| match kind {
+        RuntimeKind::Containerd => ProxySource::Containerd { pid },
+        RuntimeKind::Crio => ProxySource::Crio { pid },
+    };
+    let pids = match crate::procfs::find_by_comm(proc_root, comm) {
         Ok(p) => p,
         Err(e) => {
             return ProxyEnv::from_env().with_note(format!(
@@ -189,16 +213,16 @@ pub fn detect(proc_root: &Path) -> ProxyEnv {
     };
     let Some(&pid) = pids.first() else {
         return ProxyEnv::from_env().with_note(format!(
-            "no containerd process under {} (run with hostPID to see the node's); using pullcheck's environment",
+            "no {name} process under {} (run with hostPID to see the node's); using pullcheck's environment",
             proc_root.display()
         ));
     };
     match containerd_process::environ(proc_root, pid) {
         Ok(vars) => {
-            let env = ProxyEnv::from_vars(&vars, ProxySource::Containerd { pid });
+            let env = ProxyEnv::from_vars(&vars, source(pid));
             if pids.len() > 1 {
                 env.with_note(format!(
-                    "{} containerd processes ({}); using the lowest pid",
+                    "{} {name} processes ({}); using the lowest pid",
                     pids.len(),
                     pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
                 ))

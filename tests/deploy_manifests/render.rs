@@ -40,6 +40,7 @@ pub const TEMPLATE_ORDER: &[&str] = &[
     "rbac.yaml",
     "service.yaml",
     "servicemonitor.yaml",
+    "scc.yaml",
     "daemonset.yaml",
 ];
 

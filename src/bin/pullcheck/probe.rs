@@ -172,9 +172,21 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
         signature_policy: args.config.signature_policy.clone(),
         registries_d: args.config.registries_d.clone(),
     };
+    // The pulling runtime's proxy environment: CRI-O's on a CRI-O node (the flag, or the
+    // socket's path; the CRI name is asked later).
+    let kind = pullcheck::runtime::kind::RuntimeKind::choose(
+        args.config.runtime_kind,
+        None,
+        request
+            .runtime
+            .as_ref()
+            .and_then(|r| r.as_ref().ok())
+            .map(|c| c.endpoint().path.as_path()),
+    )
+    .kind;
     let mut prober = Prober::with_proxy(
         options,
-        pullcheck::endpoints::proxy::detect(&args.config.proc_root),
+        pullcheck::endpoints::proxy::detect_for(&args.config.proc_root, kind),
     );
     if let Some(dir) = &args.state_dir {
         match Store::open(dir, store::DEFAULT_LIMIT) {

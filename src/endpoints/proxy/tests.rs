@@ -149,3 +149,28 @@ fn detect_falls_back_with_a_note() {
         .unwrap()
         .contains("2 containerd processes"));
 }
+
+#[test]
+fn on_a_cri_o_node_the_crio_process_s_environment_is_read() {
+    let p = fake_proc(&[
+        (
+            700,
+            "crio",
+            b"HTTPS_PROXY=http://crio-proxy:3128\0NO_PROXY=.corp\0",
+        ),
+        (812, "containerd", b"HTTPS_PROXY=http://other:1\0"),
+    ]);
+    let e = detect_for(p.path(), crate::runtime::kind::RuntimeKind::Crio);
+    assert_eq!(e.source(), &ProxySource::Crio { pid: 700 });
+    assert!(e
+        .summary()
+        .description
+        .starts_with("proxy from CRI-O (pid 700)"));
+    assert_eq!(
+        e.for_url(&u("https://quay.io/")).as_deref(),
+        Some("http://crio-proxy:3128")
+    );
+    let none = fake_proc(&[(812, "containerd", b"")]);
+    let e = detect_for(none.path(), crate::runtime::kind::RuntimeKind::Crio);
+    assert!(e.summary().note.unwrap().contains("no CRI-O process"));
+}
