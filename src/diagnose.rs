@@ -137,20 +137,19 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
         (version.source == version::Source::Runtime).then_some(version.name.as_str()),
         runtime_socket(req),
     );
-    let crio_auth = (kind.kind == RuntimeKind::Crio).then(|| crio_auth_file(req));
+    let (crio_auth, crio_notes) = match kind.kind {
+        RuntimeKind::Crio => crio_auth::AuthFile::for_node(req.crio_auth_file.as_deref()),
+        RuntimeKind::Containerd => (None, Vec::new()),
+    };
     let (mut candidates, mut sources, cloud_warnings) = candidates(&image, req).await?;
-    if let Some((path, notes)) = &crio_auth {
-        sources.notes.extend(notes.iter().cloned());
-        // CRI-O uses its global_auth_file only when the kubelet sends no credentials.
-        let kubelet_sent = !candidates
-            .iter()
-            .all(|c| matches!(c.source, Source::Anonymous));
-        if let (Some(path), false) = (path, kubelet_sent) {
-            let (found, note) = crio_auth::credential(path, &image.name());
-            sources.notes.extend(note);
-            if let Some(c) = found {
-                candidates = vec![c];
-            }
+    sources.notes.extend(crio_notes);
+    // CRI-O uses its global_auth_file only when the kubelet sends no credentials.
+    let kubelet_sent = !candidates
+        .iter()
+        .all(|c| matches!(c.source, Source::Anonymous));
+    if let (Some(file), false) = (&crio_auth, kubelet_sent) {
+        if let Some(c) = file.lookup(&image.name()) {
+            candidates = vec![c];
         }
     }
     let mut endpoints = match kind.kind {
@@ -175,14 +174,13 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
             )?;
             match conf.resolve(&image)? {
                 Resolution::Hosts(mut e) => {
-                    let auth = crio_auth.as_ref().and_then(|(p, _)| p.as_deref());
                     for h in e.hosts.iter_mut().filter(|h| h.withhold_credentials) {
                         let name = format!(
                             "{}/{}",
                             h.authority().unwrap_or_default(),
                             h.repository.as_deref().unwrap_or(&image.repository)
                         );
-                        h.own_credential = auth.and_then(|p| crio_auth::credential(p, &name).0);
+                        h.own_credential = crio_auth.as_ref().and_then(|f| f.lookup(&name));
                     }
                     e
                 }
@@ -318,18 +316,6 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
         report.set_runtime(pull);
     }
     Ok(report)
-}
-
-/// CRI-O's `global_auth_file`: the flag's, else what crio.conf (and its drop-ins) set; with
-/// notes on files that could not be read.
-fn crio_auth_file(req: &Request) -> (Option<PathBuf>, Vec<String>) {
-    if let Some(p) = &req.crio_auth_file {
-        return (Some(p.clone()), Vec::new());
-    }
-    crio_auth::global_auth_file(
-        std::path::Path::new(crio_auth::CRIO_CONF),
-        std::path::Path::new(crio_auth::CRIO_CONF_D),
-    )
 }
 
 /// The CRI socket the node's runtime answers on, when one is known.

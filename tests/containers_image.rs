@@ -781,3 +781,48 @@ fn the_signature_policy_refuses_as_containers_image_refuses() {
         run.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_follows_cri_o_s_files_too() {
+    use support::agent::{get, probe, Agent};
+    let plain = bed().addr("plain");
+    let node = Node::new(&format!(
+        "{}[[registry]]\nlocation = \"blocked.test\"\nblocked = true\n",
+        insecure_bed()
+    ));
+    let (conf, policy, rd) = (
+        node.conf.display().to_string(),
+        node.policy.display().to_string(),
+        node.registries_d.display().to_string(),
+    );
+    let agent = Agent::start(
+        &[
+            "--runtime-kind",
+            "crio",
+            "--registries-conf",
+            &conf,
+            "--signature-policy",
+            &policy,
+            "--registries-d",
+            &rd,
+        ],
+        &[],
+    );
+    let ok = probe(&agent, &[("image", &format!("{plain}/app:amd64"))]).await;
+    assert_eq!(ok.json()["verdict"], "ok", "{}", ok.text);
+    assert_eq!(ok.json()["runtimeKind"]["kind"], "crio");
+    let blocked = probe(&agent, &[("image", "blocked.test/app:v1")]).await;
+    assert_eq!(
+        blocked.json()["verdict"],
+        "registry_blocked",
+        "{}",
+        blocked.text
+    );
+    let node_doc = get(&agent.url("/v1/node")).await.json();
+    assert!(
+        node_doc["crioRegistries"]["registries"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|e| e["blocked"] == true)),
+        "{node_doc}"
+    );
+}

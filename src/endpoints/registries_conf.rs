@@ -204,14 +204,14 @@ impl RegistriesConf {
     /// containers/image's post-processing: entries for one location (a wildcard: its prefix)
     /// must agree on `insecure` and `blocked`, whichever files they come from.
     fn check_conflicts(&self, main: &Path) -> Result<()> {
+        let key = |r: &Registry| {
+            if r.location.is_empty() {
+                r.prefix.clone()
+            } else {
+                r.location.clone()
+            }
+        };
         for (i, a) in self.registries.iter().enumerate() {
-            let key = |r: &Registry| {
-                if r.location.is_empty() {
-                    r.prefix.clone()
-                } else {
-                    r.location.clone()
-                }
-            };
             for b in &self.registries[..i] {
                 if key(a) != key(b) {
                     continue;

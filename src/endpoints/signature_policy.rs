@@ -230,16 +230,15 @@ impl Policy {
 
     /// What CRI-O's policy does for `image` at `digest` (the manifest digest the probe read).
     pub fn decide(&self, image: &ImageRef, digest: Option<&str>) -> Decision {
+        let Some(at) = self.file.as_deref() else {
+            return Decision::Accept { unverified: None };
+        };
         let scopes = Self::scopes(image);
         let (scope, reqs) = scopes
             .iter()
             .find_map(|s| self.docker.get(s).map(|r| (s.clone(), r)))
             .or_else(|| self.docker.get("").map(|r| ("docker \"\"".to_string(), r)))
             .unwrap_or(("default".to_string(), &self.default));
-        if self.file.is_none() {
-            return Decision::Accept { unverified: None };
-        }
-        let at = self.file.as_deref().unwrap_or(DEFAULT_POLICY);
         let mut unverified = Vec::new();
         for r in reqs {
             let refused = |why: String| Decision::Rejected {
@@ -286,15 +285,13 @@ impl Policy {
     /// The lookaside URL and `use-sigstore-attachments` of the most specific registries.d
     /// entry, else `default-docker`.
     fn lookaside_for(&self, scopes: &[String]) -> (Option<String>, Option<bool>) {
-        let specific = scopes.iter().find_map(|s| self.lookaside.get(s));
-        let (l, a) = match specific {
+        match scopes.iter().find_map(|s| self.lookaside.get(s)) {
             Some((l, a)) => (l.clone(), *a),
             None => match &self.lookaside_default {
                 Some((l, a)) => ((!l.is_empty()).then(|| l.clone()), *a),
                 None => (None, None),
             },
-        };
-        (l, a)
+        }
     }
 
     /// One line for `pullcheck node`.

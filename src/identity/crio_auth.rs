@@ -95,37 +95,66 @@ fn normalize(key: &str) -> String {
     }
 }
 
-/// The credential the auth file gives `name`, most specific key first.
-pub fn lookup(config: &DockerConfig, path: &str, name: &str) -> Option<Credential> {
-    for key in lookup_keys(name) {
-        if let Some(e) = config.entries.iter().find(|e| normalize(&e.key) == key) {
-            return Some(Credential {
-                auth: RegistryAuth::Basic {
-                    username: e.username.clone(),
-                    password: e.password.clone(),
-                },
-                source: Source::CrioAuthFile {
-                    path: path.to_string(),
-                    key: e.key.clone(),
-                    username: e.username.clone(),
-                },
-            });
-        }
-    }
-    None
+/// CRI-O's auth file, read once per diagnosis.
+#[derive(Debug)]
+pub struct AuthFile {
+    path: String,
+    config: DockerConfig,
 }
 
-/// Reads the auth file and looks `name` up; a missing file is no credential, a broken one a note.
-pub fn credential(path: &Path, name: &str) -> (Option<Credential>, Option<String>) {
-    let display = path.display().to_string();
-    let bytes = match docker_config::read_file(path) {
-        Ok(b) => b,
-        Err(e) if e.is_not_found() => return (None, None),
-        Err(e) => return (None, Some(format!("CRI-O's global_auth_file: {e}"))),
-    };
-    match docker_config::parse_sniffed(&display, &bytes) {
-        Ok(c) => (lookup(&c, &display, name), None),
-        Err(e) => (None, Some(format!("CRI-O's global_auth_file: {e}"))),
+impl AuthFile {
+    /// The node's: `flag` (`--crio-auth-file`), else what crio.conf and its drop-ins set; with
+    /// notes on what could not be read. A missing file is no auth file.
+    pub fn for_node(flag: Option<&Path>) -> (Option<AuthFile>, Vec<String>) {
+        let (path, mut notes) = match flag {
+            Some(p) => (Some(p.to_path_buf()), Vec::new()),
+            None => global_auth_file(Path::new(CRIO_CONF), Path::new(CRIO_CONF_D)),
+        };
+        let file = path.and_then(|p| match Self::read(&p) {
+            Ok(f) => f,
+            Err(note) => {
+                notes.push(note);
+                None
+            }
+        });
+        (file, notes)
+    }
+
+    /// Reads an auth file; `Ok(None)` when it does not exist, `Err` a note when it is broken.
+    pub fn read(path: &Path) -> Result<Option<AuthFile>, String> {
+        let display = path.display().to_string();
+        let bytes = match docker_config::read_file(path) {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(format!("CRI-O's global_auth_file: {e}")),
+        };
+        let config = docker_config::parse_sniffed(&display, &bytes)
+            .map_err(|e| format!("CRI-O's global_auth_file: {e}"))?;
+        Ok(Some(AuthFile {
+            path: display,
+            config,
+        }))
+    }
+
+    /// The credential it gives `name`, most specific key first.
+    pub fn lookup(&self, name: &str) -> Option<Credential> {
+        let e = lookup_keys(name).iter().find_map(|key| {
+            self.config
+                .entries
+                .iter()
+                .find(|e| normalize(&e.key) == *key)
+        })?;
+        Some(Credential {
+            auth: RegistryAuth::Basic {
+                username: e.username.clone(),
+                password: e.password.clone(),
+            },
+            source: Source::CrioAuthFile {
+                path: self.path.clone(),
+                key: e.key.clone(),
+                username: e.username.clone(),
+            },
+        })
     }
 }
 
@@ -151,7 +180,8 @@ mod tests {
             ),
         )
         .unwrap();
-        let user = |name: &str| match credential(&f, name).0.map(|c| c.auth) {
+        let file = AuthFile::read(&f).unwrap().unwrap();
+        let user = |name: &str| match file.lookup(name).map(|c| c.auth) {
             Some(RegistryAuth::Basic { username, .. }) => username,
             other => format!("{other:?}"),
         };
@@ -159,12 +189,11 @@ mod tests {
         assert_eq!(user("quay.io/organisation/app"), "registry");
         assert_eq!(user("docker.io/library/nginx"), "hub");
         assert_eq!(user("ghcr.io/x/y"), "None");
-        assert_eq!(credential(&d.path().join("none.json"), "quay.io/a").1, None);
-        std::fs::write(&f, "{not json").unwrap();
-        assert!(credential(&f, "quay.io/a")
-            .1
+        assert!(AuthFile::read(&d.path().join("none.json"))
             .unwrap()
-            .contains("global_auth_file"));
+            .is_none());
+        std::fs::write(&f, "{not json").unwrap();
+        assert!(AuthFile::read(&f).unwrap_err().contains("global_auth_file"));
     }
 
     #[test]

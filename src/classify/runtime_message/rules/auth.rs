@@ -32,13 +32,18 @@ fn registry_denied(f: &Facts<'_>) -> bool {
     })
 }
 
+/// DENIED beside UNAUTHORIZED, as containers/image (CRI-O) relays Docker Distribution's 401
+/// body (`errors:\ndenied: requested access to the resource is denied\nunauthorized:
+/// authentication required`): the token did not grant pull — a 401, not a 403.
+fn denied_beside_unauthorized(f: &Facts<'_>) -> bool {
+    f.scan.has("requested access to the resource is denied")
+        && f.scan.has("authentication required")
+}
+
 /// 403 Forbidden, DENIED, "not authorized to perform".
 pub(super) fn forbidden(f: &Facts<'_>) -> Option<Finding> {
-    // DENIED beside UNAUTHORIZED is a 401 (containers/image relays both codes): `unauthorized`.
-    if f.scan.has("requested access to the resource is denied")
-        && f.scan.has("authentication required")
-    {
-        return None;
+    if denied_beside_unauthorized(f) {
+        return None; // a 401: `unauthorized` reads it
     }
     let denied = f.status == Some(403)
         || f.scan.has("403 forbidden")
@@ -119,11 +124,8 @@ pub(super) fn unauthorized(f: &Facts<'_>) -> Option<Finding> {
             one_line(f.env.detail, 240)
         ));
     }
-    // containers/image (CRI-O) relays Docker Distribution's 401 body: DENIED beside
-    // UNAUTHORIZED (`errors:\ndenied: requested access to the resource is denied\nunauthorized:
-    // authentication required`): the token did not grant pull, as containerd's `pull access
-    // denied` says for the same answer.
-    if s.has("requested access to the resource is denied") && s.has("authentication required") {
+    // Like containerd's `pull access denied` for the same answer.
+    if denied_beside_unauthorized(f) {
         return ambiguous(format!("{at}: 401: access denied: the repository is private or does not exist, or the credentials do not grant pull{server}"));
     }
     if s.has("pull access denied") {
