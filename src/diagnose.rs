@@ -2,16 +2,14 @@
 //! (containerd order) → probe → classify → report. The CLI (and later the agent) call this.
 
 use crate::classify::{self, Verdict};
-use crate::endpoints::registries_conf::{RegistriesConf, Resolution};
+use crate::endpoints::crio_files::CrioFiles;
 use crate::endpoints::{self, Endpoints, Host, RegistryConfig};
 use crate::identity::cloud::{self, CloudSettings};
 use crate::identity::exec_plugin::PluginStatus;
 use crate::identity::keyring::{Keyring, Origin};
 use crate::identity::kube_secrets::{self, ObjectRef};
 use crate::identity::node::NodeIdentity;
-use crate::identity::{
-    crio_auth, docker_config, Credential, IdentitySources, RegistryAuth, Source,
-};
+use crate::identity::{docker_config, Credential, IdentitySources, RegistryAuth, Source};
 use crate::probe::cost::GetGate;
 use crate::probe::{Context, Evidence, Prober};
 use crate::reference::ImageRef;
@@ -23,6 +21,8 @@ use crate::runtime::{self, RuntimeClient};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod crio;
 
 /// Why a diagnosis could not even start (bad local configuration, named precisely).
 #[derive(Debug, thiserror::Error)]
@@ -73,18 +73,8 @@ pub struct Request {
     pub gets: Option<Arc<dyn GetGate>>,
     /// `--runtime-kind`: follow this runtime's pull path instead of the one the node reports.
     pub runtime_kind: Option<RuntimeKind>,
-    /// CRI-O's registries.conf (`--registries-conf`; default /etc/containers/registries.conf).
-    pub registries_conf: Option<PathBuf>,
-    /// CRI-O's certs.d (`--containers-certs-dir`; default /etc/containers/certs.d, then
-    /// /etc/docker/certs.d).
-    pub containers_certs_dir: Option<PathBuf>,
-    /// CRI-O's `global_auth_file` (`--crio-auth-file`; default: what /etc/crio/crio.conf and
-    /// crio.conf.d/ set).
-    pub crio_auth_file: Option<PathBuf>,
-    /// CRI-O's signature policy (`--signature-policy`; default /etc/containers/policy.json).
-    pub signature_policy: Option<PathBuf>,
-    /// containers/image's registries.d (`--registries-d`; default /etc/containers/registries.d).
-    pub registries_d: Option<PathBuf>,
+    /// CRI-O's files (registries.conf, certs.d, auth file, policy, short-name aliases).
+    pub crio: CrioFiles,
 }
 
 /// Which pull secrets to read through the Kubernetes API.
@@ -121,6 +111,8 @@ pub struct RuntimePullRequest {
 /// Runs a diagnosis.
 pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
     let started = Instant::now();
+    // The kubelet looks credentials up under the normalized name (`nginx` is
+    // `docker.io/library/nginx`) whatever the runtime later makes of it.
     let image = match ImageRef::parse(&req.image) {
         Ok(i) => i,
         Err(e) => {
@@ -137,72 +129,7 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
         (version.source == version::Source::Runtime).then_some(version.name.as_str()),
         runtime_socket(req),
     );
-    let (crio_auth, crio_notes) = match kind.kind {
-        RuntimeKind::Crio => crio_auth::AuthFile::for_node(req.crio_auth_file.as_deref()),
-        RuntimeKind::Containerd => (None, Vec::new()),
-    };
-    let (mut candidates, mut sources, cloud_warnings) = candidates(&image, req).await?;
-    sources.notes.extend(crio_notes);
-    // CRI-O uses its global_auth_file only when the kubelet sends no credentials.
-    let kubelet_sent = !candidates
-        .iter()
-        .all(|c| matches!(c.source, Source::Anonymous));
-    if let (Some(file), false) = (&crio_auth, kubelet_sent) {
-        if let Some(c) = file.lookup(&image.name()) {
-            candidates = vec![c];
-        }
-    }
-    let mut endpoints = match kind.kind {
-        RuntimeKind::Containerd => {
-            let config =
-                RegistryConfig::read(req.containerd_config.as_deref(), req.hosts_dir.as_deref())?;
-            let mut endpoints = config.resolve(&image)?;
-            endpoints::version_rules::apply(&mut endpoints, version.host_rules(), &version.label());
-            if let Some(note) = endpoints::version_rules::config_note(
-                config.config_version,
-                version.host_rules(),
-                &version.label(),
-            ) {
-                endpoints.notes.push(note);
-            }
-            endpoints
-        }
-        RuntimeKind::Crio => {
-            let conf = RegistriesConf::read(
-                req.registries_conf.as_deref(),
-                req.containers_certs_dir.as_deref(),
-            )?;
-            match conf.resolve(&image)? {
-                Resolution::Hosts(mut e) => {
-                    for h in e.hosts.iter_mut().filter(|h| h.withhold_credentials) {
-                        let name = format!(
-                            "{}/{}",
-                            h.authority().unwrap_or_default(),
-                            h.repository.as_deref().unwrap_or(&image.repository)
-                        );
-                        h.own_credential = crio_auth.as_ref().and_then(|f| f.lookup(&name));
-                    }
-                    e
-                }
-                Resolution::Blocked { prefix, at } => {
-                    let mut r = Report::blocked(
-                        &req.image,
-                        &image,
-                        &prefix,
-                        &at,
-                        prober.options().platform.clone(),
-                    );
-                    r.runtime_kind = Some(kind);
-                    r.runtime_version = Some(version);
-                    return Ok(r);
-                }
-            }
-        }
-    };
-    endpoints.proxy = Some(prober.proxy().summary());
-    endpoints
-        .notes
-        .extend(capability_notes(&image, &endpoints.hosts));
+    let (kubelet, mut sources, cloud_warnings) = candidates(&image, req).await?;
     // What the runtime holds under this reference: a digest it has needs no manifest GET.
     let status = match &req.runtime {
         Some(Ok(client)) => Some(client.image_status(&req.image).await),
@@ -216,74 +143,49 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
         held,
         gets: req.gets.as_deref(),
     };
-    let mut attempts = Vec::new();
-    let mut winner: Option<usize> = None;
-    // The candidate each attempt used, so the runtime pull can send the same credential.
-    let mut owner: Vec<usize> = Vec::new();
-    for (ci, cred) in candidates.iter().enumerate() {
-        let found = try_credential(prober, ctx, &image, &endpoints, cred, &mut attempts).await;
-        owner.resize(attempts.len(), ci);
-        if let Some(i) = found {
-            winner = Some(i);
-            break;
+    let probed = match kind.kind {
+        RuntimeKind::Containerd => {
+            let config =
+                RegistryConfig::read(req.containerd_config.as_deref(), req.hosts_dir.as_deref())?;
+            let mut endpoints = config.resolve(&image)?;
+            endpoints::version_rules::apply(&mut endpoints, version.host_rules(), &version.label());
+            if let Some(note) = endpoints::version_rules::config_note(
+                config.config_version,
+                version.host_rules(),
+                &version.label(),
+            ) {
+                endpoints.notes.push(note);
+            }
+            let on = Hosts {
+                prober,
+                ctx,
+                input: &req.image,
+                started,
+            };
+            on.probe(&image, endpoints, kubelet).await
         }
-    }
-    // The kubelet reports the first credential's failure first; when one succeeds, that one.
-    let first_final = attempts
-        .iter()
-        .position(|a: &Attempt| a.last_for_credential)
-        .unwrap_or(0);
-    let top = winner.unwrap_or(first_final);
-    let auth = owner
-        .get(top)
-        .map_or(RegistryAuth::Anonymous, |&i| candidates[i].auth.clone());
-    // No anonymous fallback after a failure, but say what anonymous would get.
-    let anonymous_hint = if winner.is_none()
-        && !candidates
-            .iter()
-            .all(|c| matches!(c.source, Source::Anonymous))
-    {
-        let mut hint = Vec::new();
-        try_credential(
-            prober,
-            ctx,
-            &image,
-            &endpoints,
-            &Credential::anonymous(),
-            &mut hint,
-        )
-        .await;
-        hint.iter()
-            .find(|a| a.last_for_credential)
-            .or(hint.last())
-            .map(|a| AnonymousHint::new(a.verdict, &a.reason))
-    } else {
-        None
+        RuntimeKind::Crio => {
+            let on = Hosts {
+                prober,
+                ctx,
+                input: &req.image,
+                started,
+            };
+            let crio = crio::pull(&on, req, &image, kubelet).await?;
+            sources.notes.extend(crio.notes);
+            crio.probed
+        }
     };
-    let credentials = credential_outcomes(&candidates, &attempts, &owner, winner);
-    let mut report = Report::from_attempts(
-        &req.image,
-        &image,
-        &endpoints,
-        attempts,
-        top,
-        prober.options().platform.clone(),
-        started.elapsed(),
-    );
-    report.credentials = credentials;
-    report.anonymous_hint = anonymous_hint;
+    let Probed {
+        mut report,
+        auth,
+        credentials,
+    } = probed;
     report.runtime_version = Some(version);
     report.runtime_kind = Some(kind);
-    if kind.kind == RuntimeKind::Crio {
-        let policy = endpoints::signature_policy::Policy::read(
-            req.signature_policy.as_deref(),
-            req.registries_d.as_deref(),
-        )?;
-        report.set_signature(policy.decide(&image, report.digest.as_deref()));
-    }
     report.warnings.extend(cloud_warnings);
     // The node's own identity failed and nothing else could authenticate: that is the cause.
-    if let Some(why) = unavailable_identity(&sources, &candidates) {
+    if let Some(why) = unavailable_identity(&sources, &credentials) {
         report.identity_unavailable(&why);
     }
     report.identity_sources = sources;
@@ -316,6 +218,102 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
         report.set_runtime(pull);
     }
     Ok(report)
+}
+
+/// What probing one image on its hosts gave.
+struct Probed {
+    report: Report,
+    /// The credential the decisive attempt sent (the runtime pull sends the same).
+    auth: RegistryAuth,
+    /// The credentials tried, in order.
+    credentials: Vec<Credential>,
+}
+
+/// What every probe of one diagnosis shares.
+struct Hosts<'a> {
+    prober: &'a Prober,
+    ctx: Context<'a>,
+    /// The reference as the pod spec has it.
+    input: &'a str,
+    started: Instant,
+}
+
+impl Hosts<'_> {
+    /// Tries the credentials in the kubelet's order on the hosts in the runtime's order, and
+    /// reports the decisive attempt.
+    async fn probe(
+        &self,
+        image: &ImageRef,
+        mut endpoints: Endpoints,
+        candidates: Vec<Credential>,
+    ) -> Probed {
+        let (prober, ctx) = (self.prober, self.ctx);
+        endpoints.proxy = Some(prober.proxy().summary());
+        endpoints
+            .notes
+            .extend(capability_notes(image, &endpoints.hosts));
+        let mut attempts = Vec::new();
+        let mut winner: Option<usize> = None;
+        // The candidate each attempt used, so the runtime pull can send the same credential.
+        let mut owner: Vec<usize> = Vec::new();
+        for (ci, cred) in candidates.iter().enumerate() {
+            let found = try_credential(prober, ctx, image, &endpoints, cred, &mut attempts).await;
+            owner.resize(attempts.len(), ci);
+            if let Some(i) = found {
+                winner = Some(i);
+                break;
+            }
+        }
+        // The kubelet reports the first credential's failure first; when one succeeds, that one.
+        let first_final = attempts
+            .iter()
+            .position(|a: &Attempt| a.last_for_credential)
+            .unwrap_or(0);
+        let top = winner.unwrap_or(first_final);
+        let auth = owner
+            .get(top)
+            .map_or(RegistryAuth::Anonymous, |&i| candidates[i].auth.clone());
+        // No anonymous fallback after a failure, but say what anonymous would get.
+        let anonymous_hint = if winner.is_none()
+            && !candidates
+                .iter()
+                .all(|c| matches!(c.source, Source::Anonymous))
+        {
+            let mut hint = Vec::new();
+            try_credential(
+                prober,
+                ctx,
+                image,
+                &endpoints,
+                &Credential::anonymous(),
+                &mut hint,
+            )
+            .await;
+            hint.iter()
+                .find(|a| a.last_for_credential)
+                .or(hint.last())
+                .map(|a| AnonymousHint::new(a.verdict, &a.reason))
+        } else {
+            None
+        };
+        let outcomes = credential_outcomes(&candidates, &attempts, &owner, winner);
+        let mut report = Report::from_attempts(
+            self.input,
+            image,
+            &endpoints,
+            attempts,
+            top,
+            prober.options().platform.clone(),
+            self.started.elapsed(),
+        );
+        report.credentials = outcomes;
+        report.anonymous_hint = anonymous_hint;
+        Probed {
+            report,
+            auth,
+            credentials: candidates,
+        }
+    }
 }
 
 /// The CRI socket the node's runtime answers on, when one is known.

@@ -295,10 +295,7 @@ impl NodeFacts {
     pub fn with_crio(
         mut self,
         kind: Option<crate::runtime::kind::RuntimeKind>,
-        registries_conf: Option<&std::path::Path>,
-        certs_dir: Option<&std::path::Path>,
-        policy: Option<&std::path::Path>,
-        registries_d: Option<&std::path::Path>,
+        files: &crate::endpoints::crio_files::CrioFiles,
     ) -> Self {
         use crate::runtime::kind::RuntimeKind;
         let name = self.runtime.info.as_ref().map(|i| i.name.as_str());
@@ -313,12 +310,15 @@ impl NodeFacts {
         // containerd's files do not apply on a CRI-O node.
         self.registry = None;
         self.registry_error = None;
-        match crate::endpoints::registries_conf::RegistriesConf::read(registries_conf, certs_dir) {
+        match crate::endpoints::registries_conf::RegistriesConf::read_for_node(files) {
             Ok(c) => self.crio_registries = Some(c),
             Err(e) => self.crio_registries_error = Some(crate::identity::error_chain(&e)),
         }
         self.crio_policy = Some(
-            match crate::endpoints::signature_policy::Policy::read(policy, registries_d) {
+            match crate::endpoints::signature_policy::Policy::read(
+                files.signature_policy.as_deref(),
+                files.registries_d.as_deref(),
+            ) {
                 Ok(p) => p.summary(),
                 Err(e) => format!(
                     "unreadable, so CRI-O fails every pull: {}",

@@ -108,7 +108,7 @@ fn unquote(s: &str) -> String {
 fn default_paths(message: &str) -> String {
     let mut out = String::new();
     for word in message.split_inclusive(' ') {
-        let w = word.trim_end();
+        let w = word.trim_end().trim_matches('"');
         if w.ends_with("/registries.conf") {
             out.push_str(&word.replacen(w, "/etc/containers/registries.conf", 1));
         } else if w.ends_with("/registries.conf.d") {
@@ -209,6 +209,9 @@ fn probe_crio_run(node: &Node, image: &str, creds: Option<(&str, &str)>, extra: 
     let certs = node.certs.display().to_string();
     let policy = node.policy.display().to_string();
     let registries_d = node.registries_d.display().to_string();
+    // The node's generated alias file: none, unless a test writes one.
+    let aliases = node.conf.with_file_name("short-name-aliases.conf");
+    let aliases = aliases.display().to_string();
     let mut args = vec![
         "probe",
         image,
@@ -224,6 +227,8 @@ fn probe_crio_run(node: &Node, image: &str, creds: Option<(&str, &str)>, extra: 
         &policy,
         "--registries-d",
         &registries_d,
+        "--short-name-aliases",
+        &aliases,
         "--platform",
         "linux/amd64",
         "--timeout",
@@ -249,18 +254,23 @@ fn explained(message: &str) -> String {
 /// With `PULLCHECK_RECORD_MESSAGES=DIR`, appends explain's verdict and the message. The test's
 /// files are named by CRI-O's default paths in the recording (the rest is as skopeo said it).
 fn record(verdict: &str, message: &str) {
+    record_from("skopeo", verdict, message)
+}
+
+/// [`record`] for a message `tool` (skopeo or podman) printed.
+fn record_from(tool: &str, verdict: &str, message: &str) {
     let message = default_paths(message);
     let Some(dir) = std::env::var_os("PULLCHECK_RECORD_MESSAGES") else {
         return;
     };
     use std::io::Write;
-    let version = run_program("skopeo", &["--version"], None)
+    let version = run_program(tool, &["--version"], None)
         .stdout
         .split_whitespace()
         .last()
         .unwrap_or("unknown")
         .to_string();
-    let path = Path::new(&dir).join(format!("containers-image-skopeo-{version}-messages.tsv"));
+    let path = Path::new(&dir).join(format!("containers-image-{tool}-{version}-messages.tsv"));
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -413,6 +423,198 @@ fn every_scenario_gets_the_verdict_containers_image_gives() {
     }
     for c in &cases {
         check(&node, c);
+    }
+}
+
+/// What podman (containers/image's `shortnames.Resolve`, the code CRI-O resolves with) did
+/// with a short name.
+struct Pulled {
+    /// How it resolved the name (`Resolved "x" as an alias (…)` or `Resolving "x" using
+    /// unqualified-search registries (…)`).
+    resolution: Option<String>,
+    /// The candidates it pulled, in order.
+    tried: Vec<String>,
+    /// The error CRI-O would return: the last candidate's (podman lists them all).
+    error: Option<String>,
+    log: String,
+}
+
+/// `podman pull` with the node's registries.conf, in a throwaway store. CRI-O forces
+/// `short-name-mode = "disabled"`; the test's files say so for podman.
+fn podman(node: &Node, image: &str) -> Pulled {
+    let store = tempfile::tempdir().unwrap();
+    let root = store.path().join("root").display().to_string();
+    let run_root = store.path().join("run").display().to_string();
+    let policy = node.policy.display().to_string();
+    let conf = node.conf.display().to_string();
+    let run = run_with_env(
+        "podman",
+        &[
+            "--root",
+            &root,
+            "--runroot",
+            &run_root,
+            "--storage-driver",
+            "vfs",
+            "pull",
+            "--signature-policy",
+            &policy,
+            "--arch",
+            "amd64",
+            "--os",
+            "linux",
+            image,
+        ],
+        None,
+        &[("CONTAINERS_REGISTRIES_CONF", &conf)],
+    );
+    let text = format!("{}{}", run.stdout, run.stderr);
+    let mut tried = Vec::new();
+    let mut resolution = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("Trying to pull ") {
+            tried.push(rest.trim_end_matches("...").to_string());
+        }
+        if line.starts_with("Resolved ") || line.starts_with("Resolving ") {
+            resolution = Some(line.to_string());
+        }
+    }
+    let error = (run.code != 0).then(|| {
+        let after = text.split_once("Error: ").map_or(text.as_str(), |(_, e)| e);
+        match after.rsplit_once("\n * ") {
+            Some((_, last)) => last.trim_end().to_string(),
+            None => after.trim_end().to_string(),
+        }
+    });
+    Pulled {
+        resolution,
+        tried,
+        error,
+        log: text,
+    }
+}
+
+#[test]
+fn short_names_resolve_as_containers_image_resolves_them() {
+    let b = bed();
+    let (plain, closed) = (b.addr("plain"), b.addr("closed"));
+    let base = format!("short-name-mode = \"disabled\"\n\n{}", insecure_bed());
+    struct Short<'a> {
+        conf: String,
+        image: &'a str,
+        /// The reference the pull comes from (`None`: every candidate fails).
+        from: Option<String>,
+        resolved_by: &'a str,
+        verdict: &'a str,
+    }
+    let cases = [
+        // The first search registry refuses connections, the second has it.
+        Short {
+            conf: format!("unqualified-search-registries = [\"{closed}\", \"{plain}\"]\n{base}"),
+            image: "app:amd64",
+            from: Some(format!("{plain}/app:amd64")),
+            resolved_by: "search_registries",
+            verdict: "ok",
+        },
+        // An alias wins over the search registries (which would fail).
+        Short {
+            conf: format!(
+                "unqualified-search-registries = [\"{closed}\"]\n{base}\n[aliases]\n\"pullcheck-app\" = \"{plain}/app\"\n"
+            ),
+            image: "pullcheck-app:both",
+            from: Some(format!("{plain}/app:both")),
+            resolved_by: "alias",
+            verdict: "ok",
+        },
+        // Every candidate fails: CRI-O returns the last one's error.
+        Short {
+            conf: format!("unqualified-search-registries = [\"{closed}\", \"{plain}\"]\n{base}"),
+            image: "app:nope",
+            from: None,
+            resolved_by: "search_registries",
+            verdict: "manifest_unknown",
+        },
+        Short {
+            conf: format!("unqualified-search-registries = [\"{plain}\", \"{closed}\"]\n{base}"),
+            image: "app:nope",
+            from: None,
+            resolved_by: "search_registries",
+            verdict: "connection_refused",
+        },
+        // The path of a repository under a search registry.
+        Short {
+            conf: format!("unqualified-search-registries = [\"{plain}\"]\n{base}"),
+            image: "lost/app:v1",
+            from: None,
+            resolved_by: "search_registries",
+            verdict: "blob_unknown",
+        },
+    ];
+    for c in &cases {
+        let node = Node::new(&c.conf);
+        let pulled = podman(&node, c.image);
+        let (run, r) = probe_crio(&node, c.image, None);
+        let sn = &r["shortName"];
+        assert_eq!(
+            sn["resolvedBy"], c.resolved_by,
+            "{}\n{}",
+            c.image, run.stdout
+        );
+        let probed: Vec<String> = sn["tried"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["reference"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            probed, pulled.tried,
+            "{}: the candidates in podman's order\n{}",
+            c.image, pulled.log
+        );
+        let said = pulled.resolution.as_deref().unwrap_or("");
+        let word = if c.resolved_by == "alias" {
+            "as an alias"
+        } else {
+            "using unqualified-search registries"
+        };
+        assert!(said.contains(word), "{}: {said}", c.image);
+        assert_eq!(r["verdict"], c.verdict, "{}\n{}", c.image, run.stdout);
+        match (&c.from, &pulled.error) {
+            (Some(from), None) => {
+                assert_eq!(pulled.tried.last(), Some(from), "{}", pulled.log);
+                assert_eq!(r["normalized"], from.as_str());
+            }
+            (None, Some(message)) => {
+                let got = explained(message);
+                assert_eq!(got, c.verdict, "{}: explain of {message:?}", c.image);
+                record_from("podman", &got, message);
+            }
+            _ => panic!("{}: podman did not do as expected\n{}", c.image, pulled.log),
+        }
+    }
+}
+
+#[test]
+fn a_short_name_nothing_resolves_is_refused_as_cri_o_refuses_it() {
+    for conf in [
+        format!("unqualified-search-registries = []\n{}", insecure_bed()),
+        insecure_bed(),
+    ] {
+        let node = Node::new(&conf);
+        let pulled = podman(&node, "pullcheck-nowhere:v1");
+        let message = pulled.error.expect("podman refuses it");
+        let (run, r) = probe_crio(&node, "pullcheck-nowhere:v1", None);
+        assert_eq!(r["verdict"], "short_name_unresolved", "{}", run.stdout);
+        assert_eq!(run.code, 11);
+        // The probe says CRI-O's own words.
+        assert!(
+            r["reason"].as_str().unwrap().contains(&message),
+            "{message:?} in {}",
+            r["reason"]
+        );
+        assert!(r["evidence"].as_array().unwrap().is_empty());
+        assert_eq!(explained(&message), "short_name_unresolved");
+        record_from("podman", "short_name_unresolved", &message);
     }
 }
 
@@ -787,7 +989,7 @@ async fn the_agent_follows_cri_o_s_files_too() {
     use support::agent::{get, probe, Agent};
     let plain = bed().addr("plain");
     let node = Node::new(&format!(
-        "{}[[registry]]\nlocation = \"blocked.test\"\nblocked = true\n",
+        "unqualified-search-registries = [\"{plain}\"]\n{}[[registry]]\nlocation = \"blocked.test\"\nblocked = true\n",
         insecure_bed()
     ));
     let (conf, policy, rd) = (
@@ -795,6 +997,14 @@ async fn the_agent_follows_cri_o_s_files_too() {
         node.policy.display().to_string(),
         node.registries_d.display().to_string(),
     );
+    // The generated alias file, as a config key: it names the short name's registry.
+    let aliases = node.conf.with_file_name("short-name-aliases.conf");
+    std::fs::write(
+        &aliases,
+        format!("[aliases]\n\"pullcheck-agent\" = \"{plain}/app\"\n"),
+    )
+    .unwrap();
+    let aliases = aliases.display().to_string();
     let agent = Agent::start(
         &[
             "--runtime-kind",
@@ -806,11 +1016,20 @@ async fn the_agent_follows_cri_o_s_files_too() {
             "--registries-d",
             &rd,
         ],
-        &[],
+        &[("PULLCHECK_SHORT_NAME_ALIASES", &aliases)],
     );
     let ok = probe(&agent, &[("image", &format!("{plain}/app:amd64"))]).await;
     assert_eq!(ok.json()["verdict"], "ok", "{}", ok.text);
     assert_eq!(ok.json()["runtimeKind"]["kind"], "crio");
+    let short = probe(&agent, &[("image", "app:both")]).await.json();
+    assert_eq!(short["verdict"], "ok", "{short}");
+    assert_eq!(short["normalized"], format!("{plain}/app:both"));
+    assert_eq!(short["shortName"]["resolvedBy"], "search_registries");
+    let aliased = probe(&agent, &[("image", "pullcheck-agent:amd64")])
+        .await
+        .json();
+    assert_eq!(aliased["shortName"]["resolvedBy"], "alias", "{aliased}");
+    assert_eq!(aliased["verdict"], "ok", "{aliased}");
     let blocked = probe(&agent, &[("image", "blocked.test/app:v1")]).await;
     assert_eq!(
         blocked.json()["verdict"],

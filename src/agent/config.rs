@@ -114,16 +114,8 @@ pub struct ProbeSettings {
     pub state_dir: Option<PathBuf>,
     /// Whose pull path to follow (`None`: the runtime's own).
     pub runtime_kind: Option<crate::runtime::kind::RuntimeKind>,
-    /// CRI-O's registries.conf.
-    pub registries_conf: Option<PathBuf>,
-    /// CRI-O's certs.d root.
-    pub containers_certs_dir: Option<PathBuf>,
-    /// CRI-O's global_auth_file.
-    pub crio_auth_file: Option<PathBuf>,
-    /// CRI-O's policy.json.
-    pub signature_policy: Option<PathBuf>,
-    /// containers/image's registries.d.
-    pub registries_d: Option<PathBuf>,
+    /// CRI-O's files.
+    pub crio: crate::endpoints::crio_files::CrioFiles,
 }
 
 /// Request and connection limits.

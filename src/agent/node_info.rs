@@ -132,13 +132,8 @@ pub async fn facts(ctx: &NodeContext) -> NodeFacts {
     .map_err(|e| crate::identity::error_chain(&e));
     let mut identities = identity_facts(&ctx.identity);
     identities.extend(cloud);
-    NodeFacts::new(Platform::host(), runtime, registry, identities).with_crio(
-        p.runtime_kind,
-        p.registries_conf.as_deref(),
-        p.containers_certs_dir.as_deref(),
-        p.signature_policy.as_deref(),
-        p.registries_d.as_deref(),
-    )
+    NodeFacts::new(Platform::host(), runtime, registry, identities)
+        .with_crio(p.runtime_kind, &p.crio)
 }
 
 /// How long `/v1/node` reuses what the cloud metadata services said.

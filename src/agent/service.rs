@@ -342,11 +342,7 @@ impl ProbeService {
             kube,
             cloud: self.ctx.cloud.clone(),
             runtime_kind: s.runtime_kind,
-            registries_conf: s.registries_conf.clone(),
-            containers_certs_dir: s.containers_certs_dir.clone(),
-            crio_auth_file: s.crio_auth_file.clone(),
-            signature_policy: s.signature_policy.clone(),
-            registries_d: s.registries_d.clone(),
+            crio: s.crio.clone(),
             gets: Some(Arc::new(GetBudget {
                 budgets: self.budgets.clone(),
                 keep: if p.background { BACKGROUND_KEEPS } else { 0.0 },

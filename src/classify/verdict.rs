@@ -74,6 +74,9 @@ pub enum Verdict {
     /// The node's signature policy refuses the image (CRI-O: policy.json `reject`, or a
     /// required signature that containers/image would not find).
     SignatureRejected,
+    /// CRI-O cannot resolve a short name (no registry in the reference): no alias and no
+    /// unqualified-search registries in registries.conf.
+    ShortNameUnresolved,
     /// Nothing more specific fits; the evidence says what was seen.
     Unknown,
 }
@@ -127,7 +130,7 @@ impl Family {
 
 impl Verdict {
     /// Every verdict, in the order the documentation lists them.
-    pub const ALL: [Verdict; 31] = [
+    pub const ALL: [Verdict; 32] = [
         Verdict::Ok,
         Verdict::InvalidReference,
         Verdict::ManifestUnknown,
@@ -158,6 +161,7 @@ impl Verdict {
         Verdict::InsufficientDisk,
         Verdict::RegistryBlocked,
         Verdict::SignatureRejected,
+        Verdict::ShortNameUnresolved,
         Verdict::Unknown,
     ];
 
@@ -194,6 +198,7 @@ impl Verdict {
             Verdict::InsufficientDisk => "insufficient_disk",
             Verdict::RegistryBlocked => "registry_blocked",
             Verdict::SignatureRejected => "signature_rejected",
+            Verdict::ShortNameUnresolved => "short_name_unresolved",
             Verdict::Unknown => "unknown",
         }
     }
@@ -221,9 +226,8 @@ impl Verdict {
             PlatformMismatch | UnsupportedManifest | DigestMismatch | BlobUnknown => {
                 Family::Content
             }
-            RuntimeUnavailable | InsufficientDisk | RegistryBlocked | SignatureRejected => {
-                Family::Node
-            }
+            RuntimeUnavailable | InsufficientDisk | RegistryBlocked | SignatureRejected
+            | ShortNameUnresolved => Family::Node,
             Unknown => Family::Unknown,
         }
     }
@@ -267,6 +271,7 @@ impl Verdict {
             InsufficientDisk => "The image filesystem is full: free space, tune kubelet image GC thresholds, or enlarge the disk.",
             SignatureRejected => "The node's signature policy (CRI-O: /etc/containers/policy.json) refuses this image: sign it with the key the policy names and publish the signature where registries.d points (lookaside or sigstore attachments), or change the policy's requirement for this scope.",
             RegistryBlocked => "The node's registries.conf blocks this registry (blocked = true): pull from an allowed registry or mirror, or change the [[registry]] entry (on OpenShift: image.config.openshift.io registrySources.blockedRegistries).",
+            ShortNameUnresolved => "CRI-O pulls a reference without a registry only through an alias or unqualified-search-registries: write the image fully qualified in the pod spec (docker.io/library/nginx:1.27), or add an alias in /etc/containers/registries.conf.d/ (on OpenShift a MachineConfig writes it).",
             Unknown => "Unclassified failure: read the evidence below; please report it so a rule can be added.",
         }
     }

@@ -9,6 +9,7 @@ pub mod certs;
 pub mod containerd_config;
 pub mod containerd_process;
 pub mod containers_certs;
+pub mod crio_files;
 pub mod go_duration;
 pub mod hosts_dir;
 pub mod hosts_toml;
@@ -18,6 +19,7 @@ pub mod proxy;
 pub mod registries_conf;
 pub mod registry_config;
 pub mod registry_dirs;
+pub mod short_names;
 pub mod signature_policy;
 pub mod version_rules;
 

@@ -6,11 +6,12 @@
 //! `mirror-by-digest-only` and each mirror's `pull-from-mirror`), then the location — or that
 //! the registry is `blocked`, with the file and line.
 //!
-//! Not modelled: short-name resolution (`unqualified-search-registries`, `short-name-mode` and
-//! aliases) — the kubelet hands CRI-O fully qualified names for `docker.io` images, so it is
-//! reported, not applied — and the v1 format (`[registries.search]`), refused with a note as
-//! containers/image ≥ 5 deprecates it.
+//! The short-name settings (`unqualified-search-registries`, `[aliases]`, `short-name-mode`) are
+//! collected into [`ShortNames`], which resolves names without a registry. Not modelled: the v1
+//! format (`[registries.search]`), refused with a note as containers/image ≥ 5 deprecates it.
 
+use super::crio_files::CrioFiles;
+use super::short_names::ShortNames;
 use super::{containers_certs, Endpoints, Error, Host, Result, TlsSettings};
 use crate::reference::{ImageRef, DOCKER_HUB, DOCKER_HUB_ENDPOINT};
 use serde::Deserialize;
@@ -27,6 +28,7 @@ pub const DEFAULT_DROP_INS: &str = "/etc/containers/registries.conf.d";
 struct RawFile {
     unqualified_search_registries: Option<Vec<String>>,
     short_name_mode: Option<String>,
+    aliases: Option<std::collections::BTreeMap<String, String>>,
     #[serde(default)]
     registry: Vec<RawRegistry>,
     /// The v1 format's table.
@@ -108,11 +110,8 @@ pub struct RegistriesConf {
     pub files: Vec<String>,
     /// The entries, in the order they were first defined.
     pub registries: Vec<Registry>,
-    /// `unqualified-search-registries`.
-    pub unqualified_search_registries: Vec<String>,
-    /// `short-name-mode`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub short_name_mode: Option<String>,
+    /// `unqualified-search-registries`, `[aliases]` and `short-name-mode`, merged.
+    pub short_names: ShortNames,
     /// Drop-ins that replaced an entry, and other remarks.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -173,7 +172,7 @@ impl RegistriesConf {
             ..Default::default()
         };
         match std::fs::read_to_string(&main) {
-            Ok(text) => conf.merge(&main, &text)?,
+            Ok(text) => conf.merge(&main, &text, true)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {}
             Err(source) => {
                 return Err(Error::Read {
@@ -195,9 +194,21 @@ impl RegistriesConf {
                 path: p.display().to_string(),
                 source,
             })?;
-            conf.merge(&p, &text)?;
+            conf.merge(&p, &text, false)?;
         }
         conf.check_conflicts(&main)?;
+        Ok(conf)
+    }
+
+    /// [`read`](Self::read) with the paths of a node's [`CrioFiles`], plus the machine-generated
+    /// short-name alias file.
+    pub fn read_for_node(files: &CrioFiles) -> Result<Self> {
+        let mut conf = Self::read(
+            files.registries_conf.as_deref(),
+            files.containers_certs_dir.as_deref(),
+        )?;
+        conf.short_names
+            .read_cache(files.short_name_aliases.as_deref())?;
         Ok(conf)
     }
 
@@ -235,8 +246,9 @@ impl RegistriesConf {
         Ok(())
     }
 
-    /// Parses one file and applies it over what was read before.
-    fn merge(&mut self, path: &Path, text: &str) -> Result<()> {
+    /// Parses one file (`main`: registries.conf itself, else a drop-in) and applies it over what
+    /// was read before.
+    fn merge(&mut self, path: &Path, text: &str, main: bool) -> Result<()> {
         let raw: RawFile = toml::from_str(text).map_err(|e| {
             let at = e
                 .span()
@@ -253,12 +265,15 @@ impl RegistriesConf {
             ));
         }
         self.files.push(path.display().to_string());
-        if let Some(u) = raw.unqualified_search_registries {
-            self.unqualified_search_registries = u;
-        }
-        if let Some(m) = raw.short_name_mode {
-            self.short_name_mode = Some(m);
-        }
+        self.short_names
+            .merge(
+                raw.aliases.as_ref(),
+                raw.unqualified_search_registries.as_deref(),
+                raw.short_name_mode.as_deref(),
+                &path.display().to_string(),
+                main,
+            )
+            .map_err(|e| invalid(path, e))?;
         let mut seen_here: Vec<String> = Vec::new();
         for r in raw.registry {
             let at = |offset: usize| format!("{}:{}", path.display(), line_of(text, offset));
@@ -572,12 +587,7 @@ impl RegistriesConf {
                 r.defined_at
             ));
         }
-        if !self.unqualified_search_registries.is_empty() {
-            out.push(format!(
-                "unqualified-search-registries: {} (short names; not applied by pullcheck)",
-                self.unqualified_search_registries.join(", ")
-            ));
-        }
+        out.extend(self.short_names.summary_lines());
         out
     }
 }

@@ -82,6 +82,7 @@ impl IaeMode {
             Forbidden | BlobDenied | RegistryBlocked | SignatureRejected => {
                 IaeMode::AuthorizationFailure
             }
+            ShortNameUnresolved => IaeMode::BadImageFormat,
             BlobUnknown => IaeMode::Absent,
             RateLimited
             | TlsUnknownAuthority

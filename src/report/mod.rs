@@ -2,6 +2,7 @@
 //! `remediation`, `identity`, `evidence[]`, `platforms`, `rateLimit`) and the text view.
 
 pub mod explanation;
+pub mod short_name;
 pub mod summary;
 pub mod text;
 
@@ -255,6 +256,9 @@ pub struct Report {
     /// Whose pull path the prediction follows (containerd or CRI-O) and how that was chosen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime_kind: Option<crate::runtime::kind::Chosen>,
+    /// CRI-O: how a short name became the candidates tried, and what each gave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub short_name: Option<short_name::ShortName>,
     /// Every candidate credential in kubelet order, with its verdict and whether it is used.
     pub credentials: Vec<CredentialOutcome>,
     /// What anonymous would get when every credential failed (not the verdict: the kubelet
@@ -302,6 +306,32 @@ impl Report {
         )
     }
 
+    /// CRI-O cannot turn a short name into a reference: no alias and no unqualified-search
+    /// registries (`message` is CRI-O's own).
+    pub fn short_name_unresolved(input: &str, message: &str, node: Platform) -> Self {
+        let why = format!("CRI-O refuses the short name without sending a request: {message}");
+        Self::unprobed(input, None, Verdict::ShortNameUnresolved, &why, node)
+    }
+
+    /// Records the short-name resolution that led to this report (the last candidate tried),
+    /// and the time all candidates took.
+    pub fn set_short_name(&mut self, outcome: short_name::ShortName, took: std::time::Duration) {
+        if outcome.tried.len() > 1 && self.verdict != Verdict::Ok {
+            self.reason = format!(
+                "{} (the last of {} candidates; CRI-O reports the last failure)",
+                self.reason,
+                outcome.tried.len()
+            );
+        } else if outcome.tried.len() > 1 {
+            self.warnings.push(format!(
+                "{} earlier candidate(s) failed first: each pull of this short name asks them again, and an image pushed there later would win",
+                outcome.tried.len() - 1
+            ));
+        }
+        self.duration_ms = (took.as_secs_f64() * 100_000.0).round() / 100.0;
+        self.short_name = Some(outcome);
+    }
+
     /// A report decided without a registry exchange.
     fn unprobed(
         input: &str,
@@ -333,6 +363,7 @@ impl Report {
             endpoints: None,
             runtime_version: None,
             runtime_kind: None,
+            short_name: None,
             credentials: vec![],
             anonymous_hint: None,
             identity_sources: IdentitySources::default(),
@@ -389,6 +420,7 @@ impl Report {
             endpoints: Some(endpoints.clone()),
             runtime_version: None,
             runtime_kind: None,
+            short_name: None,
             evidence: ev.exchanges.clone(),
             credentials: vec![],
             anonymous_hint: None,

@@ -11,7 +11,10 @@ use std::fmt::Write;
 pub fn render(r: &Report) -> String {
     let mut s = String::new();
     let line = |s: &mut String, k: &str, v: &str| {
-        let _ = writeln!(s, "{:<14}{}", format!("{k}:"), escape(v));
+        let k = format!("{k}:");
+        // A label as wide as the column still gets a space.
+        let gap = if k.len() >= 14 { " " } else { "" };
+        let _ = writeln!(s, "{k:<14}{gap}{}", escape(v));
     };
     line(&mut s, "Image", r.normalized.as_deref().unwrap_or(&r.image));
     line(&mut s, "Verdict", r.verdict.as_str());
@@ -75,6 +78,9 @@ pub fn render(r: &Report) -> String {
     }
     for w in &r.warnings {
         line(&mut s, "Warning", w);
+    }
+    if let Some(sn) = &r.short_name {
+        line(&mut s, "Short name", &sn.summary());
     }
     if let Some(e) = &r.endpoints {
         for n in &e.notes {

@@ -136,7 +136,13 @@ pub fn run_program(program: &str, args: &[&str], stdin: Option<&str>) -> Run {
     run_with_env(program, args, stdin, &[])
 }
 
-fn run_with_env(program: &str, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
+/// [`run_program`] with more environment variables.
+pub fn run_with_env(
+    program: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> Run {
     let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(Stdio::piped())

@@ -229,6 +229,10 @@ pub struct AgentArgs {
     /// containers/image's registries.d [default: /etc/containers/registries.d].
     #[arg(long, value_name = "DIR", env = "PULLCHECK_REGISTRIES_D")]
     pub registries_d: Option<PathBuf>,
+    /// containers/image's machine-generated short-name aliases [default:
+    /// /var/cache/containers/short-name-aliases.conf].
+    #[arg(long, value_name = "FILE", env = "PULLCHECK_SHORT_NAME_ALIASES")]
+    pub short_name_aliases: Option<PathBuf>,
     /// The drift monitor: on or off [default: on]. It watches this node's pods (with the
     /// Kubernetes API and --node-name) and the --watch-list, re-probes their images, exports
     /// verdict metrics and publishes events.

@@ -115,11 +115,14 @@ pub(super) fn probe_settings(s: &Sources, a: &AgentArgs) -> Result<ProbeSettings
         runtime_kind: s.opt("runtime-kind", a.runtime_kind.as_deref(), |v| {
             crate::runtime::kind::RuntimeKind::from_flag(v).map_err(|e| e.to_string())
         })?,
-        registries_conf: s.path("registries-conf", a.registries_conf.as_deref()),
-        containers_certs_dir: s.path("containers-certs-dir", a.containers_certs_dir.as_deref()),
-        crio_auth_file: s.path("crio-auth-file", a.crio_auth_file.as_deref()),
-        signature_policy: s.path("signature-policy", a.signature_policy.as_deref()),
-        registries_d: s.path("registries-d", a.registries_d.as_deref()),
+        crio: crate::endpoints::crio_files::CrioFiles {
+            registries_conf: s.path("registries-conf", a.registries_conf.as_deref()),
+            containers_certs_dir: s.path("containers-certs-dir", a.containers_certs_dir.as_deref()),
+            crio_auth_file: s.path("crio-auth-file", a.crio_auth_file.as_deref()),
+            signature_policy: s.path("signature-policy", a.signature_policy.as_deref()),
+            registries_d: s.path("registries-d", a.registries_d.as_deref()),
+            short_name_aliases: s.path("short-name-aliases", a.short_name_aliases.as_deref()),
+        },
         cloud_identity: !s.get(
             "no-cloud-identity",
             a.no_cloud_identity.then_some("true"),

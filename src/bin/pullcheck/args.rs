@@ -83,6 +83,24 @@ pub(crate) struct ConfigArgs {
     /// /etc/containers/registries.d].
     #[arg(long, value_name = "DIR", env = "PULLCHECK_REGISTRIES_D")]
     pub(crate) registries_d: Option<PathBuf>,
+    /// containers/image's machine-generated short-name aliases, read before registries.conf's
+    /// [aliases] [default: /var/cache/containers/short-name-aliases.conf].
+    #[arg(long, value_name = "FILE", env = "PULLCHECK_SHORT_NAME_ALIASES")]
+    pub(crate) short_name_aliases: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    /// The CRI-O file paths these flags name.
+    pub(crate) fn crio_files(&self) -> pullcheck::endpoints::crio_files::CrioFiles {
+        pullcheck::endpoints::crio_files::CrioFiles {
+            registries_conf: self.registries_conf.clone(),
+            containers_certs_dir: self.containers_certs_dir.clone(),
+            crio_auth_file: self.crio_auth_file.clone(),
+            signature_policy: self.signature_policy.clone(),
+            registries_d: self.registries_d.clone(),
+            short_name_aliases: self.short_name_aliases.clone(),
+        }
+    }
 }
 
 /// Where the kubelet keeps node credentials (shared by `probe` and `node`). Unset paths come

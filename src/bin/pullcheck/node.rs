@@ -63,13 +63,8 @@ pub(crate) fn node(args: NodeArgs) -> ExitCode {
     if let Some(settings) = cloud {
         identities.extend(runtime.block_on(pullcheck::node::cloud_facts(&settings)));
     }
-    let node = NodeFacts::new(Platform::host(), facts, registry, identities).with_crio(
-        args.config.runtime_kind,
-        args.config.registries_conf.as_deref(),
-        args.config.containers_certs_dir.as_deref(),
-        args.config.signature_policy.as_deref(),
-        args.config.registries_d.as_deref(),
-    );
+    let node = NodeFacts::new(Platform::host(), facts, registry, identities)
+        .with_crio(args.config.runtime_kind, &args.config.crio_files());
     match args.output {
         Output::Json => match serde_json::to_string_pretty(&node) {
             Ok(j) => pullcheck::secrets::print(&format!("{j}\n")),

@@ -166,11 +166,7 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
         runtime_version: args.runtime_version.clone(),
         gets: None,
         runtime_kind: args.config.runtime_kind,
-        registries_conf: args.config.registries_conf.clone(),
-        containers_certs_dir: args.config.containers_certs_dir.clone(),
-        crio_auth_file: args.config.crio_auth_file.clone(),
-        signature_policy: args.config.signature_policy.clone(),
-        registries_d: args.config.registries_d.clone(),
+        crio: args.config.crio_files(),
     };
     // The pulling runtime's proxy environment: CRI-O's on a CRI-O node (the flag, or the
     // socket's path; the CRI name is asked later).

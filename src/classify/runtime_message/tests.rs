@@ -1143,3 +1143,18 @@ fn real_containers_image_messages() {
     let seen = check_fixture("containers/image (skopeo 1.9.3)", CONTAINERS_IMAGE);
     assert!(seen >= 30, "fixture has {seen} messages");
 }
+
+/// containers/image's short-name resolution as Debian's podman 4.3.1 printed it
+/// (`tests/containers_image.rs`, short-name cases): the last candidate's error, which is what
+/// CRI-O returns, and the refusal of a name nothing resolves.
+const CONTAINERS_IMAGE_SHORT_NAMES: &str =
+    include_str!("../../../tests/fixtures/containers-image-podman-4.3.1-messages.tsv");
+
+#[test]
+fn real_containers_image_short_name_messages() {
+    let seen = check_fixture(
+        "containers/image (podman 4.3.1)",
+        CONTAINERS_IMAGE_SHORT_NAMES,
+    );
+    assert!(seen >= 4, "fixture has {seen} messages");
+}

@@ -101,6 +101,7 @@ const RULES: &[Rule] = &[
     transport::runtime_socket,
     transport::invalid_reference,
     transport::blocked,
+    transport::short_name,
     transport::signature,
     blob::layer,
     transport::tls,

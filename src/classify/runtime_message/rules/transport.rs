@@ -33,7 +33,6 @@ pub(super) fn runtime_socket(f: &Facts<'_>) -> Option<Finding> {
     ))
 }
 
-/// The reference could not be parsed (by the kubelet or the runtime).
 /// containers/image (CRI-O): `registry X is blocked in <registries.conf> or <drop-in dir>`.
 pub(super) fn blocked(f: &Facts<'_>) -> Option<Finding> {
     let what = f.from("registry ")?;
@@ -59,6 +58,23 @@ pub(super) fn signature(f: &Facts<'_>) -> Option<Finding> {
     Some(Finding::new(Verdict::SignatureRejected, why))
 }
 
+/// containers/image (CRI-O): `short-name "x:latest" did not resolve to an alias and no
+/// unqualified-search registries are defined in "<file>"` (or `… and no
+/// containers-registries.conf(5) was found`).
+pub(super) fn short_name(f: &Facts<'_>) -> Option<Finding> {
+    if !f.scan.has("did not resolve to an alias and no ") {
+        return None;
+    }
+    let what = f.from("short-name ")?;
+    Some(Finding::new(
+        Verdict::ShortNameUnresolved,
+        format!(
+            "the node's registries.conf gives the short name no registry ({what}); CRI-O sent no request"
+        ),
+    ))
+}
+
+/// The reference could not be parsed (by the kubelet or the runtime).
 pub(super) fn invalid_reference(f: &Facts<'_>) -> Option<Finding> {
     const MARKERS: [&str; 4] = [
         "invalid reference format",
