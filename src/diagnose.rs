@@ -421,7 +421,7 @@ async fn try_credential(
             cred
         };
         let evidence = prober.probe_in(image, host, cred, ctx).await;
-        let diagnosis = classify::classify(&evidence);
+        let diagnosis = classify::classify_sent(&evidence, &image.registry, &cred.source);
         let ok = diagnosis.verdict == Verdict::Ok;
         let outcome = Outcome::of(&evidence);
         attempts.push(Attempt::new(

@@ -4,6 +4,7 @@
 
 mod blob_path;
 pub mod disk;
+pub mod remediation;
 pub mod runtime_message;
 pub mod verdict;
 
@@ -60,6 +61,31 @@ fn step_name(ex: &Exchange) -> String {
         Step::PlainHttpCheck => "plain-HTTP check",
     };
     format!("{what} {} {}", ex.method, ex.url)
+}
+
+/// Classifies one probe's evidence as [`classify`] does, with the remediation for the registry
+/// that answered (else the image's `registry`, when the host is a mirror of no known service)
+/// and the identity that was sent ([`remediation::for_registry`]) in place of the verdict's
+/// generic one.
+pub fn classify_sent(ev: &Evidence, registry: &str, sent: &crate::identity::Source) -> Diagnosis {
+    let mut d = classify(ev);
+    if d.remediation == d.verdict.remediation() {
+        let realm = ev
+            .exchanges
+            .iter()
+            .rev()
+            .find_map(|e| e.challenge.as_ref().and_then(|c| c.realm.as_deref()));
+        let answered = ev
+            .terminal_exchange()
+            .map_or(ev.host.as_str(), |t| t.url.as_str());
+        if let Some(fix) = remediation::registry_of(answered, realm)
+            .or_else(|| remediation::registry_of(registry, None))
+            .and_then(|r| remediation::for_registry(d.verdict, &r, Some(sent)))
+        {
+            d.remediation = fix;
+        }
+    }
+    d
 }
 
 /// Classifies one probe's evidence.

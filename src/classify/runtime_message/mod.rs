@@ -141,7 +141,7 @@ fn analyse(message: &str, code: Option<String>) -> MessageDiagnosis {
             host: host.as_deref(),
             status,
             grpc_code: grpc_code.as_deref(),
-            registry,
+            registry: registry.clone(),
         };
         rules::classify(&facts)
     };
@@ -150,11 +150,21 @@ fn analyse(message: &str, code: Option<String>) -> MessageDiagnosis {
     } else {
         env.detail
     };
+    // The registry's own advice when it is known (the identity is not: a message does not say).
+    let for_registry = || {
+        let r = host
+            .as_deref()
+            .or(registry.as_deref())
+            .and_then(|h| crate::classify::remediation::registry_of(h, None))?;
+        crate::classify::remediation::for_registry(finding.verdict, &r, None)
+    };
     MessageDiagnosis {
         verdict: finding.verdict,
         reason: scan::one_line(&finding.reason, 1024),
         remediation: finding
             .remediation
+            .clone()
+            .or_else(for_registry)
             .unwrap_or_else(|| finding.verdict.remediation().to_string()),
         image: env.image.clone(),
         grpc_code,

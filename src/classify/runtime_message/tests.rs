@@ -1158,3 +1158,30 @@ fn real_containers_image_short_name_messages() {
     );
     assert!(seen >= 4, "fixture has {seen} messages");
 }
+
+#[test]
+fn remediation_follows_the_registry_in_the_message() {
+    let ecr = "Failed to pull image \"123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v1\": rpc error: code = Unknown desc = failed to pull and unpack image \"123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v1\": failed to resolve reference \"123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:v1\": unexpected status from HEAD request to https://123456789012.dkr.ecr.eu-west-1.amazonaws.com/v2/app/manifests/v1: 403 Forbidden";
+    let d = explain(ecr);
+    assert_eq!(d.verdict, Verdict::Forbidden);
+    assert!(d.reason.contains("forbidden or expired"), "{d:?}");
+    assert!(
+        d.remediation
+            .contains("get-login-password --region eu-west-1"),
+        "{d:?}"
+    );
+    let gar = "Failed to pull image \"europe-west4-docker.pkg.dev/p/r/app:v1\": rpc error: code = Unknown desc = failed to pull and unpack image \"europe-west4-docker.pkg.dev/p/r/app:v1\": failed to resolve reference \"europe-west4-docker.pkg.dev/p/r/app:v1\": failed to authorize: failed to fetch oauth token: unexpected status from GET request to https://europe-west4-docker.pkg.dev/v2/token?scope=repository%3Ap%2Fr%2Fapp%3Apull&service=: 403 Forbidden";
+    let d = explain(gar);
+    assert!(
+        d.remediation.starts_with("Artifact Registry: grant"),
+        "{d:?}"
+    );
+    assert!(!d.remediation.contains("read:packages"), "{d:?}");
+    assert!(!d.reason.contains("GHCR"), "{d:?}");
+    let ghcr = gar
+        .replace("europe-west4-docker.pkg.dev/p/r", "ghcr.io/o")
+        .replace("europe-west4-docker.pkg.dev", "ghcr.io");
+    let d = explain(&ghcr);
+    assert!(d.reason.contains("read:packages"), "{d:?}");
+    assert!(d.remediation.starts_with("GHCR:"), "{d:?}");
+}

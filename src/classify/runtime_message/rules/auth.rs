@@ -76,16 +76,57 @@ pub(super) fn forbidden(f: &Facts<'_>) -> Option<Finding> {
         ));
     }
     if f.token_step() {
-        return Some(
-            Finding::new(
-                Verdict::Forbidden,
-                format!("the token service at {at} refused the node's credentials with 403 (on GHCR usually a stale token, or one without read:packages){server}"),
-            )
-            .fix(format!("Refresh the token in the pull secret, or grant it read access. {}", Verdict::Forbidden.remediation())),
+        let known = [f.host, f.registry.as_deref()]
+            .into_iter()
+            .flatten()
+            .find_map(|h| crate::classify::remediation::registry_of(h, None));
+        let ghcr = known == Some(crate::classify::remediation::Registry::Ghcr);
+        let hint = if ghcr {
+            " (on GHCR usually a stale token, or one without read:packages)"
+        } else {
+            ""
+        };
+        let finding = Finding::new(
+            Verdict::Forbidden,
+            format!(
+                "the token service at {at} refused the node's credentials with 403{hint}{server}"
+            ),
         );
+        // A known registry gets its own advice (explain's caller fills it in).
+        return Some(match known {
+            Some(_) => finding,
+            None => finding.fix(format!(
+                "Refresh the token in the pull secret, or grant it read access. {}",
+                Verdict::Forbidden.remediation()
+            )),
+        });
     }
     let Some(p) = permission else {
-        let head = if server.is_empty() && f.scan.has("from head request") {
+        let bodiless = server.is_empty() && f.scan.has("from head request");
+        let ecr = [f.host, f.registry.as_deref()]
+            .into_iter()
+            .flatten()
+            .find_map(
+                |h| match crate::classify::remediation::registry_of(h, None) {
+                    Some(crate::classify::remediation::Registry::Ecr { region, .. }) => {
+                        Some(region)
+                    }
+                    _ => None,
+                },
+            );
+        if let (true, Some(region)) = (bodiless, &ecr) {
+            // ECR answers a HEAD with an expired token and one without permission alike.
+            return Some(
+                Finding::new(
+                    Verdict::Forbidden,
+                    format!("{at}: HEAD 403 Forbidden with no body (containerd < 2.3.4 reads none after a HEAD): ECR answers both a missing permission and an expired token (older than 12 hours) this way, so this is forbidden or expired"),
+                )
+                .fix(format!(
+                    "Tell the two apart with a GET: `pullcheck probe` on the node reads the registry's message (\"Your authorization token has expired\" is credentials_expired; a named ecr: action is a missing permission), or `aws ecr get-login-password --region {region}` as the node role, then retry the pull with a fresh password. An expired token means the credential provider or the job that refreshes the pull secret stopped; a permission needs AmazonEC2ContainerRegistryReadOnly on the node role."
+                )),
+            );
+        }
+        let head = if bodiless {
             " (containerd < 2.3.4 reads no body after a HEAD 403, so the registry's reason is not in the message)"
         } else {
             ""
