@@ -31,8 +31,9 @@ fn forbidden_port_forward_timeout_and_refused_port_are_named() {
     let run = sim.run(&["image", CLOSED, "--all-nodes", "--timeout", "2s"]);
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     let out = &run.stdout;
-    // The one node that answered cannot pull: exit 1 wins over "not asked".
-    assert_eq!(run.code, 1, "{out}\n{}", run.stderr);
+    // The one node that answered cannot pull (connection_refused): its family's code, 8, as
+    // `pullcheck probe` exits, wins over "not asked".
+    assert_eq!(run.code, 8, "{out}\n{}", run.stderr);
     assert!(
         out.contains("1 node in pool ng-1: connection_refused as anonymous"),
         "{out}"
@@ -63,7 +64,7 @@ fn forbidden_port_forward_timeout_and_refused_port_are_named() {
         "-o",
         "json",
     ]);
-    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.code, 13, "{}", run.stderr);
     let doc = run.json();
     let statuses: Vec<&str> = doc["nodes"]
         .as_array()
@@ -73,7 +74,7 @@ fn forbidden_port_forward_timeout_and_refused_port_are_named() {
         .collect();
     assert_eq!(statuses, ["forbidden", "no_agent"]);
     assert_eq!(doc["summary"]["notAsked"], 2);
-    assert_eq!(doc["exitCode"], 3);
+    assert_eq!(doc["exitCode"], 13);
 
     // --agent-port: the pod listens on 8740 only; another port is refused by the kubelet.
     sim.add_node(
@@ -82,9 +83,9 @@ fn forbidden_port_forward_timeout_and_refused_port_are_named() {
         Some(Forward::Ports([(8740, agent.api)].into())),
     );
     let run = sim.run(&["image", CLOSED, "--node", "n-8740", "--agent-port", "8740"]);
-    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(run.code, 8, "connection_refused: {}", run.stdout);
     let run = sim.run(&["image", CLOSED, "--node", "n-8740", "--agent-port", "9999"]);
-    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert_eq!(run.code, 13, "{}", run.stdout);
     assert!(
         run.stdout
             .contains("could not reach the agent pullcheck/agent-n-8740 on port 9999"),
@@ -105,7 +106,7 @@ fn the_nodes_subcommand_shows_presence_version_and_readiness() {
         .put(support::cluster::node("n4", "ng-1", "zone-a", "amd64"));
 
     let run = sim.run(&["nodes"]);
-    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 13, "{}\n{}", run.stdout, run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert!(lines[0].starts_with("NODE"), "{}", run.stdout);
     let row = |n: &str| {
@@ -163,7 +164,7 @@ fn no_agent_installed_says_how_to_install() {
     sim.add_node("n1", "ng-1", None);
     for args in [vec!["image", CLOSED, "--all-nodes"], vec!["nodes"]] {
         let run = sim.run(&args);
-        assert_eq!(run.code, 4, "{args:?}: {}", run.stderr);
+        assert_eq!(run.code, 14, "{args:?}: {}", run.stderr);
         assert!(
             run.stderr.contains("the pullcheck agent is not installed: no pod matches \"app.kubernetes.io/name=pullcheck\" in namespace pullcheck")
                 && run.stderr.contains("kubectl apply -f deploy/pullcheck.yaml"),
@@ -186,7 +187,7 @@ fn rbac_on_lists_and_reads_is_named() {
     sim.add_node("n1", "ng-1", Some(Forward::Hang));
     sim.fake.forbid("list", "pods");
     let run = sim.run(&["nodes"]);
-    assert_eq!(run.code, 4);
+    assert_eq!(run.code, 14);
     assert!(
         run.stderr.contains("cannot list the agent pods (app.kubernetes.io/name=pullcheck) in namespace pullcheck: 403 Forbidden")
             && run.stderr.contains("you need \"list\" on pods in namespace pullcheck"),
@@ -195,7 +196,7 @@ fn rbac_on_lists_and_reads_is_named() {
     );
     sim.fake.forbid("list", "nodes");
     let run = sim.run(&["image", CLOSED, "--all-nodes"]);
-    assert_eq!(run.code, 4);
+    assert_eq!(run.code, 14);
     assert!(
         run.stderr.contains("cannot list nodes: 403 Forbidden")
             && run
@@ -206,7 +207,7 @@ fn rbac_on_lists_and_reads_is_named() {
     );
     sim.fake.forbid("get", "pods");
     let run = sim.run(&["pod", "web", "-n", "team-a"]);
-    assert_eq!(run.code, 4);
+    assert_eq!(run.code, 14);
     assert!(
         run.stderr
             .contains("cannot read pod team-a/web: 403 Forbidden")
@@ -241,15 +242,15 @@ fn kubeconfig_context_selection_works_like_kubectl() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     // The current context is used without --context: the closed port is a cluster error.
     let run = kubectl_pullcheck(&["--kubeconfig", p, "nodes"], &[]);
-    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert_eq!(run.code, 14, "{}", run.stdout);
     assert!(run.stderr.contains("cannot list nodes"), "{}", run.stderr);
     // An unknown context is named.
     let run = kubectl_pullcheck(&["--kubeconfig", p, "--context", "nope", "nodes"], &[]);
-    assert_eq!(run.code, 4);
+    assert_eq!(run.code, 14);
     assert!(run.stderr.contains("context \"nope\""), "{}", run.stderr);
     // A missing kubeconfig file is named.
     let run = kubectl_pullcheck(&["--kubeconfig", "/nonexistent/kc", "nodes"], &[]);
-    assert_eq!(run.code, 4);
+    assert_eq!(run.code, 14);
     assert!(run.stderr.contains("/nonexistent/kc"), "{}", run.stderr);
 }
 
@@ -285,7 +286,7 @@ fn bad_input_is_refused_clearly() {
         run.stderr
     );
     let run = sim.run(&["image", CLOSED, "-l", "a b c"]);
-    assert_eq!(run.code, 4);
+    assert_eq!(run.code, 14);
     assert!(run.stderr.contains("400"), "{}", run.stderr);
     // No node selection, two selections, a bad --secret, a bad --platform, a bad duration.
     for args in [
@@ -321,7 +322,7 @@ fn progress_shows_on_a_terminal_only() {
     let args = ["image", CLOSED, "--all-nodes", "--timeout", "1s"];
     // Not a terminal: nothing on stderr.
     let run = sim.run(&args);
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 8, "connection_refused on n1");
     assert_eq!(run.stderr, "", "no progress when stderr is not a terminal");
     // A terminal (util-linux `script` gives the command a pseudo-terminal): `\r 1/2 nodes`.
     let command = format!(

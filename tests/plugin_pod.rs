@@ -77,11 +77,11 @@ fn pod_asks_the_pods_node_with_the_pods_identity() {
         "the agent pod was looked up on the pod's node: {reqs:?}"
     );
 
-    // Without a pull secret the node's wrong credential is the verdict: exit 1, with evidence
-    // and remediation.
+    // Without a pull secret the node's wrong credential is the verdict: exit 5 (unauthorized's
+    // family, as `pullcheck probe` exits), with evidence and remediation.
     let run = sim.run(&["pod", "web-broken", "-n", "team-a"]);
     let out = &run.stdout;
-    assert_eq!(run.code, 1, "{out}\n{}", run.stderr);
+    assert_eq!(run.code, 5, "{out}\n{}", run.stderr);
     assert!(out.contains("Agent says:    unauthorized"), "{out}");
     assert!(out.contains("config.json"), "{out}");
     assert!(
@@ -95,7 +95,7 @@ fn pod_asks_the_pods_node_with_the_pods_identity() {
 
     // -o json: the classification and the agent's full report per container.
     let run = sim.run(&["pod", "web-broken", "-n", "team-a", "-o", "json"]);
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 5);
     let doc = run.json();
     assert_eq!(doc["kind"], "PodCheck");
     assert_eq!(doc["node"], "n1");
@@ -108,7 +108,7 @@ fn pod_asks_the_pods_node_with_the_pods_identity() {
     assert_eq!(c["agent"]["report"]["verdict"], "unauthorized");
 
     // --all-containers checks the running sidecar's image too (on a closed loopback port, so
-    // the agent answers connection_refused): exit 1.
+    // the agent answers connection_refused): exit 8, the network family's.
     let run = sim.run(&[
         "pod",
         "web-fixed",
@@ -118,7 +118,7 @@ fn pod_asks_the_pods_node_with_the_pods_identity() {
         "-o",
         "json",
     ]);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, 8, "{}", run.stderr);
     let doc = run.json();
     let verdicts: Vec<(&str, &str)> = doc["containers"]
         .as_array()
@@ -142,7 +142,7 @@ fn pod_asks_the_pods_node_with_the_pods_identity() {
     sim.fake
         .put(support::cluster::node("n2", "ng-1", "zone-a", "amd64"));
     let run = sim.run(&["pod", "lonely", "-n", "team-a"]);
-    assert_eq!(run.code, 3, "{}", run.stdout);
+    assert_eq!(run.code, 13, "{}", run.stdout);
     assert!(
         run.stdout.contains("not asked: no agent pod on node n2"),
         "{}",

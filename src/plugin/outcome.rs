@@ -158,11 +158,16 @@ impl NodeResult {
     }
 }
 
-/// The exit code for a set of results: 1 when any node cannot pull, else 3 when any node was
-/// not asked, else 0.
+/// The exit code for a set of results: the failing verdicts' family code (or MIXED) when any
+/// node cannot pull, else NOT_ASKED when any node was not asked, else OK.
 pub fn exit_code(results: &[NodeResult]) -> u8 {
     if results.iter().any(NodeResult::cannot_pull) {
-        super::exit::CANNOT_PULL
+        super::exit::cannot_pull(
+            results
+                .iter()
+                .filter(|r| r.cannot_pull())
+                .map(|r| r.verdict.as_deref().unwrap_or("unknown")),
+        )
     } else if results.iter().any(|r| r.status != NodeStatus::Answered) {
         super::exit::NOT_ASKED
     } else {

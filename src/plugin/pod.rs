@@ -142,11 +142,14 @@ impl PodCheck {
                 .as_ref()
                 .filter(|a| a.status == NodeStatus::Answered)
         }
-        let exit_code = if containers
+        let cannot: Vec<&str> = containers
             .iter()
-            .any(|c| asked(c).is_some_and(NodeResult::cannot_pull))
-        {
-            super::exit::CANNOT_PULL
+            .filter_map(asked)
+            .filter(|a| a.cannot_pull())
+            .map(|a| a.verdict.as_deref().unwrap_or("unknown"))
+            .collect();
+        let exit_code = if !cannot.is_empty() {
+            super::exit::cannot_pull(cannot)
         } else if containers.iter().any(|c| asked(c).is_none()) {
             super::exit::NOT_ASKED
         } else {

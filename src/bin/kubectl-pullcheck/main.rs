@@ -4,9 +4,11 @@
 //! Agents are reached through the API server's port-forward (RBAC: `create` on
 //! `pods/portforward` in the agent namespace).
 //!
-//! Exit codes: 0 every node asked can pull; 1 some node cannot pull; 2 usage or bad input
-//! (flags, image reference, unknown node or pod); 3 nothing failed but some nodes could not be
-//! asked; 4 cluster error (kubeconfig, API server, RBAC on lists, agent not installed).
+//! Exit codes (one table with `pullcheck`'s): 0 every node asked can pull; 2 usage or bad input
+//! (flags, image reference, unknown node or pod); 1, 3–11 the failing verdicts' family, as
+//! `pullcheck probe` exits; 12 failing nodes in different families; 13 nothing failed but some
+//! nodes could not be asked; 14 cluster error (kubeconfig, API server, RBAC on lists, agent not
+//! installed).
 #![forbid(unsafe_code)]
 
 mod args;

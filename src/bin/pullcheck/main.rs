@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 pullable; 1 unknown; 2 usage error; 3 invalid reference; 4 not found;
 //! 5 auth; 6 rate limited; 7 TLS/scheme; 8 network; 9 registry error; 10 image content;
-//! 11 node (runtime, disk).
+//! 11 node (runtime, disk, registries.conf, policy). 12–14 are the kubectl plugin's own
+//! (`pullcheck::plugin::exit`); 64 is the agent's bad configuration.
 #![forbid(unsafe_code)]
 
 mod args;
