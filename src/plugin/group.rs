@@ -251,8 +251,9 @@ mod tests {
             (6, 2, 3, 1)
         );
         assert_eq!(s.verdicts["forbidden"], 3);
-        assert_eq!(crate::plugin::outcome::exit_code(&results), 1);
+        // Three nodes forbidden: the auth family's code, as `pullcheck probe` exits.
+        assert_eq!(crate::plugin::outcome::exit_code(&results), 5);
         assert_eq!(crate::plugin::outcome::exit_code(&results[..1]), 0);
-        assert_eq!(crate::plugin::outcome::exit_code(&results[4..]), 3);
+        assert_eq!(crate::plugin::outcome::exit_code(&results[4..]), 13);
     }
 }
