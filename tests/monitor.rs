@@ -277,8 +277,8 @@ async fn namespaces_stay_separate_failing_pods_get_one_event_and_revocation_flip
     );
     let ours = |ns: &str, verdict: &str| {
         format!(
-            "pullcheck_probe_verdict{{registry=\"{}\",repository=\"private/app\",identity=\"secret:{ns}/pull\",verdict=\"{verdict}\"}} 1",
-            s.registry
+            "pullcheck_probe_verdict{{registry=\"{}\",repository=\"private/app\",identity=\"secret:{ns}/pull\",verdict=\"{verdict}\",image=\"{}\"}} 1",
+            s.registry, s.image
         )
     };
     assert!(text.contains(&ours("team-a", "ok")), "{text}");

@@ -29,7 +29,8 @@ fn agent_registry() -> Registry {
     let m = Metrics::register(&mut r);
     let mm = MonitorMetrics::register(&mut r, 1);
     m.observe_http("/v1/probe", 200, Duration::from_millis(3));
-    m.observe_probe("leader", "ok");
+    m.observe_probe("leader", Verdict::Ok);
+    m.observe_refusal("saturated");
     m.observe_exchange("https://r.example/v2/app/manifests/1", Some(200));
     let mut s = Summary::bare(Verdict::Ok, "");
     s.registry = "r.example".into();
@@ -57,8 +58,14 @@ fn agent_registry() -> Registry {
         repository: "app".into(),
         identity: "secret:team-a/pull".into(),
     };
-    mm.set_verdict("t", g(), Verdict::Ok, None);
-    mm.set_verdict("t", g(), Verdict::Unauthorized, Some(Verdict::Ok));
+    mm.set_verdict("t", g(), "r.example/app:1", Verdict::Ok, None);
+    mm.set_verdict(
+        "t",
+        g(),
+        "r.example/app:1",
+        Verdict::Unauthorized,
+        Some(Verdict::Ok),
+    );
     r
 }
 

@@ -1,7 +1,8 @@
 //! The agent's own metrics ([`Metrics::register`]), served in OpenMetrics text on
-//! `--metrics-listen`: API requests by route and status and their latency, probes by how they
-//! were answered (cache hit, leader, follower, refused), and upstream HTTP requests by registry
-//! host and status. Other components register beside these in the same
+//! `--metrics-listen`: `pullcheck_build_info`, the process's resources
+//! ([`super::process_metrics`]), API requests by route and status and their latency, probes by
+//! how they were answered (cache hit, leader, follower) and their verdict, probe requests the
+//! agent refused by API error code, and upstream HTTP requests by registry host and status. Other components register beside these in the same
 //! [`prometheus_client::registry::Registry`] (e.g. under a `sub_registry_with_prefix`) before
 //! the agent starts serving it.
 //!
@@ -41,10 +42,35 @@ pub struct RouteLabels {
 /// `answer`, `verdict`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProbeLabels {
-    /// `cache_hit`, `leader`, `follower`, `refused`.
+    /// `cache_hit`, `leader`, `follower`.
     pub answer: &'static str,
-    /// The verdict, or the error code when refused.
+    /// The verdict (verdicts only: refusals are counted apart).
     pub verdict: &'static str,
+}
+
+/// `code`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// The API error code (`registry_not_allowed`, `saturated`, …).
+    pub code: &'static str,
+}
+
+/// `version`, `revision`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    /// The crate version.
+    pub version: &'static str,
+    /// The source revision the release was built from (`unknown` for a local build).
+    pub revision: &'static str,
+}
+
+/// The build's labels: the version, and the revision a release build names in
+/// `PULLCHECK_REVISION`.
+pub fn build_labels() -> BuildLabels {
+    BuildLabels {
+        version: env!("CARGO_PKG_VERSION"),
+        revision: option_env!("PULLCHECK_REVISION").unwrap_or("unknown"),
+    }
 }
 
 /// `registry`, `status`.
@@ -73,6 +99,7 @@ pub struct Metrics {
     requests: Family<HttpLabels, Counter>,
     latency: HistogramFamily,
     probes: Family<ProbeLabels, Counter>,
+    refusals: Family<RefusalLabels, Counter>,
     upstream: Family<UpstreamLabels, Counter>,
     cost: Family<CostLabels, Counter>,
     hosts: LabelCap,
@@ -123,11 +150,18 @@ impl Metrics {
             requests: Family::default(),
             latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             probes: Family::default(),
+            refusals: Family::default(),
             upstream: Family::default(),
             cost: Family::default(),
             hosts: LabelCap::new(MAX_REGISTRY_LABELS),
             reports: ReportMetrics::register(registry),
         };
+        registry.register(
+            "pullcheck_build",
+            "The running build: version and source revision",
+            prometheus_client::metrics::info::Info::new(build_labels()),
+        );
+        registry.register_collector(Box::new(super::process_metrics::ProcessCollector));
         let r = registry.sub_registry_with_prefix("pullcheck_agent");
         r.register(
             "http_requests",
@@ -143,6 +177,11 @@ impl Metrics {
             "probes",
             "Probe requests by how they were answered and their verdict",
             m.probes.clone(),
+        );
+        r.register(
+            "probe_refusals",
+            "Probe requests the agent refused, by API error code (no probe ran)",
+            m.refusals.clone(),
         );
         r.register(
             "upstream_requests",
@@ -169,10 +208,18 @@ impl Metrics {
     }
 
     /// One probe request and how it was answered.
-    pub fn observe_probe(&self, answer: &'static str, verdict: &'static str) {
+    pub fn observe_probe(&self, answer: &'static str, verdict: crate::classify::Verdict) {
         self.probes
-            .get_or_create(&ProbeLabels { answer, verdict })
+            .get_or_create(&ProbeLabels {
+                answer,
+                verdict: verdict.as_str(),
+            })
             .inc();
+    }
+
+    /// One probe request refused with an API error.
+    pub fn observe_refusal(&self, code: &'static str) {
+        self.refusals.get_or_create(&RefusalLabels { code }).inc();
     }
 
     /// Every upstream exchange in a finished report.
@@ -244,8 +291,19 @@ mod tests {
         let mut reg = Registry::default();
         let m = Metrics::register(&mut reg);
         m.observe_http("/v1/probe", 200, Duration::from_millis(2));
-        m.observe_probe("cache_hit", "ok");
+        m.observe_probe("cache_hit", crate::classify::Verdict::Ok);
+        m.observe_refusal("saturated");
         let text = encode(&reg);
+        assert!(text.contains("pullcheck_agent_probe_refusals_total{code=\"saturated\"} 1"));
+        assert!(!text.contains("verdict=\"saturated\""), "{text}");
+        assert!(
+            text.contains(&format!(
+                "pullcheck_build_info{{version=\"{}\",revision=\"",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{text}"
+        );
+        assert!(text.contains("process_resident_memory_bytes"), "{text}");
         assert!(text
             .contains("pullcheck_agent_http_requests_total{route=\"/v1/probe\",status=\"200\"} 1"));
         assert!(text.contains("pullcheck_agent_http_request_duration_seconds_bucket"));

@@ -36,6 +36,7 @@ pub mod node_info;
 pub mod openapi;
 pub mod origin;
 pub mod params;
+pub mod process_metrics;
 pub mod report_metrics;
 pub mod routes;
 pub mod scrub;

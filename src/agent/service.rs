@@ -199,9 +199,9 @@ impl ProbeService {
                     Served::Probed => "leader",
                     Served::Coalesced => "follower",
                 };
-                self.metrics.observe_probe(how, a.verdict.as_str());
+                self.metrics.observe_probe(how, a.verdict);
             }
-            Err(e) => self.metrics.observe_probe("refused", code_label(e.code)),
+            Err(e) => self.metrics.observe_refusal(code_label(e.code)),
         }
         result
     }

@@ -2,8 +2,9 @@
 //! - k8s-image-availability-exporter's one-hot gauges, same names and labels, so its alerts
 //!   work unchanged: `k8s_image_availability_exporter_<mode>{namespace,container,image,kind,name}`
 //!   for each [`IaeMode`] (1 for the workload container's current mode, 0 for the others);
-//! - `pullcheck_probe_verdict{registry,repository,identity,verdict}`: 1 for each watched
-//!   target's current verdict (the previous verdict's series is removed on a change);
+//! - `pullcheck_probe_verdict{registry,repository,identity,verdict,image}`: 1 for each watched
+//!   target's current verdict (the previous verdict's series is removed on a change; `image`
+//!   is the reference of the tag that decides the series);
 //! - `pullcheck_verdict_transitions_total{registry,repository,from,to}`;
 //! - `pullcheck_monitor_targets`, `pullcheck_monitor_kubernetes_up`,
 //!   `pullcheck_monitor_watch_list_valid`, `pullcheck_runtime_up`,
@@ -141,6 +142,9 @@ pub struct VerdictLabels {
     pub identity: String,
     /// The verdict.
     pub verdict: String,
+    /// The reference the verdict is for, as the pod spec or watch list has it (of the tags
+    /// that share the series, the one that decides it), so the alert can name what to probe.
+    pub image: String,
 }
 
 /// `registry`, `repository`, `from`, `to`.
@@ -191,20 +195,21 @@ pub struct VerdictGroup {
 }
 
 impl VerdictGroup {
-    fn labels(&self, verdict: Verdict) -> VerdictLabels {
+    fn labels(&self, verdict: Verdict, image: &str) -> VerdictLabels {
         VerdictLabels {
             registry: self.registry.clone(),
             repository: self.repository.clone(),
             identity: self.identity.clone(),
             verdict: verdict.as_str().to_string(),
+            image: image.to_string(),
         }
     }
 }
 
 #[derive(Debug, Default)]
 struct Verdicts {
-    /// Target → its group and verdict.
-    targets: HashMap<String, (VerdictGroup, Verdict)>,
+    /// Target → its group, verdict and reference.
+    targets: HashMap<String, (VerdictGroup, Verdict, String)>,
     /// Group → the series shown.
     shown: HashMap<VerdictGroup, VerdictLabels>,
 }
@@ -317,6 +322,7 @@ impl MonitorMetrics {
         &self,
         target: &str,
         group: VerdictGroup,
+        image: &str,
         verdict: Verdict,
         previous: Option<Verdict>,
     ) -> bool {
@@ -331,7 +337,7 @@ impl MonitorMetrics {
                 .inc();
         }
         let mut v = self.verdicts.lock().unwrap_or_else(|e| e.into_inner());
-        let is_new_group = !v.targets.values().any(|(g, _)| *g == group);
+        let is_new_group = !v.targets.values().any(|(g, _, _)| *g == group);
         if is_new_group && v.shown.len() >= self.max_series {
             self.dropped
                 .get_or_create(&FamilyLabels {
@@ -340,10 +346,11 @@ impl MonitorMetrics {
                 .inc();
             return false;
         }
-        let old = v
-            .targets
-            .insert(target.to_string(), (group.clone(), verdict));
-        if let Some((old_group, _)) = old.filter(|(g, _)| *g != group) {
+        let old = v.targets.insert(
+            target.to_string(),
+            (group.clone(), verdict, image.to_string()),
+        );
+        if let Some((old_group, _, _)) = old.filter(|(g, _, _)| *g != group) {
             self.show(&mut v, &old_group);
         }
         self.show(&mut v, &group);
@@ -353,7 +360,7 @@ impl MonitorMetrics {
     /// Drops a target; its group's series follows the targets left in it.
     pub fn remove_verdict(&self, target: &str) {
         let mut v = self.verdicts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((group, _)) = v.targets.remove(target) {
+        if let Some((group, _, _)) = v.targets.remove(target) {
             self.show(&mut v, &group);
         }
     }
@@ -363,13 +370,15 @@ impl MonitorMetrics {
         let worst = v
             .targets
             .values()
-            .filter(|(g, _)| g == group)
-            .map(|(_, verdict)| *verdict)
-            .min_by_key(|verdict| (*verdict == Verdict::Ok, verdict.as_str()));
+            .filter(|(g, _, _)| g == group)
+            .map(|(_, verdict, image)| (*verdict, image.clone()))
+            .min_by_key(|(verdict, image)| {
+                (*verdict == Verdict::Ok, verdict.as_str(), image.clone())
+            });
         let old = v.shown.remove(group);
         match worst {
-            Some(verdict) => {
-                let labels = group.labels(verdict);
+            Some((verdict, image)) => {
+                let labels = group.labels(verdict, &image);
                 if let Some(o) = old.filter(|o| *o != labels) {
                     self.verdict.remove(&o);
                 }
@@ -469,22 +478,30 @@ mod tests {
             repository: "i".into(),
             identity: "secret:a/s".into(),
         };
-        m.set_verdict("i:1", g(), Verdict::Ok, None);
-        m.set_verdict("i:2", g(), Verdict::Ok, None);
-        m.set_verdict("i:1", g(), Verdict::Unauthorized, Some(Verdict::Ok));
+        m.set_verdict("i:1", g(), "r/i:1", Verdict::Ok, None);
+        m.set_verdict("i:2", g(), "r/i:2", Verdict::Ok, None);
+        m.set_verdict(
+            "i:1",
+            g(),
+            "r/i:1",
+            Verdict::Unauthorized,
+            Some(Verdict::Ok),
+        );
         let text = crate::agent::metrics::encode(&reg);
-        assert!(text.contains("pullcheck_probe_verdict{registry=\"r\",repository=\"i\",identity=\"secret:a/s\",verdict=\"unauthorized\"} 1"), "{text}");
+        // The failing tag names the series, so the alert can say what to probe.
+        assert!(text.contains("pullcheck_probe_verdict{registry=\"r\",repository=\"i\",identity=\"secret:a/s\",verdict=\"unauthorized\",image=\"r/i:1\"} 1"), "{text}");
         assert!(
-            !text.contains("verdict=\"ok\"} 1"),
+            !text.contains("verdict=\"ok\""),
             "one series per group: {text}"
         );
         assert!(text.contains("pullcheck_verdict_transitions_total{registry=\"r\",repository=\"i\",from=\"ok\",to=\"unauthorized\"} 1"));
         m.remove_verdict("i:1");
         let text = crate::agent::metrics::encode(&reg);
         assert!(
-            text.contains("identity=\"secret:a/s\",verdict=\"ok\"} 1"),
+            text.contains("identity=\"secret:a/s\",verdict=\"ok\",image=\"r/i:2\"} 1"),
             "{text}"
         );
+        assert!(!text.contains("r/i:1"), "the old series is gone: {text}");
         m.remove_verdict("i:2");
         assert!(!crate::agent::metrics::encode(&reg).contains("pullcheck_probe_verdict{"));
     }

@@ -471,6 +471,7 @@ impl Monitor {
                 repository: summary.repository.clone(),
                 identity: summary.identity_label.clone(),
             },
+            &key.image,
             summary.verdict,
             previous,
         );
