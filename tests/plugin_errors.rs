@@ -172,6 +172,33 @@ fn no_agent_installed_says_how_to_install() {
             run.stderr
         );
     }
+    // `pod` still reads the pod and classifies its waiting message, and says what that leaves
+    // unchecked; the message's verdict is the exit code (4: not found or unauthorized).
+    sim.fake.put(serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "team-a"},
+        "spec": {"nodeName": "n1", "containers": [{"name": "app", "image": "r.example/app:v1"}]},
+        "status": {"containerStatuses": [{"name": "app", "image": "r.example/app:v1", "imageID": "", "ready": false,
+            "restartCount": 0, "state": {"waiting": {"reason": "ErrImagePull", "message": "failed to pull and unpack image \"r.example/app:v1\": failed to resolve reference \"r.example/app:v1\": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed"}}}]}}));
+    let run = sim.run(&["pod", "web", "-n", "team-a"]);
+    assert!(
+        run.stdout
+            .contains("not asked: the pullcheck agent is not installed")
+            && run
+                .stdout
+                .contains("kubectl apply -f deploy/pullcheck.yaml")
+            && run.stdout.contains("Message says:")
+            && run.stdout.contains("Not checked:"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stdout
+            .contains("Message says:  not_found_or_unauthorized"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.code, 4, "{}", run.stdout);
     // Another agent namespace is honoured.
     let run = sim.run(&["nodes", "--agent-namespace", "elsewhere"]);
     assert!(
@@ -244,6 +271,15 @@ fn kubeconfig_context_selection_works_like_kubectl() {
     let run = kubectl_pullcheck(&["--kubeconfig", p, "nodes"], &[]);
     assert_eq!(run.code, 14, "{}", run.stdout);
     assert!(run.stderr.contains("cannot list nodes"), "{}", run.stderr);
+    // As kubectl does, the server is named; and no library log line (no colours) on a pipe.
+    assert!(
+        run.stderr
+            .contains("the API server http://127.0.0.1:1/ did not answer"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
     // An unknown context is named.
     let run = kubectl_pullcheck(&["--kubeconfig", p, "--context", "nope", "nodes"], &[]);
     assert_eq!(run.code, 14);

@@ -133,7 +133,8 @@ fn pod_asks_the_pods_node_with_the_pods_identity() {
         .collect();
     assert_eq!(verdicts, [("app", "ok"), ("sidecar", "connection_refused")]);
 
-    // The pod's node has no agent: said, exit 3, the message still classified.
+    // The pod's node has no agent: said, the message still classified, and its verdict is the
+    // exit code (4: not found), with what it leaves unchecked.
     sim.fake.put(json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "lonely", "namespace": "team-a"},
         "spec": {"nodeName": "n2", "containers": [{"name": "app", "image": a.image}]},
@@ -142,7 +143,8 @@ fn pod_asks_the_pods_node_with_the_pods_identity() {
     sim.fake
         .put(support::cluster::node("n2", "ng-1", "zone-a", "amd64"));
     let run = sim.run(&["pod", "lonely", "-n", "team-a"]);
-    assert_eq!(run.code, 13, "{}", run.stdout);
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert!(run.stdout.contains("Not checked:"), "{}", run.stdout);
     assert!(
         run.stdout.contains("not asked: no agent pod on node n2"),
         "{}",

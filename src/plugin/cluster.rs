@@ -121,6 +121,20 @@ pub async fn connect(opts: &ClusterOptions) -> Result<Cluster> {
     })
 }
 
+impl Cluster {
+    /// What kubectl adds when the API server did not answer at all: its address, and where
+    /// it came from. Empty when `source` is the API server's own answer (or none).
+    pub fn unreachable(&self, source: Option<&kube::Error>) -> String {
+        match source {
+            None | Some(kube::Error::Api(_)) => String::new(),
+            Some(_) => format!(
+                " — the API server {} did not answer: is it the right host and port (the kubeconfig's current context, or --context), and reachable from here?",
+                self.server
+            ),
+        }
+    }
+}
+
 /// One line for an API error: `403 Forbidden: pods is forbidden: …`, or the transport error.
 pub fn api_message(e: &kube::Error) -> String {
     match e {

@@ -69,6 +69,16 @@ impl Error {
             _ => super::exit::CLUSTER,
         }
     }
+
+    /// The Kubernetes API error behind it, when there is one.
+    pub fn kube_source(&self) -> Option<&kube::Error> {
+        match self {
+            Error::ListNodes { source, .. }
+            | Error::GetNode { source, .. }
+            | Error::ListAgents { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 /// Result alias.

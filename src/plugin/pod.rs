@@ -20,6 +20,9 @@ pub const PULL_WAITING_REASONS: [&str; 7] = [
     "ErrImageInspect",
 ];
 
+/// What a waiting message cannot tell, said when no agent could be asked.
+pub const UNCHECKED_WITHOUT_AGENT: &str = "the verdict above comes from the kubelet's message alone: without an agent on the node, the registry's answer now, the identity the node would send, its mirrors and the layers are not checked";
+
 /// One container to check.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -142,11 +145,19 @@ impl PodCheck {
                 .as_ref()
                 .filter(|a| a.status == NodeStatus::Answered)
         }
+        // The agent's verdict where it answered; else what the waiting message says.
         let cannot: Vec<&str> = containers
             .iter()
-            .filter_map(asked)
-            .filter(|a| a.cannot_pull())
-            .map(|a| a.verdict.as_deref().unwrap_or("unknown"))
+            .filter_map(|c| match asked(c) {
+                Some(a) => a
+                    .cannot_pull()
+                    .then(|| a.verdict.as_deref().unwrap_or("unknown")),
+                None => c
+                    .message_classification
+                    .as_ref()
+                    .filter(|d| c.failing() && d.verdict != crate::classify::Verdict::Ok)
+                    .map(|d| d.verdict.as_str()),
+            })
             .collect();
         let exit_code = if !cannot.is_empty() {
             super::exit::cannot_pull(cannot)

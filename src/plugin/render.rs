@@ -232,10 +232,15 @@ pub fn pod_text(doc: &PodCheck, agent_pod: Option<&str>) -> String {
                     }
                 }
             }
-            Some(a) => line(
-                "Agent",
-                &format!("not asked: {}", a.message.as_deref().unwrap_or("")),
-            ),
+            Some(a) => {
+                line(
+                    "Agent",
+                    &format!("not asked: {}", a.message.as_deref().unwrap_or("")),
+                );
+                if c.message_classification.is_some() {
+                    line("Not checked", crate::plugin::pod::UNCHECKED_WITHOUT_AGENT);
+                }
+            }
             None => line("Agent", "not asked"),
         }
     }

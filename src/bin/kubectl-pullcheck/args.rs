@@ -18,9 +18,6 @@ pub(crate) struct GlobalArgs {
     /// The kubeconfig context to use [default: the current context].
     #[arg(long, global = true, value_name = "NAME")]
     pub(crate) context: Option<String>,
-    /// Namespace of the pod (and of --secret NAME) [default: the context's namespace].
-    #[arg(short = 'n', long, global = true, value_name = "NS")]
-    pub(crate) namespace: Option<String>,
     /// Namespace the agents run in.
     #[arg(long, global = true, value_name = "NS", default_value = DEFAULT_AGENT_NAMESPACE)]
     pub(crate) agent_namespace: String,
@@ -34,18 +31,20 @@ pub(crate) struct GlobalArgs {
     /// Time limit per node: port-forward plus the agent's answer.
     #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
     pub(crate) timeout: Duration,
-    /// Log level for diagnostics on stderr (error, warn, info, debug, trace).
+    /// Log level of the libraries' diagnostics on stderr (error, warn, info, debug, trace)
+    /// [default: off; the plugin's own errors are always said].
     #[arg(long, global = true, env = "PULLCHECK_LOG")]
     pub(crate) log: Option<String>,
 }
 
 impl GlobalArgs {
-    /// The cluster client, or the message and exit code.
-    pub(crate) async fn cluster(&self) -> Result<Cluster, u8> {
+    /// The cluster client (names default to `namespace`, else the context's namespace), or the
+    /// message and exit code.
+    pub(crate) async fn cluster(&self, namespace: Option<&str>) -> Result<Cluster, u8> {
         let opts = ClusterOptions {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
-            namespace: self.namespace.clone(),
+            namespace: namespace.map(str::to_string),
         };
         cluster::connect(&opts).await.map_err(|e| {
             eprintln!("error: {}", error_chain(&e));
@@ -67,7 +66,7 @@ impl GlobalArgs {
         let nodes = discovery::nodes(&cluster.client, selection)
             .await
             .map_err(|e| {
-                eprintln!("error: {e}");
+                eprintln!("error: {e}{}", cluster.unreachable(e.kube_source()));
                 e.exit_code()
             })?;
         Ok((nodes, self.agents(cluster, None).await?))
@@ -83,23 +82,44 @@ impl GlobalArgs {
         )
         .await
         .map_err(|e| {
-            eprintln!("error: {e}");
+            eprintln!("error: {e}{}", cluster.unreachable(e.kube_source()));
             e.exit_code()
         })
     }
 }
 
-/// `-o`.
+/// `image -o`.
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum Output {
-    /// Grouped lines.
+    /// The nodes grouped by verdict, identity and pool.
     Text,
     /// A row per node, then the groups.
     Wide,
-    /// JSON.
+    /// The ImageCheck document, every node's full report included.
     Json,
-    /// YAML.
+    /// The same as YAML.
     Yaml,
+}
+
+/// `pod -o` and `nodes -o`: one text view and the document.
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum DocOutput {
+    /// For people.
+    Text,
+    /// The document (PodCheck, NodeAgents), every agent report included.
+    Json,
+    /// The same as YAML.
+    Yaml,
+}
+
+impl From<DocOutput> for Format {
+    fn from(o: DocOutput) -> Self {
+        match o {
+            DocOutput::Text => Format::Text,
+            DocOutput::Json => Format::Json,
+            DocOutput::Yaml => Format::Yaml,
+        }
+    }
 }
 
 impl From<Output> for Format {

@@ -58,12 +58,14 @@ fn main() -> ExitCode {
             });
         }
     };
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(cli.global.log.as_deref().unwrap_or("warn"))
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // The plugin says what went wrong in its own `error:` lines; the libraries' logs (kube's
+    // client logs every failed connection) only with --log.
+    let filter = tracing_subscriber::EnvFilter::try_new(cli.global.log.as_deref().unwrap_or("off"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(|| pullcheck::secrets::ScrubWriter::new(std::io::stderr()))
         .init();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -1,6 +1,6 @@
 //! `kubectl pullcheck nodes [-l SELECTOR]`: agent presence, version and readiness per node.
 
-use crate::args::{print_document, GlobalArgs, Output};
+use crate::args::{print_document, DocOutput, GlobalArgs};
 use crate::progress::Progress;
 use pullcheck::plugin::discovery::NodeSelection;
 use pullcheck::plugin::exit;
@@ -17,9 +17,9 @@ pub(crate) struct NodesArgs {
     /// Most nodes asked at once.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub(crate) concurrency: u16,
-    /// Output format (wide is the same table).
+    /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
-    pub(crate) output: Output,
+    pub(crate) output: DocOutput,
 }
 
 /// `-o json` of `nodes`.
@@ -33,7 +33,7 @@ struct NodeAgents {
 }
 
 pub(crate) async fn run(g: &GlobalArgs, a: NodesArgs) -> u8 {
-    let cluster = match g.cluster().await {
+    let cluster = match g.cluster(None).await {
         Ok(c) => c,
         Err(code) => return code,
     };

@@ -2,11 +2,11 @@
 //! classified, and the verdict of the agent on the pod's node, asked with the pod's identity
 //! (`pod=NS/NAME`: the agent reads the pod's pull secrets itself).
 
-use crate::args::{print_document, GlobalArgs, Output};
+use crate::args::{print_document, DocOutput, GlobalArgs};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use pullcheck::plugin::cluster::api_message;
-use pullcheck::plugin::discovery::{rbac_hint, NodeFacts};
+use pullcheck::plugin::discovery::{self, rbac_hint, NodeFacts};
 use pullcheck::plugin::exit;
 use pullcheck::plugin::fanout::{ask_image, ImageQuestion};
 use pullcheck::plugin::outcome::{NodeResult, NodeStatus};
@@ -18,16 +18,19 @@ use std::sync::Arc;
 pub(crate) struct PodArgs {
     /// The pod's name (in -n's namespace).
     pub(crate) name: String,
+    /// The pod's namespace [default: the context's namespace].
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub(crate) namespace: Option<String>,
     /// Check every container's image, not only those waiting on a pull.
     #[arg(long)]
     pub(crate) all_containers: bool,
-    /// Output format (wide is the same as text).
+    /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
-    pub(crate) output: Output,
+    pub(crate) output: DocOutput,
 }
 
 pub(crate) async fn run(g: &GlobalArgs, a: PodArgs) -> u8 {
-    let cluster = match g.cluster().await {
+    let cluster = match g.cluster(a.namespace.as_deref()).await {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -44,10 +47,11 @@ pub(crate) async fn run(g: &GlobalArgs, a: PodArgs) -> u8 {
         }
         Err(e) => {
             eprintln!(
-                "error: cannot read pod {ns}/{}: {}{}",
+                "error: cannot read pod {ns}/{}: {}{}{}",
                 a.name,
                 api_message(&e),
-                rbac_hint(&e, "get", "pods", Some(&ns))
+                rbac_hint(&e, "get", "pods", Some(&ns)),
+                cluster.unreachable(Some(&e))
             );
             return exit::CLUSTER;
         }
@@ -68,9 +72,37 @@ pub(crate) async fn run(g: &GlobalArgs, a: PodArgs) -> u8 {
             }
         }
         Some(node) => {
-            let agents = match g.agents(&cluster, Some(node)).await {
+            let agents = match discovery::agents(
+                &cluster.client,
+                &g.agent_namespace,
+                &g.agent_selector,
+                Some(node),
+            )
+            .await
+            {
                 Ok(a) => Arc::new(a),
-                Err(code) => return code,
+                // Without agents the waiting messages are still classified: say what that
+                // leaves unchecked instead of failing the whole answer.
+                Err(
+                    e @ (discovery::Error::NotInstalled { .. }
+                    | discovery::Error::ListAgents { .. }),
+                ) => {
+                    let why = e.to_string();
+                    for c in &mut checks {
+                        c.agent = Some(NodeResult::not_asked(
+                            NodeFacts::new(node, &Default::default()),
+                            None,
+                            NodeStatus::NoAgent,
+                            why.clone(),
+                        ));
+                    }
+                    let doc = PodCheck::new(pod_id, Some(node.clone()), failing, checks);
+                    return print(&doc, a.output, None);
+                }
+                Err(e) => {
+                    eprintln!("error: {e}{}", cluster.unreachable(e.kube_source()));
+                    return e.exit_code();
+                }
             };
             agent_pod = agents.on(node).map(|p| p.id());
             let client = g.agent_client(&cluster);
@@ -91,13 +123,16 @@ pub(crate) async fn run(g: &GlobalArgs, a: PodArgs) -> u8 {
         }
     }
     let doc = PodCheck::new(pod_id, node, failing, checks);
-    let format = Format::from(a.output);
+    print(&doc, a.output, agent_pod.as_deref())
+}
+
+/// Prints the document as `-o` asks; its exit code.
+fn print(doc: &PodCheck, output: DocOutput, agent_pod: Option<&str>) -> u8 {
+    let format = Format::from(output);
     match format {
-        Format::Text | Format::Wide => {
-            pullcheck::secrets::print(&render::pod_text(&doc, agent_pod.as_deref()))
-        }
+        Format::Text | Format::Wide => pullcheck::secrets::print(&render::pod_text(doc, agent_pod)),
         _ => {
-            if !print_document(&doc, format) {
+            if !print_document(doc, format) {
                 return exit::CLUSTER;
             }
         }

@@ -56,6 +56,7 @@ fn main() -> ExitCode {
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
         tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(|| pullcheck::secrets::ScrubWriter::new(std::io::stderr()))
             .init();
     }
