@@ -412,12 +412,14 @@ fn service_monitor_shape(doc: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Every YAML file in deploy/ (the plain manifests and the pull-secret RBAC).
+/// Every Kubernetes YAML file in deploy/ (the plain manifests and the pull-secret RBAC; not
+/// kustomize's own kustomization.yaml, checked by the kustomize test).
 fn deploy_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("deploy"))
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .filter(|p| !p.ends_with("kustomization.yaml"))
         .collect();
     files.sort();
     files
@@ -1479,5 +1481,337 @@ fn the_openshift_values_admit_the_agent_by_scc_and_follow_cri_o() {
         args.iter()
             .any(|a| a == "--runtime-endpoint=unix:///var/run/crio/crio.sock"),
         "{args:?}"
+    );
+    assert!(args.iter().any(|a| a == "--runtime-kind=crio"), "{args:?}");
+    // RHCOS enforces SELinux: the pod runs as spc_t, which reads the host files it mounts.
+    let se = pod
+        .security_context
+        .as_ref()
+        .and_then(|s| s.se_linux_options.as_ref())
+        .and_then(|o| o.type_.as_deref());
+    assert_eq!(se, Some("spc_t"));
+}
+
+/// The subset of JSON Schema (draft 07) `values.schema.json` uses, as Helm applies it: `type`,
+/// `properties`, `additionalProperties` (false or a schema), `required`, `enum`, `items`,
+/// `minLength`, `minimum`, `maximum` and a `^/` `pattern`. Errors name the path.
+fn schema_errors(schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
+    let type_ok = |t: &str| match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "boolean" => v.is_boolean(),
+        "integer" => v.as_f64().is_some_and(|f| f.fract() == 0.0),
+        "number" => v.is_number(),
+        "null" => v.is_null(),
+        other => panic!("schema type {other} is not handled here"),
+    };
+    match &schema["type"] {
+        Value::String(t) if !type_ok(t) => {
+            out.push(format!("{at}: expected {t}, got {v}"));
+            return;
+        }
+        Value::Array(ts) if !ts.iter().any(|t| type_ok(t.as_str().unwrap())) => {
+            out.push(format!("{at}: expected one of {ts:?}, got {v}"));
+            return;
+        }
+        _ => {}
+    }
+    if let Some(allowed) = schema["enum"].as_array() {
+        if !allowed.contains(v) {
+            out.push(format!("{at}: {v} is not one of {allowed:?}"));
+        }
+    }
+    if let (Some(min), Some(s)) = (schema["minLength"].as_u64(), v.as_str()) {
+        if (s.chars().count() as u64) < min {
+            out.push(format!("{at}: shorter than {min}"));
+        }
+    }
+    if let Some(p) = schema["pattern"].as_str() {
+        assert_eq!(p, "^/", "only ^/ patterns are handled here");
+        if v.as_str().is_some_and(|s| !s.starts_with('/')) {
+            out.push(format!("{at}: {v} must start with /"));
+        }
+    }
+    if let Some(n) = v.as_f64() {
+        if schema["minimum"].as_f64().is_some_and(|m| n < m)
+            || schema["maximum"].as_f64().is_some_and(|m| n > m)
+        {
+            out.push(format!("{at}: {n} is out of range"));
+        }
+    }
+    if let Some(items) = v.as_array() {
+        if schema.get("items").is_some() {
+            for (i, item) in items.iter().enumerate() {
+                schema_errors(&schema["items"], item, &format!("{at}[{i}]"), out);
+            }
+        }
+    }
+    if let Some(map) = v.as_object() {
+        for r in schema["required"].as_array().into_iter().flatten() {
+            if !map.contains_key(r.as_str().unwrap()) {
+                out.push(format!("{at}: {r} is required"));
+            }
+        }
+        for (k, val) in map {
+            let path = format!("{at}.{k}");
+            match (schema["properties"].get(k), &schema["additionalProperties"]) {
+                (Some(s), _) => schema_errors(s, val, &path, out),
+                (None, Value::Bool(false)) => out.push(format!("{path}: unknown key")),
+                (None, extra @ Value::Object(_)) => schema_errors(extra, val, &path, out),
+                (None, _) => {}
+            }
+        }
+    }
+}
+
+fn check_values(over: Option<&Value>, files: &[&str]) -> Vec<String> {
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(chart().join("values.schema.json")).unwrap())
+            .expect("values.schema.json is JSON");
+    let mut values = render::read_yaml(&chart().join("values.yaml")).unwrap();
+    for f in files {
+        render::merge(&mut values, &render::read_yaml(&chart().join(f)).unwrap());
+    }
+    if let Some(o) = over {
+        render::merge(&mut values, o);
+    }
+    let mut out = Vec::new();
+    schema_errors(&schema, &values, "values", &mut out);
+    out
+}
+
+#[test]
+fn the_values_schema_admits_every_shipped_file_and_refuses_typos() {
+    for files in [
+        vec![],
+        vec!["values-eks.yaml"],
+        vec!["values-gke.yaml"],
+        vec!["values-aks.yaml"],
+        vec!["values-openshift.yaml"],
+    ] {
+        assert_eq!(
+            check_values(None, &files),
+            Vec::<String>::new(),
+            "{files:?}"
+        );
+    }
+    assert_eq!(check_values(Some(&all_on()), &[]), Vec::<String>::new());
+    assert_eq!(check_values(Some(&all_off()), &[]), Vec::<String>::new());
+    let refused = |over: Value, want: &str| {
+        let errors = check_values(Some(&over), &[]);
+        assert!(
+            errors.iter().any(|e| e.contains(want)),
+            "{over}: {errors:?} should say {want:?}"
+        );
+    };
+    refused(
+        json!({"image": {"respository": "x"}}),
+        "values.image.respository: unknown key",
+    );
+    refused(
+        json!({"image": {"repository": ""}}),
+        "values.image.repository: shorter than 1",
+    );
+    refused(
+        json!({"agent": {"port": "8740"}}),
+        "values.agent.port: expected integer",
+    );
+    refused(
+        json!({"agent": {"port": 70000}}),
+        "values.agent.port: 70000 is out of range",
+    );
+    refused(
+        json!({"runtime": {"kind": "docker"}}),
+        "values.runtime.kind",
+    );
+    refused(
+        json!({"priorityClass": {"preemptionPolicy": "Always"}}),
+        "values.priorityClass.preemptionPolicy",
+    );
+    refused(
+        json!({"extraHostPaths": [{"name": "x", "path": "relative", "type": "Directory"}]}),
+        "values.extraHostPaths[0].path",
+    );
+    refused(json!({"tolerance": []}), "values.tolerance: unknown key");
+}
+
+#[test]
+fn a_missing_image_fails_the_render_and_the_default_is_the_released_one() {
+    let unset = json!({"image": {"repository": ""}});
+    let e = render::render_chart(&chart(), RELEASE, &[], Some(&unset)).unwrap_err();
+    assert!(e.contains("image.repository is required"), "{e}");
+    let o = typed(&render_stream(&[], None), "defaults");
+    let pod = o.daemonsets[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    let version = render::read_yaml(&chart().join("Chart.yaml")).unwrap()["appVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        pod.containers[0].image.as_deref(),
+        Some(format!("ghcr.io/pullcheck/pullcheck:{version}").as_str()),
+        "the canonical image, at the chart's appVersion"
+    );
+}
+
+#[test]
+fn two_releases_do_not_collide_and_the_agent_preempts_nothing() {
+    let a = typed(&render_stream(&[], None), "release a");
+    let other = render::render_chart(
+        &chart(),
+        "pullcheck-bottlerocket",
+        &[],
+        Some(&json!({"createNamespace": false})),
+    )
+    .unwrap();
+    let b = typed(&render::as_stream("pullcheck", &other), "release b");
+    let names = |o: &Objects| -> BTreeSet<String> {
+        o.priority_classes
+            .iter()
+            .filter_map(|p| p.metadata.name.clone())
+            .chain(
+                o.cluster_roles
+                    .iter()
+                    .filter_map(|r| r.metadata.name.clone()),
+            )
+            .chain(
+                o.cluster_role_bindings
+                    .iter()
+                    .filter_map(|r| r.metadata.name.clone()),
+            )
+            .collect()
+    };
+    let (na, nb) = (names(&a), names(&b));
+    assert!(!na.is_empty() && !nb.is_empty());
+    assert!(
+        na.is_disjoint(&nb),
+        "cluster-scoped names collide: {na:?} {nb:?}"
+    );
+    assert!(
+        b.namespaces.is_empty(),
+        "the second release reuses the namespace"
+    );
+    for p in &a.priority_classes {
+        assert_eq!(p.preemption_policy.as_deref(), Some("Never"));
+    }
+}
+
+#[test]
+fn only_the_chosen_runtime_s_host_paths_are_mounted() {
+    let paths = |o: &Objects| -> BTreeMap<String, String> {
+        o.daemonsets[0]
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .volumes
+            .iter()
+            .flatten()
+            .filter_map(|v| {
+                v.host_path
+                    .as_ref()
+                    .map(|h| (h.path.clone(), h.type_.clone().unwrap_or_default()))
+            })
+            .collect()
+    };
+    let containerd = paths(&typed(&render_stream(&[], None), "containerd"));
+    assert_eq!(containerd["/run/containerd"], "Directory");
+    assert!(containerd.contains_key("/etc/containerd"));
+    assert!(
+        !containerd.contains_key("/etc/containers"),
+        "{containerd:?}"
+    );
+    assert!(!containerd.contains_key("/var/run/crio"));
+    let crio = paths(&typed(
+        &render_stream(&["values-openshift.yaml"], None),
+        "crio",
+    ));
+    assert_eq!(crio["/var/run/crio"], "Directory");
+    assert_eq!(crio["/etc/containers"], "Directory");
+    assert!(!crio.contains_key("/etc/containerd"), "{crio:?}");
+    assert!(!crio.contains_key("/run/containerd"));
+}
+
+/// `kubectl kustomize` (kustomize built into kubectl), when on PATH.
+fn kubectl() -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("kubectl"))
+            .find(|k| k.is_file())
+    })
+}
+
+#[test]
+fn kustomize_retargets_the_image_without_editing_generated_files() {
+    let k: Value = render::read_yaml(&repo().join("deploy/kustomization.yaml")).unwrap();
+    assert_eq!(k["resources"], json!(["pullcheck.yaml"]));
+    let version = render::read_yaml(&chart().join("Chart.yaml")).unwrap()["appVersion"].clone();
+    assert_eq!(k["images"][0]["name"], "ghcr.io/pullcheck/pullcheck");
+    assert_eq!(
+        k["images"][0]["newTag"], version,
+        "the kustomization's tag is the release's"
+    );
+    let Some(kubectl) = kubectl() else {
+        eprintln!("no kubectl on PATH: `kubectl kustomize` not run (structure checked only)");
+        return;
+    };
+    // What `kustomize edit set image ghcr.io/pullcheck/pullcheck=registry.example.com/team/pullcheck:1.2.3`
+    // writes, in a copy of deploy/.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo().join("deploy/pullcheck.yaml"),
+        dir.path().join("pullcheck.yaml"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(repo().join("deploy/kustomization.yaml")).unwrap();
+    let edited = text
+        .replace(
+            "  - name: ghcr.io/pullcheck/pullcheck\n",
+            "  - name: ghcr.io/pullcheck/pullcheck\n    newName: registry.example.com/team/pullcheck\n",
+        )
+        .replace(&format!("newTag: {}", serde_json::to_string(&version).unwrap()), "newTag: \"1.2.3\"");
+    assert_ne!(edited, text);
+    std::fs::write(dir.path().join("kustomization.yaml"), edited).unwrap();
+    let out = std::process::Command::new(kubectl)
+        .arg("kustomize")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stream = String::from_utf8(out.stdout).unwrap();
+    let o = typed(&stream, "kustomized");
+    let pod = o.daemonsets[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        pod.containers[0].image.as_deref(),
+        Some("registry.example.com/team/pullcheck:1.2.3")
+    );
+    // Everything else is the generated file's.
+    assert_eq!(o.namespaces.len(), 1);
+    assert_eq!(
+        o.cluster_roles.len(),
+        typed(&render_stream(&[], None), "chart")
+            .cluster_roles
+            .len()
     );
 }

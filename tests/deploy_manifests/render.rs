@@ -509,6 +509,33 @@ fn call(f: &str, args: &[Value]) -> Result<Value, String> {
             Value::String(format!("{INT_MARK}{}", n.trunc() as i64))
         }
         "not" => Value::Bool(!truthy(one()?)),
+        // Helm's `required MSG VALUE`: the value, or the install fails with MSG.
+        "required" => {
+            let [msg, v] = args else {
+                return Err("required takes two arguments".into());
+            };
+            if !truthy(v) {
+                return Err(format!("execution error: {}", strval(msg)?));
+            }
+            v.clone()
+        }
+        // Sprig's `default DEFAULT VALUE`: VALUE unless it is empty.
+        "default" => {
+            let [d, v] = args else {
+                return Err("default takes two arguments".into());
+            };
+            if truthy(v) {
+                v.clone()
+            } else {
+                d.clone()
+            }
+        }
+        "eq" => {
+            let [a, b] = args else {
+                return Err("eq takes two arguments".into());
+            };
+            Value::Bool(a == b)
+        }
         "and" => args
             .iter()
             .find(|a| !truthy(a))
