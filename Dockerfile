@@ -23,6 +23,9 @@ COPY proto ./proto
 COPY src ./src
 # Strip symbols too (the repository's profile strips debug info only): 31 MB -> 24 MB.
 ENV CARGO_PROFILE_RELEASE_STRIP=symbols
+# The source revision pullcheck_build_info reports (the release workflow passes the commit).
+ARG PULLCHECK_REVISION=unknown
+ENV PULLCHECK_REVISION=${PULLCHECK_REVISION}
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin pullcheck \

@@ -1346,3 +1346,69 @@ fn a_state_dir_filled_on_another_platform_is_read_for_this_one() {
         "amd64's manifest only"
     );
 }
+
+/// `--host-root`: the node's files under a directory (kubectl debug node/NAME's /host) are read
+/// as the node sees them — here its containerd config and hosts.toml, which send a name nobody
+/// resolves to the bed's registry.
+#[test]
+fn host_root_reads_the_node_s_files_from_its_mount() {
+    let addr = bed().addr("plain");
+    let node = tempfile::tempdir().unwrap();
+    let etc = node.path().join("etc/containerd");
+    std::fs::create_dir_all(etc.join("certs.d/registry.node.test")).unwrap();
+    std::fs::write(
+        etc.join("config.toml"),
+        "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"/etc/containerd/certs.d\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        etc.join("certs.d/registry.node.test/hosts.toml"),
+        format!("server = \"http://{addr}\"\n"),
+    )
+    .unwrap();
+    let root = node.path().to_str().unwrap();
+    let image = "registry.node.test/app:amd64";
+    // This machine's files know nothing of the name.
+    let here = pullcheck(
+        &["probe", image, "-o", "json", "--platform", "linux/amd64"],
+        None,
+        &[],
+    );
+    assert_eq!(here.json()["verdict"], "dns_failure", "{}", here.stdout);
+    let uid = run_program("id", &["-u"], None).stdout.trim().to_string();
+    let args = [
+        "probe",
+        image,
+        "-o",
+        "json",
+        "--platform",
+        "linux/amd64",
+        "--host-root",
+        root,
+    ];
+    let run = pullcheck(&args, None, &[]);
+    if uid != "0" {
+        assert_eq!(run.code, 2);
+        assert!(run.stderr.contains("CAP_SYS_CHROOT"), "{}", run.stderr);
+        return;
+    }
+    let r = run.json();
+    assert_eq!(r["verdict"], "ok", "{}", run.stdout);
+    assert_eq!(
+        r["endpoints"]["source"].as_str().unwrap(),
+        "/etc/containerd/certs.d/registry.node.test/hosts.toml",
+        "the node's hosts.toml, by its own path"
+    );
+    // `node` too, and a directory that is no root filesystem is refused, named.
+    let n = pullcheck(&["node", "--host-root", root], None, &[]);
+    assert_eq!(n.code, 11, "no runtime in the fake node: {}", n.stdout);
+    assert!(n.stdout.contains("registry.node.test"), "{}", n.stdout);
+    let bad = pullcheck(&["probe", image, "--host-root", "/nonexistent"], None, &[]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr
+            .contains("--host-root /nonexistent: not a node's root filesystem"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -5,7 +5,7 @@
 use aws_config::imds::credentials::ImdsCredentialsProvider;
 use aws_config::provider_config::ProviderConfig;
 use aws_config::{BehaviorVersion, Region};
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
 use base64::Engine;
 use std::time::{Duration, SystemTime};
 
@@ -151,8 +151,24 @@ impl Imds {
             .map(str::to_string)
             .or_else(|| std::env::var("AWS_EC2_METADATA_SERVICE_ENDPOINT").ok())
             .unwrap_or_else(|| "http://169.254.169.254".into());
+        // The SDK's client panics when it is told to use native roots and none load (a node
+        // or chroot without a trust store): then it gets an empty store, and TLS to ECR fails
+        // with the certificate named instead.
+        let store = if crate::probe::client::system_trust_store_is_empty() {
+            TrustStore::empty()
+        } else {
+            TrustStore::default()
+        };
+        let tls = TlsContext::builder()
+            .with_trust_store(store)
+            .build()
+            .map_err(|e| Error::Imds {
+                endpoint: endpoint.clone(),
+                reason: format!("TLS setup: {e}"),
+            })?;
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .tls_context(tls)
             .build_https();
         let region = Region::new(region.unwrap_or("us-east-1").to_string());
         let provider_config = ProviderConfig::without_region()

@@ -96,14 +96,14 @@ impl KubeletView {
             Ok(p) => p,
             Err(e) => {
                 return Self::fallback(format!(
-                    "cannot list {}: {e}; no kubelet visible (run with hostPID to see it)",
+                    "cannot list {}: {e}; no kubelet visible (in a pod: hostPID; with kubectl debug node/NAME: --host-root /host)",
                     proc_root.display()
                 ))
             }
         };
         let Some(&pid) = pids.first() else {
             return Self::fallback(format!(
-                "no kubelet process under {} (run with hostPID to see it)",
+                "no kubelet process under {} (in a pod: hostPID; with kubectl debug node/NAME: --host-root /host)",
                 proc_root.display()
             ));
         };

@@ -110,6 +110,11 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
         .clone()
 }
 
+/// Whether the node's trust store holds no certificate at all.
+pub fn system_trust_store_is_empty() -> bool {
+    system_roots().is_empty()
+}
+
 /// The node's trust store, loaded once per process.
 fn system_roots() -> &'static rustls::RootCertStore {
     static ROOTS: OnceLock<rustls::RootCertStore> = OnceLock::new();

@@ -41,6 +41,11 @@ impl RuntimeArgs {
 /// containerd's registry configuration files (shared by `probe` and `node`).
 #[derive(clap::Args)]
 pub(crate) struct ConfigArgs {
+    /// Answer for the node whose root filesystem is mounted here (kubectl debug node/NAME
+    /// mounts it at /host): every file, socket and /proc is then read as the node sees it,
+    /// and path flags are the node's paths.
+    #[arg(long, value_name = "DIR", env = "PULLCHECK_HOST_ROOT")]
+    pub(crate) host_root: Option<PathBuf>,
     /// containerd certs.d root holding <host[:port]>/hosts.toml (e.g. /etc/containerd/certs.d),
     /// used instead of the config_path in containerd's config.
     #[arg(long, value_name = "DIR")]

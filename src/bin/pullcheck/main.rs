@@ -8,6 +8,7 @@
 
 mod args;
 mod explain;
+mod host_root;
 mod node;
 mod probe;
 

@@ -25,6 +25,12 @@ pub(crate) struct NodeArgs {
 }
 
 pub(crate) fn node(args: NodeArgs) -> ExitCode {
+    if let Some(root) = &args.config.host_root {
+        if let Err(e) = crate::host_root::enter(root) {
+            eprintln!("error: {e}");
+            return ExitCode::from(USAGE_EXIT);
+        }
+    }
     let runtime = match async_runtime() {
         Ok(r) => r,
         Err(code) => return code,

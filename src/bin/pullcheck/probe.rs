@@ -76,6 +76,12 @@ pub(crate) struct ProbeArgs {
 }
 
 pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
+    if let Some(root) = &args.config.host_root {
+        if let Err(e) = crate::host_root::enter(root) {
+            eprintln!("error: {e}");
+            return ExitCode::from(USAGE_EXIT);
+        }
+    }
     let basic = match (&args.username, args.password_stdin) {
         (Some(user), true) => {
             let mut input = String::new();
