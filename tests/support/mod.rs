@@ -81,10 +81,13 @@ fn start_bed() -> Bed {
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/testbed.py");
+    // The bed outlives this process (it stops when our end of its stdin closes) and removes
+    // its directory then: this process never drops the static that holds it.
     let child = Command::new("python3")
         .arg(script)
         .arg("up")
         .arg(tmp.path())
+        .arg("--remove-on-exit")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
