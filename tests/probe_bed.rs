@@ -1412,3 +1412,126 @@ fn host_root_reads_the_node_s_files_from_its_mount() {
         bad.stderr
     );
 }
+
+/// The bed's addresses as the docs show them: each bed port becomes 5000 and up (by name).
+fn doc_ports(text: &str) -> String {
+    let ports = bed().json["ports"].as_object().unwrap().clone();
+    let mut names: Vec<&String> = ports.keys().collect();
+    names.sort();
+    let mut out = text.to_string();
+    // Longest port numbers first, so 4567 does not eat part of 45678.
+    let mut by_len: Vec<(String, String)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (ports[*n].to_string(), (5000 + i).to_string()))
+        .collect();
+    by_len.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+    for (port, shown) in by_len {
+        for host in ["127.0.0.1:", "localhost:"] {
+            out = out.replace(&format!("{host}{port}"), &format!("{host}@{shown}"));
+        }
+    }
+    out.replace(":@", ":")
+}
+
+/// Timings (`3.9 ms`) as `N ms`, and 64-hex digests as `<digest>`.
+fn doc_stable(text: &str) -> String {
+    let mut timed = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(" ms") {
+        let before = &rest[..i];
+        let start = before
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_ascii_digit() || *c == '.'))
+            .map_or(0, |(j, c)| j + c.len_utf8());
+        if start < i && before.as_bytes()[start].is_ascii_digit() {
+            timed.push_str(&before[..start]);
+            timed.push('N');
+        } else {
+            timed.push_str(before);
+        }
+        timed.push_str(" ms");
+        rest = &rest[i + 3..];
+    }
+    timed.push_str(rest);
+    let mut out = String::new();
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() == 64 {
+            out.push_str("<digest>");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in timed.chars() {
+        if c.is_ascii_digit() || ('a'..='f').contains(&c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+#[test]
+fn docs_probe_samples_are_what_the_probe_prints() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/cli.md");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (open, close) = ("<!-- probe-sample: ", "<!-- /probe-sample -->");
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    let mut stale = Vec::new();
+    while let Some(i) = rest.find(open) {
+        let head_end = rest[i..].find("-->").map(|e| i + e + 3).unwrap();
+        let spec: Vec<&str> = rest[i + open.len()..head_end - 3]
+            .split_whitespace()
+            .collect();
+        let end = head_end + rest[head_end..].find(close).unwrap();
+        let addr = bed().addr(spec[0]);
+        let image = format!("{addr}/{}", spec[1]);
+        let hosts = (spec.get(2) == Some(&"hosts")).then(|| http_hosts(&addr));
+        let mut args = vec!["probe", image.as_str(), "--platform", "linux/amd64"];
+        let mut shown = format!("$ pullcheck probe {image}");
+        if let Some(h) = &hosts {
+            args.extend(["--hosts-dir", path(h.path())]);
+            shown.push_str(" --hosts-dir /etc/containerd/certs.d");
+        }
+        // A /proc with no kubelet and no containerd, shown as /proc: a machine that is no node.
+        let proc_dir = tempfile::tempdir().unwrap();
+        let run = pullcheck(
+            &args,
+            None,
+            &[("PULLCHECK_PROC_ROOT", path(proc_dir.path()))],
+        );
+        let mut printed = run.stdout.clone();
+        if let Some(h) = &hosts {
+            printed = printed.replace(path(h.path()), "/etc/containerd/certs.d");
+        }
+        let printed = printed.replace(path(proc_dir.path()), "/proc");
+        let want = format!(
+            "\n```console\n{}\n{}```\n",
+            doc_ports(&shown),
+            doc_stable(&doc_ports(&printed))
+        );
+        let body = &rest[head_end..end];
+        if body != want {
+            stale.push(spec.join(" "));
+        }
+        out.push_str(&rest[..head_end]);
+        out.push_str(&want);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    if std::env::var_os("PULLCHECK_BLESS").is_some() {
+        std::fs::write(&file, out).unwrap();
+        return;
+    }
+    assert!(
+        stale.is_empty(),
+        "stale samples in docs/cli.md (PULLCHECK_BLESS=1 cargo test --features bed --test probe_bed docs_): {stale:?}"
+    );
+}
