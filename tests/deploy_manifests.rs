@@ -50,7 +50,10 @@ fn chart() -> PathBuf {
 /// Every optional part switched on.
 fn all_on() -> Value {
     json!({
-        "metrics": {"serviceMonitor": {"enabled": true, "labels": {"release": "prometheus"}}},
+        "metrics": {
+            "serviceMonitor": {"enabled": true, "labels": {"release": "prometheus"}},
+            "prometheusRule": {"enabled": true, "labels": {"release": "prometheus"}}
+        },
         "networkListener": {"enabled": true},
         "kubeletDockerConfig": {"enabled": true},
         "extraHostPaths": [
@@ -245,6 +248,7 @@ struct Objects {
     priority_classes: Vec<PriorityClass>,
     config_maps: Vec<ConfigMap>,
     service_monitors: Vec<Value>,
+    prometheus_rules: Vec<Value>,
     sccs: Vec<Value>,
 }
 
@@ -268,6 +272,9 @@ fn typed(text: &str, what: &str) -> Objects {
             "ConfigMap" => roundtrip(&doc).map(|t| o.config_maps.push(t)),
             "ServiceMonitor" => {
                 service_monitor_shape(&doc).map(|()| o.service_monitors.push(doc.clone()))
+            }
+            "PrometheusRule" => {
+                prometheus_rule_shape(&doc).map(|()| o.prometheus_rules.push(doc.clone()))
             }
             "SecurityContextConstraints" => scc_shape(&doc).map(|()| o.sccs.push(doc.clone())),
             other => Err(format!("unexpected kind {other:?}")),
@@ -1814,4 +1821,99 @@ fn kustomize_retargets_the_image_without_editing_generated_files() {
             .cluster_roles
             .len()
     );
+}
+
+/// monitoring.coreos.com/v1 PrometheusRule (a CRD): metadata and `spec.groups` of named groups
+/// of rules, each an alert with an expression.
+fn prometheus_rule_shape(doc: &Value) -> Result<(), String> {
+    let keys: BTreeSet<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    if keys != BTreeSet::from(["apiVersion", "kind", "metadata", "spec"]) {
+        return Err(format!("PrometheusRule keys {keys:?}"));
+    }
+    let groups = doc["spec"]["groups"].as_array().ok_or("spec.groups")?;
+    for g in groups {
+        g["name"].as_str().ok_or("a group without a name")?;
+        for r in g["rules"].as_array().ok_or("a group without rules")? {
+            if r["alert"].as_str().is_none() || r["expr"].as_str().is_none() {
+                return Err(format!("a rule without alert or expr: {r}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// deploy/monitoring/pullcheck-rules.yaml: the chart's rules as a PrometheusRule without a
+/// namespace (for `kubectl apply -n`).
+fn static_prometheus_rule() -> String {
+    let rules = std::fs::read_to_string(chart().join("files/prometheus-rules.yaml")).unwrap();
+    let body: String = rules
+        .lines()
+        .skip_while(|l| l.starts_with('#'))
+        .map(|l| {
+            if l.is_empty() {
+                "\n".to_string()
+            } else {
+                format!("  {l}\n")
+            }
+        })
+        .collect();
+    format!(
+        "# The drift monitor's alerts as a Prometheus Operator PrometheusRule. Generated, do not edit:\n\
+         # the rules are deploy/helm/pullcheck/files/prometheus-rules.yaml (the chart creates the same\n\
+         # object with metrics.prometheusRule.enabled); regenerate with\n\
+         # PULLCHECK_BLESS=1 cargo test --test deploy_manifests.\n\
+         # No namespace: apply it where your Prometheus selects rules (its ruleNamespaceSelector), e.g.\n\
+         # `kubectl apply -n monitoring -f deploy/monitoring/pullcheck-rules.yaml`.\n\
+         apiVersion: monitoring.coreos.com/v1\nkind: PrometheusRule\nmetadata:\n  name: pullcheck\n  labels:\n    app.kubernetes.io/name: pullcheck\nspec:\n{body}"
+    )
+}
+
+#[test]
+fn the_alerts_are_one_file_for_the_chart_and_for_kubectl() {
+    let path = repo().join("deploy/monitoring/pullcheck-rules.yaml");
+    let want = static_prometheus_rule();
+    if std::env::var_os("PULLCHECK_BLESS").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        want,
+        "deploy/monitoring/pullcheck-rules.yaml is generated (PULLCHECK_BLESS=1 cargo test --test deploy_manifests)"
+    );
+    let on = json!({"metrics": {"prometheusRule": {"enabled": true, "namespace": "monitoring",
+        "labels": {"release": "prometheus"}}}});
+    let o = typed(&render_stream(&[], Some(&on)), "prometheusRule on");
+    assert_eq!(o.prometheus_rules.len(), 1);
+    let chart_rule = &o.prometheus_rules[0];
+    assert_eq!(
+        chart_rule["metadata"]["namespace"], "monitoring",
+        "the namespace from values"
+    );
+    assert_eq!(chart_rule["metadata"]["labels"]["release"], "prometheus");
+    let kubectl_rule: Value = serde_saphyr::from_str(&want).unwrap();
+    assert_eq!(chart_rule["spec"], kubectl_rule["spec"], "the same rules");
+    assert!(kubectl_rule["metadata"].get("namespace").is_none());
+    // Helm does not render a file it reads: the alerts' own {{ $labels.… }} stay as written.
+    assert!(chart_rule["spec"]
+        .to_string()
+        .contains("{{ $labels.node }}"));
+    let default_ns = typed(
+        &render_stream(
+            &[],
+            Some(&json!({"metrics": {"prometheusRule": {"enabled": true}}})),
+        ),
+        "default namespace",
+    );
+    assert_eq!(
+        default_ns.prometheus_rules[0]["metadata"]["namespace"],
+        "pullcheck"
+    );
+    assert!(typed(&render_stream(&[], None), "off")
+        .prometheus_rules
+        .is_empty());
 }

@@ -40,6 +40,7 @@ pub const TEMPLATE_ORDER: &[&str] = &[
     "rbac.yaml",
     "service.yaml",
     "servicemonitor.yaml",
+    "prometheusrule.yaml",
     "scc.yaml",
     "daemonset.yaml",
 ];
@@ -91,6 +92,7 @@ pub fn render_chart(
         "Values": values,
         "Release": {"Name": release, "Namespace": "default", "Service": "Helm"},
         "Chart": {"Name": field("name"), "Version": field("version"), "AppVersion": field("appVersion")},
+        "Files": {"Dir": chart.display().to_string()},
     });
     let mut out = Vec::new();
     let mut names: Vec<String> = std::fs::read_dir(chart.join("templates"))
@@ -441,6 +443,16 @@ fn eval(p: &[Cmd], dot: &Value, root: &Value) -> Result<Value, String> {
             })
         };
         let value = match &words[0] {
+            // Helm's `.Files.Get "path"`: a chart file's text, not rendered.
+            Arg::Dot(path) if path == &["Files", "Get"] => {
+                let [Arg::Str(file)] = &words[1..] else {
+                    return Err(".Files.Get takes one string".into());
+                };
+                let dir = root["Files"]["Dir"].as_str().ok_or("no chart directory")?;
+                let text = std::fs::read_to_string(Path::new(dir).join(file))
+                    .map_err(|e| format!(".Files.Get {file:?}: {e}"))?;
+                Value::String(text)
+            }
             Arg::Func(f) => {
                 let mut args = words[1..]
                     .iter()
