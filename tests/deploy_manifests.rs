@@ -1645,6 +1645,10 @@ fn the_values_schema_admits_every_shipped_file_and_refuses_typos() {
 
 #[test]
 fn a_missing_image_fails_the_render_and_the_default_is_the_released_one() {
+    // An existing PriorityClass must be named.
+    let no_name = json!({"priorityClass": {"create": false}});
+    let e = render::render_chart(&chart(), RELEASE, &[], Some(&no_name)).unwrap_err();
+    assert!(e.contains("priorityClass.name is required"), "{e}");
     let unset = json!({"image": {"repository": ""}});
     let e = render::render_chart(&chart(), RELEASE, &[], Some(&unset)).unwrap_err();
     assert!(e.contains("image.repository is required"), "{e}");
@@ -1745,6 +1749,14 @@ fn only_the_chosen_runtime_s_host_paths_are_mounted() {
     ));
     assert_eq!(crio["/var/run/crio"], "Directory");
     assert_eq!(crio["/etc/containers"], "Directory");
+    assert_eq!(
+        crio["/etc/crio"], "Directory",
+        "crio.conf: the global_auth_file setting"
+    );
+    assert_eq!(
+        crio["/var/lib/kubelet/config.json"], "File",
+        "OpenShift's global pull secret"
+    );
     assert!(!crio.contains_key("/etc/containerd"), "{crio:?}");
     assert!(!crio.contains_key("/run/containerd"));
 }

@@ -689,10 +689,11 @@ fn no_cloud_identity_leaves_the_metadata_services_alone() {
     );
     // Anonymous against a Basic-auth registry, and no cloud identity consulted.
     assert_eq!(r["verdict"], "unauthorized", "{}", run.stdout);
-    // The advice is ECR's (the registry the image names; the bed answers for it).
+    // The advice is ECR's (the registry the image names; the bed answers for it), for a pull
+    // that sent no credential.
     let fix = r["remediation"].as_str().unwrap();
     assert!(
-        fix.starts_with("ECR: attach the managed policy AmazonEC2ContainerRegistryReadOnly"),
+        fix.starts_with("ECR refuses anonymous pulls, and no credential was sent"),
         "{fix}"
     );
     assert_eq!(r["identity"]["source"]["kind"], "anonymous");

@@ -61,6 +61,27 @@ fn binaries(dir: &Path, flavour: &str) -> PathBuf {
     bin
 }
 
+/// `scripts/release package` of stand-ins for one platform into `dist`.
+fn package_stand_ins(dir: &Path, os: &str, arch: &str, tag: &str, dist: &str) -> Out {
+    let bin = binaries(dir, &format!("{os}-{arch}"));
+    release(
+        &[
+            "package",
+            "--os",
+            os,
+            "--arch",
+            arch,
+            "--bin-dir",
+            bin.to_str().unwrap(),
+            "--version",
+            tag,
+            "--out",
+            dist,
+        ],
+        dir,
+    )
+}
+
 #[test]
 fn archives_are_reproducible_hold_the_binary_at_their_root_and_are_summed() {
     let tmp = tempfile::tempdir().unwrap();
@@ -151,23 +172,7 @@ fn the_krew_manifest_carries_each_archive_s_url_and_hash() {
         ]
     };
     for (os, arch) in [("linux", "amd64"), ("linux", "arm64"), ("darwin", "amd64")] {
-        let bin = binaries(tmp.path(), &format!("{os}-{arch}"));
-        let r = release(
-            &[
-                "package",
-                "--os",
-                os,
-                "--arch",
-                arch,
-                "--bin-dir",
-                bin.to_str().unwrap(),
-                "--version",
-                &tag,
-                "--out",
-                &dist_s,
-            ],
-            tmp.path(),
-        );
+        let r = package_stand_ins(tmp.path(), os, arch, &tag, &dist_s);
         assert_eq!(r.code, 0, "{}", r.stderr);
     }
     // darwin/arm64 is missing: refused, naming it.
@@ -180,23 +185,7 @@ fn the_krew_manifest_carries_each_archive_s_url_and_hash() {
         "{}",
         r.stderr
     );
-    let bin = binaries(tmp.path(), "darwin-arm64");
-    let r = release(
-        &[
-            "package",
-            "--os",
-            "darwin",
-            "--arch",
-            "arm64",
-            "--bin-dir",
-            bin.to_str().unwrap(),
-            "--version",
-            &tag,
-            "--out",
-            &dist_s,
-        ],
-        tmp.path(),
-    );
+    let r = package_stand_ins(tmp.path(), "darwin", "arm64", &tag, &dist_s);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let r = release(&refs, tmp.path());
     assert_eq!(r.code, 0, "{}", r.stderr);

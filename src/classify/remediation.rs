@@ -137,14 +137,27 @@ pub fn for_registry(
     }
 }
 
+/// Who holds the permission, by the credential that was sent: the node identity by name, the
+/// principal behind a pull secret or plugin, or `node` when unknown (`explain`).
+fn principal(identity: Option<&Source>, node: &str) -> String {
+    match identity {
+        None => node.to_string(),
+        Some(Source::Eks { role, .. }) => format!("the node role {role}"),
+        Some(Source::Gke { email }) => format!("the node service account {email}"),
+        Some(s) => format!("the identity behind the {} ({})", s.kind_words(), s.label()),
+    }
+}
+
 fn ecr(verdict: Verdict, account: &str, region: &str, identity: Option<&Source>) -> Option<String> {
-    let role = match identity {
-        Some(Source::Eks { role, .. }) => Some(role.as_str()),
-        _ => None,
-    };
-    let who = role.map_or("the node's instance role".to_string(), |r| {
-        format!("the node role {r}")
-    });
+    if auth(verdict) && matches!(identity, Some(Source::Anonymous)) {
+        return Some(format!(
+            "ECR refuses anonymous pulls, and no credential was sent: the kubelet needs its ecr-credential-provider (--image-credential-provider-config listing *.dkr.ecr.*.amazonaws.com in matchImages) or, on EKS, the node role that pullcheck asks IMDS for when no plugin covers the registry; that role then needs AmazonEC2ContainerRegistryReadOnly (check with `aws ecr get-login-password --region {region}` on the node)."
+        ));
+    }
+    let who = principal(
+        identity,
+        "the node's instance role (or the principal of the pull secret)",
+    );
     match verdict {
         v if auth(v) => Some(format!(
             "ECR: attach the managed policy AmazonEC2ContainerRegistryReadOnly (or ecr:GetAuthorizationToken, ecr:BatchGetImage and ecr:GetDownloadUrlForLayer) to {who}. If {who} is in another account than the registry ({account}), the repository policy must also allow the role's ARN. A repository created by a pull-through cache rule needs the rule's prefix and ecr:BatchImportUpstreamImage. Check with `aws ecr get-login-password --region {region}` run as the role."
@@ -163,10 +176,15 @@ fn ecr(verdict: Verdict, account: &str, region: &str, identity: Option<&Source>)
 }
 
 fn google(verdict: Verdict, registry: &Registry, identity: Option<&Source>) -> Option<String> {
-    let who = match identity {
-        Some(Source::Gke { email }) => format!("the node service account {email}"),
-        _ => "the node pool's service account".to_string(),
-    };
+    if auth(verdict) && matches!(identity, Some(Source::Anonymous)) {
+        return Some(
+            "No credential was sent, and a private Artifact Registry or GCR repository refuses anonymous pulls: on GKE the node service account's token (the metadata server, which pullcheck asks when no plugin covers the registry) needs the cloud-platform or devstorage.read_only scope; elsewhere a pull secret with a service-account key (`_json_key`) or token (`oauth2accesstoken`).".into(),
+        );
+    }
+    let who = principal(
+        identity,
+        "the node pool's service account (or the one whose key the pull secret holds)",
+    );
     match verdict {
         v if auth(v) => Some(match registry {
             Registry::Gcr => format!(

@@ -208,7 +208,7 @@ impl RegistriesConf {
             files.containers_certs_dir.as_deref(),
         )?;
         conf.short_names
-            .read_cache(files.short_name_aliases.as_deref())?;
+            .read_cache(files.short_name_aliases.as_deref());
         Ok(conf)
     }
 

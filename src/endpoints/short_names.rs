@@ -39,6 +39,13 @@ pub struct ShortNames {
     /// The machine-generated alias file's entries (they win over `aliases`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub cached: BTreeMap<String, Alias>,
+    /// The machine-generated alias file read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_file: Option<String>,
+    /// Why that file is unusable: containers/image then fails every short name (and only
+    /// those: it reads the file only to resolve one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_error: Option<String>,
     /// `unqualified-search-registries`, in order.
     pub search: Vec<String>,
     /// The file containers/image names for `unqualified-search-registries`: registries.conf
@@ -230,8 +237,16 @@ impl ShortNames {
     }
 
     /// Reads the machine-generated alias file (`None`: [`DEFAULT_CACHE`]; missing is empty).
-    pub fn read_cache(&mut self, path: Option<&Path>) -> Result<()> {
+    /// An unusable file is kept as [`cache_error`](Self::cache_error): only short names fail.
+    pub fn read_cache(&mut self, path: Option<&Path>) {
         let path = path.unwrap_or(Path::new(DEFAULT_CACHE));
+        self.cache_file = Some(path.display().to_string());
+        if let Err(e) = self.load_cache(path) {
+            self.cache_error = Some(crate::identity::error_chain(&e));
+        }
+    }
+
+    fn load_cache(&mut self, path: &Path) -> Result<()> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -266,6 +281,9 @@ impl ShortNames {
     pub fn resolve(&self, input: &str) -> std::result::Result<Option<Resolved>, Unresolved> {
         if !is_short(input) {
             return Ok(None);
+        }
+        if let Some(e) = &self.cache_error {
+            return Err(Unresolved { message: e.clone() });
         }
         let (name, tag, digest) = split(input);
         // The kubelet's applyDefaultImageTag.
@@ -347,12 +365,17 @@ impl ShortNames {
             ));
         }
         let live = |m: &BTreeMap<String, Alias>| m.values().filter(|a| a.value.is_some()).count();
+        let cache = self.cache_file.as_deref().unwrap_or(DEFAULT_CACHE);
         if !self.aliases.is_empty() || !self.cached.is_empty() {
             out.push(format!(
-                "short-name aliases: {} from registries.conf files, {} from {}",
+                "short-name aliases: {} from registries.conf files, {} from {cache}",
                 live(&self.aliases),
                 live(&self.cached),
-                DEFAULT_CACHE
+            ));
+        }
+        if let Some(e) = &self.cache_error {
+            out.push(format!(
+                "{cache} is unusable, so every short name fails: {e}"
             ));
         }
         if let Some(m) = &self.mode {

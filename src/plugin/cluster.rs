@@ -125,12 +125,13 @@ impl Cluster {
     /// What kubectl adds when the API server did not answer at all: its address, and where
     /// it came from. Empty when `source` is the API server's own answer (or none).
     pub fn unreachable(&self, source: Option<&kube::Error>) -> String {
+        use kube::Error as E;
         match source {
-            None | Some(kube::Error::Api(_)) => String::new(),
-            Some(_) => format!(
+            Some(E::HyperError(_) | E::Service(_) | E::RustlsTls(_) | E::UpgradeConnection(_)) => format!(
                 " — the API server {} did not answer: is it the right host and port (the kubeconfig's current context, or --context), and reachable from here?",
                 self.server
             ),
+            _ => String::new(),
         }
     }
 }

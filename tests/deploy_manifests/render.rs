@@ -521,6 +521,8 @@ fn call(f: &str, args: &[Value]) -> Result<Value, String> {
             Value::String(format!("{INT_MARK}{}", n.trunc() as i64))
         }
         "not" => Value::Bool(!truthy(one()?)),
+        // Helm's `fail MSG`: the install fails with MSG.
+        "fail" => return Err(format!("execution error: {}", strval(one()?)?)),
         // Helm's `required MSG VALUE`: the value, or the install fails with MSG.
         "required" => {
             let [msg, v] = args else {

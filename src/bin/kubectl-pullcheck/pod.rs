@@ -83,10 +83,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: PodArgs) -> u8 {
                 Ok(a) => Arc::new(a),
                 // Without agents the waiting messages are still classified: say what that
                 // leaves unchecked instead of failing the whole answer.
-                Err(
-                    e @ (discovery::Error::NotInstalled { .. }
-                    | discovery::Error::ListAgents { .. }),
-                ) => {
+                Err(e @ discovery::Error::NotInstalled { .. }) => {
                     let why = e.to_string();
                     for c in &mut checks {
                         c.agent = Some(NodeResult::not_asked(

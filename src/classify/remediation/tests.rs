@@ -128,3 +128,38 @@ fn google_acr_ghcr_and_hub_get_their_own_words() {
     let quay = for_registry(Verdict::Unauthorized, &Registry::Quay, None).unwrap();
     assert!(quay.contains("robot account"), "{quay}");
 }
+
+#[test]
+fn the_principal_is_the_credential_that_was_sent() {
+    let r = registry_of("123456789012.dkr.ecr.eu-west-1.amazonaws.com", None).unwrap();
+    let secret = Source::Secret {
+        namespace: "team-a".into(),
+        name: "ecr-pull".into(),
+        key: "123456789012.dkr.ecr.eu-west-1.amazonaws.com".into(),
+        username: "AWS".into(),
+    };
+    let fix = for_registry(Verdict::Forbidden, &r, Some(&secret)).unwrap();
+    assert!(
+        fix.contains("the identity behind the pull secret (secret:team-a/ecr-pull)"),
+        "{fix}"
+    );
+    assert!(!fix.contains("instance role"), "{fix}");
+    let anon = for_registry(Verdict::Unauthorized, &r, Some(&Source::Anonymous)).unwrap();
+    assert!(
+        anon.contains("no credential was sent") && anon.contains("ecr-credential-provider"),
+        "{anon}"
+    );
+    let gar = for_registry(
+        Verdict::Unauthorized,
+        &Registry::ArtifactRegistry,
+        Some(&Source::Anonymous),
+    )
+    .unwrap();
+    assert!(gar.contains("No credential was sent"), "{gar}");
+    // Unknown (explain): both are named.
+    let unknown = for_registry(Verdict::Forbidden, &r, None).unwrap();
+    assert!(
+        unknown.contains("instance role (or the principal of the pull secret)"),
+        "{unknown}"
+    );
+}

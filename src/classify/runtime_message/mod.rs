@@ -152,10 +152,11 @@ fn analyse(message: &str, code: Option<String>) -> MessageDiagnosis {
     };
     // The registry's own advice when it is known (the identity is not: a message does not say).
     let for_registry = || {
-        let r = host
-            .as_deref()
-            .or(registry.as_deref())
-            .and_then(|h| crate::classify::remediation::registry_of(h, None))?;
+        // The host that answered when it is a known service, else the image's registry.
+        let r = [host.as_deref(), registry.as_deref()]
+            .into_iter()
+            .flatten()
+            .find_map(|h| crate::classify::remediation::registry_of(h, None))?;
         crate::classify::remediation::for_registry(finding.verdict, &r, None)
     };
     MessageDiagnosis {

@@ -122,18 +122,26 @@ fn the_generated_alias_file_comes_first() {
     )
     .unwrap();
     let mut s = names(&[("app", "quay.io/org/app")], None);
-    s.read_cache(Some(&cache)).unwrap();
+    s.read_cache(Some(&cache));
     let r = s.resolve("app").unwrap().unwrap();
     assert_eq!(r.candidates, ["registry.example.com/team/app:latest"]);
     assert_eq!(r.origin, cache.display().to_string());
     // Missing is empty.
     let mut s = ShortNames::default();
-    s.read_cache(Some(&dir.path().join("none"))).unwrap();
-    assert!(s.cached.is_empty());
-    // A broken one fails every short name, as containers/image fails.
+    s.read_cache(Some(&dir.path().join("none")));
+    assert!(s.cached.is_empty() && s.cache_error.is_none());
+    // A broken one fails every short name, as containers/image fails, and only those.
     std::fs::write(&cache, "[aliases]\n  app = \"app:v1\"\n").unwrap();
-    let e = ShortNames::default().read_cache(Some(&cache)).unwrap_err();
-    assert!(e.to_string().contains("must not contain tag"), "{e}");
+    let mut s = names(&[], Some(&["quay.io"]));
+    s.read_cache(Some(&cache));
+    let e = s.resolve("app").unwrap_err();
+    assert!(e.message.contains("must not contain tag"), "{}", e.message);
+    assert_eq!(s.resolve("quay.io/org/app:v1"), Ok(None));
+    let lines = s.summary_lines().join("\n");
+    assert!(
+        lines.contains(&format!("{} is unusable", cache.display())),
+        "{lines}"
+    );
 }
 
 #[test]
