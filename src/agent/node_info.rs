@@ -173,7 +173,8 @@ pub struct RuntimeState {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// `ok` or `runtime_unavailable`.
-    pub verdict: String,
+    #[schema(value_type = String)]
+    pub verdict: Verdict,
     /// Runtime name and version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
@@ -200,7 +201,7 @@ impl RuntimeWatch {
         let s = match &ctx.runtime {
             Err(e) => RuntimeState {
                 endpoint: None,
-                verdict: Verdict::RuntimeUnavailable.as_str().into(),
+                verdict: Verdict::RuntimeUnavailable,
                 version: None,
                 error: Some(e.clone()),
             },
@@ -215,14 +216,14 @@ impl RuntimeWatch {
 async fn ask(c: &RuntimeClient, wait: Duration) -> RuntimeState {
     let unavailable = |error: String| RuntimeState {
         endpoint: Some(c.endpoint().url()),
-        verdict: Verdict::RuntimeUnavailable.as_str().into(),
+        verdict: Verdict::RuntimeUnavailable,
         version: None,
         error: Some(error),
     };
     match tokio::time::timeout(wait, c.info()).await {
         Ok(Ok(info)) => RuntimeState {
             endpoint: Some(c.endpoint().url()),
-            verdict: Verdict::Ok.as_str().into(),
+            verdict: Verdict::Ok,
             version: Some(format!("{} {}", info.name, info.version)),
             error: None,
         },
@@ -260,7 +261,7 @@ mod tests {
         )
         .await
         .expect("bounded by the readiness wait, not the 600 s call limit");
-        assert_eq!(state.verdict, "runtime_unavailable");
+        assert_eq!(state.verdict, Verdict::RuntimeUnavailable);
         let error = state.error.unwrap();
         assert!(
             error.contains("did not answer") && error.contains("200ms"),

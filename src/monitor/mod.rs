@@ -196,7 +196,8 @@ impl Monitor {
         tasks.push(tokio::spawn(async move {
             loop {
                 let state = me.runtime.state(&me.ctx).await;
-                me.metrics.set_runtime_up(state.verdict == "ok");
+                me.metrics
+                    .set_runtime_up(state.verdict == crate::classify::Verdict::Ok);
                 me.agent_metrics.reports.prune(Instant::now());
                 tokio::time::sleep(RUNTIME_POLL).await;
             }
@@ -520,7 +521,7 @@ impl Monitor {
                 credentials: k.creds.to_string(),
                 listed: t.listed,
                 workloads: per_target.get(k).copied().unwrap_or(0),
-                verdict: t.last.as_ref().map(|s| s.verdict.as_str().to_string()),
+                verdict: t.last.as_ref().map(|s| s.verdict),
                 reason: t.last.as_ref().map(|s| s.reason.clone()),
                 identity: t.last.as_ref().and_then(|s| s.identity.clone()),
                 remediation: t.last.as_ref().map(|s| s.remediation.clone()),
@@ -540,14 +541,8 @@ impl Monitor {
                 image: f.image.clone(),
                 reason: f.reason.clone(),
                 failing_for_seconds: now.saturating_duration_since(f.first_seen).as_secs(),
-                verdict: f
-                    .diagnosed
-                    .as_ref()
-                    .map(|d| d.probe.verdict.as_str().to_string()),
-                message_verdict: f
-                    .diagnosed
-                    .as_ref()
-                    .map(|d| d.message_verdict.as_str().to_string()),
+                verdict: f.diagnosed.as_ref().map(|d| d.probe.verdict),
+                message_verdict: f.diagnosed.as_ref().map(|d| d.message_verdict),
                 event: f.diagnosed.as_ref().map(|d| d.event.clone()),
             })
             .collect();

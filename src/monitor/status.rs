@@ -61,7 +61,8 @@ pub struct TargetStatus {
     pub workloads: usize,
     /// The last verdict (absent before the first probe).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub verdict: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub verdict: Option<crate::classify::Verdict>,
     /// Why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -102,10 +103,12 @@ pub struct FailingStatus {
     pub failing_for_seconds: u64,
     /// The live probe's verdict, once diagnosed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub verdict: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub verdict: Option<crate::classify::Verdict>,
     /// The kubelet message's verdict, once diagnosed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_verdict: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub message_verdict: Option<crate::classify::Verdict>,
     /// The event published.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,

@@ -70,7 +70,9 @@ pub fn group(results: &[NodeResult]) -> Vec<Group> {
                     Section::CanPull
                 },
                 r.status,
-                r.verdict.clone().unwrap_or_default(),
+                r.verdict
+                    .as_ref()
+                    .map_or_else(String::new, |v| v.as_str().to_string()),
                 r.node.pool.clone().unwrap_or_default(),
                 r.identity().unwrap_or_default().to_string(),
                 r.report_str("reason").unwrap_or_default().to_string(),
@@ -177,8 +179,8 @@ impl Summary {
             *s.statuses.entry(r.status.as_str().to_string()).or_default() += 1;
             match (&r.verdict, r.status) {
                 (Some(v), NodeStatus::Answered) => {
-                    *s.verdicts.entry(v.clone()).or_default() += 1;
-                    if v == "ok" {
+                    *s.verdicts.entry(v.as_str().to_string()).or_default() += 1;
+                    if v.is_ok() {
                         s.can_pull += 1;
                     } else {
                         s.cannot_pull += 1;
@@ -205,7 +207,7 @@ mod tests {
             node: NodeFacts::new(name, &labels),
             agent_pod: Some(format!("pullcheck/agent-{name}")),
             status: NodeStatus::Answered,
-            verdict: Some(verdict.into()),
+            verdict: Some(crate::plugin::outcome::AgentVerdict::parse(verdict)),
             message: None,
             report: Some(
                 json!({"verdict": verdict, "reason": reason, "remediation": "fix it",

@@ -57,7 +57,7 @@ pub struct NodeResult {
     pub status: NodeStatus,
     /// The agent's verdict (`ok`, `unauthorized`, …), when it answered.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub verdict: Option<String>,
+    pub verdict: Option<AgentVerdict>,
     /// Why it could not be asked, or the agent's error message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -107,7 +107,7 @@ impl NodeResult {
                     node,
                     agent_pod: Some(agent.id()),
                     status: NodeStatus::Answered,
-                    verdict: v["verdict"].as_str().map(str::to_string),
+                    verdict: v["verdict"].as_str().map(AgentVerdict::parse),
                     message: None,
                     report: Some(v),
                     duration_ms: 0,
@@ -142,7 +142,8 @@ impl NodeResult {
 
     /// The agent answered and the verdict is not `ok`.
     pub fn cannot_pull(&self) -> bool {
-        self.status == NodeStatus::Answered && self.verdict.as_deref() != Some("ok")
+        self.status == NodeStatus::Answered
+            && !self.verdict.as_ref().is_some_and(AgentVerdict::is_ok)
     }
 
     /// A string field of the report (`reason`, `remediation`, …).
@@ -158,6 +159,45 @@ impl NodeResult {
     }
 }
 
+/// A verdict as an agent names it: one this build knows, or a newer agent's, kept by name (it
+/// counts as `unknown` for the exit code).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentVerdict {
+    /// A verdict of this build's taxonomy.
+    Known(crate::classify::Verdict),
+    /// A name this build does not know.
+    Newer(String),
+}
+
+impl AgentVerdict {
+    /// The verdict named `name`.
+    pub fn parse(name: &str) -> Self {
+        crate::classify::Verdict::from_name(name).map_or_else(
+            || AgentVerdict::Newer(name.to_string()),
+            AgentVerdict::Known,
+        )
+    }
+
+    /// Its snake_case name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            AgentVerdict::Known(v) => v.as_str(),
+            AgentVerdict::Newer(n) => n,
+        }
+    }
+
+    /// Pullable.
+    pub fn is_ok(&self) -> bool {
+        *self == AgentVerdict::Known(crate::classify::Verdict::Ok)
+    }
+}
+
+impl serde::Serialize for AgentVerdict {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// The exit code for a set of results: the failing verdicts' family code (or MIXED) when any
 /// node cannot pull, else NOT_ASKED when any node was not asked, else OK.
 pub fn exit_code(results: &[NodeResult]) -> u8 {
@@ -166,11 +206,31 @@ pub fn exit_code(results: &[NodeResult]) -> u8 {
             results
                 .iter()
                 .filter(|r| r.cannot_pull())
-                .map(|r| r.verdict.as_deref().unwrap_or("unknown")),
+                .map(|r| r.verdict.as_ref().map_or("unknown", AgentVerdict::as_str)),
         )
     } else if results.iter().any(|r| r.status != NodeStatus::Answered) {
         super::exit::NOT_ASKED
     } else {
         super::exit::OK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_newer_agent_s_verdict_is_kept_by_name_and_counts_as_unknown() {
+        let known = AgentVerdict::parse("unauthorized");
+        assert_eq!(
+            known,
+            AgentVerdict::Known(crate::classify::Verdict::Unauthorized)
+        );
+        assert!(AgentVerdict::parse("ok").is_ok());
+        let newer = AgentVerdict::parse("quantum_entangled");
+        assert_eq!(newer.as_str(), "quantum_entangled");
+        assert!(!newer.is_ok());
+        assert_eq!(serde_json::to_value(&newer).unwrap(), "quantum_entangled");
+        assert_eq!(super::super::exit::cannot_pull([newer.as_str()]), 1);
     }
 }

@@ -149,9 +149,11 @@ impl PodCheck {
         let cannot: Vec<&str> = containers
             .iter()
             .filter_map(|c| match asked(c) {
-                Some(a) => a
-                    .cannot_pull()
-                    .then(|| a.verdict.as_deref().unwrap_or("unknown")),
+                Some(a) => a.cannot_pull().then(|| {
+                    a.verdict
+                        .as_ref()
+                        .map_or("unknown", super::outcome::AgentVerdict::as_str)
+                }),
                 None => c
                     .message_classification
                     .as_ref()

@@ -99,8 +99,8 @@ pub fn image_text(doc: &ImageCheck, wide: bool) -> String {
                     dash(r.node.arch.as_deref()),
                     dash(r.agent_pod.as_deref()),
                     r.verdict
-                        .clone()
-                        .unwrap_or_else(|| r.status.as_str().to_string()),
+                        .as_ref()
+                        .map_or_else(|| r.status.as_str().to_string(), |v| v.as_str().to_string()),
                     dash(r.identity()),
                     dash(r.report_str("reason").or(r.message.as_deref())),
                 ]
@@ -212,7 +212,12 @@ pub fn pod_text(doc: &PodCheck, agent_pod: Option<&str>) -> String {
         }
         match &c.agent {
             Some(a) if a.report.is_some() => {
-                line("Agent says", a.verdict.as_deref().unwrap_or("?"));
+                line(
+                    "Agent says",
+                    a.verdict
+                        .as_ref()
+                        .map_or("?", crate::plugin::outcome::AgentVerdict::as_str),
+                );
                 if let Some(i) = a.identity() {
                     line("As", i);
                 }
@@ -226,7 +231,11 @@ pub fn pod_text(doc: &PodCheck, agent_pod: Option<&str>) -> String {
                         let _ = writeln!(s, "    {e}");
                     }
                 }
-                if a.verdict.as_deref() != Some("ok") {
+                if !a
+                    .verdict
+                    .as_ref()
+                    .is_some_and(crate::plugin::outcome::AgentVerdict::is_ok)
+                {
                     if let Some(r) = a.report_str("remediation") {
                         let _ = writeln!(s, "  {:<15}{r}", "Remediation:");
                     }
