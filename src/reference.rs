@@ -75,14 +75,7 @@ impl ImageRef {
         if tag.is_some_and(|t| !valid_tag(t)) {
             return Err(invalid("invalid tag format"));
         }
-        let (domain, path) = match name.split_once('/') {
-            Some((first, rest))
-                if first.contains('.') || first.contains(':') || first == "localhost" =>
-            {
-                (first, rest)
-            }
-            _ => (DOCKER_HUB, name),
-        };
+        let (domain, path) = split_domain(name).unwrap_or((DOCKER_HUB, name));
         if path.chars().any(|c| c.is_ascii_uppercase()) {
             return Err(invalid("repository name must be lowercase"));
         }
@@ -156,6 +149,14 @@ impl ImageRef {
     pub fn is_loopback_registry(&self) -> bool {
         is_loopback_host(&self.registry)
     }
+}
+
+/// The registry a name writes explicitly and the rest: the first component when it has a `.`
+/// or a `:` or is `localhost` (the distribution reference grammar's rule; `library/nginx` and
+/// `nginx` name none, so they are Docker Hub's, or short names on CRI-O).
+pub fn split_domain(name: &str) -> Option<(&str, &str)> {
+    name.split_once('/')
+        .filter(|(first, _)| first.contains('.') || first.contains(':') || *first == "localhost")
 }
 
 /// Whether `host[:port]` is `localhost` or a loopback address (containerd's `IsLocalhost`,

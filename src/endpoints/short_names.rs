@@ -87,19 +87,12 @@ pub struct Unresolved {
     pub message: String,
 }
 
-/// The name's first path component, when the reference has more than one.
-fn first_component(name: &str) -> Option<&str> {
-    name.split_once('/').map(|(first, _)| first)
-}
-
-/// containers/image's short-name test: no registry part (a first component with a `.` or a
-/// `:`, or `localhost`). `library/nginx` is short; `localhost/app` and `quay.io/app` are not.
+/// containers/image's short-name test: no registry part (the reference grammar's, as
+/// [`crate::reference::split_domain`] reads it). `library/nginx` is short; `localhost/app` and
+/// `quay.io/app` are not.
 pub fn is_short(input: &str) -> bool {
     let name = input.split('@').next().unwrap_or(input);
-    match first_component(name) {
-        None => true,
-        Some(first) => !(first.contains(['.', ':']) || first == "localhost"),
-    }
+    crate::reference::split_domain(name).is_none()
 }
 
 /// `name`, `:tag`, `@digest` of a short reference (the tag only after the last `/`).
@@ -115,16 +108,16 @@ fn split(input: &str) -> (&str, Option<&str>, Option<&str>) {
     }
 }
 
-/// `docker.io/x` → `docker.io/library/x` (containers/image's `ParseNormalizedNamed`).
-fn normalize(name: &str) -> String {
-    let name = match name.strip_prefix("index.docker.io/") {
-        Some(rest) => format!("docker.io/{rest}"),
-        None => name.to_string(),
-    };
-    match name.strip_prefix("docker.io/") {
-        Some(rest) if !rest.contains('/') => format!("docker.io/library/{rest}"),
-        _ => name,
+/// `registry/repository` of a fully-qualified name, normalized as containers/image's
+/// `ParseNormalizedNamed` does (`docker.io/x` → `docker.io/library/x`); `None` when it is short
+/// or no valid reference.
+fn qualified(name: &str) -> Option<String> {
+    if is_short(name) {
+        return None;
     }
+    crate::reference::ImageRef::parse(name)
+        .ok()
+        .map(|r| r.name())
 }
 
 /// An alias's right-hand side: a repository with a registry, no tag, no digest.
@@ -136,12 +129,8 @@ fn parse_value(value: &str) -> std::result::Result<String, String> {
     if value[last..].contains(':') {
         return Err(format!("invalid alias {value:?}: must not contain tag"));
     }
-    if is_short(value) || crate::reference::ImageRef::parse(value).is_err() {
-        return Err(format!(
-            "invalid alias {value:?}: must contain registry and repository"
-        ));
-    }
-    Ok(normalize(value))
+    qualified(value)
+        .ok_or_else(|| format!("invalid alias {value:?}: must contain registry and repository"))
 }
 
 /// An alias's left-hand side: a short repository name, no tag, no digest.
@@ -331,14 +320,13 @@ impl ShortNames {
         }
         let mut candidates = Vec::new();
         for reg in &self.search {
-            let full = normalize(&format!("{reg}/{name}"));
-            if is_short(&full) || crate::reference::ImageRef::parse(&full).is_err() {
+            let Some(full) = qualified(&format!("{reg}/{name}")) else {
                 return Err(Unresolved {
                     message: format!(
                         "creating reference with unqualified-search registry {reg:?}: invalid reference format"
                     ),
                 });
-            }
+            };
             candidates.push(suffix(&full));
         }
         Ok(Some(Resolved {

@@ -178,9 +178,9 @@ fn analyse(message: &str, code: Option<String>) -> MessageDiagnosis {
 
 /// The registry host an image names explicitly (`ghcr.io/x/y` → `ghcr.io`; `nginx` → none).
 fn explicit_registry(image: &str) -> Option<String> {
-    let (first, rest) = image.split_once('/')?;
-    let explicit = first.contains('.') || first.contains(':') || first == "localhost";
-    (explicit && !rest.is_empty()).then(|| first.to_string())
+    crate::reference::split_domain(image)
+        .filter(|(_, rest)| !rest.is_empty())
+        .map(|(domain, _)| domain.to_string())
 }
 
 /// A few aligned lines for people: verdict, reason, image, format, detail, remediation.
