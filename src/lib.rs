@@ -6,8 +6,9 @@
 //! (HTTP exchanges recorded as [`probe::Evidence`]; a 401 or a TLS failure is evidence, not an
 //! `Err`) → [`classify`] (pure: evidence → [`classify::Verdict`] + remediation) → [`report`]
 //! (JSON / text).
-//! [`diagnose`] is the one orchestrator that sees every stage; the CLI and the [`agent`] call it,
-//! and the agent's drift [`monitor`] calls it through the agent's probe service.
+//! [`diagnose`] is the one orchestrator that sees every stage; the CLI calls it directly, and the
+//! long-running agent through its probe [`service`] (cache, coalescing, budgets), which both the
+//! HTTP edge ([`agent`]) and the drift [`monitor`] sit on.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -29,4 +30,5 @@ pub mod reference;
 pub mod report;
 pub mod runtime;
 pub mod secrets;
+pub mod service;
 pub mod term;

@@ -12,6 +12,7 @@ use pullcheck::monitor::metrics::{MonitorMetrics, VerdictGroup};
 use pullcheck::monitor::targets::Workload;
 use pullcheck::probe::ratelimit::RateLimit;
 use pullcheck::report::summary::Summary;
+use pullcheck::service::RefusalKind;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -29,9 +30,10 @@ fn agent_registry() -> Registry {
     let m = Metrics::register(&mut r);
     let mm = MonitorMetrics::register(&mut r, 1);
     m.observe_http("/v1/probe", 200, Duration::from_millis(3));
-    m.observe_probe("leader", Verdict::Ok);
-    m.observe_refusal("saturated");
-    m.observe_exchange("https://r.example/v2/app/manifests/1", Some(200));
+    m.probes.observe_probe("leader", Verdict::Ok);
+    m.probes.observe_refusal(RefusalKind::Saturated);
+    m.probes
+        .observe_exchange("https://r.example/v2/app/manifests/1", Some(200));
     let mut s = Summary::bare(Verdict::Ok, "");
     s.registry = "r.example".into();
     s.rate_limit = Some((
@@ -43,7 +45,7 @@ fn agent_registry() -> Registry {
         },
     ));
     s.expiries = vec![("eks:node-role:eu-west-1".into(), 2.0e9)];
-    m.reports.observe(&s);
+    m.probes.reports.observe(&s);
     let w = |name: &str| Workload {
         namespace: "team-a".into(),
         kind: "deployment".into(),

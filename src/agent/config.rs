@@ -14,10 +14,10 @@ pub use sources::duration;
 pub use sources::Origin;
 
 use super::auth::Authz;
-use super::budget::{self, Rate};
-use super::cache::Ttls;
-use super::guard::Cidr;
-use crate::runtime::RuntimeEndpoint;
+use crate::service::budget::{self, Rate};
+use crate::service::cache::Ttls;
+use crate::service::guard::Cidr;
+pub use crate::service::ProbeSettings;
 use parts::{authz, monitor_settings, probe_settings};
 use sources::{addr, addr_or_off, count, dns_name, Sources};
 use std::net::SocketAddr;
@@ -73,49 +73,6 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
-}
-
-/// Node-side settings the probes use (the same as `pullcheck probe`'s flags).
-#[derive(Debug, Clone)]
-pub struct ProbeSettings {
-    /// Time limit per probe step.
-    pub timeout: Duration,
-    /// containerd certs.d root override.
-    pub hosts_dir: Option<PathBuf>,
-    /// containerd's config file.
-    pub containerd_config: Option<PathBuf>,
-    /// The host's /proc.
-    pub proc_root: PathBuf,
-    /// The kubelet's root dir.
-    pub kubelet_root_dir: Option<PathBuf>,
-    /// Credential provider config.
-    pub image_credential_provider_config: Option<PathBuf>,
-    /// Credential provider binaries.
-    pub image_credential_provider_bin_dir: Option<PathBuf>,
-    /// Time limit per plugin run.
-    pub credential_provider_timeout: Duration,
-    /// CRI endpoint (`None`: detect).
-    pub runtime_endpoint: Option<RuntimeEndpoint>,
-    /// Time limit per CRI call.
-    pub runtime_timeout: Duration,
-    /// Time limit for PullImage.
-    pub runtime_pull_timeout: Duration,
-    /// IMDS endpoint for EKS.
-    pub imds_endpoint: Option<String>,
-    /// GCE metadata host for GKE.
-    pub gce_metadata_host: Option<String>,
-    /// Time limit per metadata request.
-    pub metadata_timeout: Duration,
-    /// Whether the built-in cloud identities (EKS, GKE) are consulted.
-    pub cloud_identity: bool,
-    /// The node's cloud (`--cloud`, or DMI): only its identity is asked.
-    pub cloud: crate::identity::platform::Cloud,
-    /// Where manifest and config bodies are kept across restarts (`None`: memory only).
-    pub state_dir: Option<PathBuf>,
-    /// Whose pull path to follow (`None`: the runtime's own).
-    pub runtime_kind: Option<crate::runtime::kind::RuntimeKind>,
-    /// CRI-O's files.
-    pub crio: crate::endpoints::crio_files::CrioFiles,
 }
 
 /// Request and connection limits.

@@ -1,37 +1,19 @@
-//! What the agent loads once, before binding any port ([`NodeContext::load`]): the node's
-//! credential sources (kubelet view, node file, credential plugins), containerd's registry
-//! configuration (checked here, re-read by every probe so edits apply without a restart),
-//! the CRI client, the proxy containerd uses, and the Kubernetes API client when one can be
-//! had. A problem with any of these is a configuration error naming its key.
+//! What the agent loads once, before binding any port ([`load`]): the node's credential
+//! sources (kubelet view, node file, credential plugins), containerd's registry configuration
+//! (checked here, re-read by every probe so edits apply without a restart), the CRI client, the
+//! proxy the runtime uses, and the Kubernetes API client when one can be had, as the probe
+//! service's [`NodeContext`]. A problem with any of these is a configuration error naming its
+//! key.
 
-use super::config::{Config, Error, Origin, ProbeSettings};
-use crate::endpoints::proxy::{self, ProxyEnv};
+use super::config::{Config, Error, Origin};
+use crate::endpoints::proxy;
 use crate::endpoints::RegistryConfig;
 use crate::identity::cloud::CloudSettings;
 use crate::identity::kube_secrets;
 use crate::identity::node::{NodeIdentity, NodeIdentityConfig};
 use crate::runtime::{RuntimeClient, RuntimeEndpoint};
+use crate::service::NodeContext;
 use std::sync::Arc;
-
-/// The node side every probe shares.
-pub struct NodeContext {
-    /// Node credential sources.
-    pub identity: Arc<NodeIdentity>,
-    /// The CRI client, or why there is none.
-    pub runtime: Result<RuntimeClient, String>,
-    /// The Kubernetes API (pull secrets; TokenReview and SubjectAccessReview).
-    pub kube: Option<kube::Client>,
-    /// Why there is no Kubernetes API client, when there is none.
-    pub kube_missing: Option<String>,
-    /// containerd's proxy environment.
-    pub proxy: ProxyEnv,
-    /// The built-in cloud identities' endpoints (`None`: `--no-cloud-identity`).
-    pub cloud: Option<CloudSettings>,
-    /// What the cloud identities said last, for `/v1/node`.
-    pub cloud_seen: super::node_info::CloudWatch,
-    /// The probe settings from the configuration.
-    pub settings: ProbeSettings,
-}
 
 fn invalid(key: &str, value: String, problem: String) -> Error {
     Error::Invalid {
@@ -42,110 +24,92 @@ fn invalid(key: &str, value: String, problem: String) -> Error {
     }
 }
 
-impl NodeContext {
-    /// Loads everything; must run inside the tokio runtime (the CRI channel spawns there).
-    pub async fn load(c: &Config) -> Result<Self, Error> {
-        let p = &c.probe;
-        let identity = NodeIdentity::load(&NodeIdentityConfig {
-            proc_root: p.proc_root.clone(),
-            kubelet_root_dir: p.kubelet_root_dir.clone(),
-            provider_config: p.image_credential_provider_config.clone(),
-            provider_bin_dir: p.image_credential_provider_bin_dir.clone(),
-            plugin_timeout: p.credential_provider_timeout,
-        })
-        .map_err(|e| {
-            invalid(
-                "image-credential-provider-config",
-                p.image_credential_provider_config
-                    .as_ref()
-                    .map_or_else(|| "(the kubelet's)".into(), |p| p.display().to_string()),
-                crate::identity::error_chain(&e),
-            )
-        })?;
-        RegistryConfig::read(p.containerd_config.as_deref(), p.hosts_dir.as_deref()).map_err(
-            |e| {
-                let (key, value) = match &p.hosts_dir {
-                    Some(h) => ("hosts-dir", h.display().to_string()),
-                    None => (
-                        "containerd-config",
-                        p.containerd_config.as_ref().map_or_else(
-                            || "/etc/containerd/config.toml".into(),
-                            |c| c.display().to_string(),
-                        ),
-                    ),
-                };
-                invalid(key, value, crate::identity::error_chain(&e))
-            },
-        )?;
-        let runtime = match &p.runtime_endpoint {
-            Some(e) => Ok(RuntimeClient::new(e.clone(), p.runtime_timeout)),
-            None => RuntimeEndpoint::detect(std::path::Path::new("/"))
-                .map(|e| RuntimeClient::new(e, p.runtime_timeout))
-                .map_err(|e| e.to_string()),
-        };
-        let (kube, kube_missing) = match kube_secrets::client(c.kubeconfig.as_deref()).await {
-            Ok(client) => (Some(client), None),
-            Err(e) if c.kubeconfig.is_some() => {
-                return Err(invalid(
-                    "kubeconfig",
-                    c.kubeconfig
-                        .as_ref()
-                        .map(|k| k.display().to_string())
-                        .unwrap_or_default(),
-                    e.to_string(),
-                ))
-            }
-            Err(e) => (None, Some(e.to_string())),
-        };
-        if let (Some(addr), None) = (c.network_listen, &kube) {
-            return Err(Error::Conflict {
-                key: "network-listen",
-                problem: format!(
-                    "{addr} needs the Kubernetes API to authenticate callers (TokenReview), \
-                     and none is configured: {}",
-                    kube_missing.as_deref().unwrap_or("no client")
+/// Loads everything; must run inside the tokio runtime (the CRI channel spawns there).
+pub async fn load(c: &Config) -> Result<NodeContext, Error> {
+    let p = &c.probe;
+    let identity = NodeIdentity::load(&NodeIdentityConfig {
+        proc_root: p.proc_root.clone(),
+        kubelet_root_dir: p.kubelet_root_dir.clone(),
+        provider_config: p.image_credential_provider_config.clone(),
+        provider_bin_dir: p.image_credential_provider_bin_dir.clone(),
+        plugin_timeout: p.credential_provider_timeout,
+    })
+    .map_err(|e| {
+        invalid(
+            "image-credential-provider-config",
+            p.image_credential_provider_config
+                .as_ref()
+                .map_or_else(|| "(the kubelet's)".into(), |p| p.display().to_string()),
+            crate::identity::error_chain(&e),
+        )
+    })?;
+    RegistryConfig::read(p.containerd_config.as_deref(), p.hosts_dir.as_deref()).map_err(|e| {
+        let (key, value) = match &p.hosts_dir {
+            Some(h) => ("hosts-dir", h.display().to_string()),
+            None => (
+                "containerd-config",
+                p.containerd_config.as_ref().map_or_else(
+                    || "/etc/containerd/config.toml".into(),
+                    |c| c.display().to_string(),
                 ),
-            });
-        }
-        let proxy = proxy::detect_for(
-            &p.proc_root,
-            crate::runtime::kind::RuntimeKind::choose(
-                p.runtime_kind,
-                None,
-                runtime.as_ref().ok().map(|c| c.endpoint().path.as_path()),
-            )
-            .kind,
-        );
-        Ok(NodeContext {
-            identity: Arc::new(identity),
-            runtime,
-            kube,
-            kube_missing,
-            // The pulling runtime's proxy environment: CRI-O's on a CRI-O node (the flag, or
-            // the socket's path; the CRI name is not known yet).
-            proxy,
-            cloud: p.cloud_identity.then(|| CloudSettings {
-                imds_endpoint: p.imds_endpoint.clone(),
-                gce_metadata_host: p.gce_metadata_host.clone(),
-                timeout: p.metadata_timeout,
-                cloud: p.cloud.clone(),
-            }),
-            cloud_seen: Default::default(),
-            settings: p.clone(),
-        })
-    }
-
-    /// The CRI client for a runtime pull: the detected one, else the default socket (its
-    /// absence then shows as `runtime_unavailable`, as in the CLI).
-    pub fn runtime_for_pull(&self, timeout: std::time::Duration) -> RuntimeClient {
-        match &self.runtime {
-            Ok(c) => c.clone(),
-            Err(_) => RuntimeClient::new(
-                RuntimeEndpoint {
-                    path: crate::runtime::endpoint::KNOWN_SOCKETS[0].1.into(),
-                },
-                timeout,
             ),
+        };
+        invalid(key, value, crate::identity::error_chain(&e))
+    })?;
+    let runtime = match &p.runtime_endpoint {
+        Some(e) => Ok(RuntimeClient::new(e.clone(), p.runtime_timeout)),
+        None => RuntimeEndpoint::detect(std::path::Path::new("/"))
+            .map(|e| RuntimeClient::new(e, p.runtime_timeout))
+            .map_err(|e| e.to_string()),
+    };
+    let (kube, kube_missing) = match kube_secrets::client(c.kubeconfig.as_deref()).await {
+        Ok(client) => (Some(client), None),
+        Err(e) if c.kubeconfig.is_some() => {
+            return Err(invalid(
+                "kubeconfig",
+                c.kubeconfig
+                    .as_ref()
+                    .map(|k| k.display().to_string())
+                    .unwrap_or_default(),
+                e.to_string(),
+            ))
         }
+        Err(e) => (None, Some(e.to_string())),
+    };
+    if let (Some(addr), None) = (c.network_listen, &kube) {
+        return Err(Error::Conflict {
+            key: "network-listen",
+            problem: format!(
+                "{addr} needs the Kubernetes API to authenticate callers (TokenReview), \
+                     and none is configured: {}",
+                kube_missing.as_deref().unwrap_or("no client")
+            ),
+        });
     }
+    let proxy = proxy::detect_for(
+        &p.proc_root,
+        crate::runtime::kind::RuntimeKind::choose(
+            p.runtime_kind,
+            None,
+            runtime.as_ref().ok().map(|c| c.endpoint().path.as_path()),
+        )
+        .kind,
+    );
+    Ok(NodeContext {
+        identity: Arc::new(identity),
+        runtime,
+        kube,
+        kube_missing,
+        // The pulling runtime's proxy environment: CRI-O's on a CRI-O node (the flag, or
+        // the socket's path; the CRI name is not known yet).
+        proxy,
+        cloud: p.cloud_identity.then(|| CloudSettings {
+            imds_endpoint: p.imds_endpoint.clone(),
+            gce_metadata_host: p.gce_metadata_host.clone(),
+            timeout: p.metadata_timeout,
+            cloud: p.cloud.clone(),
+        }),
+        cloud_seen: Default::default(),
+        settings: p.clone(),
+    })
 }

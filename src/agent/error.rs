@@ -2,6 +2,7 @@
 //! (callers branch on it), the HTTP status it maps to, and `Retry-After` on 429 and 503.
 //! Client mistakes are always 4xx; 5xx means the agent or the node is at fault.
 
+use crate::service::{Refusal, RefusalKind};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -130,6 +131,29 @@ impl ApiError {
         self.retry_after
             .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
             .map(|s| s.max(1))
+    }
+}
+
+impl From<Refusal> for ApiError {
+    /// The API error code of each refusal kind; the message and `Retry-After` carry over.
+    fn from(r: Refusal) -> Self {
+        let code = match r.kind {
+            RefusalKind::RegistryNotAllowed => Code::RegistryNotAllowed,
+            RefusalKind::Saturated => Code::Saturated,
+            RefusalKind::RegistryBudgetExhausted => Code::RegistryBudgetExhausted,
+            RefusalKind::KubernetesUnavailable => Code::KubernetesUnavailable,
+            RefusalKind::PodNotFound => Code::PodNotFound,
+            RefusalKind::InvalidPullSecret => Code::InvalidPullSecret,
+            RefusalKind::InvalidReference => Code::InvalidParameter,
+            RefusalKind::KubernetesError => Code::KubernetesError,
+            RefusalKind::NodeConfiguration => Code::NodeConfiguration,
+            RefusalKind::Internal => Code::Internal,
+        };
+        ApiError {
+            code,
+            message: r.message,
+            retry_after: r.retry_after,
+        }
     }
 }
 

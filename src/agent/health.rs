@@ -3,8 +3,8 @@
 //! ([`metrics_router`]: `/metrics` in OpenMetrics text, plus the two health endpoints, served
 //! while the API drains).
 
-use super::node_info::RuntimeState;
 use super::routes::{json, json_response, method_not_allowed, not_found, AppState};
+use crate::service::RuntimeState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -1,6 +1,9 @@
 //! `pullcheck agent`: the per-node service SREs, the kubectl plugin and alerting ask "can this
-//! node pull X". Every answer comes from [`diagnose`](crate::diagnose::diagnose), the one
-//! orchestrator, through [`service::ProbeService`] (cache, coalescing, budgets).
+//! node pull X" — the HTTP edge. Every answer comes from [`diagnose`](crate::diagnose::diagnose),
+//! the one orchestrator, through the probe service ([`crate::service::ProbeService`]: cache,
+//! coalescing, budgets), which the drift [`monitor`](crate::monitor) shares. This module parses
+//! requests ([`params`]), authenticates callers ([`auth`], [`origin`]), maps the service's
+//! refusals to API errors ([`error`]), and wires the parts together ([`run`]).
 //!
 //! Endpoints on `--listen` (loopback, no authentication: reach it with `kubectl port-forward`),
 //! and the same behind TokenReview + SubjectAccessReview on the optional `--network-listen`:
@@ -23,13 +26,9 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
-pub mod budget;
-pub mod cache;
-pub mod coalesce;
 pub mod config;
 pub mod context;
 pub mod error;
-pub mod guard;
 pub mod health;
 pub mod metrics;
 pub mod node_info;
@@ -37,22 +36,19 @@ pub mod openapi;
 pub mod origin;
 pub mod params;
 pub mod process_metrics;
-pub mod report_metrics;
 pub mod routes;
 pub mod scrub;
 pub mod server;
-pub mod service;
 pub mod shutdown;
 
+use crate::service::budget::{Budgets, Limiter};
+use crate::service::cache::Cache;
+use crate::service::guard::Guard;
+use crate::service::rate_limits::RateLimitBoard;
+use crate::service::{ProbeService, RuntimeWatch};
 use auth::Authenticator;
-use budget::{Budgets, Limiter};
-use cache::Cache;
 use config::{AgentArgs, Config, LogFormat, EX_USAGE};
-use context::NodeContext;
-use guard::Guard;
-use node_info::{RateLimitBoard, RuntimeWatch};
 use routes::AppState;
-use service::ProbeService;
 use shutdown::{Drained, Shutdown};
 
 /// Connections the health listener holds open at once (kubelet probes need one or two).
@@ -148,7 +144,7 @@ fn local(l: &TcpListener) -> String {
 
 /// Loads the node context, binds the listeners, serves until SIGTERM/SIGINT, drains.
 pub async fn run(config: Config) -> Result<(), Error> {
-    let ctx = Arc::new(NodeContext::load(&config).await?);
+    let ctx = Arc::new(context::load(&config).await?);
     if let Some(why) = &ctx.kube_missing {
         tracing::info!(reason = %why, "no Kubernetes API access: pod and secret parameters answer 422");
     }
@@ -172,7 +168,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
             config.registry_budgets.clone(),
         ),
         Limiter::new(config.max_concurrent_probes),
-        metrics.clone(),
+        metrics.probes.clone(),
         seen.clone(),
     ));
     let shutdown = Shutdown::default();
@@ -183,7 +179,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
         runtime_watch.clone(),
         config.node_name.clone(),
         config.monitor.clone(),
-        (monitor_metrics, metrics.clone()),
+        (monitor_metrics, metrics.probes.clone()),
     );
     let state = AppState {
         service: service.clone(),

@@ -6,10 +6,10 @@
 
 use super::error::{Code, ErrorBody};
 use super::health::{self, Health, Ready};
-use super::node_info::RuntimeState;
 use super::params::ProbeBody;
 use super::routes;
 use crate::classify::Verdict;
+use crate::service::RuntimeState;
 use std::borrow::Cow;
 use utoipa::openapi::schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;

@@ -1,12 +1,13 @@
-//! The probe request: `GET /v1/probe` query ([`ProbeQuery`]) or `POST /v1/probe` JSON
-//! ([`ProbeBody`]), with the same fields, validated into [`ProbeParams`]. Its [`ProbeKey`]
-//! (image × identity set × platform × runtime pull) names identical probes for coalescing and
-//! caching; the identity set is the pod and secret *references*, never secret values.
+//! The probe request on the wire: `GET /v1/probe` query ([`ProbeQuery`], parsed by
+//! [`from_query`]) or `POST /v1/probe` JSON ([`ProbeBody`], parsed by [`from_json`]), with the
+//! same fields, validated into the probe service's [`ProbeRequest`]. Every mistake is a 4xx
+//! [`ApiError`] naming the parameter.
 
 use super::error::{ApiError, Code};
 use crate::identity::kube_secrets::ObjectRef;
 use crate::platform::Platform;
 use crate::reference::ImageRef;
+use crate::service::ProbeRequest;
 use serde::Deserialize;
 
 /// Longest image reference accepted (a full reference with registry, 255-byte name, tag and
@@ -16,7 +17,7 @@ pub const MAX_IMAGE_BYTES: usize = 1024;
 /// Most `secret` references in one request.
 pub const MAX_SECRETS: usize = 16;
 
-/// `GET /v1/probe` parameters (documentation of the query; it is parsed by [`ProbeParams::from_query`]).
+/// `GET /v1/probe` parameters (documentation of the query; it is parsed by [`from_query`]).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
@@ -64,37 +65,6 @@ pub struct ProbeBody {
     pub fresh: bool,
 }
 
-/// A validated probe request.
-#[derive(Debug, Clone)]
-pub struct ProbeParams {
-    /// The reference as given (trimmed).
-    pub image: String,
-    /// It, parsed.
-    pub parsed: ImageRef,
-    /// The pod.
-    pub pod: Option<ObjectRef>,
-    /// More pull secrets.
-    pub secrets: Vec<ObjectRef>,
-    /// A platform other than the node's.
-    pub platform: Option<Platform>,
-    /// Also pull through the runtime.
-    pub runtime_pull: bool,
-    /// Skip the cache.
-    pub fresh: bool,
-    /// A background re-probe (the drift monitor's): it may use only half of the registry's
-    /// budget, so that callers of the API are never starved by it. Never set by a request.
-    pub background: bool,
-}
-
-/// What makes two probes identical.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ProbeKey {
-    image: String,
-    identities: Vec<String>,
-    platform: Option<String>,
-    runtime_pull: bool,
-}
-
 fn invalid(message: String) -> ApiError {
     ApiError::new(Code::InvalidParameter, message)
 }
@@ -115,25 +85,24 @@ fn truncate(s: &str) -> String {
     crate::bounded::clip(s, 64)
 }
 
-impl ProbeParams {
-    /// Parses `image=…&pod=…&secret=…&platform=…&runtimePull=…&fresh=…` (percent-decoded;
-    /// unknown or repeated single-valued parameters are refused).
-    pub fn from_query(query: &str) -> Result<Self, ApiError> {
-        let mut image = None;
-        let mut pod = None;
-        let mut secrets = Vec::new();
-        let mut platform = None;
-        let mut runtime_pull = false;
-        let mut fresh = false;
-        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
-            let once = |slot: &Option<String>| {
-                if slot.is_some() {
-                    Err(invalid(format!("{k}: given more than once")))
-                } else {
-                    Ok(())
-                }
-            };
-            match k.as_ref() {
+/// Parses `image=…&pod=…&secret=…&platform=…&runtimePull=…&fresh=…` (percent-decoded;
+/// unknown or repeated single-valued parameters are refused).
+pub fn from_query(query: &str) -> Result<ProbeRequest, ApiError> {
+    let mut image = None;
+    let mut pod = None;
+    let mut secrets = Vec::new();
+    let mut platform = None;
+    let mut runtime_pull = false;
+    let mut fresh = false;
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        let once = |slot: &Option<String>| {
+            if slot.is_some() {
+                Err(invalid(format!("{k}: given more than once")))
+            } else {
+                Ok(())
+            }
+        };
+        match k.as_ref() {
                 "image" => {
                     once(&image)?;
                     image = Some(v.into_owned());
@@ -159,92 +128,75 @@ impl ProbeParams {
                     ))
                 }
             }
-        }
-        Self::validate(ProbeBody {
-            image: image.ok_or_else(|| {
-                ApiError::new(
-                    Code::MissingParameter,
-                    "image: required (e.g. ?image=nginx)",
-                )
-            })?,
-            pod,
-            secret: secrets,
-            platform,
-            runtime_pull,
-            fresh,
-        })
     }
+    validate(ProbeBody {
+        image: image.ok_or_else(|| {
+            ApiError::new(
+                Code::MissingParameter,
+                "image: required (e.g. ?image=nginx)",
+            )
+        })?,
+        pod,
+        secret: secrets,
+        platform,
+        runtime_pull,
+        fresh,
+    })
+}
 
-    /// Parses a JSON body (unknown fields refused).
-    pub fn from_json(body: &[u8]) -> Result<Self, ApiError> {
-        let parsed: ProbeBody = serde_json::from_slice(body).map_err(|e| {
-            let what = if e.is_data() {
-                "does not match the request schema"
-            } else {
-                "is not valid JSON"
-            };
-            ApiError::new(Code::InvalidJson, format!("the body {what}: {e}"))
-        })?;
-        Self::validate(parsed)
-    }
-
-    fn validate(b: ProbeBody) -> Result<Self, ApiError> {
-        let image = b.image.trim().to_string();
-        if image.is_empty() {
-            return Err(ApiError::new(Code::MissingParameter, "image: empty"));
-        }
-        if image.len() > MAX_IMAGE_BYTES {
-            return Err(ApiError::new(
-                Code::InvalidImage,
-                format!("image: longer than {MAX_IMAGE_BYTES} bytes"),
-            ));
-        }
-        let parsed = ImageRef::parse(&image)
-            .map_err(|e| ApiError::new(Code::InvalidImage, format!("image: {e}")))?;
-        let object = |what: &'static str, s: &str| {
-            ObjectRef::parse(what, s).map_err(|e| invalid(e.to_string()))
+/// Parses a JSON body (unknown fields refused).
+pub fn from_json(body: &[u8]) -> Result<ProbeRequest, ApiError> {
+    let parsed: ProbeBody = serde_json::from_slice(body).map_err(|e| {
+        let what = if e.is_data() {
+            "does not match the request schema"
+        } else {
+            "is not valid JSON"
         };
-        let pod = b.pod.as_deref().map(|p| object("pod", p)).transpose()?;
-        if b.secret.len() > MAX_SECRETS {
-            return Err(invalid(format!("secret: at most {MAX_SECRETS} references")));
-        }
-        let secrets = b
-            .secret
-            .iter()
-            .map(|s| object("secret", s))
-            .collect::<Result<Vec<_>, _>>()?;
-        let platform = b
-            .platform
-            .as_deref()
-            .filter(|p| !p.is_empty())
-            .map(|p| Platform::parse(p).map_err(|e| invalid(format!("platform: {e}"))))
-            .transpose()?;
-        Ok(ProbeParams {
-            image,
-            parsed,
-            pod,
-            secrets,
-            platform,
-            runtime_pull: b.runtime_pull,
-            fresh: b.fresh,
-            background: false,
-        })
-    }
+        ApiError::new(Code::InvalidJson, format!("the body {what}: {e}"))
+    })?;
+    validate(parsed)
+}
 
-    /// The coalescing and cache key.
-    pub fn key(&self) -> ProbeKey {
-        let mut identities = Vec::with_capacity(self.secrets.len() + 1);
-        if let Some(p) = &self.pod {
-            identities.push(format!("pod:{p}"));
-        }
-        identities.extend(self.secrets.iter().map(|s| format!("secret:{s}")));
-        ProbeKey {
-            image: self.image.clone(),
-            identities,
-            platform: self.platform.as_ref().map(ToString::to_string),
-            runtime_pull: self.runtime_pull,
-        }
+fn validate(b: ProbeBody) -> Result<ProbeRequest, ApiError> {
+    let image = b.image.trim().to_string();
+    if image.is_empty() {
+        return Err(ApiError::new(Code::MissingParameter, "image: empty"));
     }
+    if image.len() > MAX_IMAGE_BYTES {
+        return Err(ApiError::new(
+            Code::InvalidImage,
+            format!("image: longer than {MAX_IMAGE_BYTES} bytes"),
+        ));
+    }
+    let parsed = ImageRef::parse(&image)
+        .map_err(|e| ApiError::new(Code::InvalidImage, format!("image: {e}")))?;
+    let object =
+        |what: &'static str, s: &str| ObjectRef::parse(what, s).map_err(|e| invalid(e.to_string()));
+    let pod = b.pod.as_deref().map(|p| object("pod", p)).transpose()?;
+    if b.secret.len() > MAX_SECRETS {
+        return Err(invalid(format!("secret: at most {MAX_SECRETS} references")));
+    }
+    let secrets = b
+        .secret
+        .iter()
+        .map(|s| object("secret", s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let platform = b
+        .platform
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .map(|p| Platform::parse(p).map_err(|e| invalid(format!("platform: {e}"))))
+        .transpose()?;
+    Ok(ProbeRequest {
+        image,
+        parsed,
+        pod,
+        secrets,
+        platform,
+        runtime_pull: b.runtime_pull,
+        fresh: b.fresh,
+        background: false,
+    })
 }
 
 #[cfg(test)]
@@ -253,7 +205,7 @@ mod tests {
 
     #[test]
     fn query_parses_every_field() {
-        let p = ProbeParams::from_query(
+        let p = from_query(
             "image=ghcr.io%2Forg%2Fapp%3Av1&pod=ns%2Fweb-0&secret=ns/a&secret=ns/b&platform=linux/arm64&runtimePull=true&fresh=1",
         )
         .unwrap();
@@ -277,7 +229,7 @@ mod tests {
             ("image=nginx&platform=%2F%2F", Code::InvalidParameter),
             ("image=nginx&fresh=maybe", Code::InvalidParameter),
         ] {
-            let e = ProbeParams::from_query(q).unwrap_err();
+            let e = from_query(q).unwrap_err();
             assert_eq!(e.code, code, "{q}: {e}");
             assert!(e.code.status().is_client_error());
         }
@@ -285,8 +237,7 @@ mod tests {
 
     #[test]
     fn json_refuses_unknown_fields_and_bad_types() {
-        let p =
-            ProbeParams::from_json(br#"{"image":"nginx","secret":["a/b"],"fresh":true}"#).unwrap();
+        let p = from_json(br#"{"image":"nginx","secret":["a/b"],"fresh":true}"#).unwrap();
         assert_eq!(p.secrets[0].to_string(), "a/b");
         for body in [
             &br#"{"image":"nginx","colour":1}"#[..],
@@ -295,21 +246,19 @@ mod tests {
             br#"[]"#,
             br#"{}"#,
         ] {
-            assert_eq!(
-                ProbeParams::from_json(body).unwrap_err().code,
-                Code::InvalidJson
-            );
+            assert_eq!(from_json(body).unwrap_err().code, Code::InvalidJson);
         }
     }
 
     #[test]
-    fn keys_name_identities_by_reference() {
-        let a = ProbeParams::from_query("image=nginx&secret=ns/a").unwrap();
-        let b = ProbeParams::from_json(br#"{"image":"nginx","secret":["ns/a"]}"#).unwrap();
+    fn query_and_body_name_the_same_probe() {
+        let a = from_query("image=nginx&secret=ns/a").unwrap();
+        let b = from_json(br#"{"image":"nginx","secret":["ns/a"]}"#).unwrap();
         assert_eq!(a.key(), b.key());
-        let c = ProbeParams::from_query("image=nginx&secret=ns/b").unwrap();
+        let c = from_query("image=nginx&secret=ns/b").unwrap();
         assert_ne!(a.key(), c.key());
-        let d = ProbeParams::from_query("image=nginx&secret=ns/a&fresh=true").unwrap();
+        let d = from_query("image=nginx&secret=ns/a&fresh=true").unwrap();
         assert_eq!(a.key(), d.key(), "fresh does not change what is probed");
+        assert!(!a.background, "a request is never background work");
     }
 }

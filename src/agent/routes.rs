@@ -6,16 +6,16 @@
 
 use super::auth::{self, Authenticator};
 use super::config::Limits;
-use super::context::NodeContext;
 use super::error::{ApiError, Code, ErrorBody};
 use super::health;
 use super::metrics::Metrics;
-use super::node_info::{self, AgentState, NodeView, RateLimitBoard, RuntimeWatch};
+use super::node_info::{self, AgentState, NodeView};
 use super::openapi::{NodeDoc, ReportDoc};
 use super::origin::{self, AllowedHosts};
-use super::params::{ProbeBody, ProbeParams, ProbeQuery};
-use super::service::{ProbeService, Served};
+use super::params::{self, ProbeBody, ProbeQuery};
 use super::shutdown::Shutdown;
+use crate::service::rate_limits::RateLimitBoard;
+use crate::service::{NodeContext, ProbeRequest, ProbeService, RuntimeWatch, Served};
 use axum::body::Body;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -140,7 +140,7 @@ pub(super) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     }
 }
 
-async fn answer(st: &AppState, params: ProbeParams) -> Response {
+async fn answer(st: &AppState, params: ProbeRequest) -> Response {
     match st.service.probe(params).await {
         Ok(a) => {
             let mut resp = json_response(StatusCode::OK, a.body);
@@ -154,7 +154,7 @@ async fn answer(st: &AppState, params: ProbeParams) -> Response {
             }
             resp
         }
-        Err(e) => e.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
@@ -184,7 +184,7 @@ async fn answer(st: &AppState, params: ProbeParams) -> Response {
     )
 )]
 pub async fn probe_get(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    match ProbeParams::from_query(q.as_deref().unwrap_or("")) {
+    match params::from_query(q.as_deref().unwrap_or("")) {
         // A GET must not act on the node: a link or an <img> could send it cross-site.
         Ok(params) if params.runtime_pull => ApiError::new(
             Code::MethodNotAllowed,
@@ -223,7 +223,7 @@ pub async fn probe_get(State(st): State<AppState>, RawQuery(q): RawQuery) -> Res
 )]
 pub async fn probe_post(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     match read_json_body(&st.limits, &headers, body).await {
-        Ok(bytes) => match ProbeParams::from_json(&bytes) {
+        Ok(bytes) => match params::from_json(&bytes) {
             Ok(params) => answer(&st, params).await,
             Err(e) => e.into_response(),
         },

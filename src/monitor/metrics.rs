@@ -451,7 +451,7 @@ mod tests {
             m.set_workload(&w("a"), Verdict::Unauthorized),
             "known sets update"
         );
-        let text = crate::agent::metrics::encode(&reg);
+        let text = crate::service::metrics::encode(&reg);
         let l = "{namespace=\"ns\",container=\"c\",image=\"r/i:1\",kind=\"deployment\",name=\"a\"}";
         assert!(
             text.contains(&format!(
@@ -465,7 +465,7 @@ mod tests {
             "pullcheck_monitor_series_dropped_total{family=\"k8s_image_availability_exporter\"} 1"
         ));
         m.remove_workload(&w("a"));
-        let text = crate::agent::metrics::encode(&reg);
+        let text = crate::service::metrics::encode(&reg);
         assert!(!text.contains("name=\"a\""));
     }
 
@@ -487,7 +487,7 @@ mod tests {
             Verdict::Unauthorized,
             Some(Verdict::Ok),
         );
-        let text = crate::agent::metrics::encode(&reg);
+        let text = crate::service::metrics::encode(&reg);
         // The failing tag names the series, so the alert can say what to probe.
         assert!(text.contains("pullcheck_probe_verdict{registry=\"r\",repository=\"i\",identity=\"secret:a/s\",verdict=\"unauthorized\",image=\"r/i:1\"} 1"), "{text}");
         assert!(
@@ -496,13 +496,13 @@ mod tests {
         );
         assert!(text.contains("pullcheck_verdict_transitions_total{registry=\"r\",repository=\"i\",from=\"ok\",to=\"unauthorized\"} 1"));
         m.remove_verdict("i:1");
-        let text = crate::agent::metrics::encode(&reg);
+        let text = crate::service::metrics::encode(&reg);
         assert!(
             text.contains("identity=\"secret:a/s\",verdict=\"ok\",image=\"r/i:2\"} 1"),
             "{text}"
         );
         assert!(!text.contains("r/i:1"), "the old series is gone: {text}");
         m.remove_verdict("i:2");
-        assert!(!crate::agent::metrics::encode(&reg).contains("pullcheck_probe_verdict{"));
+        assert!(!crate::service::metrics::encode(&reg).contains("pullcheck_probe_verdict{"));
     }
 }

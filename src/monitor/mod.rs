@@ -24,16 +24,13 @@ pub mod status;
 pub mod targets;
 pub mod watchlist;
 
-use crate::agent::context::NodeContext;
-use crate::agent::error::{ApiError, Code};
-use crate::agent::node_info::RuntimeWatch;
-use crate::agent::params::ProbeParams;
-use crate::agent::service::ProbeService;
 use crate::classify::runtime_message::{self, MessageDiagnosis};
 use crate::classify::Verdict;
 use crate::identity::kube_secrets::ObjectRef;
 use crate::reference::ImageRef;
 use crate::report::summary::Summary;
+use crate::service::metrics::ProbeMetrics;
+use crate::service::{NodeContext, ProbeRequest, ProbeService, Refusal, RuntimeWatch};
 use events::{Notice, Published, Publisher};
 use metrics::{MonitorMetrics, VerdictGroup};
 use pods::PodStore;
@@ -92,7 +89,7 @@ impl Default for Settings {
 
 /// A finished piece of background work.
 enum Done {
-    Probe(TargetKey, Result<Arc<Summary>, ApiError>),
+    Probe(TargetKey, Result<Arc<Summary>, Refusal>),
     Diagnosis((String, String), Result<Diagnosed, String>),
     Event(Result<Published, String>),
 }
@@ -105,7 +102,7 @@ pub struct Monitor {
     node: Option<String>,
     settings: Settings,
     metrics: Arc<MonitorMetrics>,
-    agent_metrics: Arc<crate::agent::metrics::Metrics>,
+    probe_metrics: Arc<ProbeMetrics>,
     pods: Arc<PodStore>,
     state: Mutex<State>,
     watch_list: Mutex<Option<WatchFile>>,
@@ -124,7 +121,7 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 impl Monitor {
-    /// Assembles the monitor; `metrics` are registered by the caller, and `agent_metrics`'
+    /// Assembles the monitor; `metrics` are registered by the caller, and `probe_metrics`'
     /// report metrics are pruned by it.
     pub fn new(
         service: Arc<ProbeService>,
@@ -132,7 +129,7 @@ impl Monitor {
         runtime: Arc<RuntimeWatch>,
         node: Option<String>,
         settings: Settings,
-        (metrics, agent_metrics): (Arc<MonitorMetrics>, Arc<crate::agent::metrics::Metrics>),
+        (metrics, probe_metrics): (Arc<MonitorMetrics>, Arc<ProbeMetrics>),
     ) -> Arc<Self> {
         let pods_not_watched = match (&ctx.kube, &node) {
             (None, _) => Some(format!(
@@ -165,7 +162,7 @@ impl Monitor {
             node,
             settings,
             metrics,
-            agent_metrics,
+            probe_metrics,
             pods: Arc::new(PodStore::default()),
             publisher,
             pods_not_watched,
@@ -198,7 +195,7 @@ impl Monitor {
                 let state = me.runtime.state(&me.ctx).await;
                 me.metrics
                     .set_runtime_up(state.verdict == crate::classify::Verdict::Ok);
-                me.agent_metrics.reports.prune(Instant::now());
+                me.probe_metrics.reports.prune(Instant::now());
                 tokio::time::sleep(RUNTIME_POLL).await;
             }
         }));
@@ -288,7 +285,7 @@ impl Monitor {
         generation
     }
 
-    fn params(key: &TargetKey, pod: Option<&ObjectRef>) -> Result<ProbeParams, Arc<Summary>> {
+    fn params(key: &TargetKey, pod: Option<&ObjectRef>) -> Result<ProbeRequest, Arc<Summary>> {
         let parsed = ImageRef::parse(&key.image).map_err(|e| {
             Arc::new(Summary::bare(
                 Verdict::InvalidReference,
@@ -302,7 +299,7 @@ impl Monitor {
                 .collect(),
             _ => Vec::new(),
         };
-        Ok(ProbeParams {
+        Ok(ProbeRequest {
             image: key.image.clone(),
             parsed,
             pod: pod.cloned(),
@@ -424,7 +421,7 @@ impl Monitor {
     fn finish_probe(
         &self,
         key: TargetKey,
-        result: Result<Arc<Summary>, ApiError>,
+        result: Result<Arc<Summary>, Refusal>,
         work: &mut JoinSet<Done>,
     ) {
         let now = Instant::now();
@@ -439,11 +436,9 @@ impl Monitor {
             t.running = false;
             match result {
                 Err(e) => {
-                    t.due = match (e.code, e.retry_after) {
-                        (Code::RegistryBudgetExhausted | Code::Saturated, Some(after)) => {
-                            schedule.after_budget(now, after)
-                        }
-                        _ => schedule.next(now, true),
+                    t.due = match e.retry_after.filter(|_| e.passes()) {
+                        Some(after) => schedule.after_budget(now, after),
+                        None => schedule.next(now, true),
                     };
                     tracing::debug!(target = %key, error = %e.message, "monitor probe gave no verdict");
                     t.error = Some(e.message);

@@ -1,4 +1,5 @@
-//! The probe service behind `/v1/probe` ([`ProbeService::probe`]): registry policy by name →
+//! The probe service ([`ProbeService::probe`]), behind `/v1/probe` and the drift monitor alike:
+//! registry policy by name →
 //! answer cache (unless `fresh`) → coalescing of identical probes in flight → for the one probe
 //! that goes upstream: the concurrency limit, the registry policy by address → [`diagnose`]
 //! (each manifest GET it needs asks the registry's budget; a probe that HEAD proves known needs
@@ -9,17 +10,18 @@ use super::budget::{Budgets, GetBudget, Limiter};
 use super::cache::Cache;
 use super::coalesce::{Coalescer, Role};
 use super::context::NodeContext;
-use super::error::{ApiError, Code};
 use super::guard::{self, Guard};
-use super::metrics::Metrics;
-use super::node_info::RateLimitBoard;
-use super::params::{ProbeKey, ProbeParams};
+use super::metrics::ProbeMetrics;
+use super::rate_limits::RateLimitBoard;
+use super::refusal::{Refusal, RefusalKind};
+use super::request::{ProbeKey, ProbeRequest};
+use super::state_dir::{StateDir, StateDoc};
 use crate::classify::Verdict;
 use crate::diagnose::{self, KubeRequest, Request, RuntimePullRequest};
 use crate::identity::kube_secrets;
 use crate::platform::Platform;
 use crate::probe::policy::AddressPolicy;
-use crate::probe::store::{self, Store};
+use crate::probe::store::Store;
 use crate::probe::{cost, Options, Prober};
 use crate::report::summary::Summary;
 use bytes::Bytes;
@@ -120,12 +122,12 @@ pub struct ProbeService {
     ctx: Arc<NodeContext>,
     probers: Probers,
     cache: Cache<ProbeKey>,
-    flights: Coalescer<ProbeKey, Result<Probed, ApiError>>,
+    flights: Coalescer<ProbeKey, Result<Probed, Refusal>>,
     guard: Guard,
     budgets: Arc<Budgets>,
     limiter: Limiter,
     state: StateDir,
-    metrics: Arc<Metrics>,
+    metrics: Arc<ProbeMetrics>,
     seen: Arc<RateLimitBoard>,
     versions: VersionSeen,
 }
@@ -152,7 +154,7 @@ impl ProbeService {
         guard: Guard,
         budgets: Budgets,
         limiter: Limiter,
-        metrics: Arc<Metrics>,
+        metrics: Arc<ProbeMetrics>,
         seen: Arc<RateLimitBoard>,
     ) -> Self {
         // Every connection a probe makes obeys the registry policy, not only the first.
@@ -190,7 +192,7 @@ impl ProbeService {
     }
 
     /// Answers one probe request.
-    pub async fn probe(self: &Arc<Self>, p: ProbeParams) -> Result<Answer, ApiError> {
+    pub async fn probe(self: &Arc<Self>, p: ProbeRequest) -> Result<Answer, Refusal> {
         let result = self.answer(p).await;
         match &result {
             Ok(a) => {
@@ -201,15 +203,15 @@ impl ProbeService {
                 };
                 self.metrics.observe_probe(how, a.verdict);
             }
-            Err(e) => self.metrics.observe_refusal(code_label(e.code)),
+            Err(e) => self.metrics.observe_refusal(e.kind),
         }
         result
     }
 
-    async fn answer(self: &Arc<Self>, p: ProbeParams) -> Result<Answer, ApiError> {
-        if (p.pod.is_some() || !p.secrets.is_empty()) && self.ctx.kube.is_none() {
-            return Err(ApiError::new(
-                Code::KubernetesUnavailable,
+    async fn answer(self: &Arc<Self>, p: ProbeRequest) -> Result<Answer, Refusal> {
+        if p.needs_kube() && self.ctx.kube.is_none() {
+            return Err(Refusal::new(
+                RefusalKind::KubernetesUnavailable,
                 format!(
                     "pod and secret need the Kubernetes API, and this agent has none: {}",
                     self.ctx.kube_missing.as_deref().unwrap_or("not configured")
@@ -235,7 +237,7 @@ impl ProbeService {
             .flights
             .run(key, move || async move { svc.fly(flight_key, p).await })
             .await
-            .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
+            .map_err(|e| Refusal::new(RefusalKind::Internal, e.to_string()))?;
         let probed = result?;
         Ok(Answer {
             body: probed.body,
@@ -249,10 +251,10 @@ impl ProbeService {
     }
 
     /// The one upstream probe of a flight.
-    async fn fly(self: Arc<Self>, key: ProbeKey, p: ProbeParams) -> Result<Probed, ApiError> {
+    async fn fly(self: Arc<Self>, key: ProbeKey, p: ProbeRequest) -> Result<Probed, Refusal> {
         let _slot = self.limiter.try_acquire().ok_or_else(|| {
-            ApiError::new(
-                Code::Saturated,
+            Refusal::new(
+                RefusalKind::Saturated,
                 format!(
                     "{} probes are already running (--max-concurrent-probes); try again shortly",
                     self.limiter.max()
@@ -274,8 +276,8 @@ impl ProbeService {
             .iter()
             .find_map(|a| a.evidence.get_refused.as_ref())
         {
-            return Err(ApiError::new(
-                Code::RegistryBudgetExhausted,
+            return Err(Refusal::new(
+                RefusalKind::RegistryBudgetExhausted,
                 format!(
                     "this probe needs a manifest GET (the registry's HEAD named a digest this node \
                      has not read), and the agent's budget of GETs for {} ({}) is spent; try again \
@@ -294,9 +296,9 @@ impl ProbeService {
         }
         let summary = Arc::new(Summary::of(&report));
         self.metrics.reports.observe(&summary);
-        let body = serde_json::to_vec(&report)
-            .map(Bytes::from)
-            .map_err(|e| ApiError::new(Code::Internal, format!("encoding the report: {e}")))?;
+        let body = serde_json::to_vec(&report).map(Bytes::from).map_err(|e| {
+            Refusal::new(RefusalKind::Internal, format!("encoding the report: {e}"))
+        })?;
         let by_digest = p.parsed.digest.is_some();
         self.cache.put(
             key,
@@ -318,9 +320,9 @@ impl ProbeService {
         })
     }
 
-    fn request(&self, p: &ProbeParams) -> Request {
+    fn request(&self, p: &ProbeRequest) -> Request {
         let s = &self.ctx.settings;
-        let kube = match (&self.ctx.kube, p.pod.is_some() || !p.secrets.is_empty()) {
+        let kube = match (&self.ctx.kube, p.needs_kube()) {
             (Some(client), true) => Some(KubeRequest {
                 client: client.clone(),
                 pod: p.pod.clone(),
@@ -398,88 +400,26 @@ impl ProbeService {
     }
 }
 
-/// The state directory the probers share (`--state-dir`): the store, or why there is none.
-struct StateDir {
-    store: Option<Arc<Store>>,
-    error: Option<String>,
+fn refusal(e: guard::Error) -> Refusal {
+    Refusal::new(RefusalKind::RegistryNotAllowed, e.to_string())
 }
 
-impl StateDir {
-    fn open(dir: Option<&std::path::Path>) -> Self {
-        let Some(dir) = dir else {
-            return StateDir {
-                store: None,
-                error: None,
-            };
-        };
-        match Store::open(dir, store::DEFAULT_LIMIT) {
-            Ok(s) => {
-                if let Some(e) = &s.stats().write_error {
-                    tracing::warn!(error = %e, "the state directory does not take writes: probes read it, and keep new digests in memory only");
-                }
-                StateDir {
-                    store: Some(Arc::new(s)),
-                    error: None,
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "no state directory: manifests are kept in memory only, and a restart reads them again with GET");
-                StateDir {
-                    store: None,
-                    error: Some(e.to_string()),
-                }
-            }
-        }
-    }
-}
-
-/// The state directory and the registry cost, for `/v1/node`.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StateDoc {
-    /// The state directory's contents (`None`: not configured, or not usable).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub state_dir: Option<store::Stats>,
-    /// Why the configured state directory is not used.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub state_dir_error: Option<String>,
-    /// Manifest requests sent since start, per registry host.
-    pub spent: Vec<cost::HostSpent>,
-}
-
-fn refusal(e: guard::Error) -> ApiError {
-    ApiError::new(Code::RegistryNotAllowed, e.to_string())
-}
-
-fn code_label(c: Code) -> &'static str {
-    match c {
-        Code::RegistryNotAllowed => "registry_not_allowed",
-        Code::Saturated => "saturated",
-        Code::RegistryBudgetExhausted => "registry_budget_exhausted",
-        Code::KubernetesUnavailable => "kubernetes_unavailable",
-        Code::PodNotFound => "pod_not_found",
-        Code::InvalidPullSecret => "invalid_pull_secret",
-        Code::KubernetesError => "kubernetes_error",
-        Code::NodeConfiguration => "node_configuration",
-        _ => "other",
-    }
-}
-
-/// Why a diagnosis could not start, as an API error.
-fn diagnose_error(e: diagnose::Error) -> ApiError {
+/// Why a diagnosis could not start, as a refusal.
+fn diagnose_error(e: diagnose::Error) -> Refusal {
     let text = crate::identity::error_chain(&e);
-    match e {
+    let kind = match e {
         diagnose::Error::DockerConfig(_) | diagnose::Error::Endpoints(_) => {
-            ApiError::new(Code::NodeConfiguration, text)
+            RefusalKind::NodeConfiguration
         }
         diagnose::Error::Kube(k) => match k {
-            kube_secrets::Error::PodNotFound { .. } => ApiError::new(Code::PodNotFound, text),
-            kube_secrets::Error::Invalid { .. } => ApiError::new(Code::InvalidPullSecret, text),
-            kube_secrets::Error::Reference { .. } => ApiError::new(Code::InvalidParameter, text),
-            kube_secrets::Error::Config(_) => ApiError::new(Code::KubernetesUnavailable, text),
-            kube_secrets::Error::Api { .. } => ApiError::new(Code::KubernetesError, text),
+            kube_secrets::Error::PodNotFound { .. } => RefusalKind::PodNotFound,
+            kube_secrets::Error::Invalid { .. } => RefusalKind::InvalidPullSecret,
+            kube_secrets::Error::Reference { .. } => RefusalKind::InvalidReference,
+            kube_secrets::Error::Config(_) => RefusalKind::KubernetesUnavailable,
+            kube_secrets::Error::Api { .. } => RefusalKind::KubernetesError,
         },
-    }
+    };
+    Refusal::new(kind, text)
 }
 
 #[cfg(test)]
