@@ -3,6 +3,7 @@
 
 use crate::classify::{self, Verdict};
 use crate::endpoints::crio_files::CrioFiles;
+use crate::endpoints::runtime_kind::RuntimeKind;
 use crate::endpoints::{self, Endpoints, Host, RegistryConfig};
 use crate::identity::cloud::{self, CloudSettings};
 use crate::identity::exec_plugin::PluginStatus;
@@ -14,7 +15,6 @@ use crate::probe::cost::GetGate;
 use crate::probe::{Context, Evidence, Prober};
 use crate::reference::ImageRef;
 use crate::report::{AnonymousHint, Attempt, CredentialOutcome, Report};
-use crate::runtime::kind::RuntimeKind;
 use crate::runtime::version::{self, RuntimeVersion};
 use crate::runtime::ImageInfo;
 use crate::runtime::{self, RuntimeClient};
@@ -465,7 +465,7 @@ fn fell_back(host: &Host, attempt: &Attempt) -> bool {
         && attempt.evidence.exchanges.iter().any(|e| {
             e.transport
                 .as_ref()
-                .is_some_and(|t| t.kind == crate::probe::evidence::TransportKind::TlsNotTls)
+                .is_some_and(|t| t.kind == crate::net::transport::TransportKind::TlsNotTls)
         })
 }
 

@@ -1,7 +1,7 @@
 //! pullcheck: can this Kubernetes node pull image X — and if not, exactly why, as whom, and what fixes it.
 //!
 //! Data flow, one direction:
-//! [`reference`] → [`identity`] (candidate credentials) → [`endpoints`] (the node's containerd
+//! [`mod@reference`] → [`identity`] (candidate credentials) → [`endpoints`] (the node's containerd
 //! registry configuration: config.toml, hosts.toml or legacy mirrors, TLS, proxy) → [`probe`]
 //! (HTTP exchanges recorded as [`probe::Evidence`]; a 401 or a TLS failure is evidence, not an
 //! `Err`) → [`classify`] (pure: evidence → [`classify::Verdict`] + remediation) → [`report`]
@@ -16,10 +16,12 @@ pub mod agent;
 pub mod bounded;
 pub mod classify;
 pub mod diagnose;
+pub mod duration;
 pub mod endpoints;
 pub mod human;
 pub mod identity;
 pub mod monitor;
+pub mod net;
 pub mod node;
 pub mod nodefile;
 pub mod platform;

@@ -294,10 +294,10 @@ impl NodeFacts {
     /// the runtime's name, or the socket found); a containerd node is left as it is.
     pub fn with_crio(
         mut self,
-        kind: Option<crate::runtime::kind::RuntimeKind>,
+        kind: Option<crate::endpoints::runtime_kind::RuntimeKind>,
         files: &crate::endpoints::crio_files::CrioFiles,
     ) -> Self {
-        use crate::runtime::kind::RuntimeKind;
+        use crate::endpoints::runtime_kind::RuntimeKind;
         let name = self.runtime.info.as_ref().map(|i| i.name.as_str());
         let socket = self
             .runtime

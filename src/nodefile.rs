@@ -20,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 pub const CACHE_BYTES: usize = 8 * 1024 * 1024;
 /// How long an unchanged file's contents are served from the cache before a fresh read (a
 /// guard against file systems with coarse modification times).
-const RECHECK: Duration = Duration::from_secs(60);
+pub const RECHECK: Duration = Duration::from_secs(60);
 
 fn kind(ft: std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// How long one scan of the process table answers every lookup (a CLI run looks up the
 /// kubelet and containerd once; the agent sees a restarted daemon within seconds).
-const SCAN_FRESH: Duration = Duration::from_secs(2);
+pub const SCAN_FRESH: Duration = Duration::from_secs(2);
 
 /// `comm` of every process, by one scan of `proc_root`.
 struct Scan {

@@ -8,9 +8,8 @@ mod parts;
 mod sources;
 mod summary;
 
+use crate::duration::flag::within;
 pub use args::{AgentArgs, KEYS};
-/// Duration flag parser (`10s`, `1500ms`) within bounds; the kubectl plugin uses it too.
-pub use sources::duration;
 pub use sources::Origin;
 
 use super::auth::Authz;
@@ -183,7 +182,7 @@ impl Config {
         })?;
         let node_name = s.opt("node-name", a.node_name.as_deref(), dns_name)?;
         let authz = authz(&s, a, node_name.as_deref())?;
-        let ttl = duration(Duration::ZERO, 24 * HOUR);
+        let ttl = within(Duration::ZERO, 24 * HOUR);
         let config = Config {
             file: a.config.clone(),
             listen,
@@ -283,14 +282,14 @@ impl Config {
                     "client-timeout",
                     a.client_timeout.as_deref(),
                     "10s",
-                    duration(10 * MS, HOUR),
+                    within(10 * MS, HOUR),
                 )?,
             },
             shutdown_grace: s.get(
                 "shutdown-grace",
                 a.shutdown_grace.as_deref(),
                 "20s",
-                duration(Duration::ZERO, HOUR),
+                within(Duration::ZERO, HOUR),
             )?,
             worker_threads: s.opt(
                 "worker-threads",

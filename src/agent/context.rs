@@ -6,7 +6,7 @@
 //! key.
 
 use super::config::{Config, Error, Origin};
-use crate::endpoints::proxy;
+use crate::endpoints::runtime_proxy;
 use crate::endpoints::RegistryConfig;
 use crate::identity::cloud::CloudSettings;
 use crate::identity::kube_secrets;
@@ -86,9 +86,9 @@ pub async fn load(c: &Config) -> Result<NodeContext, Error> {
             ),
         });
     }
-    let proxy = proxy::detect_for(
+    let proxy = runtime_proxy::detect_for(
         &p.proc_root,
-        crate::runtime::kind::RuntimeKind::choose(
+        crate::endpoints::runtime_kind::RuntimeKind::choose(
             p.runtime_kind,
             None,
             runtime.as_ref().ok().map(|c| c.endpoint().path.as_path()),

@@ -6,7 +6,8 @@
 //! the servers' `Date` is named where it explains a refusal.
 
 use super::{named_permission, Diagnosis, Verdict};
-use crate::probe::{BlobFacts, Evidence, Exchange, Step, TransportKind};
+use crate::net::transport::TransportKind;
+use crate::probe::{BlobFacts, Evidence, Exchange, Step};
 
 /// Whether the exchange belongs to the blob path.
 pub(super) fn on_blob_path(t: &Exchange) -> bool {

@@ -11,7 +11,8 @@ pub mod verdict;
 pub use runtime_message::{explain, explain_status, MessageDiagnosis};
 pub use verdict::{Family, Verdict};
 
-use crate::probe::{ContentProblem, Evidence, Exchange, Step, TransportKind};
+use crate::net::transport::TransportKind;
+use crate::probe::{ContentProblem, Evidence, Exchange, Step};
 use serde::Serialize;
 
 /// A verdict with the one-line why and what fixes it.

@@ -1,9 +1,9 @@
 //! Rule table: one piece of evidence per rule, most specific first.
 
 use super::*;
+use crate::net::transport::TransportFailure;
 use crate::platform::Platform;
 use crate::probe::challenge;
-use crate::probe::evidence::TransportFailure;
 use crate::probe::oci_error::OciError;
 use crate::probe::ratelimit;
 

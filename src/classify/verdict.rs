@@ -304,52 +304,6 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_exit_code_table_is_the_code() {
-        let readme = include_str!("../../README.md");
-        let section = readme
-            .split("### Exit codes, both programs")
-            .nth(1)
-            .expect("README has the exit-code table");
-        let mut named = std::collections::BTreeSet::new();
-        for row in section.lines().take_while(|l| !l.starts_with('#')) {
-            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-            let Some(code) = cells.get(1).and_then(|c| c.parse::<i32>().ok()) else {
-                continue;
-            };
-            match code {
-                12 => assert_eq!(u8::try_from(code), Ok(crate::plugin::exit::MIXED)),
-                13 => assert_eq!(u8::try_from(code), Ok(crate::plugin::exit::NOT_ASKED)),
-                14 => assert_eq!(u8::try_from(code), Ok(crate::plugin::exit::CLUSTER)),
-                _ => {}
-            }
-            for name in cells[2].split('`').skip(1).step_by(2) {
-                let matching: Vec<Verdict> = Verdict::ALL
-                    .iter()
-                    .copied()
-                    .filter(|v| match name.strip_suffix('*') {
-                        Some(prefix) => v.as_str().starts_with(prefix),
-                        None => v.as_str() == name,
-                    })
-                    .collect();
-                if name.starts_with("--")
-                    || name.ends_with(".toml")
-                    || name.starts_with("pullcheck")
-                {
-                    continue;
-                }
-                assert!(!matching.is_empty(), "README names {name:?}, not a verdict");
-                for v in matching {
-                    assert_eq!(v.exit_code(), code, "README: {name} under exit {code}");
-                    named.insert(v.as_str());
-                }
-            }
-        }
-        for v in Verdict::ALL.iter().filter(|v| **v != Verdict::Ok) {
-            assert!(named.contains(v.as_str()), "README's exit table lacks {v}");
-        }
-    }
-
-    #[test]
     fn exit_codes_separate_ok_usage_and_families() {
         assert_eq!(Verdict::Ok.exit_code(), 0);
         for v in Verdict::ALL {

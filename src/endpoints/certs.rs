@@ -2,7 +2,8 @@
 //! has no (or an empty) `hosts.toml`: `*.crt` are extra CAs, `*.cert` client certificates with
 //! the `*.key` of the same name. See [`read_dir`].
 
-use super::{Error, Result, TlsSettings};
+use super::{Error, Result};
+use crate::net::TlsSettings;
 use std::path::{Path, PathBuf};
 
 /// The TLS settings a docker-style directory gives, in file-name order.

@@ -4,7 +4,8 @@
 //! CAs; `*.cert` and `*.key` must come in pairs: containers/image fails the pull on a lone one,
 //! and so does this.
 
-use super::{certs, Error, Result, TlsSettings};
+use super::{certs, Error, Result};
+use crate::net::TlsSettings;
 use std::path::{Path, PathBuf};
 
 /// Where CRI-O looks by default, in order.

@@ -91,7 +91,7 @@ fn localhost_http_fallback(hosts: Vec<Host>, notes: &mut Vec<String>) -> Vec<Hos
                 let authority = rest.split('/').next().unwrap_or_default();
                 crate::reference::is_loopback_host(authority)
             })
-            .filter(|_| h.tls == super::TlsSettings::default())
+            .filter(|_| h.tls == crate::net::TlsSettings::default())
             .map(|rest| format!("http://{rest}"));
         let extra = fallback.map(|url| {
             notes.push(format!(

@@ -4,10 +4,8 @@
 //! relative to the file's directory. Keys containerd does not know are ignored, with a note.
 //! See [`read`].
 
-use super::{
-    default_server, describe_toml_error, go_duration, is_mirror, line_of, Error, Host, Result,
-    TlsSettings,
-};
+use super::{default_server, describe_toml_error, is_mirror, line_of, Error, Host, Result};
+use crate::net::TlsSettings;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -211,9 +209,10 @@ fn build_host(raw: &str, f: HostFields, dir: &Path, registry: &str) -> Result<Ho
         return Err(format!("host {raw:?}: unknown capability {c:?}"));
     }
     let dial_timeout = match f.dial_timeout.as_deref().filter(|t| !t.is_empty()) {
-        Some(t) => {
-            Some(go_duration::parse(t).map_err(|e| format!("host {raw:?}: dial_timeout: {e}"))?)
-        }
+        Some(t) => Some(
+            crate::duration::go::parse(t)
+                .map_err(|e| format!("host {raw:?}: dial_timeout: {e}"))?,
+        ),
         None => None,
     };
     let resolve_path = |p: &str| -> PathBuf {

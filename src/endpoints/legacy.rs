@@ -4,7 +4,8 @@
 //! (`ca_file`, `cert_file`, `key_file`, `insecure_skip_verify`) and whether an `auth` table
 //! exists (its values are never read). See [`Legacy::resolve`].
 
-use super::{authority, Endpoints, Error, Host, Result, TlsSettings};
+use super::{authority, Endpoints, Error, Host, Result};
+use crate::net::TlsSettings;
 use crate::reference::{ImageRef, DOCKER_HUB, DOCKER_HUB_ENDPOINT};
 use serde::Serialize;
 use std::collections::BTreeMap;

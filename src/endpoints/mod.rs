@@ -3,22 +3,21 @@
 //! containerd's mode: a `config_path` list of `certs.d` roots ([`hosts_dir`], [`hosts_toml`],
 //! [`certs`]), the deprecated `registry.mirrors` / `registry.configs` ([`legacy`]), or
 //! containerd's defaults; it also reads the proxy environment of the containerd process
-//! ([`proxy`]). [`RegistryConfig::resolve`] then gives the ordered [`Host`]s for one image.
+//! ([`runtime_proxy`]). [`RegistryConfig::resolve`] then gives the ordered [`Host`]s for one image.
 
 pub mod certs;
 pub mod containerd_config;
 pub mod containerd_process;
 pub mod containers_certs;
 pub mod crio_files;
-pub mod go_duration;
 pub mod hosts_dir;
 pub mod hosts_toml;
 pub mod legacy;
-pub mod no_proxy;
-pub mod proxy;
 pub mod registries_conf;
 pub mod registry_config;
 pub mod registry_dirs;
+pub mod runtime_kind;
+pub mod runtime_proxy;
 pub mod short_names;
 pub mod signature_policy;
 pub mod version_rules;
@@ -26,6 +25,7 @@ pub mod version_rules;
 pub use registry_config::{Mode, RegistryConfig};
 pub use registry_dirs::{HostSummary, RegistryDir};
 
+use crate::net::TlsSettings;
 use crate::reference::{ImageRef, DOCKER_HUB, DOCKER_HUB_ENDPOINT};
 use serde::{Serialize, Serializer};
 use std::path::{Path, PathBuf};
@@ -57,21 +57,6 @@ pub enum Error {
 
 /// Result alias for this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// TLS settings for one host.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TlsSettings {
-    /// Extra CA files trusted on top of the system store.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub ca: Vec<PathBuf>,
-    /// Client certificate and key files (no key file: the key is in the certificate file).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub client: Vec<(PathBuf, Option<PathBuf>)>,
-    /// Certificate verification disabled.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub skip_verify: bool,
-}
 
 /// One host in containerd's ordered list.
 #[derive(Debug, Clone, Serialize)]
@@ -193,7 +178,7 @@ pub struct Endpoints {
     pub notes: Vec<String>,
     /// The proxy settings the probe used, and where they came from.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub proxy: Option<proxy::ProxySummary>,
+    pub proxy: Option<crate::net::proxy::ProxySummary>,
     /// When no host serves the image, the last host's error is the runtime's (containers/image
     /// reports the registry's own error, the mirrors' appended); otherwise containerd's rule:
     /// the first error that is not a 404.

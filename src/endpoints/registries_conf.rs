@@ -12,7 +12,8 @@
 
 use super::crio_files::CrioFiles;
 use super::short_names::ShortNames;
-use super::{containers_certs, Endpoints, Error, Host, Result, TlsSettings};
+use super::{containers_certs, Endpoints, Error, Host, Result};
+use crate::net::TlsSettings;
 use crate::reference::{ImageRef, DOCKER_HUB, DOCKER_HUB_ENDPOINT};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};

@@ -6,9 +6,10 @@
 use super::containerd_config::{self, ContainerdConfig, RegistrySettings};
 use super::hosts_dir::{self, DEFAULT_ROOTS};
 use super::legacy::Legacy;
-use super::proxy::{self, ProxyEnv, ProxySummary};
 use super::registry_dirs::{list_dirs, RegistryDir};
+use super::runtime_proxy;
 use super::{Endpoints, Error, Result};
+use crate::net::proxy::{ProxyEnv, ProxySummary};
 use crate::reference::ImageRef;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -142,7 +143,7 @@ impl RegistryConfig {
         proc_root: &Path,
     ) -> Result<Self> {
         let mut config = Self::read(containerd_config, hosts_dir_override)?;
-        let env = proxy::detect(proc_root);
+        let env = runtime_proxy::detect(proc_root);
         config.proxy = Some(env.summary());
         config.proxy_env = Some(env);
         Ok(config)

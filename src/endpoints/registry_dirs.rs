@@ -2,7 +2,8 @@
 //! in containerd's order (or the error that makes it unusable), and whether an earlier root or
 //! name shadows it so containerd never reads it. See [`RegistryDir`].
 
-use super::{hosts_dir, hosts_toml, Host, TlsSettings};
+use super::{hosts_dir, hosts_toml, Host};
+use crate::net::TlsSettings;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

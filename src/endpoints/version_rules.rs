@@ -11,7 +11,8 @@
 //! [`hosts_dir`](super::hosts_dir) builds the 1.6 list; [`apply`] rewrites it for the version
 //! the probe predicts for, and notes what the other versions would do.
 
-use super::{Endpoints, Host, TlsSettings};
+use super::{Endpoints, Host};
+use crate::net::TlsSettings;
 
 /// The host-list rules of one containerd version line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

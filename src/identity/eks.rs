@@ -154,7 +154,7 @@ impl Imds {
         // The SDK's client panics when it is told to use native roots and none load (a node
         // or chroot without a trust store): then it gets an empty store, and TLS to ECR fails
         // with the certificate named instead.
-        let store = if crate::probe::client::system_trust_store_is_empty() {
+        let store = if crate::net::client::system_trust_store_is_empty() {
             TrustStore::empty()
         } else {
             TrustStore::default()

@@ -4,10 +4,11 @@
 //! `cloud-platform` scope is refused (403) even when IAM allows the pull.
 //!
 //! A thin client on purpose: gcp_auth's metadata provider cannot be pointed at another host, and
-//! the scopes it ignores are what this check needs. `GCE_METADATA_HOST` (host[:port]) moves it.
+//! the scopes it ignores are what this check needs. `GCE_METADATA_HOST` (`host[:port]`) moves it.
 
-use crate::endpoints::TlsSettings;
-use crate::probe::client::{Clients, ProxyEnv};
+use crate::net::client::Clients;
+use crate::net::proxy::ProxyEnv;
+use crate::net::TlsSettings;
 use crate::reference::host_without_port;
 use serde::Deserialize;
 use std::time::Duration;
@@ -117,7 +118,7 @@ pub async fn node_token(host: &str, timeout: Duration) -> Result<GkeToken, Error
             )
             .await
             .map_err(|_| fail(format!("no answer within {timeout:?}")))?
-            .map_err(|e| fail(crate::probe::transport::classify(&e, None).message))?;
+            .map_err(|e| fail(crate::net::transport::classify(&e, None).message))?;
             let status = reply.status();
             let body = tokio::time::timeout(timeout, reply.text())
                 .await

@@ -10,13 +10,13 @@
 //! Good answers are remembered per host × repository × blob × credential in [`BlobCache`], for
 //! [`RECHECK_AFTER`]: a warm probe of a known digest asks nothing on the blob path.
 
-use super::evidence::{ClockSkew, Exchange, Step, TransportKind};
+use super::evidence::{ClockSkew, Exchange, Step};
 use super::http::{self, Auth, Request};
-use super::policy::AddressPolicy;
-use super::transport;
 use crate::bounded::ByteMap;
-use crate::endpoints::proxy::ProxyEnv;
 use crate::identity::RegistryAuth;
+use crate::net::policy::AddressPolicy;
+use crate::net::proxy::ProxyEnv;
+use crate::net::transport::{self, TransportKind};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use std::sync::Mutex;
@@ -35,7 +35,7 @@ pub const SKEW_WORTH_SAYING: i64 = 300;
 /// most [`MAX_HOST_BYTES`].
 pub const BLOB_CACHE_BYTES: usize = 4 * 1024 * 1024;
 /// Longest storage host name kept (DNS names are at most 253 bytes).
-const MAX_HOST_BYTES: usize = 255;
+pub const MAX_HOST_BYTES: usize = 255;
 
 /// Blobs known to be reachable: host × repository × digest × credential → the storage host
 /// that served them.

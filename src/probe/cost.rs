@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// Most registry hosts tracked one by one; the rest are summed under [`OTHER`].
-const MAX_HOSTS: usize = 256;
+pub const MAX_HOSTS: usize = 256;
 /// The row past [`MAX_HOSTS`].
 pub const OTHER: &str = "(other)";
 

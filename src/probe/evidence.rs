@@ -4,6 +4,7 @@
 use super::challenge::Challenge;
 use super::oci_error::OciError;
 use super::ratelimit::RateLimit;
+use crate::net::transport::TransportFailure;
 use crate::platform::Platform;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -29,49 +30,6 @@ pub enum Step {
     Layer,
     /// Plain-HTTP check after a TLS failure that looked like an HTTP answer.
     PlainHttpCheck,
-}
-
-/// How a request failed below HTTP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransportKind {
-    /// Name resolution failed.
-    Dns,
-    /// Connection refused.
-    Refused,
-    /// A step timed out.
-    Timeout,
-    /// No route to host / network unreachable.
-    Unreachable,
-    /// The proxy failed or refused.
-    Proxy,
-    /// Certificate chain not trusted.
-    TlsUnknownAuthority,
-    /// Certificate expired or not yet valid.
-    TlsExpired,
-    /// Certificate does not name the host.
-    TlsHostname,
-    /// The peer answered something that is not TLS (often plain HTTP).
-    TlsNotTls,
-    /// Any other TLS failure (including unreadable CA or client certificate files).
-    TlsOther,
-    /// The connection broke (reset, closed mid-body).
-    Broken,
-    /// Not connected: the address (or every address the name resolves to) is in a range the
-    /// agent's registry policy refuses — a redirect, token realm or mirror pointing at
-    /// loopback, link-local or a metadata address. The node's runtime has no such policy.
-    Policy,
-    /// Anything else.
-    Other,
-}
-
-/// A failure below HTTP, with a one-line description (never containing credentials).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TransportFailure {
-    /// The category.
-    pub kind: TransportKind,
-    /// What happened, from the error's cause chain.
-    pub message: String,
 }
 
 /// One HTTP exchange.

@@ -3,11 +3,11 @@
 //! credentials never travel to another host.
 
 use super::challenge;
-use super::evidence::{Exchange, Step, TransportFailure, TransportKind};
+use super::evidence::{Exchange, Step};
 use super::oci_error;
-use super::policy::{self, AddressPolicy};
-use super::transport;
 use crate::identity::RegistryAuth;
+use crate::net::policy::{self, AddressPolicy};
+use crate::net::transport::{self, TransportFailure, TransportKind};
 use base64::Engine;
 use std::time::{Duration, Instant};
 

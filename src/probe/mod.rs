@@ -11,26 +11,27 @@
 
 pub mod blobs;
 pub mod challenge;
-pub mod client;
 pub mod cost;
 pub mod evidence;
 pub mod http;
 pub mod manifest;
 pub mod oci_error;
-pub mod policy;
 pub mod ratelimit;
 pub mod redact;
 pub mod store;
 pub mod token;
-pub mod transport;
 
 pub use evidence::{
     BlobFacts, ClockSkew, ContentProblem, Evidence, Exchange, ManifestFacts, ManifestKind,
-    ManifestOrigin, Step, TransportKind,
+    ManifestOrigin, Step,
 };
 
 use crate::endpoints::Host;
 use crate::identity::{Credential, RegistryAuth};
+use crate::net::client::Clients;
+use crate::net::policy::AddressPolicy;
+use crate::net::proxy::ProxyEnv;
+use crate::net::transport::TransportKind;
 use crate::platform::Platform;
 use crate::reference::ImageRef;
 use http::{Auth, Request};
@@ -101,8 +102,8 @@ type ManifestCache = crate::bounded::ByteMap<(String, String, String), CachedMan
 /// Probes registries; keeps clients, tokens and manifests (by digest) between probes.
 pub struct Prober {
     options: Options,
-    clients: client::Clients,
-    policy: Option<Arc<dyn policy::AddressPolicy>>,
+    clients: Clients,
+    policy: Option<Arc<dyn AddressPolicy>>,
     tokens: token::TokenCache,
     manifests: Mutex<ManifestCache>,
     blobs: blobs::BlobCache,
@@ -137,13 +138,13 @@ enum Head {
 impl Prober {
     /// A prober with proxies from pullcheck's own environment.
     pub fn new(options: Options) -> Self {
-        Self::with_proxy(options, client::ProxyEnv::from_env())
+        Self::with_proxy(options, ProxyEnv::from_env())
     }
 
     /// A prober with the given proxy settings (e.g. containerd's, from
-    /// [`endpoints::proxy::detect`](crate::endpoints::proxy::detect)).
-    pub fn with_proxy(options: Options, proxy: client::ProxyEnv) -> Self {
-        let clients = client::Clients::new(options.step_timeout, proxy);
+    /// [`endpoints::runtime_proxy::detect`](crate::endpoints::runtime_proxy::detect)).
+    pub fn with_proxy(options: Options, proxy: ProxyEnv) -> Self {
+        let clients = Clients::new(options.step_timeout, proxy);
         Prober {
             options,
             clients,
@@ -175,7 +176,7 @@ impl Prober {
 
     /// Connects only to addresses `policy` allows, for every request, redirect and token
     /// realm (the agent's registry policy).
-    pub fn with_policy(mut self, policy: Arc<dyn policy::AddressPolicy>) -> Self {
+    pub fn with_policy(mut self, policy: Arc<dyn AddressPolicy>) -> Self {
         self.clients.set_policy(policy.clone());
         self.policy = Some(policy);
         self
@@ -187,7 +188,7 @@ impl Prober {
     }
 
     /// The proxy settings requests go through, and where they came from.
-    pub fn proxy(&self) -> &client::ProxyEnv {
+    pub fn proxy(&self) -> &ProxyEnv {
         self.clients.proxy()
     }
 
@@ -235,7 +236,7 @@ impl Prober {
             Ok(c) => run.go(&c).await,
             Err(e) => {
                 let mut ex = Exchange::new(Step::Manifest, "GET", &host.url, "none");
-                ex.transport = Some(evidence::TransportFailure {
+                ex.transport = Some(crate::net::transport::TransportFailure {
                     kind: TransportKind::TlsOther,
                     message: e.to_string(),
                 });

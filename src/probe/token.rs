@@ -6,14 +6,15 @@
 
 use super::evidence::{Exchange, Step};
 use super::http::{self, Auth, Request};
-use super::policy::AddressPolicy;
 use crate::bounded::ByteMap;
 use crate::identity::RegistryAuth;
+use crate::net::policy::AddressPolicy;
 use serde::Deserialize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const TOKEN_BODY_LIMIT: usize = 1024 * 1024;
+/// Largest token reply read (a registry may send more; the rest is not read).
+pub const TOKEN_BODY_LIMIT: usize = 1024 * 1024;
 /// Bytes of tokens (and their keys) kept between probes.
 pub const TOKEN_CACHE_BYTES: usize = 8 * 1024 * 1024;
 /// The longest a token is kept, whatever `expires_in` says.

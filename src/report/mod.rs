@@ -255,7 +255,7 @@ pub struct Report {
     pub runtime_version: Option<crate::runtime::version::RuntimeVersion>,
     /// Whose pull path the prediction follows (containerd or CRI-O) and how that was chosen.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub runtime_kind: Option<crate::runtime::kind::Chosen>,
+    pub runtime_kind: Option<crate::endpoints::runtime_kind::Chosen>,
     /// CRI-O: how a short name became the candidates tried, and what each gave.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub short_name: Option<short_name::ShortName>,

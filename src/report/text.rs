@@ -95,9 +95,9 @@ pub fn render(r: &Report) -> String {
     }
     let crio = r
         .runtime_kind
-        .filter(|k| k.kind == crate::runtime::kind::RuntimeKind::Crio);
+        .filter(|k| k.kind == crate::endpoints::runtime_kind::RuntimeKind::Crio);
     if let Some(k) = crio {
-        use crate::runtime::kind::Source as K;
+        use crate::endpoints::runtime_kind::Source as K;
         let from = match k.source {
             K::Flag => "--runtime-kind".to_string(),
             K::Runtime => match &r.runtime_version {

@@ -4,7 +4,6 @@
 pub mod client;
 mod cri;
 pub mod endpoint;
-pub mod kind;
 pub mod pull;
 pub mod types;
 pub mod version;

@@ -98,7 +98,7 @@ pub struct Entry {
 }
 
 /// Bytes of answers the cache holds: a report is as large as the registry's answers make it
-/// (see [`crate::report::MAX_PLATFORMS_LISTED`]), so entries alone do not bound it.
+/// (see [`MAX_PLATFORMS_LISTED`](crate::probe::manifest::MAX_PLATFORMS_LISTED)), so entries alone do not bound it.
 pub const ANSWER_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// The answer cache, bounded to `max` entries and [`ANSWER_CACHE_BYTES`] (expired ones go

@@ -5,9 +5,9 @@
 //! monitor and `/v1/node` read it.
 
 use super::watch::CloudWatch;
-use crate::endpoints::proxy::ProxyEnv;
 use crate::identity::cloud::CloudSettings;
 use crate::identity::node::NodeIdentity;
+use crate::net::proxy::ProxyEnv;
 use crate::runtime::{RuntimeClient, RuntimeEndpoint};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,7 +51,7 @@ pub struct ProbeSettings {
     /// Where manifest and config bodies are kept across restarts (`None`: memory only).
     pub state_dir: Option<PathBuf>,
     /// Whose pull path to follow (`None`: the runtime's own).
-    pub runtime_kind: Option<crate::runtime::kind::RuntimeKind>,
+    pub runtime_kind: Option<crate::endpoints::runtime_kind::RuntimeKind>,
     /// CRI-O's files.
     pub crio: crate::endpoints::crio_files::CrioFiles,
 }

@@ -9,7 +9,7 @@
 //! differently the second time — so a registry cannot point the probe at the node's metadata
 //! service. A loopback pull-through mirror therefore needs `--allow-registry-cidr` too.
 
-use crate::probe::policy::AddressPolicy;
+use crate::net::policy::AddressPolicy;
 use crate::reference::{host_without_port, ImageRef};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

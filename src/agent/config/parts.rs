@@ -1,9 +1,10 @@
 //! The groups of keys read together: the SubjectAccessReview attributes for network callers,
 //! and the node-side probe settings shared with `pullcheck probe`.
 
-use super::sources::{count, dns_name, duration, Sources};
+use super::sources::{count, dns_name, Sources};
 use super::{AgentArgs, Error, ProbeSettings, HOUR, MS};
 use crate::agent::auth::Authz;
+use crate::duration::flag::within;
 use crate::monitor::Settings as MonitorSettings;
 use crate::runtime::RuntimeEndpoint;
 use std::path::PathBuf;
@@ -50,7 +51,7 @@ pub(super) fn authz(s: &Sources, a: &AgentArgs, node: Option<&str>) -> Result<Au
 }
 
 pub(super) fn probe_settings(s: &Sources, a: &AgentArgs) -> Result<ProbeSettings, Error> {
-    let step = duration(MS, HOUR);
+    let step = within(MS, HOUR);
     Ok(ProbeSettings {
         timeout: s.get("timeout", a.timeout.as_deref(), "10s", &step)?,
         hosts_dir: s.path("hosts-dir", a.hosts_dir.as_deref()),
@@ -113,7 +114,7 @@ pub(super) fn probe_settings(s: &Sources, a: &AgentArgs) -> Result<ProbeSettings
         },
         state_dir: s.path("state-dir", a.state_dir.as_deref()),
         runtime_kind: s.opt("runtime-kind", a.runtime_kind.as_deref(), |v| {
-            crate::runtime::kind::RuntimeKind::from_flag(v).map_err(|e| e.to_string())
+            crate::endpoints::runtime_kind::RuntimeKind::from_flag(v).map_err(|e| e.to_string())
         })?,
         crio: crate::endpoints::crio_files::CrioFiles {
             registries_conf: s.path("registries-conf", a.registries_conf.as_deref()),
@@ -151,7 +152,7 @@ pub(super) fn monitor_settings(s: &Sources, a: &AgentArgs) -> Result<MonitorSett
             "monitor-interval",
             a.monitor_interval.as_deref(),
             "10m",
-            duration(100 * MS, 24 * HOUR),
+            within(100 * MS, 24 * HOUR),
         )?,
         concurrency: s.get(
             "monitor-concurrency",
@@ -163,7 +164,7 @@ pub(super) fn monitor_settings(s: &Sources, a: &AgentArgs) -> Result<MonitorSett
             "event-grace",
             a.event_grace.as_deref(),
             "30s",
-            duration(std::time::Duration::ZERO, HOUR),
+            within(std::time::Duration::ZERO, HOUR),
         )?,
         max_series: s.get(
             "max-series",

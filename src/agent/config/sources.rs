@@ -6,7 +6,6 @@ use super::Error;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// The largest agent configuration file read.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
@@ -211,22 +210,6 @@ pub fn addr_or_off(s: &str) -> Result<Option<SocketAddr>, String> {
     match s.trim() {
         "off" | "" => Ok(None),
         other => addr(other).map(Some).map_err(|e| format!("{e}, or off")),
-    }
-}
-
-/// A duration between `min` and `max` (`10s`, `1500ms`, `5m`).
-pub fn duration(min: Duration, max: Duration) -> impl Fn(&str) -> Result<Duration, String> {
-    move |s| {
-        let d = humantime::parse_duration(s.trim())
-            .map_err(|e| format!("not a duration ({e}); e.g. 10s, 1500ms, 5m"))?;
-        if d < min || d > max {
-            return Err(format!(
-                "must be between {} and {}",
-                humantime::format_duration(min),
-                humantime::format_duration(max)
-            ));
-        }
-        Ok(d)
     }
 }
 

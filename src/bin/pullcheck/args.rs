@@ -67,8 +67,8 @@ pub(crate) struct ConfigArgs {
     /// containers/image applies it) [default: the runtime's CRI Version name, else the socket
     /// found, else containerd].
     #[arg(long, value_name = "KIND", env = "PULLCHECK_RUNTIME_KIND",
-          value_parser = |s: &str| pullcheck::runtime::kind::RuntimeKind::from_flag(s).map_err(|e| e.to_string()))]
-    pub(crate) runtime_kind: Option<pullcheck::runtime::kind::RuntimeKind>,
+          value_parser = |s: &str| pullcheck::endpoints::runtime_kind::RuntimeKind::from_flag(s).map_err(|e| e.to_string()))]
+    pub(crate) runtime_kind: Option<pullcheck::endpoints::runtime_kind::RuntimeKind>,
     /// CRI-O's registries.conf; its drop-ins are read from FILE.d/ as containers/image does
     /// [default: /etc/containers/registries.conf and /etc/containers/registries.conf.d/].
     #[arg(long, value_name = "FILE", env = "PULLCHECK_REGISTRIES_CONF")]
@@ -253,6 +253,6 @@ pub(crate) fn parse_platform(s: &str) -> Result<Platform, String> {
 
 /// A time limit between 1 ms and 1 h (the agent's duration parser, naming the input).
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    pullcheck::agent::config::duration(Duration::from_millis(1), Duration::from_secs(3600))(s)
+    pullcheck::duration::flag::within(Duration::from_millis(1), Duration::from_secs(3600))(s)
         .map_err(|e| format!("invalid duration {s:?}: {e}"))
 }

@@ -176,7 +176,7 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
     };
     // The pulling runtime's proxy environment: CRI-O's on a CRI-O node (the flag, or the
     // socket's path; the CRI name is asked later).
-    let kind = pullcheck::runtime::kind::RuntimeKind::choose(
+    let kind = pullcheck::endpoints::runtime_kind::RuntimeKind::choose(
         args.config.runtime_kind,
         None,
         request
@@ -188,7 +188,7 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
     .kind;
     let mut prober = Prober::with_proxy(
         options,
-        pullcheck::endpoints::proxy::detect_for(&args.config.proc_root, kind),
+        pullcheck::endpoints::runtime_proxy::detect_for(&args.config.proc_root, kind),
     );
     if let Some(dir) = &args.state_dir {
         match Store::open(dir, store::DEFAULT_LIMIT) {

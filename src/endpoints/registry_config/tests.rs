@@ -220,7 +220,7 @@ fn load_reads_files_and_containerd_proxy() {
     let e = c.resolve(&image("ghcr.io/a/b")).unwrap();
     assert_eq!(
         e.proxy.unwrap().source,
-        proxy::ProxySource::Containerd { pid: 42 }
+        crate::net::proxy::ProxySource::Containerd { pid: 42 }
     );
     assert!(!serde_json::to_string(&c).unwrap().contains(":pw@"));
     let err = RegistryConfig::load(Some(&d.path().join("nope.toml")), None, proc_root.path())

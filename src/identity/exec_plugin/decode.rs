@@ -5,7 +5,7 @@
 //! ([`redact`]) so env values and args never reach an error.
 
 use super::config::{EnvVar, Error, Provider, TokenAttributes, CONFIG_API_VERSIONS};
-use super::duration::parse_signed;
+use crate::duration::go::parse_signed;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 

@@ -8,7 +8,6 @@
 pub mod cache;
 pub mod config;
 pub mod decode;
-pub mod duration;
 mod process;
 pub mod run;
 pub mod validate;

@@ -8,8 +8,8 @@
 //! bounded tail of stderr is. See [`exec`].
 
 use super::config::{redact, Provider};
-use super::duration::parse_signed;
 use super::process::{check_binary, describe, kill_group, read_bounded, spawn, stderr_excerpt};
+use crate::duration::go::parse_signed;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;

@@ -2,9 +2,52 @@
 //! `io::ErrorKind` for connect failures, and the connector's own words for DNS and proxies.
 //! reqwest hides these behind one error type; this is the thin layer that digs them out.
 
-use super::evidence::{TransportFailure, TransportKind};
+use serde::Serialize;
 use std::error::Error as StdError;
 use std::io;
+
+/// How a request failed below HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportKind {
+    /// Name resolution failed.
+    Dns,
+    /// Connection refused.
+    Refused,
+    /// A step timed out.
+    Timeout,
+    /// No route to host / network unreachable.
+    Unreachable,
+    /// The proxy failed or refused.
+    Proxy,
+    /// Certificate chain not trusted.
+    TlsUnknownAuthority,
+    /// Certificate expired or not yet valid.
+    TlsExpired,
+    /// Certificate does not name the host.
+    TlsHostname,
+    /// The peer answered something that is not TLS (often plain HTTP).
+    TlsNotTls,
+    /// Any other TLS failure (including unreadable CA or client certificate files).
+    TlsOther,
+    /// The connection broke (reset, closed mid-body).
+    Broken,
+    /// Not connected: the address (or every address the name resolves to) is in a range the
+    /// agent's registry policy refuses — a redirect, token realm or mirror pointing at
+    /// loopback, link-local or a metadata address. The node's runtime has no such policy.
+    Policy,
+    /// Anything else.
+    Other,
+}
+
+/// A failure below HTTP, with a one-line description (never containing credentials).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransportFailure {
+    /// The category.
+    pub kind: TransportKind,
+    /// What happened, from the error's cause chain.
+    pub message: String,
+}
 
 /// Classifies a failed request. `proxy` names the proxy the request went through, if any.
 pub fn classify(err: &reqwest::Error, proxy: Option<&str>) -> TransportFailure {

@@ -1,6 +1,7 @@
-//! Go's `time.ParseDuration`, which containerd uses for hosts.toml `dial_timeout`: one or more
-//! `<number><unit>` terms (`300ms`, `1.5h`, `2h45m`), units `ns us µs ms s m h`, a bare `0`.
-//! See [`parse`].
+//! Go's `time.ParseDuration`, which containerd uses for hosts.toml `dial_timeout` and the
+//! kubelet for `metav1.Duration` fields: one or more `<number><unit>` terms (`300ms`, `1.5h`,
+//! `2h45m`), units `ns us µs ms s m h`, a bare `0`. See [`parse`] (no negatives) and
+//! [`parse_signed`] (the kubelet's credential-provider durations, which may be negative).
 
 use std::time::Duration;
 
@@ -81,6 +82,20 @@ fn term_nanos(int: &str, frac: &str, per: u128) -> Option<u128> {
     Some(nanos)
 }
 
+/// `(negative, magnitude)` of a Go duration string (`12h`, `-1m30s`, `0`).
+pub fn parse_signed(s: &str) -> Result<(bool, Duration), String> {
+    match s.strip_prefix('-') {
+        Some(rest) if !rest.starts_with(['-', '+']) => {
+            let d = parse(rest)
+                .map_err(|_| format!("invalid duration {s:?} (Go syntax, e.g. 12h, 90m)"))?;
+            Ok((!d.is_zero(), d))
+        }
+        _ => parse(s)
+            .map(|d| (false, d))
+            .map_err(|_| format!("invalid duration {s:?} (Go syntax, e.g. 12h, 90m)")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +135,24 @@ mod tests {
         let err = parse("-5s").unwrap_err();
         assert!(err.contains("negative"), "{err}");
         assert!(parse("abc").unwrap_err().contains("\"abc\""));
+    }
+
+    #[test]
+    fn signed_go_durations() {
+        assert_eq!(
+            parse_signed("12h"),
+            Ok((false, Duration::from_secs(12 * 3600)))
+        );
+        assert_eq!(
+            parse_signed("6h0m0s"),
+            Ok((false, Duration::from_secs(6 * 3600)))
+        );
+        assert_eq!(parse_signed("0"), Ok((false, Duration::ZERO)));
+        assert_eq!(parse_signed("-0"), Ok((false, Duration::ZERO)));
+        assert_eq!(parse_signed("-1m30s"), Ok((true, Duration::from_secs(90))));
+        assert_eq!(parse_signed("+5s"), Ok((false, Duration::from_secs(5))));
+        assert!(parse_signed("12").is_err(), "a unit is required");
+        assert!(parse_signed("--1s").is_err());
+        assert!(parse_signed("soon").is_err());
     }
 }

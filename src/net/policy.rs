@@ -1,4 +1,4 @@
-//! An optional limit on the addresses a [`Prober`](super::Prober) connects to (the agent's
+//! An optional limit on the addresses a [`Prober`](crate::probe::Prober) connects to (the agent's
 //! registry policy; the CLI sets none). It is enforced where connections are made, for every
 //! request: address literals are checked before each request and redirect hop
 //! ([`refusal`]), and names through a resolver that drops refused addresses

@@ -1,13 +1,11 @@
-//! The proxy settings registry requests go through, as containerd has them: its process
-//! environment (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, either case, read the way Go reads
-//! them) when `/proc` shows the containerd process, else pullcheck's own environment, with a
-//! note saying why. Reports name the source; proxy URLs are shown without credentials.
-//! See [`detect`] and [`ProxyEnv`].
+//! The proxy settings registry requests go through ([`ProxyEnv`]): `HTTPS_PROXY`, `HTTP_PROXY`,
+//! `NO_PROXY`, either case, read the way Go reads them, from a runtime's process environment
+//! (read by [`crate::endpoints::runtime_proxy`]) or pullcheck's own, with where they came from
+//! ([`ProxySource`]) and a note saying why. Reports name the source; proxy URLs are shown
+//! without credentials ([`ProxySummary`]).
 
-use super::containerd_process;
 use super::no_proxy::NoProxy;
 use serde::Serialize;
-use std::path::Path;
 
 /// Where the proxy settings came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -181,59 +179,6 @@ impl ProxyEnv {
             parts.push(format!("NO_PROXY={}", self.no_proxy.entries().join(",")));
         }
         format!("proxy from {from}: {}", parts.join(" "))
-    }
-}
-
-/// The proxy environment containerd runs with, read under `proc_root` (normally `/proc`; the
-/// host's needs `hostPID` or a mount). Falls back to pullcheck's environment, saying why.
-pub fn detect(proc_root: &Path) -> ProxyEnv {
-    detect_for(proc_root, crate::runtime::kind::RuntimeKind::Containerd)
-}
-
-/// The proxy environment of the runtime that pulls (`containerd`, or `crio` for CRI-O), as
-/// [`detect`] reads containerd's.
-pub fn detect_for(proc_root: &Path, kind: crate::runtime::kind::RuntimeKind) -> ProxyEnv {
-    use crate::runtime::kind::RuntimeKind;
-    let (comm, name) = match kind {
-        RuntimeKind::Containerd => ("containerd", "containerd"),
-        RuntimeKind::Crio => ("crio", "CRI-O"),
-    };
-    let source = |pid| match kind {
-        RuntimeKind::Containerd => ProxySource::Containerd { pid },
-        RuntimeKind::Crio => ProxySource::Crio { pid },
-    };
-    let pids = match crate::procfs::find_by_comm(proc_root, comm) {
-        Ok(p) => p,
-        Err(e) => {
-            return ProxyEnv::from_env().with_note(format!(
-                "cannot list {}: {e}; using pullcheck's environment",
-                proc_root.display()
-            ))
-        }
-    };
-    let Some(&pid) = pids.first() else {
-        return ProxyEnv::from_env().with_note(format!(
-            "no {name} process under {} (run with hostPID to see the node's); using pullcheck's environment",
-            proc_root.display()
-        ));
-    };
-    match containerd_process::environ(proc_root, pid) {
-        Ok(vars) => {
-            let env = ProxyEnv::from_vars(&vars, source(pid));
-            if pids.len() > 1 {
-                env.with_note(format!(
-                    "{} {name} processes ({}); using the lowest pid",
-                    pids.len(),
-                    pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
-                ))
-            } else {
-                env
-            }
-        }
-        Err(e) => ProxyEnv::from_env().with_note(format!(
-            "cannot read {}/{pid}/environ: {e} (needs CAP_SYS_PTRACE — root alone is not enough — and, on AppArmor nodes, an unconfined profile); using pullcheck's environment",
-            proc_root.display()
-        )),
     }
 }
 

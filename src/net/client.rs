@@ -6,7 +6,7 @@
 //! redirects (the probe follows them itself so credentials never cross hosts).
 
 use super::policy::{AddressPolicy, PolicyResolver};
-use crate::endpoints::TlsSettings;
+use super::tls::TlsSettings;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -33,7 +33,7 @@ pub enum Error {
     Build(String),
 }
 
-pub use crate::endpoints::proxy::ProxyEnv;
+use super::proxy::ProxyEnv;
 
 /// Builds and caches one client per distinct TLS configuration and connect timeout.
 pub struct Clients {

@@ -1,0 +1,17 @@
+//! The HTTP client stack every outbound request uses — registry probes and the cloud identities'
+//! metadata and token services alike — below both [`crate::identity`] and [`crate::probe`]:
+//! - [`tls`]: one host's TLS settings; [`client`]: clients built as containerd builds its
+//!   transport (the node's trust store plus the host's CAs and client certificates);
+//! - [`proxy`] and [`no_proxy`]: the proxy environment, read the way Go reads it;
+//! - [`policy`]: the address policy every connection obeys (checked after resolution and
+//!   before any proxy hand-off);
+//! - [`transport`]: failures below HTTP, classified from the error's cause chain.
+
+pub mod client;
+pub mod no_proxy;
+pub mod policy;
+pub mod proxy;
+pub mod tls;
+pub mod transport;
+
+pub use tls::TlsSettings;
