@@ -1,11 +1,21 @@
-//! Evidence → verdict, pure and synchronous. Rules are ordered most specific first, with a
-//! catch-all last: content problems, transport failures (cause chain), then HTTP statuses
-//! read together with OCI error codes, challenges and the `tags/list` follow-up.
+//! Every verdict is decided here, pure and synchronous:
+//! - per attempt, evidence → verdict ([`classify`]): rules ordered most specific first, with a
+//!   catch-all last — content problems, transport failures (cause chain), then HTTP statuses
+//!   read together with OCI error codes, challenges and the `tags/list` follow-up
+//!   (`status_rules`, by family), and the blob path;
+//! - for the whole report, what the node adds to the decisive attempt's verdict ([`overall`]:
+//!   identity, signature policy, disk, short names, the runtime's exit precedence);
+//! - the runtime's own pull ([`runtime_pull`]) and runtime messages ([`runtime_message`],
+//!   `pullcheck explain`), sharing the registries' phrases with the evidence rules.
 
 mod blob_path;
 pub mod disk;
+pub mod overall;
+mod phrases;
 pub mod remediation;
 pub mod runtime_message;
+pub mod runtime_pull;
+mod status_rules;
 pub mod verdict;
 
 pub use runtime_message::{explain, explain_status, MessageDiagnosis};
@@ -128,7 +138,7 @@ pub fn classify(ev: &Evidence) -> Diagnosis {
             ),
         );
     };
-    status_rule(ev, t, status)
+    status_rules::rule(ev, t, status)
 }
 
 fn ok(ev: &Evidence) -> Diagnosis {
@@ -282,131 +292,6 @@ pub fn named_permission(text: &str) -> Option<String> {
             .filter(|p| p.contains('.'));
     }
     None
-}
-
-fn status_rule(ev: &Evidence, t: &Exchange, status: u16) -> Diagnosis {
-    let at = step_name(t);
-    let text = t.error_text();
-    let lower = text.to_ascii_lowercase();
-    let server = if text.trim().is_empty() {
-        String::new()
-    } else {
-        format!(" — server message: {}", text.trim())
-    };
-    let host_known_ambiguous = reqwest::Url::parse(&ev.host)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
-        .is_some_and(|h| AMBIGUOUS_401_HOSTS.contains(&h.as_str()));
-
-    if status == 429 || t.has_code("TOOMANYREQUESTS") {
-        let quota = ev.rate_limit.as_ref().map(|rl| {
-            let mut parts = Vec::new();
-            if let (Some(r), Some(l)) = (rl.remaining, rl.limit) {
-                parts.push(format!("{r} of {l} pulls left"));
-            }
-            if let Some(w) = rl.window_seconds {
-                parts.push(format!("per {} h window", w as f64 / 3600.0));
-            }
-            if let Some(ra) = &rl.retry_after {
-                parts.push(format!("retry after {ra}"));
-            }
-            if let Some(s) = &rl.source {
-                parts.push(format!("counted against {s}"));
-            }
-            parts.join(", ")
-        });
-        let quota = quota
-            .filter(|q| !q.is_empty())
-            .map(|q| format!(" ({q})"))
-            .unwrap_or_default();
-        return Diagnosis::new(
-            Verdict::RateLimited,
-            format!("{at}: {status} Too Many Requests{quota}{server}"),
-        );
-    }
-    if lower.contains("authorization token has expired")
-        || lower.contains("token has expired")
-        || lower.contains("token is expired")
-    {
-        return Diagnosis::new(
-            Verdict::CredentialsExpired,
-            format!("{at}: {status}{server}"),
-        );
-    }
-    if t.step == Step::Token {
-        return match status {
-            401 | 403 if ev.authenticated => Diagnosis::new(Verdict::Unauthorized, format!("{at}: {status}: the token service rejected the credentials{server}")),
-            401 | 403 if host_known_ambiguous => Diagnosis::new(
-                Verdict::NotFoundOrUnauthorized,
-                format!("{at}: {status}: anonymous token refused — the repository is private or does not exist{server}"),
-            ),
-            401 | 403 => Diagnosis::new(Verdict::Unauthorized, format!("{at}: {status}: the token service requires credentials and none were offered{server}")),
-            _ => Diagnosis::new(Verdict::RegistryError, format!("failed to fetch token: {at}: {status}{server}")),
-        };
-    }
-    match status {
-        403 if lower.contains("or it may not exist") => Diagnosis::new(
-            Verdict::NotFoundOrUnauthorized,
-            format!("{at}: 403: permission denied, or the repository does not exist (the registry does not say which){server}"),
-        ),
-        403 => {
-            let perm = named_permission(&text);
-            let reason = match &perm {
-                Some(p) => format!("{at}: 403: the identity lacks {p}{server}"),
-                None => format!("{at}: 403 Forbidden{server}"),
-            };
-            let d = Diagnosis::new(Verdict::Forbidden, reason);
-            match perm {
-                Some(p) => d.fix(format!("Grant {p} to the identity that pulls (see the message for the principal and resource); {}", Verdict::Forbidden.remediation())),
-                None => d,
-            }
-        }
-        401 => {
-            let insufficient = t.challenge.as_ref().and_then(|c| c.error.as_deref()) == Some("insufficient_scope");
-            if insufficient {
-                let who = if ev.authenticated {
-                    "the credentials were accepted but grant no pull on this repository, or it does not exist"
-                } else {
-                    "anonymous pull refused: the repository is private or does not exist"
-                };
-                Diagnosis::new(Verdict::NotFoundOrUnauthorized, format!("{at}: 401 insufficient_scope: {who}{server}"))
-            } else if ev.authenticated {
-                Diagnosis::new(Verdict::Unauthorized, format!("{at}: 401: the registry rejected the credentials{server}"))
-            } else if host_known_ambiguous {
-                Diagnosis::new(Verdict::NotFoundOrUnauthorized, format!("{at}: 401: the repository is private or does not exist{server}"))
-            } else {
-                let scheme = t.challenge.as_ref().map(|c| c.scheme.as_str()).unwrap_or("unknown");
-                Diagnosis::new(Verdict::Unauthorized, format!("{at}: 401: no basic auth credentials (the registry requires {scheme} authentication){server}"))
-            }
-        }
-        400 if lower.contains("ssl certificate") || lower.contains("client certificate") => Diagnosis::new(
-            Verdict::TlsError,
-            format!("{at}: 400: the registry requires a TLS client certificate and none was sent{server}"),
-        )
-        .fix("The registry requires a client certificate: set `client = [[\"cert.pem\", \"key.pem\"]]` for this host in /etc/containerd/certs.d/<host>/hosts.toml."),
-        // Go's TLS server and nginx answer plain HTTP on a TLS port with a 400 saying so.
-        400 if lower.contains("http request to an https server") || lower.contains("plain http request was sent to https port") => Diagnosis::new(
-            Verdict::TlsError,
-            format!("{at}: 400: the registry speaks HTTPS but was contacted over plain HTTP{server}"),
-        )
-        .fix("The registry serves HTTPS: name it in /etc/containerd/certs.d/<host>/hosts.toml as `server = \"https://<host>\"` with its `ca` (containerd defaults to plain HTTP for localhost and 127.0.0.0/8)."),
-        404 => {
-            let not_registry = ev.exchanges.iter().any(|e| e.step == Step::Ping && e.status == Some(404));
-            if t.has_code("NAME_UNKNOWN") || ev.repository_exists == Some(false) {
-                let via = if t.has_code("NAME_UNKNOWN") { "" } else { " (tags/list answered 404 NAME_UNKNOWN)" };
-                Diagnosis::new(Verdict::RepositoryUnknown, format!("{at}: 404: repository not found{via}{server}"))
-            } else if not_registry {
-                Diagnosis::new(Verdict::RegistryError, format!("{at}: 404, and {} answers 404 too: this is not a registry API endpoint", ev.host))
-                    .fix("Check the registry host, port and any path prefix (hosts.toml `server`, `override_path`).")
-            } else {
-                let tags = if ev.tags_sample.is_empty() { String::new() } else { format!("; tags that exist include: {}", ev.tags_sample.join(", ")) };
-                let confirmed = if ev.repository_exists == Some(true) { "the repository exists but " } else { "" };
-                Diagnosis::new(Verdict::ManifestUnknown, format!("{at}: 404: {confirmed}this tag or digest does not exist{tags}{server}"))
-            }
-        }
-        500..=599 => Diagnosis::new(Verdict::RegistryError, format!("{at}: {status}{server}")),
-        _ => Diagnosis::new(Verdict::RegistryError, format!("{at}: unexpected status {status}{server}")),
-    }
 }
 
 #[cfg(test)]

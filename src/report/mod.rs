@@ -7,6 +7,7 @@ pub mod summary;
 pub mod text;
 
 use crate::classify::disk::Judgement;
+use crate::classify::overall::{self, Change};
 use crate::classify::{Diagnosis, Verdict};
 use crate::endpoints::Endpoints;
 use crate::identity::{Credential, IdentitySources, Source};
@@ -316,20 +317,33 @@ impl Report {
     /// Records the short-name resolution that led to this report (the last candidate tried),
     /// and the time all candidates took.
     pub fn set_short_name(&mut self, outcome: short_name::ShortName, took: std::time::Duration) {
-        if outcome.tried.len() > 1 && self.verdict != Verdict::Ok {
-            self.reason = format!(
-                "{} (the last of {} candidates; CRI-O reports the last failure)",
-                self.reason,
-                outcome.tried.len()
-            );
-        } else if outcome.tried.len() > 1 {
-            self.warnings.push(format!(
-                "{} earlier candidate(s) failed first: each pull of this short name asks them again, and an image pushed there later would win",
-                outcome.tried.len() - 1
-            ));
-        }
+        self.apply(overall::short_name(self.current(), outcome.tried.len()));
         self.duration_ms = (took.as_secs_f64() * 100_000.0).round() / 100.0;
         self.short_name = Some(outcome);
+    }
+
+    /// The verdict so far, for [`overall`]'s steps.
+    fn current(&self) -> overall::Current<'_> {
+        overall::Current {
+            verdict: self.verdict,
+            reason: &self.reason,
+        }
+    }
+
+    /// Applies what [`overall`] decided.
+    fn apply(&mut self, change: Change) {
+        match change {
+            Change::Keep => {}
+            Change::Warn(w) => self.warnings.push(w),
+            Change::Reason(r) => self.reason = r,
+            Change::Verdict(d) => {
+                self.verdict = d.verdict;
+                self.reason = d.reason;
+                self.remediation = d.remediation;
+                self.exit_code = d.verdict.exit_code();
+            }
+            Change::Exit(code) => self.exit_code = code,
+        }
     }
 
     /// A report decided without a registry exchange.
@@ -433,67 +447,21 @@ impl Report {
         }
     }
 
-    /// The node's identity source failed and nothing could authenticate: when the registry
-    /// refused the (anonymous) pull, the failed identity is the verdict; the registry's answer
-    /// stays in the reason.
+    /// The node's identity source failed and nothing could authenticate
+    /// ([`overall::identity_unavailable`]).
     pub fn identity_unavailable(&mut self, why: &str) {
-        if matches!(
-            self.verdict,
-            Verdict::Unauthorized | Verdict::NotFoundOrUnauthorized | Verdict::Forbidden
-        ) {
-            let v = Verdict::IdentityUnavailable;
-            self.reason = format!("{why}; without it the registry answered: {}", self.reason);
-            self.verdict = v;
-            self.remediation = v.remediation().to_string();
-            self.exit_code = v.exit_code();
-        } else if self.verdict != Verdict::Ok {
-            self.warnings.push(why.to_string());
-        } else {
-            self.warnings
-                .push(format!("{why} (the pull works without it)"));
-        }
+        self.apply(overall::identity_unavailable(self.current(), why));
     }
 
-    /// Applies the node's signature policy (CRI-O): a pull the registry would serve but the
-    /// policy refuses is `signature_rejected`; a signature that exists but is not verified here
-    /// is a warning.
+    /// Applies the node's signature policy (CRI-O; [`overall::signature`]).
     pub fn set_signature(&mut self, decision: crate::endpoints::signature_policy::Decision) {
-        use crate::endpoints::signature_policy::Decision;
-        match decision {
-            Decision::Accept { unverified: None } => {}
-            Decision::Accept {
-                unverified: Some(w),
-            } => self.warnings.push(w),
-            Decision::Rejected { why, .. } if self.verdict == Verdict::Ok => {
-                let v = Verdict::SignatureRejected;
-                self.reason = format!(
-                    "the registry serves the image, and CRI-O's signature policy refuses it: {why}"
-                );
-                self.verdict = v;
-                self.remediation = v.remediation().to_string();
-                self.exit_code = v.exit_code();
-            }
-            Decision::Rejected { why, .. } => self.warnings.push(format!(
-                "once pullable, CRI-O's signature policy refuses it too: {why}"
-            )),
-        }
+        self.apply(overall::signature(self.current(), decision));
     }
 
-    /// Adds what the runtime's image store says, with the disk judgement: not even the
-    /// compressed layers fit → `insufficient_disk` in place of `ok`; near the GC threshold → a
-    /// warning.
+    /// Adds what the runtime's image store says, with the disk judgement
+    /// ([`overall::disk`]).
     pub fn set_image_store(&mut self, store: ImageStore, judgement: Judgement) {
-        match judgement {
-            Judgement::Fits => {}
-            Judgement::Warn(w) => self.warnings.push(w),
-            Judgement::Insufficient(d) if self.verdict == Verdict::Ok => {
-                self.verdict = d.verdict;
-                self.reason = d.reason;
-                self.remediation = d.remediation;
-                self.exit_code = d.verdict.exit_code();
-            }
-            Judgement::Insufficient(d) => self.warnings.push(d.reason),
-        }
+        self.apply(overall::disk(self.current(), judgement));
         if store.present == Some(true) {
             self.warnings.push(
                 "the runtime already holds this image: pods with imagePullPolicy IfNotPresent start without the registry (Always still asks it)".into(),
@@ -502,14 +470,10 @@ impl Report {
         self.image_store = Some(store);
     }
 
-    /// Adds the runtime's pull. When the registry says `ok` but the runtime fails, or could not
-    /// be asked, the runtime decides the exit code.
+    /// Adds the runtime's pull; behind a registry `ok`, a failing runtime decides the exit code
+    /// ([`overall::runtime_pull`]).
     pub fn set_runtime(&mut self, pull: RuntimePull) {
-        // A runtime pull that was asked for and failed, or could not run at all, makes the exit
-        // non-zero even when the registry said ok: the question asked was not answered yes.
-        if self.verdict == Verdict::Ok && pull.verdict != Verdict::Ok {
-            self.exit_code = pull.verdict.exit_code();
-        }
+        self.apply(overall::runtime_pull(self.current(), pull.verdict));
         self.runtime = Some(pull);
     }
 }

@@ -26,6 +26,16 @@ pub enum Error {
         /// Why, in words.
         reason: String,
     },
+    /// The runtime accepted the call and did not answer within its time limit.
+    #[error("container runtime at {endpoint} unavailable during {call}: {}", Error::no_answer_within(*limit))]
+    Timeout {
+        /// `unix:///…`.
+        endpoint: String,
+        /// The CRI call.
+        call: &'static str,
+        /// The limit.
+        limit: Duration,
+    },
     /// The runtime answered the call with an error status (kept verbatim).
     #[error("{call} on {endpoint} failed: rpc error: code = {code} desc = {message}")]
     Rpc {
@@ -38,6 +48,19 @@ pub enum Error {
         /// The runtime's message.
         message: String,
     },
+}
+
+impl Error {
+    /// Whether the runtime could not be asked (unreachable, not CRI v1, or silent past the
+    /// limit), as opposed to answering with a status.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Unavailable { .. } | Error::Timeout { .. })
+    }
+
+    /// `no answer within 2m`: how a call that timed out is described.
+    pub fn no_answer_within(limit: Duration) -> String {
+        format!("no answer within {}", humantime::format_duration(limit))
+    }
 }
 
 /// A CRI v1 client for one runtime endpoint.
@@ -245,10 +268,11 @@ impl RuntimeClient {
             reason,
         };
         match tokio::time::timeout(limit, fut).await {
-            Err(_) => Err(unavailable(format!(
-                "no answer within {}",
-                humantime::format_duration(limit)
-            ))),
+            Err(_) => Err(Error::Timeout {
+                endpoint: self.endpoint.url(),
+                call,
+                limit,
+            }),
             Ok(Ok(reply)) => Ok(reply.into_inner()),
             Ok(Err(status)) => Err(match sort_status(&status) {
                 Some(reason) => unavailable(reason),

@@ -1,11 +1,11 @@
 //! The runtime's own pull as ground truth beside the registry probe: a real CRI `PullImage`
-//! with the same credential, its status kept verbatim and classified by the same runtime-message
-//! classifier as `pullcheck explain`, the image removed afterwards when only the probe pulled it,
-//! and what a disagreement with the registry verdict means.
+//! with the same credential, its status kept verbatim, the image removed afterwards when only
+//! the probe pulled it. What it observed is judged by [`crate::classify::runtime_pull`] (the
+//! verdict, and what a disagreement with the registry verdict means).
 
 use super::client::{Error, RuntimeClient};
-use crate::classify::runtime_message::explain_status;
-use crate::classify::{Family, Verdict};
+use crate::classify::runtime_pull::{self, PullObservation};
+use crate::classify::Verdict;
 use crate::identity::RegistryAuth;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -63,7 +63,7 @@ pub async fn pull(
     // RemoveImage removes an image by ID with all its names, so the pulled image is removed
     // only when its ID was on the node under no name at all.
     let (before, result) = match client.list_images().await {
-        Err(e @ Error::Unavailable { .. }) => (None, Err(e)),
+        Err(e) if e.is_unavailable() => (None, Err(e)),
         listed => (listed.ok(), client.pull(image, auth, limit).await),
     };
     let already_present = match (&before, &result) {
@@ -72,36 +72,40 @@ pub async fn pull(
         _ => true,
     };
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let (verdict, code, message, reason, remediation, image_ref) = match result {
+    let (code, message, image_ref, unavailable) = match &result {
         Ok(image_ref) => (
-            Verdict::Ok,
             "OK".to_string(),
             String::new(),
-            "the runtime pulled the image".to_string(),
-            Verdict::Ok.remediation().to_string(),
-            Some(image_ref),
-        ),
-        Err(Error::Rpc { code, message, .. }) => {
-            let d = explain_status(&code, &message);
-            (d.verdict, code, message, d.reason, d.remediation, None)
-        }
-        Err(Error::Unavailable { call, reason, .. }) if call == "PullImage" && reason.starts_with("no answer within") => (
-            Verdict::Timeout,
-            "DeadlineExceeded".to_string(),
-            reason.clone(),
-            format!("the runtime's PullImage did not finish: {reason} (a registry that stalls, or a very large image)"),
-            Verdict::Timeout.remediation().to_string(),
+            Some(image_ref.clone()),
             None,
         ),
-        Err(e @ Error::Unavailable { .. }) => (
-            Verdict::RuntimeUnavailable,
+        Err(Error::Rpc { code, message, .. }) => (code.clone(), message.clone(), None, None),
+        Err(Error::Timeout {
+            call: "PullImage", ..
+        }) => (
+            "DeadlineExceeded".to_string(),
+            Error::no_answer_within(limit),
+            None,
+            None,
+        ),
+        Err(e) => (
             "Unavailable".to_string(),
             e.to_string(),
-            e.to_string(),
-            Verdict::RuntimeUnavailable.remediation().to_string(),
             None,
+            Some(e.to_string()),
         ),
     };
+    let observed = match (&result, &unavailable) {
+        (Ok(_), _) => PullObservation::Pulled,
+        (_, Some(reason)) => PullObservation::Unavailable { reason },
+        (Err(Error::Rpc { .. }), None) => PullObservation::Status {
+            code: &code,
+            message: &message,
+        },
+        (Err(_), None) => PullObservation::Timeout { reason: &message },
+    };
+    let judged = runtime_pull::judge(observed);
+    let (verdict, reason, remediation) = (judged.verdict, judged.reason, judged.remediation);
     let (mut removed, mut remove_error) = (false, None);
     if verdict == Verdict::Ok && !already_present && !keep {
         match client.remove(image).await {
@@ -109,7 +113,7 @@ pub async fn pull(
             Err(e) => remove_error = Some(e.to_string()),
         }
     }
-    let (agrees, interpretation) = compare(registry, verdict);
+    let (agrees, interpretation) = runtime_pull::compare(registry, verdict);
     RuntimePull {
         endpoint,
         verdict,
@@ -124,90 +128,5 @@ pub async fn pull(
         agrees,
         interpretation,
         duration_ms,
-    }
-}
-
-/// Whether two verdicts say the same thing. The runtime's message is often coarser than the
-/// registry's evidence (containerd's HEAD cannot tell a missing tag from a missing repository,
-/// and a HEAD 403 has no body), so verdicts of one family that only differ in precision agree.
-pub fn compatible(registry: Verdict, runtime: Verdict) -> bool {
-    use Verdict::*;
-    if registry == runtime {
-        return true;
-    }
-    matches!(
-        (registry, runtime),
-        (RepositoryUnknown, ManifestUnknown)
-            | (ManifestUnknown, RepositoryUnknown)
-            | (NotFoundOrUnauthorized, Unauthorized)
-            | (Unauthorized, NotFoundOrUnauthorized)
-            | (RepositoryUnknown | ManifestUnknown, NotFoundOrUnauthorized)
-            | (CredentialsExpired, Forbidden)
-            | (NotFoundOrUnauthorized, Forbidden)
-            | (
-                TlsHostnameMismatch | TlsCertificateExpired | TlsUnknownAuthority,
-                TlsError
-            )
-    )
-}
-
-/// `(agrees, interpretation)` for a registry verdict and a runtime verdict.
-pub fn compare(registry: Verdict, runtime: Verdict) -> (bool, Option<String>) {
-    if compatible(registry, runtime) {
-        return (true, None);
-    }
-    let text = if registry == Verdict::Ok {
-        match runtime.family() {
-            Family::Tls => "registry reachable directly but the runtime fails TLS: containerd trusts a different set of CAs — compare the hosts.toml `ca`/`skip_verify` and the node trust store with what this probe used".to_string(),
-            Family::Network => "registry reachable directly but the runtime cannot reach it: compare mirrors / hosts.toml / proxy (containerd's HTTP(S)_PROXY and NO_PROXY)".to_string(),
-            Family::Node => "registry reachable directly but the runtime fails on the node itself: check the runtime's health and image filesystem".to_string(),
-            Family::Content => "the registry serves the image but the runtime rejects its content: check the runtime version (schema1, media types) and the node platform".to_string(),
-            _ => "registry reachable directly but the runtime fails: compare mirrors / hosts.toml / proxy, and the credentials the runtime sends".to_string(),
-        }
-    } else if runtime == Verdict::Ok {
-        format!(
-            "the runtime pulls the image but the direct probe says {}: the runtime may use a mirror, node-level credentials (registry.configs auth), a proxy or a CA this probe did not see, or its version accepts what the probe flags (schema1 before containerd 2.0)",
-            registry.as_str()
-        )
-    } else if runtime == Verdict::RuntimeUnavailable {
-        "the runtime could not be asked; only the registry verdict is known".to_string()
-    } else {
-        format!(
-            "both fail, differently (registry: {}, runtime: {}): the runtime contacted other hosts or sent other credentials — compare mirrors / hosts.toml / proxy",
-            registry.as_str(),
-            runtime.as_str()
-        )
-    };
-    (false, Some(text))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn coarser_runtime_verdicts_agree() {
-        assert!(compare(Verdict::RepositoryUnknown, Verdict::ManifestUnknown).0);
-        assert!(compare(Verdict::CredentialsExpired, Verdict::Forbidden).0);
-        assert!(compare(Verdict::Ok, Verdict::Ok).0);
-        assert!(!compare(Verdict::Forbidden, Verdict::CredentialsExpired).0);
-    }
-
-    #[test]
-    fn registry_ok_runtime_failing_points_at_node_configuration() {
-        let (agrees, why) = compare(Verdict::Ok, Verdict::TlsUnknownAuthority);
-        assert!(!agrees);
-        assert!(why.unwrap().contains("hosts.toml"));
-        let (_, why) = compare(Verdict::Ok, Verdict::ConnectionRefused);
-        assert!(why
-            .unwrap()
-            .contains("compare mirrors / hosts.toml / proxy"));
-    }
-
-    #[test]
-    fn runtime_ok_registry_failing_names_the_registry_verdict() {
-        let (agrees, why) = compare(Verdict::UnsupportedManifest, Verdict::Ok);
-        assert!(!agrees);
-        assert!(why.unwrap().contains("unsupported_manifest"));
     }
 }

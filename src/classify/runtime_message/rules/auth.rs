@@ -3,18 +3,14 @@
 //! for a repository that does not exist.
 
 use super::{Facts, Finding};
+use crate::classify::phrases::{EXPIRED_TOKEN, MAY_NOT_EXIST};
 use crate::classify::runtime_message::envelope::Wrapper;
 use crate::classify::runtime_message::scan::one_line;
 use crate::classify::{named_permission, Verdict};
 
 /// An expired registry token (ECR answers it with 403 DENIED).
 pub(super) fn expired(f: &Facts<'_>) -> Option<Finding> {
-    const MARKERS: [&str; 3] = [
-        "authorization token has expired",
-        "token has expired",
-        "token is expired",
-    ];
-    f.scan.has_any(&MARKERS).then(|| {
+    f.scan.has_any(&EXPIRED_TOKEN).then(|| {
         Finding::new(
             Verdict::CredentialsExpired,
             format!("{}: the registry token has expired{}", f.at(), f.server()),
@@ -69,7 +65,7 @@ pub(super) fn forbidden(f: &Facts<'_>) -> Option<Finding> {
             format!("{at}: access denied: the repository is private or does not exist (Docker Hub answers both alike){server}"),
         ));
     }
-    if f.scan.has("or it may not exist") {
+    if f.scan.has(MAY_NOT_EXIST) {
         return Some(Finding::new(
             Verdict::NotFoundOrUnauthorized,
             format!("{at}: 403: permission denied{perm_text}, or the repository does not exist (the registry does not say which){server}"),

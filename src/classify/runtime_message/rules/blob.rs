@@ -8,6 +8,7 @@
 //! failures keep their verdict and name the layer and the storage host.
 
 use super::{transport, Facts, Finding};
+use crate::classify::phrases::EXPIRED_TOKEN;
 use crate::classify::runtime_message::scan::{one_line, url_host};
 use crate::classify::Verdict;
 
@@ -39,7 +40,7 @@ pub(super) fn layer(f: &Facts<'_>) -> Option<Finding> {
         return None;
     }
     // The registry's own words about the credential (an expired token) are the auth rules'.
-    if s.has_any(&["token has expired", "token is expired"]) {
+    if s.has_any(&EXPIRED_TOKEN) {
         return None;
     }
     let detail = one_line(f.env.detail, 240);
