@@ -362,15 +362,17 @@ async fn image_store(
             store.present = Some(found.is_some());
             store.image_id = found.map(|i| i.id);
         }
-        Err(e) => store
-            .notes
-            .push(format!("ImageStatus: {}", crate::identity::error_chain(&e))),
+        Err(e) => store.notes.push(format!(
+            "ImageStatus: {}",
+            crate::error_text::error_chain(&e)
+        )),
     }
     match client.image_fs().await {
         Ok(fs) => store.filesystem = fs.into_iter().next(),
-        Err(e) => store
-            .notes
-            .push(format!("ImageFsInfo: {}", crate::identity::error_chain(&e))),
+        Err(e) => store.notes.push(format!(
+            "ImageFsInfo: {}",
+            crate::error_text::error_chain(&e)
+        )),
     }
     let judgement = match (&store.filesystem, &report.layers) {
         (Some(fs), Some(layers)) => match (fs.available_bytes, fs.capacity_bytes) {

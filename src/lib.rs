@@ -18,6 +18,7 @@ pub mod classify;
 pub mod diagnose;
 pub mod duration;
 pub mod endpoints;
+pub mod error_text;
 pub mod human;
 pub mod identity;
 pub mod monitor;

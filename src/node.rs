@@ -312,7 +312,7 @@ impl NodeFacts {
         self.registry_error = None;
         match crate::endpoints::registries_conf::RegistriesConf::read_for_node(files) {
             Ok(c) => self.crio_registries = Some(c),
-            Err(e) => self.crio_registries_error = Some(crate::identity::error_chain(&e)),
+            Err(e) => self.crio_registries_error = Some(crate::error_text::error_chain(&e)),
         }
         self.crio_policy = Some(
             match crate::endpoints::signature_policy::Policy::read(
@@ -322,7 +322,7 @@ impl NodeFacts {
                 Ok(p) => p.summary(),
                 Err(e) => format!(
                     "unreadable, so CRI-O fails every pull: {}",
-                    crate::identity::error_chain(&e)
+                    crate::error_text::error_chain(&e)
                 ),
             },
         );

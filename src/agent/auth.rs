@@ -261,7 +261,7 @@ pub async fn require(State(auth): State<Arc<Authenticator>>, req: Request, next:
             .into_response()
         }
         Err(e) => {
-            tracing::warn!(error = %crate::identity::error_chain(&e), "could not review a network caller's token");
+            tracing::warn!(error = %crate::error_text::error_chain(&e), "could not review a network caller's token");
             ApiError::new(
                 Code::AuthUnavailable,
                 "the Kubernetes API could not review the token; try again",

@@ -40,7 +40,7 @@ pub async fn load(c: &Config) -> Result<NodeContext, Error> {
             p.image_credential_provider_config
                 .as_ref()
                 .map_or_else(|| "(the kubelet's)".into(), |p| p.display().to_string()),
-            crate::identity::error_chain(&e),
+            crate::error_text::error_chain(&e),
         )
     })?;
     RegistryConfig::read(p.containerd_config.as_deref(), p.hosts_dir.as_deref()).map_err(|e| {
@@ -54,7 +54,7 @@ pub async fn load(c: &Config) -> Result<NodeContext, Error> {
                 ),
             ),
         };
-        invalid(key, value, crate::identity::error_chain(&e))
+        invalid(key, value, crate::error_text::error_chain(&e))
     })?;
     let runtime = match &p.runtime_endpoint {
         Some(e) => Ok(RuntimeClient::new(e.clone(), p.runtime_timeout)),

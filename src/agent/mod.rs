@@ -120,12 +120,12 @@ pub fn main(args: AgentArgs, log: Option<&str>) -> ExitCode {
     match runtime.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Error::Config(e)) => {
-            tracing::error!(error = %crate::identity::error_chain(&e), "configuration error");
+            tracing::error!(error = %crate::error_text::error_chain(&e), "configuration error");
             eprintln!("error: {e}");
             ExitCode::from(EX_USAGE)
         }
         Err(e) => {
-            tracing::error!(error = %crate::identity::error_chain(&e), "agent failed");
+            tracing::error!(error = %crate::error_text::error_chain(&e), "agent failed");
             ExitCode::from(1)
         }
     }

@@ -55,7 +55,7 @@ pub async fn facts(ctx: &NodeContext) -> NodeFacts {
         p.hosts_dir.as_deref(),
         &p.proc_root,
     )
-    .map_err(|e| crate::identity::error_chain(&e));
+    .map_err(|e| crate::error_text::error_chain(&e));
     let mut identities = identity_facts(&ctx.identity);
     identities.extend(cloud);
     NodeFacts::new(Platform::host(), runtime, registry, identities)

@@ -231,7 +231,7 @@ impl ShortNames {
         let path = path.unwrap_or(Path::new(DEFAULT_CACHE));
         self.cache_file = Some(path.display().to_string());
         if let Err(e) = self.load_cache(path) {
-            self.cache_error = Some(crate::identity::error_chain(&e));
+            self.cache_error = Some(crate::error_text::error_chain(&e));
         }
     }
 

@@ -142,7 +142,7 @@ impl Policy {
                         &path,
                         format!(
                             "{} at line {}: CRI-O fails every pull with an unreadable policy",
-                            crate::identity::docker_config::json_error(&e),
+                            crate::error_text::json_error(&e),
                             e.line()
                         ),
                     )

@@ -122,7 +122,8 @@ pub fn parse(path: &str, bytes: &[u8], format: Format) -> Result<DockerConfig, E
         path: path.to_string(),
         detail,
     };
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| err(json_error(&e)))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| err(crate::error_text::json_error(&e)))?;
     let top = match value {
         Value::Null => Map::new(),
         Value::Object(m) => m,
@@ -245,17 +246,6 @@ pub fn decode_auth(field: &str) -> Option<(String, String)> {
     let text = String::from_utf8_lossy(&decoded);
     let (user, pass) = text.split_once(':')?;
     Some((user.to_string(), pass.to_string()))
-}
-
-/// A serde_json error without the input: category, line and column.
-pub fn json_error(e: &serde_json::Error) -> String {
-    let what = match e.classify() {
-        serde_json::error::Category::Io => "I/O error",
-        serde_json::error::Category::Syntax => "invalid JSON",
-        serde_json::error::Category::Data => "unexpected structure",
-        serde_json::error::Category::Eof => "truncated JSON",
-    };
-    format!("{what} at line {} column {}", e.line(), e.column())
 }
 
 #[cfg(test)]

@@ -213,7 +213,7 @@ impl Imds {
                     "iam/security-credentials/ answered HTTP {}",
                     r.response().status().as_u16()
                 )),
-                _ => fail(super::error_chain(&e)),
+                _ => fail(crate::error_text::error_chain(&e)),
             })?;
         let role = roles
             .as_ref()
@@ -296,5 +296,5 @@ where
         let message = service.message().unwrap_or_default();
         return format!("{code}: {message}");
     }
-    super::error_chain(&e)
+    crate::error_text::error_chain(&e)
 }

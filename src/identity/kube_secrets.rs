@@ -183,7 +183,7 @@ fn api_error(what: &'static str, r: &ObjectRef, e: kube::Error) -> Error {
         }
         // The whole chain: kube's own text ("client error (Connect)") hides why — refused,
         // reset, no route, DNS.
-        other => super::error_chain(other),
+        other => crate::error_text::error_chain(other),
     };
     Error::Api {
         what,

@@ -266,21 +266,6 @@ pub struct IdentitySources {
     pub notes: Vec<String>,
 }
 
-/// An error and its causes, `outer: inner: …` (for reasons shown in reports).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        source = cause.source();
-    }
-    s
-}
-
 /// One candidate credential and its provenance.
 #[derive(Debug, Clone)]
 pub struct Credential {

@@ -230,7 +230,7 @@ impl NodeIdentity {
             Err(e) => {
                 notes.push(format!(
                     "the kubelet's credential-provider settings are unusable, plugins not run: {}",
-                    super::error_chain(&e)
+                    crate::error_text::error_chain(&e)
                 ));
                 (None, None)
             }

@@ -372,7 +372,7 @@ impl Monitor {
                     publisher
                         .publish(&notice)
                         .await
-                        .map_err(|e| crate::identity::error_chain(&e))?;
+                        .map_err(|e| crate::error_text::error_chain(&e))?;
                     Ok(Diagnosed {
                         probe: summary,
                         message_verdict: message.verdict,
@@ -561,5 +561,5 @@ async fn publish(publisher: &Publisher, notice: Notice) -> Result<Published, Str
     publisher
         .publish(&notice)
         .await
-        .map_err(|e| crate::identity::error_chain(&e))
+        .map_err(|e| crate::error_text::error_chain(&e))
 }

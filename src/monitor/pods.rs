@@ -158,7 +158,7 @@ pub async fn watch(client: kube::Client, node: String, store: std::sync::Arc<Pod
             Ok(watcher::Event::Apply(pod)) => store.apply(&pod),
             Ok(watcher::Event::Delete(pod)) => store.delete(&pod),
             Err(e) => {
-                let why = crate::identity::error_chain(&e);
+                let why = crate::error_text::error_chain(&e);
                 if store.status().up {
                     tracing::warn!(error = %why, "pod watch failed; keeping the last known pods and retrying");
                 }

@@ -140,7 +140,7 @@ impl Cluster {
 pub fn api_message(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => format!("{} {}: {}", s.code, s.reason, s.message),
-        other => crate::plugin::error_chain(other),
+        other => crate::error_text::error_chain(other),
     }
 }
 

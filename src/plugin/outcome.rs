@@ -100,7 +100,12 @@ impl NodeResult {
                     transport::Error::Forbidden { .. } => NodeStatus::Forbidden,
                     _ => NodeStatus::Unreachable,
                 };
-                NodeResult::not_asked(node, Some(agent), status, super::error_chain(&e))
+                NodeResult::not_asked(
+                    node,
+                    Some(agent),
+                    status,
+                    crate::error_text::error_chain(&e),
+                )
             }
             Ok(a) => match serde_json::from_slice::<Value>(&a.body) {
                 Ok(v) if a.status == 200 && v["verdict"].is_string() => NodeResult {

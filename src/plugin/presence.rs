@@ -80,7 +80,7 @@ pub async fn presence(
                 _ => "unreachable",
             }
             .into();
-            p.message = Some(super::error_chain(&e));
+            p.message = Some(crate::error_text::error_chain(&e));
         }
         Ok(Ok(a)) => match serde_json::from_slice::<Value>(&a.body) {
             Ok(v) => {

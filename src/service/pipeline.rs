@@ -406,7 +406,7 @@ fn refusal(e: guard::Error) -> Refusal {
 
 /// Why a diagnosis could not start, as a refusal.
 fn diagnose_error(e: diagnose::Error) -> Refusal {
-    let text = crate::identity::error_chain(&e);
+    let text = crate::error_text::error_chain(&e);
     let kind = match e {
         diagnose::Error::DockerConfig(_) | diagnose::Error::Endpoints(_) => {
             RefusalKind::NodeConfiguration

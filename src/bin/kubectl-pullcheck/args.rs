@@ -2,11 +2,12 @@
 //! are; time limits), the output format, and the steps they all start with.
 
 use clap::ValueEnum;
+use pullcheck::error_text::error_chain;
 use pullcheck::plugin::cluster::{self, Cluster, ClusterOptions};
 use pullcheck::plugin::discovery::{self, Agents, NodeFacts, NodeSelection};
 use pullcheck::plugin::render::{self, Format};
 use pullcheck::plugin::transport::AgentClient;
-use pullcheck::plugin::{error_chain, exit, DEFAULT_AGENT_NAMESPACE, DEFAULT_AGENT_SELECTOR};
+use pullcheck::plugin::{exit, DEFAULT_AGENT_NAMESPACE, DEFAULT_AGENT_SELECTOR};
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -3,8 +3,8 @@
 
 use clap::ValueEnum;
 use pullcheck::diagnose::KubeRequest;
+use pullcheck::error_text::error_chain;
 use pullcheck::identity::cloud::CloudSettings;
-use pullcheck::identity::error_chain;
 use pullcheck::identity::kube_secrets::{self, ObjectRef};
 use pullcheck::identity::node::{NodeIdentity, NodeIdentityConfig};
 use pullcheck::platform::Platform;

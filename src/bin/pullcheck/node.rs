@@ -3,7 +3,7 @@
 use crate::args::*;
 use crate::{async_runtime, USAGE_EXIT};
 use pullcheck::endpoints::RegistryConfig;
-use pullcheck::identity::error_chain;
+use pullcheck::error_text::error_chain;
 use pullcheck::node::{IdentityFact, NodeFacts, RuntimeFacts};
 use pullcheck::platform::Platform;
 use std::process::ExitCode;

@@ -3,7 +3,7 @@
 use crate::args::*;
 use crate::{async_runtime, USAGE_EXIT};
 use pullcheck::diagnose::{self, Request, RuntimePullRequest};
-use pullcheck::identity::error_chain;
+use pullcheck::error_text::error_chain;
 use pullcheck::identity::RegistryAuth;
 use pullcheck::platform::Platform;
 use pullcheck::probe::store::{self, Store};

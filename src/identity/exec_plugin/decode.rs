@@ -32,8 +32,7 @@ struct RawProvider {
 pub fn to_json_value(bytes: &[u8]) -> Result<Value, String> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'{') {
-        return serde_json::from_slice(bytes)
-            .map_err(|e| crate::identity::docker_config::json_error(&e));
+        return serde_json::from_slice(bytes).map_err(|e| crate::error_text::json_error(&e));
     }
     let text = std::str::from_utf8(bytes).map_err(|_| "the file is not UTF-8".to_string())?;
     let mut options = serde_saphyr::Options::default();

@@ -183,7 +183,7 @@ impl Plugins {
                 Some(format!(
                     "plugin {}: {} (the kubelet uses no credentials from it)",
                     p.name,
-                    crate::identity::error_chain(&e)
+                    crate::error_text::error_chain(&e)
                 )),
             ),
             Ok(response) => {

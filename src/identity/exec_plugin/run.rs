@@ -270,7 +270,7 @@ pub async fn exec(provider: &Provider, repo: &str, env: &ExecEnv<'_>) -> Result<
 /// compared with the configured one, then a strict decode.
 pub fn parse_response(stdout: &[u8], api_version: &str) -> Result<Response, Error> {
     let value: serde_json::Value = serde_json::from_slice(stdout).map_err(|e| Error::NotJson {
-        detail: crate::identity::docker_config::json_error(&e),
+        detail: crate::error_text::json_error(&e),
     })?;
     let Some(obj) = value.as_object() else {
         return Err(Error::NotJson {
