@@ -6,10 +6,10 @@ use crate::endpoints::crio_files::CrioFiles;
 use crate::endpoints::runtime_kind::RuntimeKind;
 use crate::endpoints::{self, Endpoints, Host, RegistryConfig};
 use crate::identity::cloud::{self, CloudSettings};
-use crate::identity::exec_plugin::PluginStatus;
+use crate::identity::credential_provider::PluginStatus;
 use crate::identity::keyring::{Keyring, Origin};
 use crate::identity::kube_secrets::{self, ObjectRef};
-use crate::identity::node::NodeIdentity;
+use crate::identity::node_identity::NodeIdentity;
 use crate::identity::{docker_config, Credential, IdentitySources, RegistryAuth, Source};
 use crate::probe::cost::GetGate;
 use crate::probe::{Context, Evidence, Prober};
@@ -126,7 +126,7 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
     let version = predicted_version(req).await;
     let kind = RuntimeKind::choose(
         req.runtime_kind,
-        (version.source == version::Source::Runtime).then_some(version.name.as_str()),
+        (version.source == version::VersionSource::Runtime).then_some(version.name.as_str()),
         runtime_socket(req),
     );
     let (kubelet, mut sources, cloud_warnings) = candidates(&image, req).await?;

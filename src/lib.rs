@@ -23,7 +23,7 @@ pub mod human;
 pub mod identity;
 pub mod monitor;
 pub mod net;
-pub mod node;
+pub mod node_facts;
 pub mod nodefile;
 pub mod platform;
 pub mod plugin;

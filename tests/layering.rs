@@ -10,7 +10,15 @@ use std::path::{Path, PathBuf};
 /// reference → identity → endpoints → probe → classify → report, with `diagnose` the one
 /// orchestrator, the probe `service` under the agent's two faces (`monitor`, `agent`).
 const STACK: &[&[&str]] = &[
-    &["bounded", "duration", "error_text", "human", "platform", "procfs", "term"],
+    &[
+        "bounded",
+        "duration",
+        "error_text",
+        "human",
+        "platform",
+        "procfs",
+        "term",
+    ],
     &["net", "nodefile", "reference", "secrets"],
     &["identity"],
     &["endpoints"],
@@ -18,7 +26,7 @@ const STACK: &[&[&str]] = &[
     &["classify"],
     &["runtime"],
     &["report"],
-    &["diagnose", "node", "plugin"],
+    &["diagnose", "node_facts", "plugin"],
     &["service"],
     &["monitor"],
     &["agent"],

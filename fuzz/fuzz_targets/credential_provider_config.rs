@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pullcheck::identity::exec_plugin::{config::ProviderConfig, validate};
+use pullcheck::identity::credential_provider::{config::ProviderConfig, validate};
 use std::path::PathBuf;
 
 fuzz_target!(|bytes: &[u8]| {

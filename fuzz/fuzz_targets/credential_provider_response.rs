@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pullcheck::identity::exec_plugin::{config::PLUGIN_API_VERSIONS, run};
+use pullcheck::identity::credential_provider::{config::PLUGIN_API_VERSIONS, run};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, stdout)) = data.split_first() else {

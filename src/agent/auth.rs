@@ -78,7 +78,7 @@ impl std::fmt::Display for Authz {
 
 /// The outcome for one token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub enum AuthDecision {
     /// Authenticated and allowed.
     Allowed {
         /// Who.
@@ -106,7 +106,7 @@ const MAX_CACHED: usize = 1024;
 pub struct Authenticator {
     client: kube::Client,
     authz: Authz,
-    cache: Mutex<HashMap<[u8; 32], (Decision, Instant)>>,
+    cache: Mutex<HashMap<[u8; 32], (AuthDecision, Instant)>>,
 }
 
 impl Authenticator {
@@ -120,7 +120,7 @@ impl Authenticator {
     }
 
     /// The decision for a bearer token.
-    pub async fn decide(&self, token: &str) -> Result<Decision, Error> {
+    pub async fn decide(&self, token: &str) -> Result<AuthDecision, Error> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = Instant::now();
         if let Some((d, until)) = self
@@ -137,7 +137,7 @@ impl Authenticator {
             .await
             .map_err(|_| Error::Timeout(REVIEW_TIMEOUT))??;
         let ttl = match decision {
-            Decision::Allowed { .. } => ALLOWED_TTL,
+            AuthDecision::Allowed { .. } => ALLOWED_TTL,
             _ => DENIED_TTL,
         };
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -151,7 +151,7 @@ impl Authenticator {
         Ok(decision)
     }
 
-    async fn review(&self, token: &str) -> Result<Decision, Error> {
+    async fn review(&self, token: &str) -> Result<AuthDecision, Error> {
         let review = TokenReview {
             spec: TokenReviewSpec {
                 token: Some(token.to_string()),
@@ -167,7 +167,7 @@ impl Authenticator {
         let user = status.user.unwrap_or_default();
         let name = user.username.clone().unwrap_or_default();
         if !status.authenticated.unwrap_or(false) || name.is_empty() {
-            return Ok(Decision::Unauthenticated {
+            return Ok(AuthDecision::Unauthenticated {
                 reason: status
                     .error
                     .unwrap_or_else(|| "the cluster did not accept the token".into()),
@@ -199,9 +199,9 @@ impl Authenticator {
             .map_err(Error::AccessReview)?;
         let status = reviewed.status.unwrap_or_default();
         if status.allowed && !status.denied.unwrap_or(false) {
-            Ok(Decision::Allowed { user: name })
+            Ok(AuthDecision::Allowed { user: name })
         } else {
-            Ok(Decision::Forbidden {
+            Ok(AuthDecision::Forbidden {
                 user: name,
                 reason: status.reason.unwrap_or_default(),
             })
@@ -239,16 +239,16 @@ pub async fn require(State(auth): State<Arc<Authenticator>>, req: Request, next:
         .into_response();
     };
     match auth.decide(token).await {
-        Ok(Decision::Allowed { user }) => {
+        Ok(AuthDecision::Allowed { user }) => {
             tracing::debug!(%user, path = req.uri().path(), "network caller allowed");
             next.run(req).await
         }
-        Ok(Decision::Unauthenticated { reason }) => ApiError::new(
+        Ok(AuthDecision::Unauthenticated { reason }) => ApiError::new(
             Code::Unauthenticated,
             format!("token not accepted: {reason}"),
         )
         .into_response(),
-        Ok(Decision::Forbidden { user, reason }) => {
+        Ok(AuthDecision::Forbidden { user, reason }) => {
             let why = if reason.is_empty() {
                 String::new()
             } else {

@@ -10,7 +10,7 @@ mod summary;
 
 use crate::duration::flag::within;
 pub use args::{AgentArgs, KEYS};
-pub use sources::Origin;
+pub use sources::ConfigOrigin;
 
 use super::auth::Authz;
 use crate::service::budget::{self, Rate};
@@ -43,7 +43,7 @@ pub enum Error {
         /// The value given.
         value: String,
         /// Where it came from.
-        origin: Origin,
+        origin: ConfigOrigin,
         /// What is wrong with it.
         problem: String,
     },

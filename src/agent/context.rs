@@ -5,12 +5,12 @@
 //! service's [`NodeContext`]. A problem with any of these is a configuration error naming its
 //! key.
 
-use super::config::{Config, Error, Origin};
+use super::config::{Config, ConfigOrigin, Error};
 use crate::endpoints::runtime_proxy;
 use crate::endpoints::RegistryConfig;
 use crate::identity::cloud::CloudSettings;
 use crate::identity::kube_secrets;
-use crate::identity::node::{NodeIdentity, NodeIdentityConfig};
+use crate::identity::node_identity::{NodeIdentity, NodeIdentityConfig};
 use crate::runtime::{RuntimeClient, RuntimeEndpoint};
 use crate::service::NodeContext;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ fn invalid(key: &str, value: String, problem: String) -> Error {
     Error::Invalid {
         key: key.to_string(),
         value,
-        origin: Origin::Args,
+        origin: ConfigOrigin::Args,
         problem,
     }
 }

@@ -31,7 +31,7 @@ pub mod context;
 pub mod error;
 pub mod health;
 pub mod metrics;
-pub mod node_info;
+pub mod node_view;
 pub mod openapi;
 pub mod origin;
 pub mod params;

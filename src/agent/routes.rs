@@ -9,7 +9,7 @@ use super::config::Limits;
 use super::error::{ApiError, Code, ErrorBody};
 use super::health;
 use super::metrics::Metrics;
-use super::node_info::{self, AgentState, NodeView};
+use super::node_view::{self, AgentState, NodeView};
 use super::openapi::{NodeDoc, ReportDoc};
 use super::origin::{self, AllowedHosts};
 use super::params::{self, ProbeBody, ProbeQuery};
@@ -295,7 +295,7 @@ async fn read_json_body(
     )
 )]
 pub async fn node(State(st): State<AppState>) -> Response {
-    let facts = node_info::facts(&st.ctx).await;
+    let facts = node_view::facts(&st.ctx).await;
     let view = NodeView {
         facts,
         rate_limits: st.seen.all(),

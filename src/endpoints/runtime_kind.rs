@@ -26,7 +26,7 @@ pub enum Error {
 /// How the kind was chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub enum Source {
+pub enum KindSource {
     /// `--runtime-kind`.
     Flag,
     /// The runtime's CRI `Version` name.
@@ -44,7 +44,7 @@ pub struct Chosen {
     /// The kind.
     pub kind: RuntimeKind,
     /// Where it came from.
-    pub source: Source,
+    pub source: KindSource,
 }
 
 impl RuntimeKind {
@@ -81,13 +81,13 @@ impl RuntimeKind {
     /// The flag's, else the runtime's own name, else the socket's, else containerd.
     pub fn choose(flag: Option<Self>, runtime_name: Option<&str>, socket: Option<&Path>) -> Chosen {
         let (kind, source) = if let Some(k) = flag {
-            (k, Source::Flag)
+            (k, KindSource::Flag)
         } else if let Some(k) = runtime_name.and_then(Self::from_runtime_name) {
-            (k, Source::Runtime)
+            (k, KindSource::Runtime)
         } else if let Some(k) = socket.and_then(Self::from_socket) {
-            (k, Source::Socket)
+            (k, KindSource::Socket)
         } else {
-            (RuntimeKind::Containerd, Source::Default)
+            (RuntimeKind::Containerd, KindSource::Default)
         };
         Chosen { kind, source }
     }
@@ -109,15 +109,18 @@ mod tests {
     fn the_flag_then_the_runtime_then_the_socket() {
         let sock = Path::new("/var/run/crio/crio.sock");
         let c = RuntimeKind::choose(Some(RuntimeKind::Containerd), Some("cri-o"), Some(sock));
-        assert_eq!((c.kind, c.source), (RuntimeKind::Containerd, Source::Flag));
+        assert_eq!(
+            (c.kind, c.source),
+            (RuntimeKind::Containerd, KindSource::Flag)
+        );
         let c = RuntimeKind::choose(None, Some("cri-o"), None);
-        assert_eq!((c.kind, c.source), (RuntimeKind::Crio, Source::Runtime));
+        assert_eq!((c.kind, c.source), (RuntimeKind::Crio, KindSource::Runtime));
         let c = RuntimeKind::choose(None, Some("something"), Some(sock));
-        assert_eq!((c.kind, c.source), (RuntimeKind::Crio, Source::Socket));
+        assert_eq!((c.kind, c.source), (RuntimeKind::Crio, KindSource::Socket));
         let c = RuntimeKind::choose(None, None, None);
         assert_eq!(
             (c.kind, c.source),
-            (RuntimeKind::Containerd, Source::Default)
+            (RuntimeKind::Containerd, KindSource::Default)
         );
         assert!(RuntimeKind::from_flag("podman").is_err());
         assert_eq!(RuntimeKind::from_flag("CRI-O"), Ok(RuntimeKind::Crio));

@@ -1,20 +1,20 @@
 //! Who may pull: candidate credentials, each with its provenance, in the order the kubelet
 //! tries them — pull secrets ([`keyring`] over [`docker_config`] files), the node's docker
-//! config file ([`node_files`]), then credential-provider exec plugins ([`exec_plugin`]), with
+//! config file ([`node_files`]), then credential-provider exec plugins ([`credential_provider`]), with
 //! the kubelet's own process view ([`kubelet`]). [`node::NodeIdentity`] gathers the node side.
 //! Secrets never reach `Debug`, logs, reports or errors.
 
 pub mod cloud;
+pub mod credential_provider;
 pub mod crio_auth;
 pub mod docker_config;
 pub mod eks;
-pub mod exec_plugin;
 pub mod gke;
 pub mod keyring;
 pub mod kube_secrets;
 pub mod kubelet;
-pub mod node;
 pub mod node_files;
+pub mod node_identity;
 pub mod platform;
 pub mod url_match;
 
@@ -248,10 +248,10 @@ pub struct IdentitySources {
     pub pull_secrets: Vec<String>,
     /// The node side, when consulted.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub node: Option<node::NodeSources>,
+    pub node: Option<node_identity::NodeSources>,
     /// Each configured plugin's outcome for this image, in config order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub plugins: Vec<exec_plugin::PluginOutcome>,
+    pub plugins: Vec<credential_provider::PluginOutcome>,
     /// Pull secrets read through the Kubernetes API (`namespace/name`), in kubelet order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,

@@ -1,7 +1,7 @@
 //! Which nodes to ask and which agent pod answers for each: nodes by name, label selector or
 //! all ([`NodeSelection`], [`nodes`]); agent pods by label in the agent namespace, mapped to
 //! their node through `spec.nodeName` ([`agents`], [`Agents`]). Node facts used for grouping
-//! ([`NodeFacts`]): pool, instance type, zone, architecture.
+//! ([`ClusterNode`]): pool, instance type, zone, architecture.
 
 use super::cluster::api_message;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -121,7 +121,7 @@ pub const ARCH_LABEL: &str = "kubernetes.io/arch";
 /// What grouping needs to know about a node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NodeFacts {
+pub struct ClusterNode {
     /// The node's name.
     pub name: String,
     /// Its pool: the first of [`POOL_LABELS`] present.
@@ -141,13 +141,13 @@ pub struct NodeFacts {
     pub arch: Option<String>,
 }
 
-impl NodeFacts {
+impl ClusterNode {
     /// Facts from a node's name and labels.
     pub fn new(name: &str, labels: &BTreeMap<String, String>) -> Self {
         let pool = POOL_LABELS
             .iter()
             .find_map(|l| labels.get(*l).map(|v| (l.to_string(), v.clone())));
-        NodeFacts {
+        ClusterNode {
             name: name.to_string(),
             pool: pool.as_ref().map(|p| p.1.clone()),
             pool_label: pool.map(|p| p.0),
@@ -160,7 +160,7 @@ impl NodeFacts {
     /// Facts of a Node object.
     pub fn from_node(node: &Node) -> Self {
         let empty = BTreeMap::new();
-        NodeFacts::new(
+        ClusterNode::new(
             node.metadata.name.as_deref().unwrap_or(""),
             node.metadata.labels.as_ref().unwrap_or(&empty),
         )
@@ -179,14 +179,14 @@ pub enum NodeSelection {
 }
 
 /// The selected nodes, sorted by name (names in the order given).
-pub async fn nodes(client: &Client, selection: &NodeSelection) -> Result<Vec<NodeFacts>> {
+pub async fn nodes(client: &Client, selection: &NodeSelection) -> Result<Vec<ClusterNode>> {
     let api: Api<Node> = Api::all(client.clone());
     match selection {
         NodeSelection::Names(names) => {
             let mut out = Vec::with_capacity(names.len());
             for name in names {
                 match api.get_opt(name).await {
-                    Ok(Some(n)) => out.push(NodeFacts::from_node(&n)),
+                    Ok(Some(n)) => out.push(ClusterNode::from_node(&n)),
                     Ok(None) => return Err(Error::UnknownNode { name: name.clone() }),
                     Err(source) => {
                         return Err(Error::GetNode {
@@ -211,7 +211,7 @@ pub async fn nodes(client: &Client, selection: &NodeSelection) -> Result<Vec<Nod
                 selector: selector.clone(),
                 source,
             })?;
-            let mut out: Vec<NodeFacts> = list.items.iter().map(NodeFacts::from_node).collect();
+            let mut out: Vec<ClusterNode> = list.items.iter().map(ClusterNode::from_node).collect();
             if out.is_empty() {
                 if let Some(selector) = selector {
                     return Err(Error::NoNodes { selector });
@@ -378,7 +378,7 @@ mod tests {
 
     #[test]
     fn the_pool_is_the_first_pool_label_present() {
-        let f = NodeFacts::new(
+        let f = ClusterNode::new(
             "n1",
             &labels(&[
                 ("karpenter.sh/nodepool", "default"),
@@ -393,9 +393,9 @@ mod tests {
         assert_eq!(f.instance_type.as_deref(), Some("m5.large"));
         assert_eq!(f.arch.as_deref(), Some("arm64"));
         // Only the instance type: it is the pool.
-        let f = NodeFacts::new("n2", &labels(&[(INSTANCE_TYPE_LABEL, "e2-small")]));
+        let f = ClusterNode::new("n2", &labels(&[(INSTANCE_TYPE_LABEL, "e2-small")]));
         assert_eq!(f.pool.as_deref(), Some("e2-small"));
-        assert_eq!(NodeFacts::new("n3", &BTreeMap::new()).pool, None);
+        assert_eq!(ClusterNode::new("n3", &BTreeMap::new()).pool, None);
     }
 
     fn agent(name: &str, node: Option<&str>, ready: bool) -> AgentPod {

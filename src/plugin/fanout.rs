@@ -2,7 +2,7 @@
 //! results in input order, progress reported as each finishes. Entry point: [`fan_out`];
 //! [`ask_image`] is the per-node step of `kubectl pullcheck image`.
 
-use super::discovery::{AgentPod, Agents, NodeFacts};
+use super::discovery::{AgentPod, Agents, ClusterNode};
 use super::outcome::{NodeResult, NodeStatus};
 use super::transport::AgentClient;
 use std::future::Future;
@@ -62,7 +62,7 @@ pub struct ImageQuestion {
 }
 
 /// Asks one node's agent, within the time limit; a node without a usable agent is not asked.
-pub async fn ask_image(q: &ImageQuestion, node: NodeFacts) -> NodeResult {
+pub async fn ask_image(q: &ImageQuestion, node: ClusterNode) -> NodeResult {
     let Some(agent) = q.agents.on(&node.name).cloned() else {
         let msg = format!("no agent pod on node {}", node.name);
         return NodeResult::not_asked(node, None, NodeStatus::NoAgent, msg);
@@ -78,7 +78,7 @@ pub async fn ask_image(q: &ImageQuestion, node: NodeFacts) -> NodeResult {
 }
 
 /// The result for a node whose agent pod is not Running and Ready.
-pub fn not_ready(node: NodeFacts, agent: &AgentPod) -> NodeResult {
+pub fn not_ready(node: ClusterNode, agent: &AgentPod) -> NodeResult {
     let msg = format!(
         "agent pod {} on node {} is not ready (phase {})",
         agent.id(),
@@ -89,7 +89,7 @@ pub fn not_ready(node: NodeFacts, agent: &AgentPod) -> NodeResult {
 }
 
 /// The result for a node that did not answer within `limit`.
-pub fn timed_out(node: NodeFacts, agent: &AgentPod, limit: Duration) -> NodeResult {
+pub fn timed_out(node: ClusterNode, agent: &AgentPod, limit: Duration) -> NodeResult {
     let msg = format!(
         "node {} did not answer in {} (port-forward to {} and the agent's probe; raise --timeout if the registry is slow)",
         node.name,

@@ -1,7 +1,7 @@
 //! Grouping node results for people: nodes that got the same verdict, as the same identity,
 //! for the same reason, in the same pool, make one line (`3 nodes in pool ng-2: forbidden as
 //! role …/ng-2-node-role — ecr:BatchGetImage missing`); nodes that could not be asked are
-//! grouped by why, and listed by name. Entry points: [`group`], [`Summary::of`].
+//! grouped by why, and listed by name. Entry points: [`group`], [`FleetSummary::of`].
 
 use super::outcome::{NodeResult, NodeStatus};
 use serde::Serialize;
@@ -153,7 +153,7 @@ pub fn group(results: &[NodeResult]) -> Vec<Group> {
 /// Counts over all nodes.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Summary {
+pub struct FleetSummary {
     /// Nodes selected.
     pub nodes: usize,
     /// Nodes whose agent says `ok`.
@@ -168,12 +168,12 @@ pub struct Summary {
     pub statuses: BTreeMap<String, usize>,
 }
 
-impl Summary {
+impl FleetSummary {
     /// Counts `results`.
     pub fn of(results: &[NodeResult]) -> Self {
-        let mut s = Summary {
+        let mut s = FleetSummary {
             nodes: results.len(),
-            ..Summary::default()
+            ..FleetSummary::default()
         };
         for r in results {
             *s.statuses.entry(r.status.as_str().to_string()).or_default() += 1;
@@ -196,7 +196,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plugin::discovery::NodeFacts;
+    use crate::plugin::discovery::ClusterNode;
     use serde_json::json;
     use std::collections::BTreeMap;
 
@@ -204,7 +204,7 @@ mod tests {
         let labels: BTreeMap<String, String> =
             [("eks.amazonaws.com/nodegroup".to_string(), pool.to_string())].into();
         NodeResult {
-            node: NodeFacts::new(name, &labels),
+            node: ClusterNode::new(name, &labels),
             agent_pod: Some(format!("pullcheck/agent-{name}")),
             status: NodeStatus::Answered,
             verdict: Some(crate::plugin::outcome::AgentVerdict::parse(verdict)),
@@ -227,7 +227,7 @@ mod tests {
             answered("d", "ng-2", "forbidden", role, "ecr:BatchGetImage missing"),
             answered("e", "ng-1", "ok", "anonymous", "readable"),
             NodeResult::not_asked(
-                NodeFacts::new("f", &BTreeMap::new()),
+                ClusterNode::new("f", &BTreeMap::new()),
                 None,
                 NodeStatus::NoAgent,
                 "no agent pod on node f".into(),
@@ -247,7 +247,7 @@ mod tests {
             g[2].line,
             "2 nodes in pool ng-1: ok as anonymous — readable"
         );
-        let s = Summary::of(&results);
+        let s = FleetSummary::of(&results);
         assert_eq!(
             (s.nodes, s.can_pull, s.cannot_pull, s.not_asked),
             (6, 2, 3, 1)

@@ -2,7 +2,7 @@
 //! report) and how a result is made from an agent's answer or a failure to ask
 //! ([`NodeResult::from_answer`], [`NodeResult::not_asked`]).
 
-use super::discovery::{AgentPod, NodeFacts};
+use super::discovery::{AgentPod, ClusterNode};
 use super::transport;
 use serde::Serialize;
 use serde_json::Value;
@@ -49,7 +49,7 @@ impl NodeStatus {
 pub struct NodeResult {
     /// The node and its pool labels.
     #[serde(flatten)]
-    pub node: NodeFacts,
+    pub node: ClusterNode,
     /// `namespace/name` of the agent pod asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_pod: Option<String>,
@@ -71,7 +71,7 @@ pub struct NodeResult {
 impl NodeResult {
     /// A node that was not asked, or whose asking failed, with why.
     pub fn not_asked(
-        node: NodeFacts,
+        node: ClusterNode,
         agent: Option<&AgentPod>,
         status: NodeStatus,
         message: String,
@@ -89,9 +89,9 @@ impl NodeResult {
 
     /// From what asking the agent gave.
     pub fn from_answer(
-        node: NodeFacts,
+        node: ClusterNode,
         agent: &AgentPod,
-        answer: transport::Result<transport::Answer>,
+        answer: transport::Result<transport::AgentReply>,
         took: Duration,
     ) -> Self {
         let mut r = match answer {

@@ -2,7 +2,7 @@
 //! and whether the agent itself answers `/readyz` through a port-forward. Entry point:
 //! [`presence`].
 
-use super::discovery::{AgentPod, Agents, NodeFacts};
+use super::discovery::{AgentPod, Agents, ClusterNode};
 use super::transport::{self, AgentClient};
 use serde::Serialize;
 use serde_json::Value;
@@ -14,7 +14,7 @@ use std::time::Duration;
 pub struct Presence {
     /// The node.
     #[serde(flatten)]
-    pub node: NodeFacts,
+    pub node: ClusterNode,
     /// Its agent pod.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentPod>,
@@ -40,7 +40,7 @@ impl Presence {
 pub async fn presence(
     client: &AgentClient,
     agents: &Agents,
-    node: NodeFacts,
+    node: ClusterNode,
     timeout: Duration,
 ) -> Presence {
     let agent = agents.on(&node.name).cloned();

@@ -2,7 +2,7 @@
 //! machine-readable documents (`-o json`, `-o yaml`) of `image` ([`ImageCheck`]), `pod`
 //! ([`pod_text`]) and `nodes` ([`nodes_table`]).
 
-use super::group::{Group, Section, Summary};
+use super::group::{FleetSummary, Group, Section};
 use super::outcome::NodeResult;
 use super::pod::{evidence_lines, PodCheck};
 use super::presence::Presence;
@@ -45,7 +45,7 @@ pub struct ImageCheck {
     /// The image asked about.
     pub image: String,
     /// Counts.
-    pub summary: Summary,
+    pub summary: FleetSummary,
     /// Grouped outcomes.
     pub groups: Vec<Group>,
     /// Every node, in name order.
@@ -61,7 +61,7 @@ impl ImageCheck {
             api_version: crate::report::API_VERSION,
             kind: "ImageCheck",
             image: image.to_string(),
-            summary: Summary::of(&nodes),
+            summary: FleetSummary::of(&nodes),
             groups: super::group::group(&nodes),
             exit_code: super::outcome::exit_code(&nodes),
             nodes,

@@ -75,9 +75,9 @@ pub enum Error {
 /// Result alias.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// An agent's HTTP answer.
+/// An agent's HTTP reply.
 #[derive(Debug, Clone)]
-pub struct Answer {
+pub struct AgentReply {
     /// HTTP status.
     pub status: u16,
     /// Body (at most [`MAX_ANSWER_BYTES`]).
@@ -98,13 +98,13 @@ impl AgentClient {
     }
 
     /// `GET path_and_query` on the agent.
-    pub async fn get(&self, agent: &AgentPod, path_and_query: &str) -> Result<Answer> {
+    pub async fn get(&self, agent: &AgentPod, path_and_query: &str) -> Result<AgentReply> {
         let mut all = self.get_all(agent, &[path_and_query]).await?;
         Ok(all.remove(0))
     }
 
     /// `GET` each path in turn over one port-forward and one HTTP connection.
-    pub async fn get_all(&self, agent: &AgentPod, paths: &[&str]) -> Result<Vec<Answer>> {
+    pub async fn get_all(&self, agent: &AgentPod, paths: &[&str]) -> Result<Vec<AgentReply>> {
         let node = agent.node.clone().unwrap_or_default();
         let pod_id = agent.id();
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &agent.namespace);
@@ -171,7 +171,7 @@ impl AgentClient {
                     .await
                     .map_err(|e| http_err(path, e))?
                     .to_bytes();
-                answers.push(Answer { status, body });
+                answers.push(AgentReply { status, body });
             }
             drop(sender);
             conn.abort();

@@ -88,7 +88,7 @@ impl Ledger {
 /// Why a manifest `GET` was not sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Refused {
+pub struct GetRefused {
     /// The budget's name (a registry, e.g. `docker.io`).
     pub budget: String,
     /// The budget, as configured (`50/6h`).
@@ -101,7 +101,7 @@ pub struct Refused {
 pub trait GetGate: Send + Sync + std::fmt::Debug {
     /// Takes one `GET` to `registry` (the image's registry name, e.g. `docker.io`, when the host
     /// is the registry itself; the host's `host[:port]` for a mirror).
-    fn take_get(&self, registry: &str) -> Result<(), Refused>;
+    fn take_get(&self, registry: &str) -> Result<(), GetRefused>;
 }
 
 /// The name a budget goes by for a request to `host_url` while pulling from `registry`: the

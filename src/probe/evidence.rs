@@ -228,7 +228,7 @@ pub struct Evidence {
     pub spent: super::cost::Spent,
     /// A manifest `GET` that was needed and not sent: the agent's budget for it is spent.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub get_refused: Option<super::cost::Refused>,
+    pub get_refused: Option<super::cost::GetRefused>,
 }
 
 /// Where a probe took the manifest it judged from. Every origin but `registry` cost no manifest

@@ -2,7 +2,7 @@
 //! then the evidence lines.
 
 use super::Report;
-use crate::identity::exec_plugin::PluginStatus;
+use crate::identity::credential_provider::PluginStatus;
 use crate::identity::node_files::FileOutcome;
 use crate::term::{escape, escape_view};
 use std::fmt::Write;
@@ -97,7 +97,7 @@ pub fn render(r: &Report) -> String {
         .runtime_kind
         .filter(|k| k.kind == crate::endpoints::runtime_kind::RuntimeKind::Crio);
     if let Some(k) = crio {
-        use crate::endpoints::runtime_kind::Source as K;
+        use crate::endpoints::runtime_kind::KindSource as K;
         let from = match k.source {
             K::Flag => "--runtime-kind".to_string(),
             K::Runtime => match &r.runtime_version {
@@ -116,9 +116,9 @@ pub fn render(r: &Report) -> String {
         );
     } else if let Some(v) = &r.runtime_version {
         let from = match v.source {
-            crate::runtime::version::Source::Runtime => "the runtime's CRI Version",
-            crate::runtime::version::Source::Flag => "--runtime-version",
-            crate::runtime::version::Source::Default => "default",
+            crate::runtime::version::VersionSource::Runtime => "the runtime's CRI Version",
+            crate::runtime::version::VersionSource::Flag => "--runtime-version",
+            crate::runtime::version::VersionSource::Default => "default",
         };
         line(
             &mut s,

@@ -26,7 +26,7 @@ pub enum Error {
 /// Where the version came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub enum Source {
+pub enum VersionSource {
     /// The runtime's CRI `Version` answer.
     Runtime,
     /// `--runtime-version`.
@@ -48,7 +48,7 @@ pub struct RuntimeVersion {
     /// Parsed minor version.
     pub minor: u32,
     /// Where it came from.
-    pub source: Source,
+    pub source: VersionSource,
     /// What was assumed, when the version was unknown or not containerd's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -70,7 +70,7 @@ impl RuntimeVersion {
             version: format!("{}.{}", DEFAULT.0, DEFAULT.1),
             major: DEFAULT.0,
             minor: DEFAULT.1,
-            source: Source::Default,
+            source: VersionSource::Default,
             note: Some(format!(
                 "{why}: predicting with containerd {}.{}'s rules; pass --runtime-version containerd/2.1 (or the node's) to predict for another",
                 DEFAULT.0, DEFAULT.1
@@ -90,7 +90,7 @@ impl RuntimeVersion {
                 version: clean,
                 major,
                 minor,
-                source: Source::Runtime,
+                source: VersionSource::Runtime,
                 note: None,
             },
             (true, parsed) => RuntimeVersion {
@@ -100,7 +100,7 @@ impl RuntimeVersion {
                     DEFAULT.0,
                     DEFAULT.1
                 )),
-                source: Source::Runtime,
+                source: VersionSource::Runtime,
                 ..Self::fixed(name_clean, clean, DEFAULT)
             },
             (false, _) => RuntimeVersion {
@@ -108,7 +108,7 @@ impl RuntimeVersion {
                     "the runtime is {name_clean} {clean}, not containerd: the registry probe follows containerd {}.{}'s rules",
                     DEFAULT.0, DEFAULT.1
                 )),
-                source: Source::Runtime,
+                source: VersionSource::Runtime,
                 ..Self::fixed(name_clean, clean, DEFAULT)
             },
         }
@@ -120,7 +120,7 @@ impl RuntimeVersion {
             version,
             major,
             minor,
-            source: Source::Default,
+            source: VersionSource::Default,
             note: None,
         }
     }
@@ -142,7 +142,7 @@ impl RuntimeVersion {
             version: version.into(),
             major,
             minor,
-            source: Source::Flag,
+            source: VersionSource::Flag,
             note: None,
         })
     }
@@ -197,7 +197,7 @@ mod tests {
         }
         assert_eq!(
             RuntimeVersion::from_flag("containerd/2.1").unwrap().source,
-            Source::Flag
+            VersionSource::Flag
         );
         assert_eq!(
             RuntimeVersion::from_flag("containerd/1.7.24")

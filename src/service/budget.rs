@@ -205,10 +205,10 @@ pub struct GetBudget {
 }
 
 impl crate::probe::cost::GetGate for GetBudget {
-    fn take_get(&self, registry: &str) -> Result<(), crate::probe::cost::Refused> {
+    fn take_get(&self, registry: &str) -> Result<(), crate::probe::cost::GetRefused> {
         self.budgets
             .take_leaving(registry, Instant::now(), self.keep)
-            .map_err(|after| crate::probe::cost::Refused {
+            .map_err(|after| crate::probe::cost::GetRefused {
                 budget: registry.to_string(),
                 rate: self.budgets.rate(registry).to_string(),
                 retry_after_secs: after

@@ -6,7 +6,7 @@
 
 use super::watch::CloudWatch;
 use crate::identity::cloud::CloudSettings;
-use crate::identity::node::NodeIdentity;
+use crate::identity::node_identity::NodeIdentity;
 use crate::net::proxy::ProxyEnv;
 use crate::runtime::{RuntimeClient, RuntimeEndpoint};
 use std::path::PathBuf;

@@ -6,7 +6,7 @@
 use super::context::NodeContext;
 use crate::classify::Verdict;
 use crate::identity::cloud::CloudSettings;
-use crate::node::{cloud_facts, IdentityFact};
+use crate::node_facts::{cloud_facts, IdentityFact};
 use crate::runtime::RuntimeClient;
 use serde::Serialize;
 use std::time::{Duration, Instant};

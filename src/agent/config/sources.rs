@@ -12,7 +12,7 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
+pub enum ConfigOrigin {
     /// A flag or its environment variable.
     Args,
     /// The config file.
@@ -21,12 +21,12 @@ pub enum Origin {
     Default,
 }
 
-impl fmt::Display for Origin {
+impl fmt::Display for ConfigOrigin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Origin::Args => f.write_str("flag or environment"),
-            Origin::File(p) => write!(f, "{}", p.display()),
-            Origin::Default => f.write_str("default"),
+            ConfigOrigin::Args => f.write_str("flag or environment"),
+            ConfigOrigin::File(p) => write!(f, "{}", p.display()),
+            ConfigOrigin::Default => f.write_str("default"),
         }
     }
 }
@@ -57,7 +57,7 @@ impl Sources {
                 return Err(Error::Invalid {
                     key: k.clone(),
                     value: String::new(),
-                    origin: Origin::File(path.to_path_buf()),
+                    origin: ConfigOrigin::File(path.to_path_buf()),
                     problem: "unknown key".into(),
                 });
             }
@@ -75,7 +75,7 @@ impl Sources {
                 return Err(Error::Invalid {
                     key: k.clone(),
                     value: v.to_string(),
-                    origin: Origin::File(path.to_path_buf()),
+                    origin: ConfigOrigin::File(path.to_path_buf()),
                     problem: "expected a string, number, boolean or a list of them".into(),
                 });
             }
@@ -91,9 +91,9 @@ impl Sources {
     }
 
     /// A single value: from the args, else the file.
-    pub fn scalar(&self, key: &str, args: Option<&str>) -> Option<(String, Origin)> {
+    pub fn scalar(&self, key: &str, args: Option<&str>) -> Option<(String, ConfigOrigin)> {
         if let Some(v) = args {
-            return Some((v.to_string(), Origin::Args));
+            return Some((v.to_string(), ConfigOrigin::Args));
         }
         let (path, v) = self.file_value(key)?;
         let text = match v {
@@ -101,26 +101,26 @@ impl Sources {
             toml::Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(","),
             other => text(other),
         };
-        Some((text, Origin::File(path.to_path_buf())))
+        Some((text, ConfigOrigin::File(path.to_path_buf())))
     }
 
     /// A list: the args if any were given, else the file's (a list, or one value).
-    pub fn list(&self, key: &str, args: &[String]) -> (Vec<String>, Origin) {
+    pub fn list(&self, key: &str, args: &[String]) -> (Vec<String>, ConfigOrigin) {
         if !args.is_empty() {
             let items = args
                 .iter()
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect();
-            return (items, Origin::Args);
+            return (items, ConfigOrigin::Args);
         }
         match self.file_value(key) {
             Some((path, toml::Value::Array(items))) => (
                 items.iter().map(text).collect(),
-                Origin::File(path.to_path_buf()),
+                ConfigOrigin::File(path.to_path_buf()),
             ),
-            Some((path, v)) => (vec![text(v)], Origin::File(path.to_path_buf())),
-            None => (Vec::new(), Origin::Default),
+            Some((path, v)) => (vec![text(v)], ConfigOrigin::File(path.to_path_buf())),
+            None => (Vec::new(), ConfigOrigin::Default),
         }
     }
 
@@ -134,7 +134,7 @@ impl Sources {
     ) -> Result<T, Error> {
         let (value, origin) = self
             .scalar(key, args)
-            .unwrap_or_else(|| (default.to_string(), Origin::Default));
+            .unwrap_or_else(|| (default.to_string(), ConfigOrigin::Default));
         parse(&value).map_err(|problem| Error::Invalid {
             key: key.to_string(),
             value,

@@ -4,7 +4,7 @@
 use clap::ValueEnum;
 use pullcheck::error_text::error_chain;
 use pullcheck::plugin::cluster::{self, Cluster, ClusterOptions};
-use pullcheck::plugin::discovery::{self, Agents, NodeFacts, NodeSelection};
+use pullcheck::plugin::discovery::{self, Agents, ClusterNode, NodeSelection};
 use pullcheck::plugin::render::{self, Format};
 use pullcheck::plugin::transport::AgentClient;
 use pullcheck::plugin::{exit, DEFAULT_AGENT_NAMESPACE, DEFAULT_AGENT_SELECTOR};
@@ -63,7 +63,7 @@ impl GlobalArgs {
         &self,
         cluster: &Cluster,
         selection: &NodeSelection,
-    ) -> Result<(Vec<NodeFacts>, Agents), u8> {
+    ) -> Result<(Vec<ClusterNode>, Agents), u8> {
         let nodes = discovery::nodes(&cluster.client, selection)
             .await
             .map_err(|e| {

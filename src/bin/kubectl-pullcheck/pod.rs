@@ -6,7 +6,7 @@ use crate::args::{print_document, DocOutput, GlobalArgs};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use pullcheck::plugin::cluster::api_message;
-use pullcheck::plugin::discovery::{self, rbac_hint, NodeFacts};
+use pullcheck::plugin::discovery::{self, rbac_hint, ClusterNode};
 use pullcheck::plugin::exit;
 use pullcheck::plugin::fanout::{ask_image, ImageQuestion};
 use pullcheck::plugin::outcome::{NodeResult, NodeStatus};
@@ -64,7 +64,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: PodArgs) -> u8 {
         None => {
             for c in &mut checks {
                 c.agent = Some(NodeResult::not_asked(
-                    NodeFacts::new("", &Default::default()),
+                    ClusterNode::new("", &Default::default()),
                     None,
                     NodeStatus::NoAgent,
                     format!("pod {pod_id} is not scheduled to a node yet: no node to ask"),
@@ -87,7 +87,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: PodArgs) -> u8 {
                     let why = e.to_string();
                     for c in &mut checks {
                         c.agent = Some(NodeResult::not_asked(
-                            NodeFacts::new(node, &Default::default()),
+                            ClusterNode::new(node, &Default::default()),
                             None,
                             NodeStatus::NoAgent,
                             why.clone(),
@@ -115,7 +115,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: PodArgs) -> u8 {
                     timeout: g.timeout,
                 };
                 c.agent =
-                    Some(ask_image(&question, NodeFacts::new(node, &Default::default())).await);
+                    Some(ask_image(&question, ClusterNode::new(node, &Default::default())).await);
             }
         }
     }

@@ -6,7 +6,7 @@ use pullcheck::diagnose::KubeRequest;
 use pullcheck::error_text::error_chain;
 use pullcheck::identity::cloud::CloudSettings;
 use pullcheck::identity::kube_secrets::{self, ObjectRef};
-use pullcheck::identity::node::{NodeIdentity, NodeIdentityConfig};
+use pullcheck::identity::node_identity::{NodeIdentity, NodeIdentityConfig};
 use pullcheck::platform::Platform;
 use pullcheck::runtime::{RuntimeClient, RuntimeEndpoint};
 use std::path::PathBuf;

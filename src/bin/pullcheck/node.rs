@@ -4,7 +4,7 @@ use crate::args::*;
 use crate::{async_runtime, USAGE_EXIT};
 use pullcheck::endpoints::RegistryConfig;
 use pullcheck::error_text::error_chain;
-use pullcheck::node::{IdentityFact, NodeFacts, RuntimeFacts};
+use pullcheck::node_facts::{IdentityFact, NodeFacts, RuntimeFacts};
 use pullcheck::platform::Platform;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -56,7 +56,7 @@ pub(crate) fn node(args: NodeArgs) -> ExitCode {
         .kubelet
         .load(&args.config.proc_root, Duration::from_secs(60))
     {
-        Ok(id) => pullcheck::node::identity_facts(&id),
+        Ok(id) => pullcheck::node_facts::identity_facts(&id),
         Err(e) => vec![IdentityFact::note("error", &e)],
     };
     let cloud = match args.cloud.settings() {
@@ -67,7 +67,7 @@ pub(crate) fn node(args: NodeArgs) -> ExitCode {
         }
     };
     if let Some(settings) = cloud {
-        identities.extend(runtime.block_on(pullcheck::node::cloud_facts(&settings)));
+        identities.extend(runtime.block_on(pullcheck::node_facts::cloud_facts(&settings)));
     }
     let node = NodeFacts::new(Platform::host(), facts, registry, identities)
         .with_crio(args.config.runtime_kind, &args.config.crio_files());

@@ -7,8 +7,8 @@
 //! source. Paths given explicitly must be valid (the kubelet would not start otherwise); paths
 //! found on the kubelet's command line only produce notes when they are not.
 
-use super::exec_plugin::config::ProviderConfig;
-use super::exec_plugin::{PluginOutcome, Plugins};
+use super::credential_provider::config::ProviderConfig;
+use super::credential_provider::{PluginOutcome, Plugins};
 use super::keyring::Keyring;
 use super::kubelet::KubeletView;
 use super::node_files::{self, CheckedFile, NodeFiles};
@@ -25,7 +25,7 @@ pub const DEFAULT_KUBELET_ROOT: &str = "/var/lib/kubelet";
 pub enum Error {
     /// The plugin config is invalid.
     #[error(transparent)]
-    PluginConfig(#[from] super::exec_plugin::config::Error),
+    PluginConfig(#[from] super::credential_provider::config::Error),
     /// A config without a bin dir.
     #[error("--image-credential-provider-bin-dir is required with --image-credential-provider-config {config} (the kubelet refuses to start without it)")]
     MissingBinDir {

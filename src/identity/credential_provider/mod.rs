@@ -15,7 +15,7 @@ pub mod validate;
 use crate::identity::keyring::{Keyring, Origin};
 use crate::identity::kubelet::EnvSource;
 use crate::identity::url_match::urls_match;
-use cache::Cache;
+use cache::ResponseCache;
 use config::{Provider, ProviderConfig};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -73,7 +73,7 @@ pub struct Plugins {
     env: Vec<(String, String)>,
     env_source: EnvSource,
     timeout: Duration,
-    cache: Mutex<Cache>,
+    cache: Mutex<ResponseCache>,
 }
 
 impl std::fmt::Debug for Plugins {
@@ -106,7 +106,7 @@ impl Plugins {
             env,
             env_source,
             timeout,
-            cache: Mutex::new(Cache::default()),
+            cache: Mutex::new(ResponseCache::default()),
         }
     }
 

@@ -2,7 +2,7 @@
 //! (`cacheKeyType: Image`), its registry (`Registry`, the first path segment with any port) or
 //! `global`, looked up in that order; `cacheDuration` `0` (or negative) stores nothing, a
 //! missing one means the provider's `defaultCacheDuration` (where `0` stores nothing too).
-//! Used by the long-running agent; the CLI starts empty. See [`Cache`].
+//! Used by the long-running agent; the CLI starts empty. See [`ResponseCache`].
 
 use super::run::{AuthEntry, CacheKeyType, Response};
 use std::collections::HashMap;
@@ -19,7 +19,7 @@ struct Entry {
 
 /// Cached responses of every plugin.
 #[derive(Debug, Default)]
-pub struct Cache {
+pub struct ResponseCache {
     entries: HashMap<(String, String), Entry>,
 }
 
@@ -28,7 +28,7 @@ pub fn registry_of(repo: &str) -> &str {
     repo.split('/').next().unwrap_or(repo)
 }
 
-impl Cache {
+impl ResponseCache {
     /// The cached credentials of `plugin` for `repo`: image key, then registry, then global.
     /// Expired entries are dropped on the way.
     pub fn get(&mut self, plugin: &str, repo: &str, now: Instant) -> Option<Vec<AuthEntry>> {
@@ -110,7 +110,7 @@ mod tests {
     #[test]
     fn image_registry_and_global_keys() {
         let now = Instant::now();
-        let mut c = Cache::default();
+        let mut c = ResponseCache::default();
         c.put(
             "p",
             "r.io:5000/a/b",
@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn durations_zero_negative_default_and_expiry() {
         let now = Instant::now();
-        let mut c = Cache::default();
+        let mut c = ResponseCache::default();
         let img = CacheKeyType::Image;
         assert_eq!(
             c.put(

@@ -4,7 +4,7 @@
 //! registry sent, its budgets, the state directory and what probes spent, probes in flight.
 
 use crate::endpoints::RegistryConfig;
-use crate::node::{identity_facts, NodeFacts, RuntimeFacts};
+use crate::node_facts::{identity_facts, NodeFacts, RuntimeFacts};
 use crate::platform::Platform;
 use crate::service::budget::BudgetState;
 use crate::service::rate_limits::SeenRateLimit;

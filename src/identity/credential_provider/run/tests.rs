@@ -1,6 +1,6 @@
 use super::*;
-use crate::identity::exec_plugin::config::ProviderConfig;
-use crate::identity::exec_plugin::process::stderr_excerpt;
+use crate::identity::credential_provider::config::ProviderConfig;
+use crate::identity::credential_provider::process::stderr_excerpt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
