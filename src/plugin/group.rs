@@ -75,7 +75,7 @@ pub fn group(results: &[NodeResult]) -> Vec<Group> {
                     .map_or_else(String::new, |v| v.as_str().to_string()),
                 r.node.pool.clone().unwrap_or_default(),
                 r.identity().unwrap_or_default().to_string(),
-                r.report_str("reason").unwrap_or_default().to_string(),
+                r.reason().unwrap_or_default().to_string(),
             ),
             s => (
                 Section::NotAsked,
@@ -134,7 +134,7 @@ pub fn group(results: &[NodeResult]) -> Vec<Group> {
                 pool: nonempty(pool),
                 identity: nonempty(identity),
                 reason,
-                remediation: first.report_str("remediation").map(str::to_string),
+                remediation: first.remediation().map(str::to_string),
                 nodes: rs.iter().map(|r| r.node.name.clone()).collect(),
                 line,
             }
@@ -210,8 +210,11 @@ mod tests {
             verdict: Some(crate::plugin::outcome::AgentVerdict::parse(verdict)),
             message: None,
             report: Some(
-                json!({"verdict": verdict, "reason": reason, "remediation": "fix it",
+                crate::plugin::agent_report::AgentReport::parse(
+                    json!({"verdict": verdict, "reason": reason, "remediation": "fix it",
                                 "identity": {"description": who}}),
+                )
+                .unwrap(),
             ),
             duration_ms: 1,
         }

@@ -16,6 +16,7 @@
 //! unreachable or refusing, agent not installed).
 #![forbid(unsafe_code)]
 
+pub mod agent_report;
 pub mod cluster;
 pub mod discovery;
 pub mod fanout;

@@ -2,6 +2,7 @@
 //! report) and how a result is made from an agent's answer or a failure to ask
 //! ([`NodeResult::from_answer`], [`NodeResult::not_asked`]).
 
+use super::agent_report::AgentReport;
 use super::discovery::{AgentPod, ClusterNode};
 use super::transport;
 use serde::Serialize;
@@ -63,7 +64,7 @@ pub struct NodeResult {
     pub message: Option<String>,
     /// The agent's full report (`pullcheck probe -o json`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub report: Option<Value>,
+    pub report: Option<AgentReport>,
     /// Time to ask, milliseconds.
     pub duration_ms: u64,
 }
@@ -108,15 +109,28 @@ impl NodeResult {
                 )
             }
             Ok(a) => match serde_json::from_slice::<Value>(&a.body) {
-                Ok(v) if a.status == 200 && v["verdict"].is_string() => NodeResult {
-                    node,
-                    agent_pod: Some(agent.id()),
-                    status: NodeStatus::Answered,
-                    verdict: v["verdict"].as_str().map(AgentVerdict::parse),
-                    message: None,
-                    report: Some(v),
-                    duration_ms: 0,
-                },
+                Ok(v) if a.status == 200 && v["verdict"].is_string() => {
+                    match AgentReport::parse(v) {
+                        Ok(report) => NodeResult {
+                            node,
+                            agent_pod: Some(agent.id()),
+                            status: NodeStatus::Answered,
+                            verdict: Some(report.verdict().clone()),
+                            message: None,
+                            report: Some(report),
+                            duration_ms: 0,
+                        },
+                        Err(e) => NodeResult::not_asked(
+                            node,
+                            Some(agent),
+                            NodeStatus::AgentError,
+                            format!(
+                                "agent {} answered a report this plugin cannot read: {e}",
+                                agent.id()
+                            ),
+                        ),
+                    }
+                }
                 Ok(v) => {
                     let msg = v["message"]
                         .as_str()
@@ -151,16 +165,19 @@ impl NodeResult {
             && !self.verdict.as_ref().is_some_and(AgentVerdict::is_ok)
     }
 
-    /// A string field of the report (`reason`, `remediation`, …).
-    pub fn report_str(&self, key: &str) -> Option<&str> {
-        self.report.as_ref().and_then(|r| r[key].as_str())
+    /// The report's reason, when the agent answered one.
+    pub fn reason(&self) -> Option<&str> {
+        self.report.as_ref()?.reason()
+    }
+
+    /// The report's remediation.
+    pub fn remediation(&self) -> Option<&str> {
+        self.report.as_ref()?.remediation()
     }
 
     /// The identity the verdict is for (`identity.description`), when the report has one.
     pub fn identity(&self) -> Option<&str> {
-        self.report
-            .as_ref()
-            .and_then(|r| r["identity"]["description"].as_str())
+        self.report.as_ref()?.identity()
     }
 }
 

@@ -7,7 +7,6 @@ use super::outcome::{NodeResult, NodeStatus};
 use crate::classify::runtime_message::{self, MessageDiagnosis};
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use serde::Serialize;
-use serde_json::Value;
 
 /// Waiting reasons the kubelet gives while an image cannot be pulled.
 pub const PULL_WAITING_REASONS: [&str; 7] = [
@@ -180,40 +179,6 @@ impl PodCheck {
     }
 }
 
-/// One line per evidence exchange of an agent report: `GET URL → 401 UNAUTHORIZED`.
-pub fn evidence_lines(report: &Value) -> Vec<String> {
-    report["evidence"]
-        .as_array()
-        .map(|xs| {
-            xs.iter()
-                .map(|x| {
-                    let answer = match (x["status"].as_u64(), x["transport"]["message"].as_str()) {
-                        (_, Some(t)) => t.to_string(),
-                        (Some(s), None) => {
-                            let codes: Vec<&str> = x["ociErrors"]
-                                .as_array()
-                                .map(|es| es.iter().filter_map(|e| e["code"].as_str()).collect())
-                                .unwrap_or_default();
-                            if codes.is_empty() {
-                                format!("HTTP {s}")
-                            } else {
-                                format!("HTTP {s} {}", codes.join(", "))
-                            }
-                        }
-                        (None, None) => "no answer".into(),
-                    };
-                    format!(
-                        "{} {} {} → {answer}",
-                        x["step"].as_str().unwrap_or("?"),
-                        x["method"].as_str().unwrap_or("GET"),
-                        x["url"].as_str().unwrap_or("?")
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,23 +220,6 @@ mod tests {
                 .map(|c| (c.name.as_str(), c.init))
                 .collect::<Vec<_>>(),
             [("init", true), ("app", false), ("side", false)]
-        );
-    }
-
-    #[test]
-    fn evidence_lines_name_the_step_url_and_answer() {
-        let r = json!({"evidence": [
-            {"step": "ping", "method": "GET", "url": "https://r/v2/", "status": 401},
-            {"step": "manifest", "method": "HEAD", "url": "https://r/v2/a/manifests/v1", "status": 404,
-             "ociErrors": [{"code": "MANIFEST_UNKNOWN"}]},
-            {"step": "ping", "method": "GET", "url": "https://s/v2/", "transport": {"message": "connection refused"}}]});
-        assert_eq!(
-            evidence_lines(&r),
-            [
-                "ping GET https://r/v2/ → HTTP 401",
-                "manifest HEAD https://r/v2/a/manifests/v1 → HTTP 404 MANIFEST_UNKNOWN",
-                "ping GET https://s/v2/ → connection refused"
-            ]
         );
     }
 }

@@ -4,7 +4,7 @@
 
 use super::group::{FleetSummary, Group, Section};
 use super::outcome::NodeResult;
-use super::pod::{evidence_lines, PodCheck};
+use super::pod::PodCheck;
 use super::presence::Presence;
 use crate::term::{escape, escape_view};
 use serde::Serialize;
@@ -102,7 +102,7 @@ pub fn image_text(doc: &ImageCheck, wide: bool) -> String {
                         .as_ref()
                         .map_or_else(|| r.status.as_str().to_string(), |v| v.as_str().to_string()),
                     dash(r.identity()),
-                    dash(r.report_str("reason").or(r.message.as_deref())),
+                    dash(r.reason().or(r.message.as_deref())),
                 ]
             })
             .collect();
@@ -221,10 +221,14 @@ pub fn pod_text(doc: &PodCheck, agent_pod: Option<&str>) -> String {
                 if let Some(i) = a.identity() {
                     line("As", i);
                 }
-                if let Some(r) = a.report_str("reason") {
+                if let Some(r) = a.reason() {
                     line("Reason", r);
                 }
-                let ev = a.report.as_ref().map(evidence_lines).unwrap_or_default();
+                let ev = a
+                    .report
+                    .as_ref()
+                    .map(|r| r.evidence_lines())
+                    .unwrap_or_default();
                 if !ev.is_empty() {
                     line("Evidence", "");
                     for e in ev {
@@ -236,7 +240,7 @@ pub fn pod_text(doc: &PodCheck, agent_pod: Option<&str>) -> String {
                     .as_ref()
                     .is_some_and(crate::plugin::outcome::AgentVerdict::is_ok)
                 {
-                    if let Some(r) = a.report_str("remediation") {
+                    if let Some(r) = a.remediation() {
                         let _ = writeln!(s, "  {:<15}{r}", "Remediation:");
                     }
                 }
