@@ -455,23 +455,14 @@ async fn openapi_describes_what_is_served() {
 
 /// Writes an object into the fake API server's store (namespace `agent-api`).
 fn put(kind: &str, name: &str, body: Value) {
-    let dir = std::path::Path::new(&bed().str("kube_root"))
-        .join("api/v1/namespaces/agent-api")
-        .join(kind);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.json")), body.to_string()).unwrap();
+    bed_put(kind, "agent-api", name, &body);
 }
 
 fn docker_secret(name: &str, registry: &str, user: &str, password: &str) {
-    use base64::Engine;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let config = json!({"auths": {registry: {"auth": b64(&format!("{user}:{password}"))}}});
     put(
         "secrets",
         name,
-        json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-               "metadata": {"name": name, "namespace": "agent-api"},
-               "data": {".dockerconfigjson": b64(&config.to_string())}}),
+        dockerconfigjson_secret("agent-api", name, registry, user, password),
     );
 }
 

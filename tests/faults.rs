@@ -8,7 +8,6 @@ mod support;
 
 use serde_json::{json, Value};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
 use std::time::{Duration, Instant};
 use support::agent::*;
 use support::fakes::{BlobGate, Body, Dns, Misbehaving, Mode, Resolver, Switch};
@@ -448,18 +447,16 @@ async fn gce_metadata_down_then_back() {
 
 /// Writes an object into the bed's fake API server's store.
 fn put(kind: &str, ns: &str, name: &str, body: Value) {
-    kube_put(Path::new(&bed().str("kube_root")), kind, ns, name, &body);
+    bed_put(kind, ns, name, &body);
 }
 
 /// The Kubernetes API refusing, then hanging, then back, for a `pod=` probe: 502
 /// `kubernetes_error` naming the pod and why (bounded when the API hangs), then `ok`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubernetes_api_down_then_back() {
-    use base64::Engine;
     let b = bed();
     let tls = format!("localhost:{}", b.port("tls"));
     let hosts = to_bed_tls(&tls);
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let auth = b64(&format!("{}:{}", b.user(), b.password()));
     let config = json!({"auths": {&tls: {"auth": auth}}});
     let ns = "faults";

@@ -4,17 +4,12 @@
 
 mod support;
 
-use base64::Engine;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use support::*;
 
 const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
 
 /// A docker config with one `auths` entry.
 fn docker_config(key: &str, user: &str, password: &str) -> String {

@@ -6,7 +6,6 @@
 
 mod support;
 
-use base64::Engine;
 use serde_json::{json, Value};
 use support::*;
 
@@ -222,28 +221,17 @@ fn gke_node_service_account_pulls_as_token_user() {
     );
 }
 
-/// Writes an object into the fake API server's store.
-fn put(kind: &str, ns: &str, name: &str, body: Value) {
-    kube_put(
-        std::path::Path::new(&bed().str("kube_root")),
-        kind,
-        ns,
-        name,
-        &body,
-    );
-}
-
 fn docker_secret(ns: &str, name: &str, registry: &str, user: &str, password: &str) {
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let config = json!({"auths": {registry: {"auth": b64(&format!("{user}:{password}"))}}});
-    put(
+    bed_put(
         "secrets",
         ns,
         name,
-        json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-               "metadata": {"name": name, "namespace": ns},
-               "data": {".dockerconfigjson": b64(&config.to_string())}}),
+        &dockerconfigjson_secret(ns, name, registry, user, password),
     );
+}
+
+fn put(kind: &str, ns: &str, name: &str, body: Value) {
+    bed_put(kind, ns, name, &body);
 }
 
 fn pod(ns: &str, name: &str, secrets: &[&str], sa: &str) {
@@ -474,7 +462,6 @@ fn every_credential_source_conforms() {
     let b = bed();
     let tls = format!("localhost:{}", b.port("tls"));
     let kubeconfig = b.str("kubeconfig");
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let password = b.password();
     let pick = |right: bool| {
         if right {

@@ -452,7 +452,6 @@ impl Planted {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let reg = registry.addr.to_string();
-        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let docker_config = |user: &str| {
             json!({"auths": {&reg: {"auth": b64(&format!("{user}:{secret}"))}}}).to_string()
         };

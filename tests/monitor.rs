@@ -13,7 +13,6 @@
 
 mod support;
 
-use base64::Engine;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use support::agent::*;
@@ -22,17 +21,9 @@ use support::*;
 
 const NODE: &str = "node-1";
 
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
-}
-
 /// A `kubernetes.io/dockerconfigjson` secret for `registry`.
 fn secret(ns: &str, name: &str, registry: &str, user: &str, password: &str) -> Value {
-    let config = json!({"auths": {registry: {"auth": b64(&format!("{user}:{password}"))}}});
-    json!({"apiVersion": "v1", "kind": "Secret",
-           "metadata": {"name": name, "namespace": ns},
-           "type": "kubernetes.io/dockerconfigjson",
-           "data": {".dockerconfigjson": b64(&config.to_string())}})
+    dockerconfigjson_secret(ns, name, registry, user, password)
 }
 
 /// A Deployment's pod on `node`, pulling `image` with `secrets`; `waiting` is a container

@@ -4,9 +4,9 @@
 //! `kubectl-pullcheck` binary.
 
 use super::agent::Agent;
+use super::b64;
 use super::kube_fake::{Forward, KubeFake};
 use super::{bed, hosts_dir, path, Run};
-use base64::Engine;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -125,10 +125,6 @@ pub struct RegistryAgents {
     pub wrong: Agent,
     pub image: String,
     _dirs: Vec<tempfile::TempDir>,
-}
-
-fn b64(s: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(s)
 }
 
 /// The bed's TLS registry with basic auth, as a node docker config.

@@ -280,6 +280,32 @@ pub fn kube_put(root: &Path, kind: &str, ns: &str, name: &str, body: &Value) {
     std::fs::write(dir.join(format!("{name}.json")), body.to_string()).unwrap();
 }
 
+/// Writes an object into the bed's fake Kubernetes API ([`kube_put`] under its `kube_root`).
+pub fn bed_put(kind: &str, ns: &str, name: &str, body: &Value) {
+    kube_put(Path::new(&bed().str("kube_root")), kind, ns, name, body);
+}
+
+/// Standard base64, as Kubernetes secrets and docker configs carry values.
+pub fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// A `kubernetes.io/dockerconfigjson` secret with one `auths` entry for `registry`.
+pub fn dockerconfigjson_secret(
+    ns: &str,
+    name: &str,
+    registry: &str,
+    user: &str,
+    password: &str,
+) -> Value {
+    let config =
+        serde_json::json!({"auths": {registry: {"auth": b64(&format!("{user}:{password}"))}}});
+    serde_json::json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+           "metadata": {"name": name, "namespace": ns},
+           "data": {".dockerconfigjson": b64(&config.to_string())}})
+}
+
 /// The environment that sends the EKS identity's ECR API calls to the bed's moto server and
 /// keeps the machine's AWS configuration out.
 pub fn ecr_env() -> Vec<(&'static str, String)> {
