@@ -1,16 +1,16 @@
 //! The one orchestrator: reference → candidate credentials (kubelet order) → the node's hosts
-//! (containerd order) → probe → classify → report. The CLI (and later the agent) call this.
+//! (containerd order) → probe → classify → report. The CLI calls this, and the agent through
+//! its probe service. The kubelet's credential order is [`pull_order`]'s.
 
 use crate::classify::{self, Verdict};
 use crate::endpoints::crio_files::CrioFiles;
 use crate::endpoints::runtime_kind::RuntimeKind;
 use crate::endpoints::{self, Endpoints, Host, RegistryConfig};
-use crate::identity::cloud::{self, CloudSettings};
-use crate::identity::credential_provider::PluginStatus;
-use crate::identity::keyring::{Keyring, Origin};
-use crate::identity::kube_secrets::{self, ObjectRef};
+use crate::identity::cloud::CloudSettings;
+use crate::identity::kube_secrets;
 use crate::identity::node_identity::NodeIdentity;
-use crate::identity::{docker_config, Credential, IdentitySources, RegistryAuth, Source};
+use crate::identity::pull_order::{self, KubeRequest};
+use crate::identity::{docker_config, Credential, RegistryAuth, Source};
 use crate::probe::cost::GetGate;
 use crate::probe::{Context, Evidence, Prober};
 use crate::reference::ImageRef;
@@ -36,6 +36,15 @@ pub enum Error {
     /// The pod or a pull secret could not be read from the Kubernetes API.
     #[error(transparent)]
     Kube(#[from] kube_secrets::Error),
+}
+
+impl From<pull_order::Error> for Error {
+    fn from(e: pull_order::Error) -> Self {
+        match e {
+            pull_order::Error::DockerConfig(e) => Error::DockerConfig(e),
+            pull_order::Error::Kube(e) => Error::Kube(e),
+        }
+    }
 }
 
 /// What to diagnose.
@@ -77,26 +86,6 @@ pub struct Request {
     pub crio: CrioFiles,
 }
 
-/// Which pull secrets to read through the Kubernetes API.
-#[derive(Clone)]
-pub struct KubeRequest {
-    /// The API client.
-    pub client: kube::Client,
-    /// The pod whose `imagePullSecrets` the kubelet would use (`--pod NS/NAME`).
-    pub pod: Option<ObjectRef>,
-    /// More secrets, after the pod's (`--secret NS/NAME`, repeatable).
-    pub secrets: Vec<ObjectRef>,
-}
-
-impl std::fmt::Debug for KubeRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KubeRequest")
-            .field("pod", &self.pod)
-            .field("secrets", &self.secrets)
-            .finish()
-    }
-}
-
 /// How to run the runtime's own pull.
 #[derive(Debug, Clone)]
 pub struct RuntimePullRequest {
@@ -129,7 +118,21 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
         (version.source == version::VersionSource::Runtime).then_some(version.name.as_str()),
         runtime_socket(req),
     );
-    let (kubelet, mut sources, cloud_warnings) = candidates(&image, req).await?;
+    let pull_order::Candidates {
+        credentials: kubelet,
+        mut sources,
+        warnings: cloud_warnings,
+    } = pull_order::candidates(
+        &image,
+        &pull_order::Asked {
+            basic: req.basic.as_ref(),
+            docker_configs: &req.docker_configs,
+            kube: req.kube.as_ref(),
+            node: req.node_identity.as_deref(),
+            cloud: req.cloud.as_ref(),
+        },
+    )
+    .await?;
     // What the runtime holds under this reference: a digest it has needs no manifest GET.
     let status = match &req.runtime {
         Some(Ok(client)) => Some(client.image_status(&req.image).await),
@@ -185,7 +188,7 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
     report.runtime_kind = Some(kind);
     report.warnings.extend(cloud_warnings);
     // The node's own identity failed and nothing else could authenticate: that is the cause.
-    if let Some(why) = unavailable_identity(&sources, &credentials) {
+    if let Some(why) = pull_order::unavailable_identity(&sources, &credentials) {
         report.identity_unavailable(&why);
     }
     report.identity_sources = sources;
@@ -520,146 +523,6 @@ fn capability_notes(image: &ImageRef, hosts: &[Host]) -> Vec<String> {
         ));
     }
     notes
-}
-
-/// Candidate credentials in kubelet order: explicit flags, then the pull secrets (one keyring
-/// over every `--docker-config` file), the node file, the credential plugins; anonymous only
-/// when there is none (no anonymous fallback after a credential fails).
-async fn candidates(
-    image: &ImageRef,
-    req: &Request,
-) -> Result<(Vec<Credential>, IdentitySources, Vec<String>), Error> {
-    let repo = image.name();
-    let mut out = Vec::new();
-    let mut sources = IdentitySources::default();
-    if let Some(auth @ RegistryAuth::Basic { username, .. }) = &req.basic {
-        out.push(Credential {
-            auth: auth.clone(),
-            source: Source::Flags {
-                username: username.clone(),
-            },
-        });
-    }
-    let mut secrets = Keyring::new();
-    for path in &req.docker_configs {
-        let display = path.display().to_string();
-        let bytes = docker_config::read_file(path)?;
-        let config = docker_config::parse_sniffed(&display, &bytes)?;
-        secrets.add(
-            Origin::PullSecret {
-                path: display.clone(),
-            },
-            &config,
-        );
-        sources.pull_secrets.push(display);
-    }
-    if let Some(k) = &req.kube {
-        read_api_secrets(k, &mut secrets, &mut sources).await?;
-    }
-    out.extend(secrets.lookup(&repo));
-    sources.notes.extend(secrets.notes().iter().cloned());
-    sources.notes.extend(
-        secrets
-            .invalid_keys()
-            .iter()
-            .map(|k| format!("pull secret key {k:?} is not a valid URL: the kubelet ignores it")),
-    );
-    if let Some(node) = &req.node_identity {
-        let found = node.lookup(&repo).await;
-        out.extend(found.node_file);
-        out.extend(found.plugins);
-        sources.plugins = found.plugin_outcomes;
-        sources.notes.extend(node.notes.iter().cloned());
-        sources.notes.extend(found.notes);
-        sources.node = Some(node.sources());
-    }
-    // The node's provider for ECR / Google registries, when no plugin is configured for them.
-    let mut warnings = Vec::new();
-    let plugin_covers = sources
-        .plugins
-        .iter()
-        .any(|p| p.status != PluginStatus::NotMatched);
-    if let (Some(settings), false) = (&req.cloud, plugin_covers) {
-        if let Some(found) = cloud::lookup(settings, &image.registry).await {
-            out.extend(found.credential);
-            warnings.extend(found.warnings);
-            sources.cloud = Some(found.outcome);
-        }
-    }
-    if out.is_empty() {
-        out.push(Credential::anonymous());
-    }
-    Ok((out, sources, warnings))
-}
-
-/// Reads the pod's `imagePullSecrets` (in order) and the `--secret` refs into the pull-secret
-/// keyring, as the kubelet's `getPullSecretsForPod` does.
-async fn read_api_secrets(
-    k: &KubeRequest,
-    secrets: &mut Keyring,
-    sources: &mut IdentitySources,
-) -> Result<(), Error> {
-    let mut refs = Vec::new();
-    if let Some(pod) = &k.pod {
-        let pod_refs = kube_secrets::pod_references(&k.client, pod).await?;
-        refs.extend(pod_refs.image_pull_secrets.iter().map(|name| ObjectRef {
-            namespace: pod.namespace.clone(),
-            name: name.clone(),
-        }));
-        if !pod_refs.service_account_pull_secrets.is_empty() {
-            sources.notes.push(format!(
-                "ServiceAccount {} lists imagePullSecrets [{}]: copied into a pod at admission only when the pod had none; the kubelet uses the pod's list",
-                pod_refs.service_account.as_deref().unwrap_or("default"),
-                pod_refs.service_account_pull_secrets.join(", ")
-            ));
-        }
-        sources.pod = Some(pod_refs);
-    }
-    refs.extend(k.secrets.iter().cloned());
-    for r in refs {
-        let read = kube_secrets::read_pull_secret(&k.client, &r).await?;
-        sources.secrets.push(r.to_string());
-        if let Some(w) = read.warning {
-            sources.notes.push(w);
-        }
-        if let Some(config) = read.config {
-            secrets.add(
-                Origin::Secret {
-                    namespace: r.namespace.clone(),
-                    name: r.name.clone(),
-                },
-                &config,
-            );
-        }
-    }
-    Ok(())
-}
-
-/// When every credential failed (or there was none) and a node identity source failed, the
-/// reason to report: a failed plugin or cloud identity is the likely cause of an auth error.
-fn unavailable_identity(sources: &IdentitySources, candidates: &[Credential]) -> Option<String> {
-    let only_anonymous = candidates
-        .iter()
-        .all(|c| matches!(c.source, Source::Anonymous));
-    if !only_anonymous {
-        return None;
-    }
-    if let Some(cloud) = &sources.cloud {
-        if let Some(e) = cloud.error() {
-            return Some(format!("the {} gave no credentials: {e}", cloud.name()));
-        }
-    }
-    sources
-        .plugins
-        .iter()
-        .find(|p| p.status == PluginStatus::Failed)
-        .map(|p| {
-            format!(
-                "credential plugin {} gave no credentials: {}",
-                p.name,
-                p.reason.as_deref().unwrap_or("it failed")
-            )
-        })
 }
 
 /// One line per candidate: its decisive verdict, or none when an earlier one succeeded (the

@@ -16,6 +16,7 @@ pub mod kubelet;
 pub mod node_files;
 pub mod node_identity;
 pub mod platform;
+pub mod pull_order;
 pub mod url_match;
 
 use serde::Serialize;

@@ -2,11 +2,11 @@
 //! Kubernetes API, cloud identity), the output format, and value parsers.
 
 use clap::ValueEnum;
-use pullcheck::diagnose::KubeRequest;
 use pullcheck::error_text::error_chain;
 use pullcheck::identity::cloud::CloudSettings;
 use pullcheck::identity::kube_secrets::{self, ObjectRef};
 use pullcheck::identity::node_identity::{NodeIdentity, NodeIdentityConfig};
+use pullcheck::identity::pull_order::KubeRequest;
 use pullcheck::platform::Platform;
 use pullcheck::runtime::{RuntimeClient, RuntimeEndpoint};
 use std::path::PathBuf;
