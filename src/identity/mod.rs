@@ -1,7 +1,8 @@
 //! Who may pull: candidate credentials, each with its provenance, in the order the kubelet
 //! tries them — pull secrets ([`keyring`] over [`docker_config`] files), the node's docker
 //! config file ([`node_files`]), then credential-provider exec plugins ([`credential_provider`]), with
-//! the kubelet's own process view ([`kubelet`]). [`node::NodeIdentity`] gathers the node side.
+//! the kubelet's own process view ([`kubelet`]). [`node_identity::NodeIdentity`] gathers the node
+//! side, and [`pull_order`] puts every source in the kubelet's order.
 //! Secrets never reach `Debug`, logs, reports or errors.
 
 pub mod cloud;
