@@ -24,6 +24,7 @@ pub mod identity;
 pub mod monitor;
 pub mod net;
 pub mod node_facts;
+pub mod node_setup;
 pub mod nodefile;
 pub mod platform;
 pub mod plugin;

@@ -26,7 +26,7 @@ const STACK: &[&[&str]] = &[
     &["classify"],
     &["runtime"],
     &["report"],
-    &["diagnose", "node_facts", "plugin"],
+    &["diagnose", "node_facts", "node_setup", "plugin"],
     &["service"],
     &["monitor"],
     &["agent"],

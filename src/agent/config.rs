@@ -13,10 +13,10 @@ pub use args::{AgentArgs, KEYS};
 pub use sources::ConfigOrigin;
 
 use super::auth::Authz;
+use crate::node_setup::NodeSettings;
 use crate::service::budget::{self, Rate};
 use crate::service::cache::Ttls;
 use crate::service::guard::Cidr;
-pub use crate::service::ProbeSettings;
 use parts::{authz, monitor_settings, probe_settings};
 use sources::{addr, addr_or_off, count, dns_name, Sources};
 use std::net::SocketAddr;
@@ -132,7 +132,7 @@ pub struct Config {
     /// Worker threads (`None`: one per CPU).
     pub worker_threads: Option<usize>,
     /// Probe settings.
-    pub probe: ProbeSettings,
+    pub probe: NodeSettings,
     /// The drift monitor.
     pub monitor: crate::monitor::Settings,
 }

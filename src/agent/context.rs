@@ -6,12 +6,8 @@
 //! key.
 
 use super::config::{Config, ConfigOrigin, Error};
-use crate::endpoints::runtime_proxy;
 use crate::endpoints::RegistryConfig;
-use crate::identity::cloud::CloudSettings;
 use crate::identity::kube_secrets;
-use crate::identity::node_identity::{NodeIdentity, NodeIdentityConfig};
-use crate::runtime::{RuntimeClient, RuntimeEndpoint};
 use crate::service::NodeContext;
 use std::sync::Arc;
 
@@ -27,14 +23,7 @@ fn invalid(key: &str, value: String, problem: String) -> Error {
 /// Loads everything; must run inside the tokio runtime (the CRI channel spawns there).
 pub async fn load(c: &Config) -> Result<NodeContext, Error> {
     let p = &c.probe;
-    let identity = NodeIdentity::load(&NodeIdentityConfig {
-        proc_root: p.proc_root.clone(),
-        kubelet_root_dir: p.kubelet_root_dir.clone(),
-        provider_config: p.image_credential_provider_config.clone(),
-        provider_bin_dir: p.image_credential_provider_bin_dir.clone(),
-        plugin_timeout: p.credential_provider_timeout,
-    })
-    .map_err(|e| {
+    let identity = p.node_identity().map_err(|e| {
         invalid(
             "image-credential-provider-config",
             p.image_credential_provider_config
@@ -56,12 +45,7 @@ pub async fn load(c: &Config) -> Result<NodeContext, Error> {
         };
         invalid(key, value, crate::error_text::error_chain(&e))
     })?;
-    let runtime = match &p.runtime_endpoint {
-        Some(e) => Ok(RuntimeClient::new(e.clone(), p.runtime_timeout)),
-        None => RuntimeEndpoint::detect(std::path::Path::new("/"))
-            .map(|e| RuntimeClient::new(e, p.runtime_timeout))
-            .map_err(|e| e.to_string()),
-    };
+    let runtime = p.runtime_client();
     let (kube, kube_missing) = match kube_secrets::client(c.kubeconfig.as_deref()).await {
         Ok(client) => (Some(client), None),
         Err(e) if c.kubeconfig.is_some() => {
@@ -86,29 +70,15 @@ pub async fn load(c: &Config) -> Result<NodeContext, Error> {
             ),
         });
     }
-    let proxy = runtime_proxy::detect_for(
-        &p.proc_root,
-        crate::endpoints::runtime_kind::RuntimeKind::choose(
-            p.runtime_kind,
-            None,
-            runtime.as_ref().ok().map(|c| c.endpoint().path.as_path()),
-        )
-        .kind,
-    );
+    // The pulling runtime's proxy environment: CRI-O's on a CRI-O node.
+    let proxy = p.proxy(&runtime);
     Ok(NodeContext {
         identity: Arc::new(identity),
         runtime,
         kube,
         kube_missing,
-        // The pulling runtime's proxy environment: CRI-O's on a CRI-O node (the flag, or
-        // the socket's path; the CRI name is not known yet).
         proxy,
-        cloud: p.cloud_identity.then(|| CloudSettings {
-            imds_endpoint: p.imds_endpoint.clone(),
-            gce_metadata_host: p.gce_metadata_host.clone(),
-            timeout: p.metadata_timeout,
-            cloud: p.cloud.clone(),
-        }),
+        cloud: p.cloud_settings(),
         cloud_seen: Default::default(),
         settings: p.clone(),
     })

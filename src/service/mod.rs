@@ -2,7 +2,7 @@
 //! ([`crate::agent`]) and the drift monitor ([`crate::monitor`]) — and above the one
 //! orchestrator, [`diagnose`](crate::diagnose::diagnose). It owns what every probe of a
 //! long-running process shares:
-//! - the node side, loaded once ([`NodeContext`], [`ProbeSettings`]);
+//! - the node side, loaded once ([`NodeContext`], built from [`NodeSettings`](crate::node_setup::NodeSettings));
 //! - the pipeline itself ([`ProbeService`]): registry policy ([`guard`]), answer cache
 //!   ([`cache`]), coalescing of identical probes ([`coalesce`]), the concurrency limit and the
 //!   registries' budgets of manifest GETs ([`budget`]), the state directory ([`state_dir`]);
@@ -29,7 +29,7 @@ pub mod request;
 pub mod state_dir;
 pub mod watch;
 
-pub use context::{NodeContext, ProbeSettings};
+pub use context::NodeContext;
 pub use pipeline::{Answer, ProbeService, Probed, Served, BACKGROUND_KEEPS};
 pub use refusal::{Refusal, RefusalKind};
 pub use request::{ProbeKey, ProbeRequest};

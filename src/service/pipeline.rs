@@ -337,7 +337,7 @@ impl ProbeService {
             hosts_dir: s.hosts_dir.clone(),
             containerd_config: s.containerd_config.clone(),
             runtime_pull: p.runtime_pull.then(|| RuntimePullRequest {
-                client: self.ctx.runtime_for_pull(s.runtime_timeout),
+                client: self.ctx.runtime_for_pull(),
                 keep: false,
                 limit: s.runtime_pull_timeout,
             }),

@@ -2,10 +2,11 @@
 //! and the node-side probe settings shared with `pullcheck probe`.
 
 use super::sources::{count, dns_name, Sources};
-use super::{AgentArgs, Error, ProbeSettings, HOUR, MS};
+use super::{AgentArgs, Error, HOUR, MS};
 use crate::agent::auth::Authz;
 use crate::duration::flag::within;
 use crate::monitor::Settings as MonitorSettings;
+use crate::node_setup::NodeSettings;
 use crate::runtime::RuntimeEndpoint;
 use std::path::PathBuf;
 
@@ -50,9 +51,9 @@ pub(super) fn authz(s: &Sources, a: &AgentArgs, node: Option<&str>) -> Result<Au
     })
 }
 
-pub(super) fn probe_settings(s: &Sources, a: &AgentArgs) -> Result<ProbeSettings, Error> {
+pub(super) fn probe_settings(s: &Sources, a: &AgentArgs) -> Result<NodeSettings, Error> {
     let step = within(MS, HOUR);
-    Ok(ProbeSettings {
+    Ok(NodeSettings {
         timeout: s.get("timeout", a.timeout.as_deref(), "10s", &step)?,
         hosts_dir: s.path("hosts-dir", a.hosts_dir.as_deref()),
         containerd_config: s.path("containerd-config", a.containerd_config.as_deref()),

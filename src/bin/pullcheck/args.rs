@@ -2,13 +2,12 @@
 //! Kubernetes API, cloud identity), the output format, and value parsers.
 
 use clap::ValueEnum;
-use pullcheck::error_text::error_chain;
-use pullcheck::identity::cloud::CloudSettings;
 use pullcheck::identity::kube_secrets::{self, ObjectRef};
-use pullcheck::identity::node_identity::{NodeIdentity, NodeIdentityConfig};
+use pullcheck::identity::platform::Cloud;
 use pullcheck::identity::pull_order::KubeRequest;
+use pullcheck::node_setup::NodeSettings;
 use pullcheck::platform::Platform;
-use pullcheck::runtime::{RuntimeClient, RuntimeEndpoint};
+use pullcheck::runtime::RuntimeEndpoint;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,20 +21,6 @@ pub(crate) struct RuntimeArgs {
     /// Time limit for each CRI call other than PullImage.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub(crate) runtime_timeout: Duration,
-}
-
-impl RuntimeArgs {
-    /// The client, or why there is none: `Err(Err(usage))` for a malformed endpoint,
-    /// `Err(Ok(reason))` when no runtime socket was found.
-    pub(crate) fn client(&self) -> Result<RuntimeClient, Result<String, String>> {
-        let endpoint = match &self.runtime_endpoint {
-            Some(e) => RuntimeEndpoint::parse(e).map_err(|e| Err(e.to_string()))?,
-            None => {
-                RuntimeEndpoint::detect(std::path::Path::new("/")).map_err(|e| Ok(e.to_string()))?
-            }
-        };
-        Ok(RuntimeClient::new(endpoint, self.runtime_timeout))
-    }
 }
 
 /// containerd's registry configuration files (shared by `probe` and `node`).
@@ -134,23 +119,6 @@ pub(crate) struct KubeletArgs {
     pub(crate) image_credential_provider_bin_dir: Option<PathBuf>,
 }
 
-impl KubeletArgs {
-    pub(crate) fn load(
-        &self,
-        proc_root: &std::path::Path,
-        plugin_timeout: Duration,
-    ) -> Result<NodeIdentity, String> {
-        NodeIdentity::load(&NodeIdentityConfig {
-            proc_root: proc_root.to_path_buf(),
-            kubelet_root_dir: self.kubelet_root_dir.clone(),
-            provider_config: self.image_credential_provider_config.clone(),
-            provider_bin_dir: self.image_credential_provider_bin_dir.clone(),
-            plugin_timeout,
-        })
-        .map_err(|e| error_chain(&e))
-    }
-}
-
 #[derive(Clone, Copy, ValueEnum)]
 pub(crate) enum Output {
     Text,
@@ -230,21 +198,63 @@ pub(crate) struct CloudArgs {
     pub(crate) dmi_dir: PathBuf,
 }
 
-impl CloudArgs {
-    /// The settings, or a usage error for a bad `--cloud`.
-    pub(crate) fn settings(&self) -> Result<Option<CloudSettings>, String> {
-        if self.no_cloud_identity {
-            return Ok(None);
+/// What a subcommand adds to the node-side flag groups.
+pub(crate) struct Limits {
+    /// Time limit per probe step.
+    pub(crate) timeout: Duration,
+    /// Time limit per credential-provider run.
+    pub(crate) credential_provider_timeout: Duration,
+    /// Time limit for PullImage.
+    pub(crate) runtime_pull_timeout: Duration,
+    /// `--state-dir`.
+    pub(crate) state_dir: Option<PathBuf>,
+}
+
+/// The node-side settings the flag groups name (the library's one node setup, which the agent's
+/// configuration produces too), or a usage error: a malformed `--runtime-endpoint`, a bad
+/// `--cloud`.
+pub(crate) fn node_settings(
+    runtime: &RuntimeArgs,
+    config: &ConfigArgs,
+    kubelet: &KubeletArgs,
+    cloud: &CloudArgs,
+    limits: Limits,
+) -> Result<NodeSettings, String> {
+    let runtime_endpoint = runtime
+        .runtime_endpoint
+        .as_deref()
+        .map(RuntimeEndpoint::parse)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let chosen = if cloud.no_cloud_identity {
+        Cloud::Other {
+            from: "--no-cloud-identity".into(),
         }
-        let cloud = pullcheck::identity::platform::choose(&self.cloud, &self.dmi_dir)
-            .map_err(|e| e.to_string())?;
-        Ok(Some(CloudSettings {
-            imds_endpoint: self.imds_endpoint.clone(),
-            gce_metadata_host: self.gce_metadata_host.clone(),
-            timeout: self.metadata_timeout,
-            cloud,
-        }))
-    }
+    } else {
+        pullcheck::identity::platform::choose(&cloud.cloud, &cloud.dmi_dir)
+            .map_err(|e| e.to_string())?
+    };
+    Ok(NodeSettings {
+        timeout: limits.timeout,
+        hosts_dir: config.hosts_dir.clone(),
+        containerd_config: config.containerd_config.clone(),
+        proc_root: config.proc_root.clone(),
+        kubelet_root_dir: kubelet.kubelet_root_dir.clone(),
+        image_credential_provider_config: kubelet.image_credential_provider_config.clone(),
+        image_credential_provider_bin_dir: kubelet.image_credential_provider_bin_dir.clone(),
+        credential_provider_timeout: limits.credential_provider_timeout,
+        runtime_endpoint,
+        runtime_timeout: runtime.runtime_timeout,
+        runtime_pull_timeout: limits.runtime_pull_timeout,
+        imds_endpoint: cloud.imds_endpoint.clone(),
+        gce_metadata_host: cloud.gce_metadata_host.clone(),
+        metadata_timeout: cloud.metadata_timeout,
+        cloud_identity: !cloud.no_cloud_identity,
+        cloud: chosen,
+        state_dir: limits.state_dir,
+        runtime_kind: config.runtime_kind,
+        crio: config.crio_files(),
+    })
 }
 
 pub(crate) fn parse_platform(s: &str) -> Result<Platform, String> {

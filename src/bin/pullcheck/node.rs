@@ -37,40 +37,41 @@ pub(crate) fn node(args: NodeArgs) -> ExitCode {
     };
     // The CRI channel's background task needs the runtime's context when it is created.
     let _context = runtime.enter();
-    let client = match args.runtime.client() {
-        Ok(c) => Ok(c),
-        Err(Err(usage)) => {
-            eprintln!("error: {usage}");
-            return ExitCode::from(USAGE_EXIT);
-        }
-        Err(Ok(reason)) => Err(reason),
-    };
-    let facts = runtime.block_on(RuntimeFacts::gather(client.as_ref().map_err(Clone::clone)));
-    let registry = RegistryConfig::load(
-        args.config.containerd_config.as_deref(),
-        args.config.hosts_dir.as_deref(),
-        &args.config.proc_root,
-    )
-    .map_err(|e| error_chain(&e));
-    let mut identities = match args
-        .kubelet
-        .load(&args.config.proc_root, Duration::from_secs(60))
-    {
-        Ok(id) => pullcheck::node_facts::identity_facts(&id),
-        Err(e) => vec![IdentityFact::note("error", &e)],
-    };
-    let cloud = match args.cloud.settings() {
-        Ok(c) => c,
+    let settings = match node_settings(
+        &args.runtime,
+        &args.config,
+        &args.kubelet,
+        &args.cloud,
+        Limits {
+            timeout: Duration::from_secs(10),
+            credential_provider_timeout: Duration::from_secs(60),
+            runtime_pull_timeout: Duration::from_secs(300),
+            state_dir: None,
+        },
+    ) {
+        Ok(s) => s,
         Err(usage) => {
             eprintln!("error: {usage}");
             return ExitCode::from(USAGE_EXIT);
         }
     };
-    if let Some(settings) = cloud {
-        identities.extend(runtime.block_on(pullcheck::node_facts::cloud_facts(&settings)));
+    let client = settings.runtime_client();
+    let facts = runtime.block_on(RuntimeFacts::gather(client.as_ref().map_err(Clone::clone)));
+    let registry = RegistryConfig::load(
+        settings.containerd_config.as_deref(),
+        settings.hosts_dir.as_deref(),
+        &settings.proc_root,
+    )
+    .map_err(|e| error_chain(&e));
+    let mut identities = match settings.node_identity() {
+        Ok(id) => pullcheck::node_facts::identity_facts(&id),
+        Err(e) => vec![IdentityFact::note("error", &error_chain(&e))],
+    };
+    if let Some(cloud) = settings.cloud_settings() {
+        identities.extend(runtime.block_on(pullcheck::node_facts::cloud_facts(&cloud)));
     }
     let node = NodeFacts::new(Platform::host(), facts, registry, identities)
-        .with_crio(args.config.runtime_kind, &args.config.crio_files());
+        .with_crio(settings.runtime_kind, &settings.crio);
     match args.output {
         Output::Json => match serde_json::to_string_pretty(&node) {
             Ok(j) => pullcheck::secrets::print(&format!("{j}\n")),

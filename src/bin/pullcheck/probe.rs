@@ -9,7 +9,6 @@ use pullcheck::platform::Platform;
 use pullcheck::probe::store::{self, Store};
 use pullcheck::probe::{Options, Prober};
 use pullcheck::report::text;
-use pullcheck::runtime::{RuntimeClient, RuntimeEndpoint};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -114,40 +113,34 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
     // The node's runtime (given or found): asked for image presence and free space, and for
     // the runtime pull. The client connects lazily; an endpoint that is not there shows as
     // runtime_unavailable in a runtime pull, and as a note otherwise.
-    let cloud = match args.cloud.settings() {
-        Ok(c) => c,
+    let settings = match node_settings(
+        &args.runtime,
+        &args.config,
+        &args.kubelet,
+        &args.cloud,
+        Limits {
+            timeout: args.timeout,
+            credential_provider_timeout: args.credential_provider_timeout,
+            runtime_pull_timeout: args.runtime_pull_timeout,
+            state_dir: args.state_dir.clone(),
+        },
+    ) {
+        Ok(s) => s,
         Err(usage) => {
             eprintln!("error: {usage}");
             return ExitCode::from(USAGE_EXIT);
         }
     };
-    let node_runtime = match args.runtime.client() {
-        Ok(c) => Ok(c),
-        Err(Err(usage)) => {
-            eprintln!("error: {usage}");
-            return ExitCode::from(USAGE_EXIT);
-        }
-        Err(Ok(none)) => Err(none),
-    };
+    let node_runtime = settings.runtime_client();
     let runtime_pull = args.runtime_pull.then(|| RuntimePullRequest {
-        client: node_runtime.clone().unwrap_or_else(|_| {
-            RuntimeClient::new(
-                RuntimeEndpoint {
-                    path: PathBuf::from(pullcheck::runtime::endpoint::KNOWN_SOCKETS[0].1),
-                },
-                args.runtime.runtime_timeout,
-            )
-        }),
+        client: settings.runtime_for_pull(&node_runtime),
         keep: args.keep,
-        limit: args.runtime_pull_timeout,
+        limit: settings.runtime_pull_timeout,
     });
-    let node_identity = match args
-        .kubelet
-        .load(&args.config.proc_root, args.credential_provider_timeout)
-    {
+    let node_identity = match settings.node_identity() {
         Ok(n) => n,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", error_chain(&e));
             return ExitCode::from(USAGE_EXIT);
         }
     };
@@ -163,33 +156,19 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
         basic,
         docker_configs: args.docker_config.clone(),
         node_identity: Some(std::sync::Arc::new(node_identity)),
-        hosts_dir: args.config.hosts_dir.clone(),
-        containerd_config: args.config.containerd_config.clone(),
+        hosts_dir: settings.hosts_dir.clone(),
+        containerd_config: settings.containerd_config.clone(),
         runtime_pull,
-        runtime: Some(node_runtime),
+        runtime: Some(node_runtime.clone()),
         kube,
-        cloud,
+        cloud: settings.cloud_settings(),
         runtime_version: args.runtime_version.clone(),
         gets: None,
-        runtime_kind: args.config.runtime_kind,
-        crio: args.config.crio_files(),
+        runtime_kind: settings.runtime_kind,
+        crio: settings.crio.clone(),
     };
-    // The pulling runtime's proxy environment: CRI-O's on a CRI-O node (the flag, or the
-    // socket's path; the CRI name is asked later).
-    let kind = pullcheck::endpoints::runtime_kind::RuntimeKind::choose(
-        args.config.runtime_kind,
-        None,
-        request
-            .runtime
-            .as_ref()
-            .and_then(|r| r.as_ref().ok())
-            .map(|c| c.endpoint().path.as_path()),
-    )
-    .kind;
-    let mut prober = Prober::with_proxy(
-        options,
-        pullcheck::endpoints::runtime_proxy::detect_for(&args.config.proc_root, kind),
-    );
+    // The pulling runtime's proxy environment: CRI-O's on a CRI-O node.
+    let mut prober = Prober::with_proxy(options, settings.proxy(&node_runtime));
     if let Some(dir) = &args.state_dir {
         match Store::open(dir, store::DEFAULT_LIMIT) {
             Ok(s) => prober = prober.with_store(std::sync::Arc::new(s)),
