@@ -14,7 +14,7 @@ use crate::identity::{docker_config, Credential, RegistryAuth, Source};
 use crate::probe::cost::GetGate;
 use crate::probe::{Context, Evidence, Prober};
 use crate::reference::ImageRef;
-use crate::report::{AnonymousHint, Attempt, CredentialOutcome, Report};
+use crate::report::{AnonymousHint, AttemptRecord, CredentialOutcome, Report};
 use crate::runtime::version::{self, RuntimeVersion};
 use crate::runtime::ImageInfo;
 use crate::runtime::{self, RuntimeClient};
@@ -97,19 +97,38 @@ pub struct RuntimePullRequest {
     pub limit: Duration,
 }
 
+/// A diagnosis: the report (the output), and the evidence of each of its attempts, in order
+/// (for the agent's metrics, rate-limit board and budget; never output as such).
+#[derive(Debug, Clone)]
+pub struct Diagnosed {
+    /// The report.
+    pub report: Report,
+    /// Each attempt's evidence, aligned with `report.attempts`.
+    pub evidence: Vec<Evidence>,
+}
+
+impl Diagnosed {
+    fn bare(report: Report) -> Self {
+        Diagnosed {
+            report,
+            evidence: Vec::new(),
+        }
+    }
+}
+
 /// Runs a diagnosis.
-pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
+pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Diagnosed, Error> {
     let started = Instant::now();
     // The kubelet looks credentials up under the normalized name (`nginx` is
     // `docker.io/library/nginx`) whatever the runtime later makes of it.
     let image = match ImageRef::parse(&req.image) {
         Ok(i) => i,
         Err(e) => {
-            return Ok(Report::invalid_reference(
+            return Ok(Diagnosed::bare(Report::invalid_reference(
                 &req.image,
                 &e.to_string(),
                 prober.options().platform.clone(),
-            ))
+            )))
         }
     };
     let version = predicted_version(req).await;
@@ -181,6 +200,7 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
     };
     let Probed {
         mut report,
+        evidence,
         auth,
         credentials,
     } = probed;
@@ -220,12 +240,14 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Report, Error> {
         .await;
         report.set_runtime(pull);
     }
-    Ok(report)
+    Ok(Diagnosed { report, evidence })
 }
 
 /// What probing one image on its hosts gave.
 struct Probed {
     report: Report,
+    /// The evidence of each of the report's attempts, in order.
+    evidence: Vec<Evidence>,
     /// The credential the decisive attempt sent (the runtime pull sends the same).
     auth: RegistryAuth,
     /// The credentials tried, in order.
@@ -270,7 +292,7 @@ impl Hosts<'_> {
         // The kubelet reports the first credential's failure first; when one succeeds, that one.
         let first_final = attempts
             .iter()
-            .position(|a: &Attempt| a.last_for_credential)
+            .position(|a: &AttemptRecord| a.last_for_credential)
             .unwrap_or(0);
         let top = winner.unwrap_or(first_final);
         let auth = owner
@@ -295,7 +317,7 @@ impl Hosts<'_> {
             hint.iter()
                 .find(|a| a.last_for_credential)
                 .or(hint.last())
-                .map(|a| AnonymousHint::new(a.verdict, &a.reason))
+                .map(|a| AnonymousHint::new(a.view.verdict, &a.view.reason))
         } else {
             None
         };
@@ -304,7 +326,7 @@ impl Hosts<'_> {
             self.input,
             image,
             &endpoints,
-            attempts,
+            &attempts,
             top,
             prober.options().platform.clone(),
             self.started.elapsed(),
@@ -313,6 +335,7 @@ impl Hosts<'_> {
         report.anonymous_hint = anonymous_hint;
         Probed {
             report,
+            evidence: attempts.into_iter().map(|a| a.evidence).collect(),
             auth,
             credentials: candidates,
         }
@@ -403,7 +426,7 @@ async fn try_credential(
     image: &ImageRef,
     endpoints: &Endpoints,
     cred: &Credential,
-    attempts: &mut Vec<Attempt>,
+    attempts: &mut Vec<AttemptRecord>,
 ) -> Option<usize> {
     let by_digest = image.digest.is_some();
     let hosts: Vec<_> = endpoints
@@ -429,12 +452,11 @@ async fn try_credential(
         let diagnosis = classify::classify_sent(&evidence, &image.registry, &cred.source);
         let ok = diagnosis.verdict == Verdict::Ok;
         let outcome = Outcome::of(&evidence);
-        attempts.push(Attempt::new(
+        attempts.push(AttemptRecord::new(
             cred,
             host.url.clone(),
             diagnosis,
             evidence,
-            false,
         ));
         // containerd stops at the first host that resolves the reference (a content problem
         // found afterwards is final); a transport error, 404 or any status >= 400 moves on.
@@ -465,7 +487,7 @@ async fn try_credential(
 
 /// A TLS attempt containerd's HTTP fallback transport hides: the server answered in plain
 /// HTTP, so the same address over `http://` (the next host) is what the runtime sees.
-fn fell_back(host: &Host, attempt: &Attempt) -> bool {
+fn fell_back(host: &Host, attempt: &AttemptRecord) -> bool {
     host.http_fallback
         && attempt.evidence.exchanges.iter().any(|e| {
             e.transport
@@ -529,7 +551,7 @@ fn capability_notes(image: &ImageRef, hosts: &[Host]) -> Vec<String> {
 /// kubelet stops there).
 fn credential_outcomes(
     candidates: &[Credential],
-    attempts: &[Attempt],
+    attempts: &[AttemptRecord],
     owner: &[usize],
     winner: Option<usize>,
 ) -> Vec<CredentialOutcome> {

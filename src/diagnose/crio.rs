@@ -58,6 +58,7 @@ pub(super) async fn pull(
             );
             let probed = Probed {
                 report,
+                evidence: Vec::new(),
                 auth: RegistryAuth::Anonymous,
                 credentials: kubelet,
             };
@@ -120,6 +121,7 @@ pub(super) async fn pull(
                     &why,
                     on.prober.options().platform.clone(),
                 ),
+                evidence: Vec::new(),
                 auth: RegistryAuth::Anonymous,
                 credentials: kubelet,
             }
@@ -168,6 +170,7 @@ async fn one(
             );
             return Ok(Probed {
                 report,
+                evidence: Vec::new(),
                 auth: RegistryAuth::Anonymous,
                 credentials: candidates,
             });

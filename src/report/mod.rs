@@ -58,35 +58,39 @@ pub struct Attempt {
     pub answer: String,
     /// Number of HTTP requests it took.
     pub requests: usize,
-    #[serde(skip)]
-    pub(crate) diagnosis: Diagnosis,
-    #[serde(skip)]
-    pub(crate) evidence: Evidence,
-    /// The attempt whose outcome containerd reports for this credential (the host that
-    /// resolved the reference, else the first non-404 failure, else the last host).
-    #[serde(skip)]
-    pub(crate) last_for_credential: bool,
 }
 
-impl Attempt {
+/// One credential × host probe as the orchestrator keeps it while it decides: the report's view
+/// of it ([`Attempt`]) and what produced the view. Only the view is output; the evidence leaves
+/// the orchestrator beside the report ([`crate::diagnose::Diagnosed`]).
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    /// What the report shows.
+    pub view: Attempt,
+    /// The attempt's diagnosis (remediation included).
+    pub diagnosis: Diagnosis,
+    /// Its exchanges.
+    pub evidence: Evidence,
+    /// The attempt whose outcome containerd reports for this credential (the host that
+    /// resolved the reference, else the first non-404 failure, else the last host).
+    pub last_for_credential: bool,
+}
+
+impl AttemptRecord {
     /// Records one attempt.
-    pub fn new(
-        cred: &Credential,
-        host: String,
-        diagnosis: Diagnosis,
-        evidence: Evidence,
-        last_for_credential: bool,
-    ) -> Self {
-        Attempt {
-            identity: Identity::of(&cred.source),
-            host,
-            verdict: diagnosis.verdict,
-            reason: diagnosis.reason.clone(),
-            answer: answer(&evidence),
-            requests: evidence.request_count(),
+    pub fn new(cred: &Credential, host: String, diagnosis: Diagnosis, evidence: Evidence) -> Self {
+        AttemptRecord {
+            view: Attempt {
+                identity: Identity::of(&cred.source),
+                host,
+                verdict: diagnosis.verdict,
+                reason: diagnosis.reason.clone(),
+                answer: answer(&evidence),
+                requests: evidence.request_count(),
+            },
             diagnosis,
             evidence,
-            last_for_credential,
+            last_for_credential: false,
         }
     }
 }
@@ -111,12 +115,12 @@ pub struct CredentialOutcome {
 
 impl CredentialOutcome {
     /// The outcome of `cred`, from its decisive attempt (if it was tried).
-    pub fn new(cred: &Credential, decisive: Option<&Attempt>, used: bool) -> Self {
+    pub fn new(cred: &Credential, decisive: Option<&AttemptRecord>, used: bool) -> Self {
         CredentialOutcome {
             source: cred.source.clone(),
             description: cred.source.to_string(),
-            verdict: decisive.map(|a| a.verdict),
-            reason: decisive.map(|a| a.reason.clone()),
+            verdict: decisive.map(|a| a.view.verdict),
+            reason: decisive.map(|a| a.view.reason.clone()),
             used,
         }
     }
@@ -395,7 +399,7 @@ impl Report {
         input: &str,
         image: &ImageRef,
         endpoints: &Endpoints,
-        attempts: Vec<Attempt>,
+        attempts: &[AttemptRecord],
         top: usize,
         node: Platform,
         took: Duration,
@@ -408,7 +412,7 @@ impl Report {
             .rev()
             .find_map(|a| a.evidence.rate_limit.clone());
         let mut registry_cost = crate::probe::cost::Spent::default();
-        for a in &attempts {
+        for a in attempts {
             registry_cost.add(&a.evidence.spent);
         }
         Report {
@@ -420,7 +424,7 @@ impl Report {
             reason: t.diagnosis.reason.clone(),
             remediation: t.diagnosis.remediation.clone(),
             exit_code: t.diagnosis.verdict.exit_code(),
-            identity: Some(t.identity.clone()),
+            identity: Some(t.view.identity.clone()),
             node_platform: node,
             platforms: manifest.map(|m| m.platforms.clone()).unwrap_or_default(),
             platforms_omitted: manifest.map_or(0, |m| m.platforms_omitted),
@@ -441,7 +445,7 @@ impl Report {
             identity_sources: IdentitySources::default(),
             manifest_origin: ev.manifest_origin,
             registry_cost,
-            attempts,
+            attempts: attempts.iter().map(|a| a.view.clone()).collect(),
             runtime: None,
             duration_ms: (took.as_secs_f64() * 100_000.0).round() / 100.0,
         }

@@ -7,6 +7,7 @@ use crate::bounded::clip;
 use crate::classify::Verdict;
 use crate::identity::cloud::CloudOutcome;
 use crate::probe::ratelimit::RateLimit;
+use crate::probe::Evidence;
 use crate::reference::ImageRef;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -56,16 +57,18 @@ fn epoch(rfc3339: &str) -> Option<f64> {
 }
 
 impl Summary {
-    /// Summarises `report`.
-    pub fn of(report: &Report) -> Self {
+    /// Summarises `report`, with the evidence of its attempts (in order; the registry whose
+    /// rate-limit figures it names is the attempt's).
+    pub fn of(report: &Report, attempts: &[Evidence]) -> Self {
         let (registry, repository) = ImageRef::parse(&report.image)
             .map(|r| (r.registry, r.repository))
             .unwrap_or_default();
         let rate_limit = report
             .attempts
             .iter()
+            .zip(attempts)
             .rev()
-            .find_map(|a| a.evidence.rate_limit.clone().map(|r| (host_of(&a.host), r)))
+            .find_map(|(a, e)| e.rate_limit.clone().map(|r| (host_of(&a.host), r)))
             .or_else(|| report.rate_limit.clone().map(|r| (registry.clone(), r)));
         let mut expiries = Vec::new();
         match &report.identity_sources.cloud {
@@ -161,7 +164,7 @@ mod tests {
     #[test]
     fn an_invalid_reference_summarises_without_registry() {
         let r = Report::invalid_reference("UPPER", "bad", crate::platform::Platform::host());
-        let s = Summary::of(&r);
+        let s = Summary::of(&r, &[]);
         assert_eq!(s.verdict, Verdict::InvalidReference);
         assert_eq!(s.registry, "");
         assert_eq!(s.identity_label, "none");
@@ -172,7 +175,7 @@ mod tests {
         let mut r = Report::invalid_reference("UPPER", "bad", crate::platform::Platform::host());
         r.reason = "é".repeat(100_000);
         r.remediation = "x".repeat(100_000);
-        let s = Summary::of(&r);
+        let s = Summary::of(&r, &[]);
         assert!(
             s.reason.len() <= MAX_TEXT + '…'.len_utf8(),
             "{}",

@@ -11,7 +11,7 @@
 use super::refusal::RefusalKind;
 use super::report_metrics::ReportMetrics;
 use crate::classify::Verdict;
-use crate::report::Report;
+use crate::probe::Evidence;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -153,14 +153,14 @@ impl ProbeMetrics {
             .inc();
     }
 
-    /// Every upstream exchange in a finished report.
-    pub fn observe_upstream(&self, report: &Report) {
-        for attempt in &report.attempts {
-            for ex in &attempt.evidence.exchanges {
+    /// Every upstream exchange of a finished probe's attempts.
+    pub fn observe_upstream(&self, attempts: &[Evidence]) {
+        for evidence in attempts {
+            for ex in &evidence.exchanges {
                 self.observe_exchange(&ex.url, ex.status);
             }
-            let spent = &attempt.evidence.spent;
-            let registry = self.host_label(host_port(&attempt.evidence.host));
+            let spent = &evidence.spent;
+            let registry = self.host_label(host_port(&evidence.host));
             for (kind, n) in [
                 ("get", spent.manifest_gets),
                 ("head", spent.manifest_heads),

@@ -266,16 +266,16 @@ impl ProbeService {
         self.guard.check(&p.parsed).await.map_err(refusal)?;
         let prober = self.probers.get(p.platform.as_ref(), &self.ctx);
         let request = self.request(&p);
-        let report = diagnose::diagnose(&prober, &request)
+        let diagnosed = diagnose::diagnose(&prober, &request)
             .await
             .map_err(diagnose_error)?;
-        self.metrics.observe_upstream(&report);
-        self.seen.record(&report);
+        self.metrics.observe_upstream(&diagnosed.evidence);
+        self.seen.record(&diagnosed);
         // A GET the budget refused leaves the answer unfinished: the caller asks again later.
-        if let Some(r) = report
-            .attempts
+        if let Some(r) = diagnosed
+            .evidence
             .iter()
-            .find_map(|a| a.evidence.get_refused.as_ref())
+            .find_map(|e| e.get_refused.as_ref())
         {
             return Err(Refusal::new(
                 RefusalKind::RegistryBudgetExhausted,
@@ -288,6 +288,7 @@ impl ProbeService {
             )
             .retry_after(Duration::from_secs(r.retry_after_secs)));
         }
+        let report = &diagnosed.report;
         if let Some(v) = &report.runtime_version {
             let label = format!("{} {}", v.name, v.version);
             if let Some(before) = self.versions.changed(&label) {
@@ -295,7 +296,7 @@ impl ProbeService {
                 tracing::info!(before = %before, now = %label, "the runtime's version changed: cached answers dropped");
             }
         }
-        let summary = Arc::new(Summary::of(&report));
+        let summary = Arc::new(Summary::of(report, &diagnosed.evidence));
         self.metrics.reports.observe(&summary);
         let body = serde_json::to_vec(&report).map(Bytes::from).map_err(|e| {
             Refusal::new(RefusalKind::Internal, format!("encoding the report: {e}"))

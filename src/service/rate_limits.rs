@@ -2,8 +2,8 @@
 //! sent, recorded from every finished probe, for `/v1/node`. At most [`MAX_REGISTRIES`] hosts
 //! are remembered, so a caller naming many registries cannot grow it without bound.
 
+use crate::diagnose::Diagnosed;
 use crate::probe::ratelimit::RateLimit;
-use crate::report::Report;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -33,14 +33,15 @@ pub struct RateLimitBoard {
 }
 
 impl RateLimitBoard {
-    /// Records the figures of every attempt in `report` that carried any.
-    pub fn record(&self, report: &Report) {
+    /// Records the figures of every attempt of a diagnosis that carried any.
+    pub fn record(&self, d: &Diagnosed) {
+        let report = &d.report;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        for a in &report.attempts {
-            let Some(rl) = &a.evidence.rate_limit else {
+        for (a, evidence) in report.attempts.iter().zip(&d.evidence) {
+            let Some(rl) = &evidence.rate_limit else {
                 continue;
             };
             if map.len() >= MAX_REGISTRIES && !map.contains_key(&a.host) {

@@ -179,7 +179,7 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
         }
     }
     let report = match runtime.block_on(diagnose::diagnose(&prober, &request)) {
-        Ok(r) => r,
+        Ok(d) => d.report,
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
             return ExitCode::from(USAGE_EXIT);
