@@ -34,7 +34,7 @@ import time
 import http.server
 import urllib.parse
 
-from cloud_fakes import Gce, Imds, KubeApi  # same directory
+from cloud_fakes import Gce, Imds  # same directory
 
 LOOPBACK = "127.0.0.1"
 CHILDREN = []
@@ -780,27 +780,6 @@ auth:
                   "https://www.googleapis.com/auth/logging.write"])
     ports["gce_noscope"] = serve(Gce, token=gce_token, email=sa,
           scopes=["https://www.googleapis.com/auth/logging.write"])
-    kube_root = os.path.join(d, "kube")
-    os.makedirs(kube_root, exist_ok=True)
-    ports["kube"] = serve(KubeApi, root=kube_root)
-    with open(os.path.join(d, "kubeconfig"), "w") as f:
-        f.write(f"""apiVersion: v1
-kind: Config
-clusters:
-- name: bed
-  cluster:
-    server: http://{LOOPBACK}:{ports['kube']}
-users:
-- name: bed
-  user:
-    token: pullcheck-testbed-kube-token
-contexts:
-- name: bed
-  context:
-    cluster: bed
-    user: bed
-current-context: bed
-""")
     # moto's server answers the ECR API (GetAuthorizationToken) when it is installed.
     try:
         import moto.server  # noqa: F401  (only to know it is there)
@@ -873,8 +852,6 @@ current-context: bed
         "imds_secret": imds_secret,
         "gce_email": sa,
         "moto": bool(moto),
-        "kube_root": kube_root,
-        "kubeconfig": os.path.join(d, "kubeconfig"),
         "layer_digest": layer_digest,
         "lost_layer_digest": lost_layer_digest,
         "big_image_bytes": big_image_bytes,

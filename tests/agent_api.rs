@@ -453,17 +453,14 @@ async fn openapi_describes_what_is_served() {
     }
 }
 
-/// Writes an object into the fake API server's store (namespace `agent-api`).
-fn put(kind: &str, name: &str, body: Value) {
-    bed_put(kind, "agent-api", name, &body);
-}
-
 fn docker_secret(name: &str, registry: &str, user: &str, password: &str) {
-    put(
-        "secrets",
+    kube_put(dockerconfigjson_secret(
+        "agent-api",
         name,
-        dockerconfigjson_secret("agent-api", name, registry, user, password),
-    );
+        registry,
+        user,
+        password,
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -476,9 +473,7 @@ async fn pod_and_secret_references_go_through_the_kubernetes_api() {
     )]);
     docker_secret("agent-right", &tls, &b.user(), &b.password());
     docker_secret("agent-wrong", &tls, &b.user(), "not-the-password");
-    put(
-        "pods",
-        "agent-web",
+    kube_put(
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "agent-web", "namespace": "agent-api"},
                "spec": {"imagePullSecrets": [{"name": "agent-wrong"}, {"name": "agent-right"}],
                         "containers": [{"name": "app", "image": "x"}]}}),
@@ -488,7 +483,7 @@ async fn pod_and_secret_references_go_through_the_kubernetes_api() {
             "--hosts-dir",
             path(hosts.path()),
             "--kubeconfig",
-            &b.str("kubeconfig"),
+            &kube().kubeconfig(),
         ],
         &[],
     );

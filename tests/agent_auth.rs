@@ -1,147 +1,38 @@
-//! The agent's network listener against a fake Kubernetes API server that speaks the real
-//! `authentication.k8s.io/v1` TokenReview and `authorization.k8s.io/v1` SubjectAccessReview
-//! JSON: tokens are reviewed, users authorised for the configured verb and resource, decisions
+//! The agent's network listener against the fake Kubernetes API server (tests/support's
+//! `KubeFake`), which speaks the real `authentication.k8s.io/v1` TokenReview and
+//! `authorization.k8s.io/v1` SubjectAccessReview JSON: tokens are reviewed, users authorised for the configured verb and resource, decisions
 //! cached, and tokens never logged.
 
 mod support;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response};
-use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
+use serde_json::json;
 use support::agent::*;
+use support::kube_fake::KubeFake;
 
 const ALICE: &str = "alice-token-9f8e7d";
 const BOB: &str = "bob-token-1a2b3c";
 
-/// What the fake API server received.
-#[derive(Default)]
-struct Seen {
-    token_reviews: Vec<Value>,
-    access_reviews: Vec<Value>,
-    authorization_headers: Vec<String>,
-}
-
-async fn handle(
-    req: Request<Incoming>,
-    seen: Arc<Mutex<Seen>>,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
-    let path = req.uri().path().to_string();
-    let method = req.method().clone();
-    if let Some(h) = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-    {
-        seen.lock()
-            .unwrap()
-            .authorization_headers
-            .push(h.to_string());
-    }
-    let body: Value =
-        serde_json::from_slice(&req.into_body().collect().await?.to_bytes()).unwrap_or(Value::Null);
-    let reply = |status: u16, v: Value| {
-        Ok(Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(v.to_string())))
-            .unwrap())
-    };
-    match (method.as_str(), path.as_str()) {
-        ("POST", "/apis/authentication.k8s.io/v1/tokenreviews") => {
-            assert_eq!(body["kind"], "TokenReview");
-            assert_eq!(body["apiVersion"], "authentication.k8s.io/v1");
-            seen.lock().unwrap().token_reviews.push(body.clone());
-            let user = match body["spec"]["token"].as_str() {
-                Some(ALICE) => Some(
-                    json!({"username": "alice", "uid": "u-1", "groups": ["sre", "system:authenticated"],
-                                           "extra": {"scopes": ["probe"]}}),
-                ),
-                Some(BOB) => Some(
-                    json!({"username": "bob", "uid": "u-2", "groups": ["system:authenticated"]}),
-                ),
-                _ => None,
-            };
-            let status = match user {
-                Some(u) => json!({"authenticated": true, "user": u}),
-                None => json!({"authenticated": false, "error": "invalid bearer token"}),
-            };
-            let mut out = body.clone();
-            out["status"] = status;
-            out["metadata"] = json!({"creationTimestamp": null});
-            reply(201, out)
-        }
-        ("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews") => {
-            assert_eq!(body["kind"], "SubjectAccessReview");
-            assert_eq!(body["apiVersion"], "authorization.k8s.io/v1");
-            seen.lock().unwrap().access_reviews.push(body.clone());
-            let allowed = body["spec"]["user"] == "alice";
-            let mut out = body.clone();
-            out["status"] = if allowed {
-                json!({"allowed": true, "reason": "RBAC: allowed by ClusterRoleBinding \"sre\""})
-            } else {
-                json!({"allowed": false, "reason": "no RBAC policy matched"})
-            };
-            reply(201, out)
-        }
-        _ => reply(
-            404,
-            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound", "message": "not found"}),
-        ),
-    }
-}
-
-/// A fake API server on loopback, and a kubeconfig pointing at it.
+/// The fake API server on loopback, knowing Alice (allowed) and Bob (not), and a kubeconfig
+/// pointing at it with the agent's own token.
 struct FakeApi {
-    seen: Arc<Mutex<Seen>>,
+    kube: KubeFake,
     kubeconfig: tempfile::NamedTempFile,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FakeApi {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 async fn fake_api() -> FakeApi {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let s = seen.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let s = s.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| handle(req, s.clone()));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    let kubeconfig = kubeconfig_for(&format!("http://{addr}"));
-    FakeApi {
-        seen,
-        kubeconfig,
-        task,
-    }
-}
-
-fn kubeconfig_for(server: &str) -> tempfile::NamedTempFile {
-    let f = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        f.path(),
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {server}\nusers:\n- name: agent\n  user:\n    token: agent-sa-token\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: agent\ncurrent-context: fake\n"
-        ),
-    )
-    .unwrap();
-    f
+    let kube = KubeFake::start();
+    kube.authenticate(
+        ALICE,
+        json!({"username": "alice", "uid": "u-1", "groups": ["sre", "system:authenticated"],
+               "extra": {"scopes": ["probe"]}}),
+    );
+    kube.authenticate(
+        BOB,
+        json!({"username": "bob", "uid": "u-2", "groups": ["system:authenticated"]}),
+    );
+    kube.allow("alice", "RBAC: allowed by ClusterRoleBinding \"sre\"");
+    let kubeconfig = support::kubeconfig_for(&kube.url(), "agent-sa-token");
+    FakeApi { kube, kubeconfig }
 }
 
 fn network_agent(kubeconfig: &std::path::Path) -> Agent {
@@ -201,10 +92,9 @@ async fn network_callers_need_a_reviewed_and_authorised_token() {
     assert_eq!(get_as(&url("/readyz"), None).await.status, 200);
     assert_eq!(get_as(&agent.url("/v1/node"), None).await.status, 200);
 
-    let seen = api.seen.lock().unwrap();
     // The review carried the caller's identity and the configured attributes.
-    let sar = seen
-        .access_reviews
+    let access_reviews = api.kube.reviews("SubjectAccessReview");
+    let sar = access_reviews
         .iter()
         .find(|r| r["spec"]["user"] == "alice")
         .unwrap();
@@ -226,13 +116,15 @@ async fn network_callers_need_a_reviewed_and_authorised_token() {
         "{ra}"
     );
     // Alice's second request came from the decision cache: one review each for three tokens.
-    assert_eq!(seen.token_reviews.len(), 3, "{:?}", seen.token_reviews);
+    let token_reviews = api.kube.reviews("TokenReview");
+    assert_eq!(token_reviews.len(), 3, "{token_reviews:?}");
     // The agent authenticated to the API with its own credentials.
-    assert!(seen
-        .authorization_headers
-        .iter()
-        .all(|h| h == "Bearer agent-sa-token"));
-    drop(seen);
+    let headers = api.kube.authorization_headers();
+    assert!(!headers.is_empty());
+    assert!(
+        headers.iter().all(|h| h == "Bearer agent-sa-token"),
+        "{headers:?}"
+    );
     let logs = agent.logs();
     for t in [ALICE, BOB, "agent-sa-token"] {
         assert!(!logs.contains(t), "token {t} reached the logs");
@@ -266,8 +158,8 @@ async fn authorization_attributes_are_configurable() {
             .status,
         200
     );
-    let seen = api.seen.lock().unwrap();
-    let ra = &seen.access_reviews[0]["spec"]["resourceAttributes"];
+    let access_reviews = api.kube.reviews("SubjectAccessReview");
+    let ra = &access_reviews[0]["spec"]["resourceAttributes"];
     assert_eq!(ra["verb"], "create");
     assert_eq!(ra["resource"], "services");
     assert_eq!(ra["subresource"], "proxy");
@@ -278,7 +170,10 @@ async fn authorization_attributes_are_configurable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_api_server_is_503_not_a_pass() {
     // Nothing listens at the bed's `closed` port.
-    let cfg = kubeconfig_for(&format!("http://{}", support::bed().addr("closed")));
+    let cfg = support::kubeconfig_for(
+        &format!("http://{}", support::bed().addr("closed")),
+        "agent-sa-token",
+    );
     let agent = network_agent(cfg.path());
     let net = agent.network.unwrap();
     let a = get_as(&format!("http://{net}/v1/node"), Some(ALICE)).await;

@@ -445,11 +445,6 @@ async fn gce_metadata_down_then_back() {
     .await;
 }
 
-/// Writes an object into the bed's fake API server's store.
-fn put(kind: &str, ns: &str, name: &str, body: Value) {
-    bed_put(kind, ns, name, &body);
-}
-
 /// The Kubernetes API refusing, then hanging, then back, for a `pod=` probe: 502
 /// `kubernetes_error` naming the pod and why (bounded when the API hangs), then `ok`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -460,41 +455,25 @@ async fn kubernetes_api_down_then_back() {
     let auth = b64(&format!("{}:{}", b.user(), b.password()));
     let config = json!({"auths": {&tls: {"auth": auth}}});
     let ns = "faults";
-    put(
-        "secrets",
-        ns,
-        "pull",
+    kube_put(
         json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
                "metadata": {"name": "pull", "namespace": ns},
                "data": {".dockerconfigjson": b64(&config.to_string())}}),
     );
-    put(
-        "pods",
-        ns,
-        "web",
+    kube_put(
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": ns},
                "spec": {"imagePullSecrets": [{"name": "pull"}],
                         "containers": [{"name": "app", "image": "x"}]}}),
     );
-    let switch = Switch::start(addr(&b.addr("kube")));
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        std::fs::read_to_string(b.str("kubeconfig"))
-            .unwrap()
-            .replace(
-                &format!("127.0.0.1:{}", b.port("kube")),
-                &switch.addr.to_string(),
-            ),
-    )
-    .unwrap();
+    let switch = Switch::start(kube().fake.addr);
+    let kubeconfig = kubeconfig_for(&format!("http://{}", switch.addr), "t");
+    let kubeconfig = kubeconfig.path();
     let mut agent = Agent::start(
         &[
             "--hosts-dir",
             path(hosts.path()),
             "--kubeconfig",
-            path(&kubeconfig),
+            path(kubeconfig),
         ],
         &[],
     );

@@ -222,24 +222,12 @@ fn gke_node_service_account_pulls_as_token_user() {
 }
 
 fn docker_secret(ns: &str, name: &str, registry: &str, user: &str, password: &str) {
-    bed_put(
-        "secrets",
-        ns,
-        name,
-        &dockerconfigjson_secret(ns, name, registry, user, password),
-    );
-}
-
-fn put(kind: &str, ns: &str, name: &str, body: Value) {
-    bed_put(kind, ns, name, &body);
+    kube_put(dockerconfigjson_secret(ns, name, registry, user, password));
 }
 
 fn pod(ns: &str, name: &str, secrets: &[&str], sa: &str) {
     let refs: Vec<Value> = secrets.iter().map(|s| json!({"name": s})).collect();
-    put(
-        "pods",
-        ns,
-        name,
+    kube_put(
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
                "spec": {"serviceAccountName": sa, "imagePullSecrets": refs,
                         "containers": [{"name": "app", "image": "x"}]}}),
@@ -251,24 +239,16 @@ fn pod_pull_secrets_through_the_api_in_kubelet_order() {
     let b = bed();
     let tls = format!("localhost:{}", b.port("tls"));
     let hosts = redirect(&tls);
-    let kubeconfig = b.str("kubeconfig");
+    let kubeconfig = kube().kubeconfig();
     let ns = "team-a";
     docker_secret(ns, "wrong", &tls, &b.user(), "not-the-password");
     docker_secret(ns, "right", &tls, &b.user(), &b.password());
-    put(
-        "secrets",
-        ns,
-        "opaque",
+    kube_put(
         json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
         "metadata": {"name": "opaque", "namespace": ns}, "data": {}}),
     );
-    put(
-        "serviceaccounts",
-        ns,
-        "builder",
-        json!({"apiVersion": "v1", "kind": "ServiceAccount",
-        "metadata": {"name": "builder", "namespace": ns}, "imagePullSecrets": [{"name": "sa-secret"}]}),
-    );
+    kube_put(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "builder", "namespace": ns}, "imagePullSecrets": [{"name": "sa-secret"}]}));
     pod(
         ns,
         "web",
@@ -338,7 +318,7 @@ fn pod_pull_secrets_through_the_api_in_kubelet_order() {
 #[test]
 fn kubernetes_api_errors_name_the_object() {
     let b = bed();
-    let kubeconfig = b.str("kubeconfig");
+    let kubeconfig = kube().kubeconfig();
     let run = pullcheck(
         &[
             "probe",
@@ -367,12 +347,9 @@ fn kubernetes_api_errors_name_the_object() {
     // API server unreachable.
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("kubeconfig");
-    std::fs::write(
+    std::fs::copy(
+        kubeconfig_for(&format!("http://{}", b.addr("closed")), "t").path(),
         &cfg,
-        std::fs::read_to_string(&kubeconfig).unwrap().replace(
-            &format!(":{}", b.port("kube")),
-            &format!(":{}", b.port("closed")),
-        ),
     )
     .unwrap();
     let run = pullcheck(
@@ -461,7 +438,7 @@ fn empty_node() -> (tempfile::TempDir, Vec<String>) {
 fn every_credential_source_conforms() {
     let b = bed();
     let tls = format!("localhost:{}", b.port("tls"));
-    let kubeconfig = b.str("kubeconfig");
+    let kubeconfig = kube().kubeconfig();
     let password = b.password();
     let pick = |right: bool| {
         if right {

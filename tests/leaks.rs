@@ -362,12 +362,13 @@ const FAMILIES: &[(&str, &str)] = &[
 
 // --------------------------------------------------------------- cloud and Kubernetes fakes
 
-/// IMDSv2, GCE metadata and a Kubernetes API (scripts/cloud_fakes.py) whose secrets are ours.
+/// IMDSv2 and GCE metadata (scripts/cloud_fakes.py) and the Kubernetes API (the one fake,
+/// tests/support/kube_fake.rs), whose secrets are ours.
 struct Fakes {
     child: Child,
     imds: u16,
     gce: u16,
-    kube: u16,
+    kube: support::kube_fake::KubeFake,
 }
 
 impl Drop for Fakes {
@@ -380,7 +381,7 @@ impl Drop for Fakes {
 const FAKES_PY: &str = r#"
 import http.server, os, socketserver, sys, threading
 sys.path.insert(0, sys.argv[1])
-from cloud_fakes import Gce, Imds, KubeApi
+from cloud_fakes import Gce, Imds
 secret = os.environ["LEAK_SECRET"]
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
@@ -394,18 +395,16 @@ ports = [
     serve(Imds, role="leak-role", omit_ttl=False, secret_key=secret, session_token=secret),
     serve(Gce, token=secret, email="leak@leaks.iam.gserviceaccount.com",
           scopes=["https://www.googleapis.com/auth/devstorage.read_only"]),
-    serve(KubeApi, root=sys.argv[2], review_token=secret, review_user="leak-checker"),
 ]
 print(" ".join(map(str, ports)), flush=True)
 sys.stdin.read()
 "#;
 
-fn start_fakes(secret: &str, kube_root: &Path) -> Fakes {
+fn start_fakes(secret: &str) -> Fakes {
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
     let mut child = Command::new("python3")
         .args(["-c", FAKES_PY])
         .arg(&scripts)
-        .arg(kube_root)
         .env("LEAK_SECRET", secret)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -420,12 +419,16 @@ fn start_fakes(secret: &str, kube_root: &Path) -> Fakes {
         .split_whitespace()
         .map(|p| p.parse().unwrap())
         .collect();
-    assert_eq!(ports.len(), 3, "fakes did not start: {line:?}");
+    assert_eq!(ports.len(), 2, "fakes did not start: {line:?}");
+    // The Kubernetes API: the one fake, reviewing the planted token as the leak checker.
+    let kube = support::kube_fake::KubeFake::start();
+    kube.authenticate(secret, serde_json::json!({"username": "leak-checker"}));
+    kube.allow("leak-checker", "allowed by the fake");
     Fakes {
         child,
         imds: ports[0],
         gce: ports[1],
-        kube: ports[2],
+        kube,
     }
 }
 
@@ -477,26 +480,19 @@ impl Planted {
         )
         .unwrap();
         // A pull secret and a pod using it, in the fake API's store.
-        let kube_root = d.join("kube");
-        let put =
-            |kind: &str, name: &str, body: Value| kube_put(&kube_root, kind, "leaks", name, &body);
-        put(
-            "secrets",
-            "pull",
+        let fakes = start_fakes(&secret);
+        fakes.kube.put(
             json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
                    "metadata": {"name": "pull", "namespace": "leaks"},
                    "data": {".dockerconfigjson": b64(&docker_config("secret-user"))}}),
         );
-        put(
-            "pods",
-            "web",
+        fakes.kube.put(
             json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "leaks"},
                    "spec": {"imagePullSecrets": [{"name": "pull"}], "containers": [{"name": "app", "image": "x"}]}}),
         );
-        let fakes = start_fakes(&secret, &kube_root);
         std::fs::write(
             d.join("kubeconfig"),
-            format!("apiVersion: v1\nkind: Config\nclusters:\n- name: leaks\n  cluster:\n    server: http://127.0.0.1:{}\nusers:\n- name: leaks\n  user:\n    token: {secret}\ncontexts:\n- name: leaks\n  context:\n    cluster: leaks\n    user: leaks\ncurrent-context: leaks\n", fakes.kube),
+            format!("apiVersion: v1\nkind: Config\nclusters:\n- name: leaks\n  cluster:\n    server: http://127.0.0.1:{}\nusers:\n- name: leaks\n  user:\n    token: {secret}\ncontexts:\n- name: leaks\n  context:\n    cluster: leaks\n    user: leaks\ncurrent-context: leaks\n", fakes.kube.addr.port()),
         )
         .unwrap();
         // hosts.toml: the registry over plain HTTP, and the cloud registries sent to it.

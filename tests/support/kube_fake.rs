@@ -36,6 +36,9 @@
 //!   (or whose address refuses) gets the kubelet's error text on the error channel. A pod set
 //!   to [`Forward::Hang`] never answers the upgrade (a node that does not answer in time).
 //!
+//! - **Reviews**: TokenReview and SubjectAccessReview (the agent's `--network-listen`), as
+//!   [`KubeFake::authenticate`] and [`KubeFake::allow`] set them up (see `review.rs`).
+//!
 //! [`KubeFake::requests`] records every request line (method, path and query) for assertions,
 //! e.g. that an agent read the pod whose identity it was asked to use.
 //!
@@ -43,6 +46,7 @@
 //! it; it stops when dropped.
 
 mod portforward;
+mod review;
 mod selector;
 
 // The fake's public surface, for tests that use only part of it.
@@ -52,7 +56,7 @@ pub use portforward::PORTFORWARD_PROTOCOL;
 pub use selector::{parse_field_selector, parse_selector, FieldReq, LabelReq};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -92,6 +96,10 @@ pub(crate) struct State {
     down: bool,
     /// Open connections, closed when an outage starts.
     conns: Vec<tokio::task::AbortHandle>,
+    /// TokenReview and SubjectAccessReview.
+    reviewer: review::Reviewer,
+    /// Every `Authorization` header received.
+    authorization: Vec<String>,
 }
 
 /// A running fake API server (see the module documentation).
@@ -229,13 +237,53 @@ impl KubeFake {
             .insert((verb.to_string(), resource.to_string()));
     }
 
+    /// Authenticates `token` as `user` (a TokenReview `status.user`: `username`, `uid`,
+    /// `groups`, `extra`).
+    pub fn authenticate(&self, token: &str, user: Value) {
+        self.state
+            .lock()
+            .unwrap()
+            .reviewer
+            .users
+            .insert(token.to_string(), user);
+    }
+
+    /// Allows `username` everything a SubjectAccessReview asks, with `reason`.
+    pub fn allow(&self, username: &str, reason: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .reviewer
+            .allowed
+            .insert(username.to_string(), reason.to_string());
+    }
+
+    /// Every review of `kind` (`TokenReview`, `SubjectAccessReview`) received, in order.
+    pub fn reviews(&self, kind: &str) -> Vec<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .reviewer
+            .seen
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// Every `Authorization` header received, in order.
+    pub fn authorization_headers(&self) -> Vec<String> {
+        self.state.lock().unwrap().authorization.clone()
+    }
+
     /// Every request so far, as `METHOD /path?query`.
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
     }
 
     /// Writes a kubeconfig with one context per `(context, server, namespace)`, the first one
-    /// current, and no credentials (the fake does not authenticate).
+    /// current, and no credentials (the fake does not authenticate its clients; it reviews the
+    /// tokens they hand on).
     pub fn write_kubeconfig(path: &Path, contexts: &[(&str, &str, &str)]) {
         let clusters: Vec<Value> = contexts
             .iter()
@@ -381,11 +429,31 @@ pub(crate) fn query_param(query: &str, key: &str) -> Option<String> {
 async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
-    state
-        .lock()
-        .unwrap()
-        .requests
-        .push(format!("{} {}?{}", req.method(), path, query));
+    {
+        let mut st = state.lock().unwrap();
+        st.requests
+            .push(format!("{} {}?{}", req.method(), path, query));
+        if let Some(h) = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+        {
+            st.authorization.push(h.to_string());
+        }
+    }
+    if req.method() == hyper::Method::POST
+        && (path == review::TOKEN_REVIEWS || path == review::ACCESS_REVIEWS)
+    {
+        let body = match req.into_body().collect().await {
+            Ok(b) => serde_json::from_slice(&b.to_bytes()).unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
+        let answer = state.lock().unwrap().reviewer.answer(&path, body);
+        return match answer {
+            Some((code, v)) => reply(code, &v),
+            None => no_route(),
+        };
+    }
     let Some(t) = parse_target(&path) else {
         return no_route();
     };
@@ -639,7 +707,6 @@ async fn create(
     t: &Target,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    use http_body_util::BodyExt;
     if state
         .lock()
         .unwrap()

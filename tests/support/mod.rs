@@ -272,17 +272,47 @@ pub fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Writes an object into a fake Kubernetes API's store (scripts/cloud_fakes.py `KubeApi`)
-/// under `root`: `api/v1/namespaces/NS/KIND/NAME.json`.
-pub fn kube_put(root: &Path, kind: &str, ns: &str, name: &str, body: &Value) {
-    let dir = root.join("api/v1/namespaces").join(ns).join(kind);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(format!("{name}.json")), body.to_string()).unwrap();
+/// The test binary's fake Kubernetes API server (the one fake: [`kube_fake::KubeFake`]),
+/// started on first use, with a kubeconfig naming it and a token of its own for the agent.
+pub struct Kube {
+    /// The server.
+    pub fake: kube_fake::KubeFake,
+    kubeconfig: tempfile::NamedTempFile,
 }
 
-/// Writes an object into the bed's fake Kubernetes API ([`kube_put`] under its `kube_root`).
-pub fn bed_put(kind: &str, ns: &str, name: &str, body: &Value) {
-    kube_put(Path::new(&bed().str("kube_root")), kind, ns, name, body);
+impl Kube {
+    /// The kubeconfig's path.
+    pub fn kubeconfig(&self) -> String {
+        self.kubeconfig.path().to_str().unwrap().to_string()
+    }
+}
+
+/// A kubeconfig for `server` (`http://HOST:PORT`) with the bearer token `token`.
+pub fn kubeconfig_for(server: &str, token: &str) -> tempfile::NamedTempFile {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        f.path(),
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {server}\nusers:\n- name: agent\n  user:\n    token: {token}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: agent\ncurrent-context: fake\n"
+        ),
+    )
+    .unwrap();
+    f
+}
+
+/// The fake Kubernetes API of this test binary.
+pub fn kube() -> &'static Kube {
+    static KUBE: OnceLock<Kube> = OnceLock::new();
+    KUBE.get_or_init(|| {
+        let fake = kube_fake::KubeFake::start();
+        let kubeconfig = kubeconfig_for(&fake.url(), "pullcheck-test-kube-token");
+        Kube { fake, kubeconfig }
+    })
+}
+
+/// Stores an object in [`kube`]'s store, under the path its kind and metadata give it.
+pub fn kube_put(body: Value) {
+    kube().fake.put(body);
 }
 
 /// Standard base64, as Kubernetes secrets and docker configs carry values.
