@@ -211,9 +211,22 @@ pub(crate) struct Limits {
 }
 
 /// The node-side settings the flag groups name (the library's one node setup, which the agent's
-/// configuration produces too), or a usage error: a malformed `--runtime-endpoint`, a bad
-/// `--cloud`.
+/// configuration produces too); a usage error (a malformed `--runtime-endpoint`, a bad
+/// `--cloud`) is printed and gives the usage exit code.
 pub(crate) fn node_settings(
+    runtime: &RuntimeArgs,
+    config: &ConfigArgs,
+    kubelet: &KubeletArgs,
+    cloud: &CloudArgs,
+    limits: Limits,
+) -> Result<NodeSettings, std::process::ExitCode> {
+    settings_of(runtime, config, kubelet, cloud, limits).map_err(|usage| {
+        eprintln!("error: {usage}");
+        std::process::ExitCode::from(crate::USAGE_EXIT)
+    })
+}
+
+fn settings_of(
     runtime: &RuntimeArgs,
     config: &ConfigArgs,
     kubelet: &KubeletArgs,

@@ -50,10 +50,7 @@ pub(crate) fn node(args: NodeArgs) -> ExitCode {
         },
     ) {
         Ok(s) => s,
-        Err(usage) => {
-            eprintln!("error: {usage}");
-            return ExitCode::from(USAGE_EXIT);
-        }
+        Err(code) => return code,
     };
     let client = settings.runtime_client();
     let facts = runtime.block_on(RuntimeFacts::gather(client.as_ref().map_err(Clone::clone)));

@@ -126,10 +126,7 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
         },
     ) {
         Ok(s) => s,
-        Err(usage) => {
-            eprintln!("error: {usage}");
-            return ExitCode::from(USAGE_EXIT);
-        }
+        Err(code) => return code,
     };
     let node_runtime = settings.runtime_client();
     let runtime_pull = args.runtime_pull.then(|| RuntimePullRequest {
