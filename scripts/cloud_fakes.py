@@ -4,7 +4,6 @@ service (IMDSv2) and the GCE metadata server. Used by scripts/testbed.py."""
 import datetime
 import http.server
 import json
-import os
 import secrets
 
 

@@ -166,10 +166,25 @@ mod tests {
         let fallback = s.runtime_for_pull(&Err("no socket".into()));
         assert_eq!(fallback.endpoint().path, PathBuf::from(KNOWN_SOCKETS[0].1));
         // The socket's path says CRI-O: its process's environment is the one read.
+        let proc = tempfile::tempdir().unwrap();
+        let s = NodeSettings {
+            proc_root: proc.path().to_path_buf(),
+            ..s
+        };
         let note = s.proxy(&runtime).summary().note.unwrap_or_default();
+        assert!(note.contains("no CRI-O process"), "{note}");
+        let containerd = NodeSettings {
+            runtime_kind: Some(RuntimeKind::Containerd),
+            ..s.clone()
+        };
+        let note = containerd
+            .proxy(&runtime)
+            .summary()
+            .note
+            .unwrap_or_default();
         assert!(
-            note.contains("CRI-O") || note.contains("/nonexistent/proc"),
-            "{note}"
+            note.contains("no containerd process"),
+            "the kind given wins: {note}"
         );
         assert!(s.cloud_settings().is_none());
         let on = NodeSettings {

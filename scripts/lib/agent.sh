@@ -8,7 +8,7 @@
 agent_up() {
   local log=$1
   shift
-  "$@" --log 'warn,pullcheck::agent=info,pullcheck::agent::service=warn' 2>"$log" &
+  "$@" --log 'warn,pullcheck::agent=info' 2>"$log" &
   agent=$!
   for _ in $(seq 1 300); do
     if grep -q 'pullcheck agent started' "$log" 2>/dev/null; then

@@ -14,22 +14,9 @@ fn evidence(host: &str, authenticated: bool, exchanges: Vec<Exchange>) -> Eviden
         Some(exchanges.len() - 1)
     };
     Evidence {
-        host: host.into(),
-        authenticated,
         exchanges,
         terminal,
-        repository_exists: None,
-        tags_sample: vec![],
-        plain_http_confirmed: false,
-        manifest: None,
-        content_problem: None,
-        rate_limit: None,
-        warnings: vec![],
-        node_platform: Platform::parse("linux/amd64").unwrap(),
-        blobs: None,
-        manifest_origin: None,
-        spent: Default::default(),
-        get_refused: None,
+        ..Evidence::new(host, authenticated, Platform::parse("linux/amd64").unwrap())
     }
 }
 

@@ -2,8 +2,8 @@
 //! [`RegistryConfig::load`] reads containerd's `config.toml` ([`containerd_config`]) and picks
 //! containerd's mode: a `config_path` list of `certs.d` roots ([`hosts_dir`], [`hosts_toml`],
 //! [`certs`]), the deprecated `registry.mirrors` / `registry.configs` ([`legacy`]), or
-//! containerd's defaults; it also reads the proxy environment of the containerd process
-//! ([`runtime_proxy`]). [`RegistryConfig::resolve`] then gives the ordered [`Host`]s for one image.
+//! containerd's defaults; it also reads the proxy environment of the runtime that pulls
+//! (containerd or CRI-O: [`runtime_proxy`]). [`RegistryConfig::resolve`] then gives the ordered [`Host`]s for one image.
 
 pub mod certs;
 pub mod containerd_config;

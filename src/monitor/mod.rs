@@ -1,8 +1,8 @@
 //! The drift monitor: catches registry-auth drift before pods fail. Inside `pullcheck agent`
 //! it watches the pods bound to this node ([`pods`]) and a watch list of images that must stay
 //! pullable ([`watchlist`]), and re-probes each image × credential set ([`targets`]) on a
-//! jittered schedule within the registry budgets ([`schedule`]), through the agent's own probe
-//! service (so caches, coalescing and budgets are shared with the API). It
+//! jittered schedule within the registry budgets ([`schedule`]), through the probe service
+//! ([`crate::service`]: caches, coalescing and budgets are shared with the API). It
 //! - exports the verdicts as metrics ([`metrics`]: k8s-image-availability-exporter-compatible
 //!   one-hot gauges per workload container, `pullcheck_probe_verdict`, transitions), capped;
 //! - diagnoses containers in `ErrImagePull`/`ImagePullBackOff` after a grace period — their

@@ -68,7 +68,7 @@ pub fn classify(err: &reqwest::Error, proxy: Option<&str>) -> TransportFailure {
         .map(|e| e.to_string().to_ascii_lowercase())
         .collect::<Vec<_>>()
         .join(" | ");
-    // The agent's resolver dropped every address of the name (src/probe/policy.rs; the
+    // The agent's resolver dropped every address of the name (src/net/policy.rs; the
     // connector stringifies resolver errors, so its words are what is left of the type).
     if text.contains(super::policy::REFUSED_NAME) {
         return failure(TransportKind::Policy, format!("not connected: {detail}"));

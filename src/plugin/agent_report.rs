@@ -14,50 +14,80 @@ pub struct AgentReport {
     view: View,
 }
 
+/// The fields shown. Each optional one is read leniently: an agent's field of an unexpected
+/// shape is shown as absent, never a reason to discard the verdict.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct View {
     verdict: AgentVerdict,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     reason: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     remediation: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     identity: Option<Identity>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_list")]
     evidence: Vec<Exchange>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 struct Identity {
+    #[serde(default, deserialize_with = "lenient")]
     description: Option<String>,
+}
+
+/// A value of type `T`, or its default when the JSON has another shape.
+fn lenient<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned + Default,
+{
+    let v = Value::deserialize(d)?;
+    Ok(serde_json::from_value(v).unwrap_or_default())
+}
+
+/// The entries of a list that have the expected shape (none when it is not a list).
+fn lenient_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    Ok(match Value::deserialize(d)? {
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|i| serde_json::from_value(i).ok())
+            .collect(),
+        _ => Vec::new(),
+    })
 }
 
 /// One evidence exchange, as far as the plugin shows it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Exchange {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     step: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     method: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     url: Option<String>,
-    #[serde(default)]
-    status: Option<u16>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
+    status: Option<u64>,
+    #[serde(default, deserialize_with = "lenient")]
     transport: Option<Transport>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_list")]
     oci_errors: Vec<OciError>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 struct Transport {
+    #[serde(default, deserialize_with = "lenient")]
     message: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 struct OciError {
+    #[serde(default, deserialize_with = "lenient")]
     code: Option<String>,
 }
 
@@ -172,5 +202,19 @@ mod tests {
         assert_eq!(serde_json::to_value(&r).unwrap(), raw);
         assert!(AgentReport::parse(json!({"reason": "no verdict"})).is_err());
         assert!(AgentReport::parse(json!({"verdict": 5})).is_err());
+    }
+
+    #[test]
+    fn fields_of_another_shape_read_as_absent_and_keep_the_verdict() {
+        let r = AgentReport::parse(
+            json!({"verdict": "ok", "reason": 7, "identity": "anonymous",
+            "evidence": [{"step": "manifest", "status": 70000, "ociErrors": "none"}, 5]}),
+        )
+        .unwrap();
+        assert!(r.verdict().is_ok());
+        assert_eq!((r.reason(), r.identity()), (None, None));
+        assert_eq!(r.evidence_lines(), ["manifest GET ? → HTTP 70000"]);
+        let r = AgentReport::parse(json!({"verdict": "ok", "evidence": {}})).unwrap();
+        assert!(r.evidence_lines().is_empty());
     }
 }

@@ -290,6 +290,29 @@ pub struct ClockSkew {
 }
 
 impl Evidence {
+    /// Nothing learnt yet from `host`, probed for `node_platform` with a credential
+    /// (`authenticated`) or without.
+    pub fn new(host: impl Into<String>, authenticated: bool, node_platform: Platform) -> Self {
+        Evidence {
+            host: host.into(),
+            authenticated,
+            exchanges: Vec::new(),
+            terminal: None,
+            repository_exists: None,
+            tags_sample: Vec::new(),
+            plain_http_confirmed: false,
+            manifest: None,
+            content_problem: None,
+            rate_limit: None,
+            warnings: Vec::new(),
+            node_platform,
+            blobs: None,
+            manifest_origin: None,
+            spent: Default::default(),
+            get_refused: None,
+        }
+    }
+
     /// The exchange that ended the probe with a failure.
     pub fn terminal_exchange(&self) -> Option<&Exchange> {
         self.terminal.and_then(|i| self.exchanges.get(i))
@@ -326,22 +349,9 @@ mod tests {
 
     fn ev(exchanges: Vec<Exchange>, terminal: Option<usize>) -> Evidence {
         Evidence {
-            host: "https://r.example".into(),
-            authenticated: false,
             exchanges,
             terminal,
-            repository_exists: None,
-            tags_sample: vec![],
-            plain_http_confirmed: false,
-            manifest: None,
-            content_problem: None,
-            rate_limit: None,
-            warnings: vec![],
-            node_platform: Platform::host(),
-            blobs: None,
-            manifest_origin: None,
-            spent: Default::default(),
-            get_refused: None,
+            ..Evidence::new("https://r.example", false, Platform::host())
         }
     }
 

@@ -150,22 +150,10 @@ mod tests {
         });
         ex.body_excerpt = Some("hunter2-secret".into());
         let mut ev = Evidence {
-            host: "http://r".into(),
-            authenticated: true,
             exchanges: vec![ex],
             terminal: Some(0),
-            repository_exists: None,
             tags_sample: vec!["hunter2-secret".into()],
-            plain_http_confirmed: false,
-            manifest: None,
-            content_problem: None,
-            rate_limit: None,
-            warnings: Vec::new(),
-            node_platform: crate::platform::Platform::host(),
-            blobs: None,
-            manifest_origin: None,
-            spent: Default::default(),
-            get_refused: None,
+            ..Evidence::new("http://r", true, crate::platform::Platform::host())
         };
         s.scrub_evidence(&mut ev);
         let text = serde_json::to_string(&ev).unwrap();

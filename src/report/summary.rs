@@ -162,6 +162,38 @@ mod tests {
     }
 
     #[test]
+    fn the_rate_limit_named_is_the_last_attempt_that_carried_one() {
+        use crate::platform::Platform;
+        let mut r = Report::invalid_reference("r.example/app:v1", "x", Platform::host());
+        let attempt = |host: &str| super::super::Attempt {
+            identity: super::super::Identity::of(&crate::identity::Source::Anonymous),
+            host: host.into(),
+            verdict: Verdict::Ok,
+            reason: String::new(),
+            answer: String::new(),
+            requests: 1,
+        };
+        r.attempts = vec![
+            attempt("https://mirror.example:5000"),
+            attempt("https://r.example"),
+            attempt("https://other.example"),
+        ];
+        let limited = |remaining| Evidence {
+            rate_limit: Some(RateLimit {
+                remaining: Some(remaining),
+                ..RateLimit::default()
+            }),
+            ..Evidence::new("x", false, Platform::host())
+        };
+        let plain = Evidence::new("x", false, Platform::host());
+        let s = Summary::of(&r, &[limited(5), limited(9), plain]);
+        let (host, rl) = s.rate_limit.expect("a rate limit");
+        assert_eq!((host.as_str(), rl.remaining), ("r.example", Some(9)));
+        let s = Summary::of(&r, &[limited(5)]);
+        assert_eq!(s.rate_limit.unwrap().0, "mirror.example:5000");
+    }
+
+    #[test]
     fn an_invalid_reference_summarises_without_registry() {
         let r = Report::invalid_reference("UPPER", "bad", crate::platform::Platform::host());
         let s = Summary::of(&r, &[]);

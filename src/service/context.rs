@@ -22,7 +22,7 @@ pub struct NodeContext {
     pub kube: Option<kube::Client>,
     /// Why there is no Kubernetes API client, when there is none.
     pub kube_missing: Option<String>,
-    /// containerd's proxy environment.
+    /// The pulling runtime's proxy environment (CRI-O's on a CRI-O node).
     pub proxy: ProxyEnv,
     /// The built-in cloud identities' endpoints (`None`: `--no-cloud-identity`).
     pub cloud: Option<CloudSettings>,

@@ -166,7 +166,7 @@ pub(crate) fn object_ref(flag: &str, value: &str, default_ns: &str) -> Result<St
     Ok(format!("{ns}/{name}"))
 }
 
-/// `--timeout`: between 1 ms and 1 h (the agent's duration parser, naming the input).
+/// `--timeout`: between 1 ms and 1 h (the bounded duration parser, `duration::flag`, naming the input).
 fn parse_duration(s: &str) -> Result<Duration, String> {
     pullcheck::duration::flag::within(Duration::from_millis(1), Duration::from_secs(3600))(s)
         .map_err(|e| format!("invalid duration {s:?}: {e}"))

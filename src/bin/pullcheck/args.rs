@@ -274,7 +274,8 @@ pub(crate) fn parse_platform(s: &str) -> Result<Platform, String> {
     Platform::parse(s).map_err(|e| e.to_string())
 }
 
-/// A time limit between 1 ms and 1 h (the agent's duration parser, naming the input).
+/// A time limit between 1 ms and 1 h (the bounded duration parser, `duration::flag`, naming
+/// the input).
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     pullcheck::duration::flag::within(Duration::from_millis(1), Duration::from_secs(3600))(s)
         .map_err(|e| format!("invalid duration {s:?}: {e}"))
