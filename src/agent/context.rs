@@ -78,7 +78,6 @@ pub async fn load(c: &Config) -> Result<NodeContext, Error> {
         kube,
         kube_missing,
         proxy,
-        cloud: p.cloud_settings(),
         cloud_seen: Default::default(),
         settings: p.clone(),
     })

@@ -46,9 +46,10 @@ pub struct NodeView {
 /// configuration re-read.
 pub async fn facts(ctx: &NodeContext) -> NodeFacts {
     let p = &ctx.settings;
+    let cloud_settings = ctx.cloud();
     let (runtime, cloud) = tokio::join!(
         RuntimeFacts::gather(ctx.runtime.as_ref().map_err(Clone::clone)),
-        ctx.cloud_seen.facts(ctx.cloud.as_ref()),
+        ctx.cloud_seen.facts(cloud_settings.as_ref()),
     );
     let registry = RegistryConfig::load(
         p.containerd_config.as_deref(),

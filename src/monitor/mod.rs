@@ -436,7 +436,7 @@ impl Monitor {
             t.running = false;
             match result {
                 Err(e) => {
-                    t.due = match e.retry_after.filter(|_| e.passes()) {
+                    t.due = match e.wait() {
                         Some(after) => schedule.after_budget(now, after),
                         None => schedule.next(now, true),
                     };

@@ -92,10 +92,13 @@ struct OciError {
 }
 
 impl AgentReport {
-    /// Reads an agent's answer body (already parsed as JSON).
-    pub fn parse(raw: Value) -> Result<Self, serde_json::Error> {
-        let view = View::deserialize(&raw)?;
-        Ok(AgentReport { raw, view })
+    /// Reads an agent's answer body (already parsed as JSON); a body that is no report (no
+    /// verdict named) is given back.
+    pub fn parse(raw: Value) -> Result<Self, Value> {
+        match View::deserialize(&raw) {
+            Ok(view) => Ok(AgentReport { raw, view }),
+            Err(_) => Err(raw),
+        }
     }
 
     /// The verdict.

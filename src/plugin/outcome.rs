@@ -109,8 +109,14 @@ impl NodeResult {
                 )
             }
             Ok(a) => match serde_json::from_slice::<Value>(&a.body) {
-                Ok(v) if a.status == 200 && v["verdict"].is_string() => {
-                    match AgentReport::parse(v) {
+                Ok(v) => {
+                    // A 200 naming a verdict is the report; anything else is the agent's error.
+                    let parsed = if a.status == 200 {
+                        AgentReport::parse(v)
+                    } else {
+                        Err(v)
+                    };
+                    match parsed {
                         Ok(report) => NodeResult {
                             node,
                             agent_pod: Some(agent.id()),
@@ -120,28 +126,19 @@ impl NodeResult {
                             report: Some(report),
                             duration_ms: 0,
                         },
-                        Err(e) => NodeResult::not_asked(
-                            node,
-                            Some(agent),
-                            NodeStatus::AgentError,
-                            format!(
-                                "agent {} answered a report this plugin cannot read: {e}",
-                                agent.id()
-                            ),
-                        ),
+                        Err(v) => {
+                            let msg = v["message"]
+                                .as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string());
+                            NodeResult::not_asked(
+                                node,
+                                Some(agent),
+                                NodeStatus::AgentError,
+                                format!("agent {} answered HTTP {}: {msg}", agent.id(), a.status),
+                            )
+                        }
                     }
-                }
-                Ok(v) => {
-                    let msg = v["message"]
-                        .as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| v.to_string());
-                    NodeResult::not_asked(
-                        node,
-                        Some(agent),
-                        NodeStatus::AgentError,
-                        format!("agent {} answered HTTP {}: {msg}", agent.id(), a.status),
-                    )
                 }
                 Err(e) => NodeResult::not_asked(
                     node,

@@ -72,39 +72,31 @@ pub async fn pull(
         _ => true,
     };
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let (code, message, image_ref, unavailable) = match &result {
+    // What the runtime said, verbatim, and the verdict classify gives it.
+    let (code, message, image_ref, judged) = match &result {
         Ok(image_ref) => (
             "OK".to_string(),
             String::new(),
             Some(image_ref.clone()),
-            None,
+            runtime_pull::judge(PullObservation::Pulled),
         ),
-        Err(Error::Rpc { code, message, .. }) => (code.clone(), message.clone(), None, None),
+        Err(Error::Rpc { code, message, .. }) => {
+            let judged = runtime_pull::judge(PullObservation::Status { code, message });
+            (code.clone(), message.clone(), None, judged)
+        }
         Err(Error::Timeout {
             call: "PullImage", ..
-        }) => (
-            "DeadlineExceeded".to_string(),
-            Error::no_answer_within(limit),
-            None,
-            None,
-        ),
-        Err(e) => (
-            "Unavailable".to_string(),
-            e.to_string(),
-            None,
-            Some(e.to_string()),
-        ),
+        }) => {
+            let reason = Error::no_answer_within(limit);
+            let judged = runtime_pull::judge(PullObservation::Timeout { reason: &reason });
+            ("DeadlineExceeded".to_string(), reason, None, judged)
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            let judged = runtime_pull::judge(PullObservation::Unavailable { reason: &reason });
+            ("Unavailable".to_string(), reason, None, judged)
+        }
     };
-    let observed = match (&result, &unavailable) {
-        (Ok(_), _) => PullObservation::Pulled,
-        (_, Some(reason)) => PullObservation::Unavailable { reason },
-        (Err(Error::Rpc { .. }), None) => PullObservation::Status {
-            code: &code,
-            message: &message,
-        },
-        (Err(_), None) => PullObservation::Timeout { reason: &message },
-    };
-    let judged = runtime_pull::judge(observed);
     let (verdict, reason, remediation) = (judged.verdict, judged.reason, judged.remediation);
     let (mut removed, mut remove_error) = (false, None);
     if verdict == Verdict::Ok && !already_present && !keep {

@@ -24,8 +24,6 @@ pub struct NodeContext {
     pub kube_missing: Option<String>,
     /// The pulling runtime's proxy environment (CRI-O's on a CRI-O node).
     pub proxy: ProxyEnv,
-    /// The built-in cloud identities' endpoints (`None`: `--no-cloud-identity`).
-    pub cloud: Option<CloudSettings>,
     /// What the cloud identities said last, for `/v1/node`.
     pub cloud_seen: CloudWatch,
     /// The probe settings from the configuration.
@@ -33,6 +31,11 @@ pub struct NodeContext {
 }
 
 impl NodeContext {
+    /// The built-in cloud identities' endpoints (`None`: `--no-cloud-identity`).
+    pub fn cloud(&self) -> Option<CloudSettings> {
+        self.settings.cloud_settings()
+    }
+
     /// The CRI client for a runtime pull ([`NodeSettings::runtime_for_pull`]).
     pub fn runtime_for_pull(&self) -> RuntimeClient {
         self.settings.runtime_for_pull(&self.runtime)

@@ -344,7 +344,7 @@ impl ProbeService {
             }),
             runtime: Some(self.ctx.runtime.clone()),
             kube,
-            cloud: self.ctx.cloud.clone(),
+            cloud: self.ctx.cloud(),
             runtime_kind: s.runtime_kind,
             crio: s.crio.clone(),
             gets: Some(Arc::new(GetBudget {

@@ -77,11 +77,13 @@ impl Refusal {
         self
     }
 
-    /// Whether waiting `retry_after` is the remedy (saturation, a spent budget).
-    pub fn passes(&self) -> bool {
-        matches!(
-            self.kind,
-            RefusalKind::Saturated | RefusalKind::RegistryBudgetExhausted
-        ) && self.retry_after.is_some()
+    /// How long to wait, when waiting is the remedy (saturation, a spent budget).
+    pub fn wait(&self) -> Option<Duration> {
+        self.retry_after.filter(|_| {
+            matches!(
+                self.kind,
+                RefusalKind::Saturated | RefusalKind::RegistryBudgetExhausted
+            )
+        })
     }
 }
