@@ -3,7 +3,7 @@
 //! `pullcheck explain`'s output for the command it shows, and every relative link (and its
 //! `#anchor`) points at something that exists. `PULLCHECK_BLESS=1 cargo test --test docs`
 //! rewrites the blocks. (The probe samples, which need the test bed, are checked by
-//! tests/probe_bed.rs.)
+//! tests/bed/probe_bed.rs.)
 
 use pullcheck::classify::Verdict;
 use pullcheck::plugin::exit;

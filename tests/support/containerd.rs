@@ -38,7 +38,6 @@ pub struct Containerd {
     pub certs_d: PathBuf,
     pub pid: u32,
     _child: Mutex<Child>,
-    _resolver: Option<super::fakes::Resolver>,
     _tmp: tempfile::TempDir,
 }
 
@@ -56,10 +55,15 @@ impl Containerd {
 
     /// Writes `certs.d/<host>/hosts.toml` (each test uses its own registry host:port).
     pub fn hosts_toml(&self, host: &str, body: &str) {
-        let dir = self.certs_d.join(host);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("hosts.toml"), body).unwrap();
+        write_hosts_toml(&self.certs_d, host, body);
     }
+}
+
+/// Writes `<certs_d>/<host>/hosts.toml`.
+fn write_hosts_toml(certs_d: &Path, host: &str, body: &str) {
+    let dir = certs_d.join(host);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("hosts.toml"), body).unwrap();
 }
 
 /// The containerd binary the tests run.
@@ -118,7 +122,6 @@ fn start() -> Containerd {
     let tmp = tempfile::tempdir().expect("tempdir");
     let d = tmp.path();
     prepare(d);
-    let resolver = super::fakes::Resolver::start(RESOLVER, super::fakes::Dns::NxDomain).ok();
     let (child, pid) = launch(d, None);
     Containerd {
         dir: d.to_path_buf(),
@@ -127,7 +130,6 @@ fn start() -> Containerd {
         certs_d: d.join("certs.d"),
         pid,
         _child: Mutex::new(child),
-        _resolver: resolver,
         _tmp: tmp,
     }
 }
@@ -149,10 +151,20 @@ fn prepare(d: &Path) {
     std::fs::write(d.join("config.toml"), config_toml(d)).unwrap();
 }
 
+/// The resolver every containerd of this process names in its `resolv.conf`: started once,
+/// before the first containerd, and kept for the life of the process (one address, so one
+/// owner; a containerd that outlives the test that started the resolver still has it).
+fn resolver() {
+    static RESOLVER_UP: OnceLock<Option<super::fakes::Resolver>> = OnceLock::new();
+    RESOLVER_UP
+        .get_or_init(|| super::fakes::Resolver::start(RESOLVER, super::fakes::Dns::NxDomain).ok());
+}
+
 /// Starts containerd on the configuration under `d` and waits for its socket; returns the
 /// `unshare` shell holding it and containerd's pid. `root_size`: containerd's root is a tmpfs
 /// of that size (a node whose image filesystem is nearly full), visible in its namespace only.
 fn launch(d: &Path, root_size: Option<&str>) -> (Child, u32) {
+    resolver();
     let socket = d.join("containerd.sock");
     let pidfile = d.join("pid");
     let _ = std::fs::remove_file(&pidfile);
@@ -249,6 +261,11 @@ impl Private {
 
     pub fn endpoint(&self) -> String {
         format!("unix://{}", self.socket.display())
+    }
+
+    /// Writes `certs.d/<host>/hosts.toml`.
+    pub fn hosts_toml(&self, host: &str, body: &str) {
+        write_hosts_toml(&self.dir.join("certs.d"), host, body);
     }
 
     /// containerd's pid, while it runs.

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod containerd;
 pub mod fakes;
 pub mod kube_fake;
+pub mod table;
 
 use serde_json::Value;
 use std::io::Write;

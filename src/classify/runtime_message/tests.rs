@@ -1133,7 +1133,7 @@ fn real_containerd_messages_of_every_tested_version() {
 }
 
 /// containers/image (CRI-O's pull library) as Debian's skopeo 1.9.3 printed its errors copying
-/// every test bed scenario with the registries.conf and certs.d of `tests/containers_image.rs`
+/// every test bed scenario with the registries.conf and certs.d of `tests/bed/containers_image.rs`
 /// (`skopeo copy docker://… dir:…`; recorded with `PULLCHECK_RECORD_MESSAGES`).
 const CONTAINERS_IMAGE: &str =
     include_str!("../../../tests/fixtures/containers-image-skopeo-1.9.3-messages.tsv");
@@ -1145,7 +1145,7 @@ fn real_containers_image_messages() {
 }
 
 /// containers/image's short-name resolution as Debian's podman 4.3.1 printed it
-/// (`tests/containers_image.rs`, short-name cases): the last candidate's error, which is what
+/// (`tests/bed/containers_image.rs`, short-name cases): the last candidate's error, which is what
 /// CRI-O returns, and the refusal of a name nothing resolves.
 const CONTAINERS_IMAGE_SHORT_NAMES: &str =
     include_str!("../../../tests/fixtures/containers-image-podman-4.3.1-messages.tsv");

@@ -2,7 +2,7 @@
 //! exec plugins (real scripts in a temporary bin dir), in kubelet order, with a fake /proc whose
 //! `kubelet` process gives the working directory, HOME and environment.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;

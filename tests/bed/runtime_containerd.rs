@@ -4,10 +4,11 @@
 //! `runtime_unavailable`. pullcheck runs inside containerd's mount namespace (`nsenter`) so
 //! `*.registry.test` names resolve for both.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::containerd::{containerd, Containerd};
+use support::table::{self, row};
 use support::*;
 
 /// The tests share one containerd, and CRI's RemoveImage removes an image by ID with all its
@@ -100,6 +101,46 @@ fn agree(
     r
 }
 
+/// A table row for the runtime: the registry verdict is `verdict`, the runtime's pull agrees,
+/// and `explain` of the runtime's verbatim message gives the runtime's verdict (as [`agree`]).
+fn agreeing(image: String, verdict: &str) -> table::Row {
+    row(image, verdict).at("/runtime/agrees", true).holds(
+        "explain of the runtime's message gives its verdict",
+        |r| {
+            let rt = &r["runtime"];
+            if rt["verdict"] == "ok" {
+                return Ok(());
+            }
+            let msg = rt["message"].as_str().unwrap_or_default();
+            record(rt);
+            let e = pullcheck(&["explain", msg, "-o", "json"], None, &[]).json();
+            (e["verdict"] == rt["verdict"])
+                .then_some(())
+                .ok_or(format!("explain {msg:?} gives {}", e["verdict"]))
+        },
+    )
+}
+
+/// Runs the rows in containerd's namespace ([`runtime_probe`]); no run may print the bed's
+/// password.
+fn check_runtime(ctd: &Containerd, rows: Vec<table::Row>) {
+    table::check(rows, |row| {
+        let (run, _) = runtime_probe(
+            ctd,
+            &row.image,
+            &row.args.iter().map(String::as_str).collect::<Vec<_>>(),
+            row.stdin.as_deref(),
+        );
+        let password = bed().password();
+        assert!(
+            !run.stdout.contains(&password) && !run.stderr.contains(&password),
+            "{}: the output holds the password",
+            row.image
+        );
+        run
+    });
+}
+
 /// With `PULLCHECK_RECORD_MESSAGES=DIR`, appends the runtime's verdict, gRPC code and message
 /// to `DIR/containerd-<version>-messages.tsv` (the fixtures the classifier's unit tests read:
 /// `tests/fixtures/containerd-*-messages.tsv`).
@@ -148,46 +189,39 @@ fn plain_registry_verdicts_agree() {
     let _serial = serial();
     let ctd = containerd();
     let plain = bed().addr("plain");
-    let r = agree(ctd, &format!("{plain}/app:amd64"), &[], None, "ok");
-    assert_eq!(r["runtime"]["code"], "OK");
-    // Removed unless another test kept the same image (see the --keep test).
-    assert_eq!(
-        r["runtime"]["removed"] == true,
-        r["runtime"]["alreadyPresent"] == false
-    );
-    let rt = agree(
+    check_runtime(
         ctd,
-        &format!("{plain}/app:nope"),
-        &[],
-        None,
-        "manifest_unknown",
-    );
-    assert_eq!(rt["runtime"]["code"], "NotFound");
-    agree(
-        ctd,
-        &format!("{plain}/nope/app:v1"),
-        &[],
-        None,
-        "repository_unknown",
-    );
-    agree(
-        ctd,
-        &format!("{plain}/app:armonly"),
-        &[],
-        None,
-        "platform_mismatch",
-    );
-    // containerd does not check a single-platform manifest: both pull it. No other test keeps
-    // this image, so the probe's pull is removed again.
-    let r = agree(ctd, &format!("{plain}/app:arm64single"), &[], None, "ok");
-    assert_eq!(r["runtime"]["alreadyPresent"], false);
-    assert_eq!(r["runtime"]["removed"], true, "the probe's pull is removed");
-    agree(
-        ctd,
-        &format!("127.0.0.1:{}/app:v1", bed().port("closed")),
-        &[],
-        None,
-        "connection_refused",
+        vec![
+            agreeing(format!("{plain}/app:amd64"), "ok")
+                .at("/runtime/code", "OK")
+                // Removed unless another test kept the same image (see the --keep test).
+                .holds("removed unless it was there", |r| {
+                    let rt = &r["runtime"];
+                    let (removed, was_absent) =
+                        (rt["removed"] == true, rt["alreadyPresent"] == false);
+                    if removed == was_absent {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "removed {removed}, alreadyPresent {}",
+                            rt["alreadyPresent"]
+                        ))
+                    }
+                }),
+            agreeing(format!("{plain}/app:nope"), "manifest_unknown")
+                .at("/runtime/code", "NotFound"),
+            agreeing(format!("{plain}/nope/app:v1"), "repository_unknown"),
+            agreeing(format!("{plain}/app:armonly"), "platform_mismatch"),
+            // containerd does not check a single-platform manifest: both pull it. No other
+            // test keeps this image, so the probe's pull is removed again.
+            agreeing(format!("{plain}/app:arm64single"), "ok")
+                .at("/runtime/alreadyPresent", false)
+                .at("/runtime/removed", true),
+            agreeing(
+                format!("127.0.0.1:{}/app:v1", bed().port("closed")),
+                "connection_refused",
+            ),
+        ],
     );
 }
 
@@ -338,40 +372,31 @@ fn credentials_reach_the_runtime_too() {
     // CA only in hosts.toml, Basic auth registry.
     let tls = format!("localhost:{}", b.port("tls"));
     ctd.hosts_toml(&tls, &ca_toml(&format!("https://{tls}"), ""));
-    agree(ctd, &format!("{tls}/app:amd64"), &[], None, "unauthorized");
     let user = b.user();
     let pw = format!("{}\n", b.password());
-    let r = agree(
-        ctd,
-        &format!("{tls}/app:amd64"),
-        &["--username", &user, "--password-stdin"],
-        Some(&pw),
-        "ok",
-    );
-    assert_eq!(r["runtime"]["verdict"], "ok");
-    agree(
-        ctd,
-        &format!("{tls}/app:amd64"),
-        &["--username", &user, "--password-stdin"],
-        Some("wrong\n"),
-        "unauthorized",
-    );
-    // Token registry like Docker Hub.
+    let as_user = ["--username", user.as_str(), "--password-stdin"];
     let token = b.addr("token");
-    agree(ctd, &format!("{token}/public/app:both"), &[], None, "ok");
-    agree(
+    check_runtime(
         ctd,
-        &format!("{token}/private/app:both"),
-        &[],
-        None,
-        "not_found_or_unauthorized",
-    );
-    agree(
-        ctd,
-        &format!("{token}/private/app:both"),
-        &["--username", &user, "--password-stdin"],
-        Some(&pw),
-        "ok",
+        vec![
+            agreeing(format!("{tls}/app:amd64"), "unauthorized"),
+            agreeing(format!("{tls}/app:amd64"), "ok")
+                .args(&as_user)
+                .stdin(&pw)
+                .at("/runtime/verdict", "ok"),
+            agreeing(format!("{tls}/app:amd64"), "unauthorized")
+                .args(&as_user)
+                .stdin("wrong\n"),
+            // Token registry like Docker Hub.
+            agreeing(format!("{token}/public/app:both"), "ok"),
+            agreeing(
+                format!("{token}/private/app:both"),
+                "not_found_or_unauthorized",
+            ),
+            agreeing(format!("{token}/private/app:both"), "ok")
+                .args(&as_user)
+                .stdin(&pw),
+        ],
     );
 }
 
@@ -380,7 +405,7 @@ fn registry_answers_agree() {
     let _serial = serial();
     let ctd = containerd();
     let fronts = bed().addr("fronts");
-    for (path, verdict) in [
+    let rows = [
         ("denied/app:v1", "forbidden"),
         ("expired/app:v1", "credentials_expired"),
         ("gar/app:v1", "not_found_or_unauthorized"),
@@ -392,9 +417,11 @@ fn registry_answers_agree() {
         ("huge/app:v1", "registry_error"),
         ("garbage/app:v1", "registry_error"),
         ("tampered/app:v1", "digest_mismatch"),
-    ] {
-        agree(ctd, &format!("{fronts}/{path}"), &[], None, verdict);
-    }
+    ]
+    .into_iter()
+    .map(|(path, verdict)| agreeing(format!("{fronts}/{path}"), verdict))
+    .collect();
+    check_runtime(ctd, rows);
 }
 
 #[test]

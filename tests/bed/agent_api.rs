@@ -3,7 +3,7 @@
 //! `/metrics`, `/openapi.json`, and pull secrets through the (fake) Kubernetes API. Bad input:
 //! `agent_input.rs`.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use std::collections::BTreeSet;

@@ -4,7 +4,7 @@
 //! agent stays up, the verdict is the right one and says why, `/readyz` and `/v1/node` tell the
 //! truth, and the next probe after the fault is removed succeeds in the same agent process.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use std::net::{Ipv4Addr, SocketAddr};

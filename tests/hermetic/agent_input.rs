@@ -2,7 +2,7 @@
 //! content types, oversized bodies and queries, wrong methods and paths, slow clients. Every one
 //! is a 4xx JSON error with a stable code; none is a 5xx, none takes the agent down.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 use support::agent::*;

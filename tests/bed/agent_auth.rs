@@ -3,7 +3,7 @@
 //! `authorization.k8s.io/v1` SubjectAccessReview JSON: tokens are reviewed, users authorised for the configured verb and resource, decisions
 //! cached, and tokens never logged.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::agent::*;

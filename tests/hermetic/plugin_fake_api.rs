@@ -3,7 +3,7 @@
 //! protocol (data to a local TCP server and back, the kubelet's error channel on a refused
 //! port, 403 when forbidden). The plugin tests rely on it answering as the real one does.
 
-mod support;
+use crate::support;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams};

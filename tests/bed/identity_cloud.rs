@@ -4,7 +4,7 @@
 //! registry is the bed's Basic-auth TLS registry, reached through hosts.toml under the cloud
 //! registry's name (users `AWS` with moto's ECR password and `_token` with the metadata token).
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::*;

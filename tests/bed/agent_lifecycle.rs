@@ -2,7 +2,7 @@
 //! environment, file), the start-up line, readiness with the runtime reported, draining
 //! in-flight probes on SIGTERM, and the drain deadline.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 use support::agent::*;

@@ -1,8 +1,9 @@
 //! `pullcheck probe` against the real test bed: every verdict the bed can produce, with its key
 //! evidence and exit code.
 
-mod support;
+use crate::support;
 
+use support::table::{self, row};
 use support::*;
 
 fn plain() -> (String, tempfile::TempDir) {
@@ -109,53 +110,45 @@ fn http_registry_when_hosts_toml_says_https() {
 fn index_selects_the_node_platform_or_reports_mismatch() {
     let (addr, hosts) = plain();
     let h = path(hosts.path());
-    let r = probe_json(
-        &format!("{addr}/app:both"),
-        &["--hosts-dir", h, "--platform", "linux/amd64"],
-        None,
-        &[],
-        "ok",
-    );
-    assert_eq!(r["selectedPlatform"]["architecture"], "amd64");
-    assert_eq!(
-        steps(&r),
-        [
-            ("manifest HEAD".into(), Some(200)),
-            ("manifest".into(), Some(200)),
-            ("platform_manifest".into(), Some(200)),
-            ("config".into(), Some(200)),
-            ("layer".into(), Some(206))
+    let on = |platform: &'static str| ["--hosts-dir", h, "--platform", platform];
+    table::check(
+        vec![
+            row(format!("{addr}/app:both"), "ok")
+                .args(&on("linux/amd64"))
+                .at("/selectedPlatform/architecture", "amd64")
+                .holds(
+                    "an index: the index, the amd64 manifest, its config and its layer",
+                    |r| {
+                        let want: Vec<(String, Option<u64>)> = [
+                            ("manifest HEAD", 200),
+                            ("manifest", 200),
+                            ("platform_manifest", 200),
+                            ("config", 200),
+                            ("layer", 206),
+                        ]
+                        .into_iter()
+                        .map(|(s, st)| (s.to_string(), Some(st)))
+                        .collect();
+                        let got = steps(r);
+                        (got == want).then_some(()).ok_or(format!("{got:?}"))
+                    },
+                ),
+            row(format!("{addr}/app:both"), "ok")
+                .args(&on("linux/aarch64"))
+                .at("/selectedPlatform/architecture", "arm64"),
+            row(format!("{addr}/app:armonly"), "platform_mismatch")
+                .args(&on("linux/amd64"))
+                .exit(10)
+                .holds("one platform listed", |r| {
+                    match r["platforms"].as_array().map(Vec::len) {
+                        Some(1) => Ok(()),
+                        n => Err(format!("{n:?}")),
+                    }
+                })
+                .reason_has("linux/arm64"),
+            row(format!("{addr}/app:both"), "platform_mismatch").args(&on("linux/s390x")),
         ],
-        "an index: the index, the amd64 manifest, its config and its layer"
-    );
-    let r = probe_json(
-        &format!("{addr}/app:both"),
-        &["--hosts-dir", h, "--platform", "linux/aarch64"],
-        None,
-        &[],
-        "ok",
-    );
-    assert_eq!(r["selectedPlatform"]["architecture"], "arm64");
-    let r = probe_json(
-        &format!("{addr}/app:armonly"),
-        &["--hosts-dir", h, "--platform", "linux/amd64"],
-        None,
-        &[],
-        "platform_mismatch",
-    );
-    assert_eq!(r["exitCode"], 10);
-    assert_eq!(r["platforms"].as_array().unwrap().len(), 1);
-    assert!(
-        r["reason"].as_str().unwrap().contains("linux/arm64"),
-        "{}",
-        r["reason"]
-    );
-    probe_json(
-        &format!("{addr}/app:both"),
-        &["--hosts-dir", h, "--platform", "linux/s390x"],
-        None,
-        &[],
-        "platform_mismatch",
+        table::cli,
     );
 }
 
@@ -187,56 +180,41 @@ fn single_platform_image_for_another_arch_warns_of_exec_format() {
 #[test]
 fn missing_tag_and_missing_repository_are_told_apart() {
     let (addr, hosts) = plain();
-    let h = path(hosts.path());
-    let r = probe_json(
-        &format!("{addr}/app:nope"),
-        &["--hosts-dir", h],
-        None,
-        &[],
-        "manifest_unknown",
-    );
-    assert_eq!(r["exitCode"], 4);
-    assert!(
-        r["reason"].as_str().unwrap().contains("amd64"),
-        "tags hint: {}",
-        r["reason"]
-    );
-    assert!(steps(&r)
-        .iter()
-        .any(|(s, st)| s == "tags" && *st == Some(200)));
-    let r = probe_json(
-        &format!("{addr}/nosuch/app:v1"),
-        &["--hosts-dir", h],
-        None,
-        &[],
-        "repository_unknown",
-    );
-    assert!(steps(&r)
-        .iter()
-        .any(|(s, st)| s == "tags" && *st == Some(404)));
+    let hd = ["--hosts-dir", path(hosts.path())];
     let digest = format!("sha256:{}", "0".repeat(64));
-    probe_json(
-        &format!("{addr}/app@{digest}"),
-        &["--hosts-dir", h],
-        None,
-        &[],
-        "manifest_unknown",
+    table::check(
+        vec![
+            row(format!("{addr}/app:nope"), "manifest_unknown")
+                .args(&hd)
+                .exit(4)
+                .reason_has("amd64")
+                .holds("the tags were listed", |r| tags_status(r, 200)),
+            row(format!("{addr}/nosuch/app:v1"), "repository_unknown")
+                .args(&hd)
+                .holds("the tags list is 404", |r| tags_status(r, 404)),
+            row(format!("{addr}/app@{digest}"), "manifest_unknown").args(&hd),
+        ],
+        table::cli,
     );
+}
+
+/// The report has a `tags` exchange answered with `status`.
+fn tags_status(r: &serde_json::Value, status: u64) -> Result<(), String> {
+    let steps = steps(r);
+    if steps
+        .iter()
+        .any(|(s, st)| s == "tags" && *st == Some(status))
+    {
+        Ok(())
+    } else {
+        Err(format!("exchanges {steps:?}"))
+    }
 }
 
 #[test]
 fn tls_verdicts() {
     let b = bed();
     let tls = format!("localhost:{}", b.port("tls"));
-    // No hosts.toml: plain HTTP to a TLS port, as containerd does for loopback registries.
-    let r = probe_json(&format!("{tls}/app:amd64"), &[], None, &[], "tls_error");
-    assert!(
-        r["reason"]
-            .as_str()
-            .unwrap()
-            .contains("contacted over plain HTTP"),
-        "{r}"
-    );
     // A CA that did not sign the registry's certificate.
     let wrong_ca = hosts_dir(&[(
         &tls,
@@ -245,48 +223,35 @@ fn tls_verdicts() {
             b.str("client_cert")
         ),
     )]);
-    probe_json(
-        &format!("{tls}/app:amd64"),
-        &["--hosts-dir", path(wrong_ca.path())],
-        None,
-        &[],
-        "tls_unknown_authority",
-    );
     let exp = format!("localhost:{}", b.port("expired"));
-    let hosts = ca_hosts(&exp, "");
-    let r = probe_json(
-        &format!("{exp}/app:amd64"),
-        &["--hosts-dir", path(hosts.path())],
-        None,
-        &[],
-        "tls_certificate_expired",
-    );
-    assert_eq!(r["exitCode"], 7);
+    let expired = ca_hosts(&exp, "");
     let wrong = format!("localhost:{}", b.port("wrongname"));
-    let hosts = ca_hosts(&wrong, "");
-    probe_json(
-        &format!("{wrong}/app:amd64"),
-        &["--hosts-dir", path(hosts.path())],
-        None,
-        &[],
-        "tls_hostname_mismatch",
-    );
+    let wrong_name = ca_hosts(&wrong, "");
     // skip_verify makes the wrong name acceptable, as containerd does.
-    let hosts = hosts_dir(&[(
+    let skip = hosts_dir(&[(
         &wrong,
         format!("server = \"https://{wrong}\"\nskip_verify = true\n"),
     )]);
-    probe_json(
-        &format!("{wrong}/app:amd64"),
-        &[
-            "--hosts-dir",
-            path(hosts.path()),
-            "--platform",
-            "linux/amd64",
+    table::check(
+        vec![
+            // No hosts.toml: plain HTTP to a TLS port, as containerd does for loopback
+            // registries.
+            row(format!("{tls}/app:amd64"), "tls_error").reason_has("contacted over plain HTTP"),
+            row(format!("{tls}/app:amd64"), "tls_unknown_authority")
+                .args(&["--hosts-dir", path(wrong_ca.path())]),
+            row(format!("{exp}/app:amd64"), "tls_certificate_expired")
+                .args(&["--hosts-dir", path(expired.path())])
+                .exit(7),
+            row(format!("{wrong}/app:amd64"), "tls_hostname_mismatch")
+                .args(&["--hosts-dir", path(wrong_name.path())]),
+            row(format!("{wrong}/app:amd64"), "ok").args(&[
+                "--hosts-dir",
+                path(skip.path()),
+                "--platform",
+                "linux/amd64",
+            ]),
         ],
-        None,
-        &[],
-        "ok",
+        table::cli,
     );
 }
 
@@ -295,18 +260,6 @@ fn client_certificate_required() {
     let b = bed();
     let m = format!("localhost:{}", b.port("mtls"));
     let hosts = ca_hosts(&m, "");
-    let r = probe_json(
-        &format!("{m}/app:amd64"),
-        &["--hosts-dir", path(hosts.path())],
-        None,
-        &[],
-        "tls_error",
-    );
-    assert!(
-        r["reason"].as_str().unwrap().contains("client certificate"),
-        "{}",
-        r["reason"]
-    );
     let with_client = ca_hosts(
         &m,
         &format!(
@@ -315,17 +268,19 @@ fn client_certificate_required() {
             b.str("client_key")
         ),
     );
-    probe_json(
-        &format!("{m}/app:amd64"),
-        &[
-            "--hosts-dir",
-            path(with_client.path()),
-            "--platform",
-            "linux/amd64",
+    table::check(
+        vec![
+            row(format!("{m}/app:amd64"), "tls_error")
+                .args(&["--hosts-dir", path(hosts.path())])
+                .reason_has("client certificate"),
+            row(format!("{m}/app:amd64"), "ok").args(&[
+                "--hosts-dir",
+                path(with_client.path()),
+                "--platform",
+                "linux/amd64",
+            ]),
         ],
-        None,
-        &[],
-        "ok",
+        table::cli,
     );
 }
 
@@ -336,50 +291,27 @@ fn basic_auth_registry() {
     let hosts = ca_hosts(&tls, "");
     let h = path(hosts.path());
     let img = format!("{tls}/app:amd64");
-    let r = probe_json(&img, &["--hosts-dir", h], None, &[], "unauthorized");
-    assert_eq!(r["exitCode"], 5);
-    assert!(
-        r["reason"]
-            .as_str()
-            .unwrap()
-            .contains("no basic auth credentials"),
-        "{}",
-        r["reason"]
-    );
     let user = b.user();
-    let r = probe_json(
-        &img,
-        &["--hosts-dir", h, "--username", &user, "--password-stdin"],
-        Some("wrong-password\n"),
-        &[],
-        "unauthorized",
-    );
-    assert!(
-        r["reason"].as_str().unwrap().contains("rejected"),
-        "{}",
-        r["reason"]
-    );
-    assert_eq!(r["identity"]["source"]["kind"], "flags");
-    let pw = format!("{}\n", b.password());
-    let r = probe_json(
-        &img,
-        &[
-            "--hosts-dir",
-            h,
-            "--username",
-            &user,
-            "--password-stdin",
-            "--platform",
-            "linux/amd64",
+    let as_user = ["--hosts-dir", h, "--username", &user, "--password-stdin"];
+    table::check(
+        vec![
+            row(&img, "unauthorized")
+                .args(&["--hosts-dir", h])
+                .exit(5)
+                .reason_has("no basic auth credentials"),
+            row(&img, "unauthorized")
+                .args(&as_user)
+                .stdin("wrong-password\n")
+                .reason_has("rejected")
+                .at("/identity/source/kind", "flags"),
+            row(&img, "ok")
+                .args(&as_user)
+                .args(&["--platform", "linux/amd64"])
+                .stdin(&format!("{}\n", b.password()))
+                .text_has("/identity/description", &user),
         ],
-        Some(&pw),
-        &[],
-        "ok",
+        table::cli,
     );
-    assert!(r["identity"]["description"]
-        .as_str()
-        .unwrap()
-        .contains(&user));
 }
 
 #[test]
@@ -536,151 +468,90 @@ fn fronts() -> (String, tempfile::TempDir) {
 #[test]
 fn rate_limited_with_quota_figures() {
     let (addr, hosts) = fronts();
-    let r = probe_json(
-        &format!("{addr}/ratelimited/app:v1"),
-        &["--hosts-dir", path(hosts.path())],
-        None,
-        &[],
-        "rate_limited",
-    );
-    assert_eq!(r["exitCode"], 6);
-    assert_eq!(r["rateLimit"]["limit"], 100);
-    assert_eq!(r["rateLimit"]["remaining"], 0);
-    assert_eq!(r["rateLimit"]["windowSeconds"], 21600);
-    assert_eq!(r["rateLimit"]["retryAfterSeconds"], 3600);
-    assert_eq!(r["rateLimit"]["source"], "192.0.2.10");
-    assert_eq!(steps(&r).len(), 1, "a 429 is never retried");
-    // Quota is read on successful answers too.
-    let r = probe_json(
-        &format!("{addr}/hubok/app:amd64"),
-        &[
-            "--hosts-dir",
-            path(hosts.path()),
-            "--platform",
-            "linux/amd64",
+    let h = path(hosts.path());
+    table::check(
+        vec![
+            row(format!("{addr}/ratelimited/app:v1"), "rate_limited")
+                .args(&["--hosts-dir", h])
+                .exit(6)
+                .at("/rateLimit/limit", 100)
+                .at("/rateLimit/remaining", 0)
+                .at("/rateLimit/windowSeconds", 21600)
+                .at("/rateLimit/retryAfterSeconds", 3600)
+                .at("/rateLimit/source", "192.0.2.10")
+                .holds("a 429 is never retried", |r| match steps(r).len() {
+                    1 => Ok(()),
+                    n => Err(format!("{n} exchanges")),
+                }),
+            // Quota is read on successful answers too.
+            row(format!("{addr}/hubok/app:amd64"), "ok")
+                .args(&["--hosts-dir", h, "--platform", "linux/amd64"])
+                .at("/rateLimit/remaining", 42),
         ],
-        None,
-        &[],
-        "ok",
+        table::cli,
     );
-    assert_eq!(r["rateLimit"]["remaining"], 42);
 }
 
 #[test]
 fn denials_expiry_and_ambiguity_from_registry_messages() {
     let (addr, hosts) = fronts();
-    let h = path(hosts.path());
-    let r = probe_json(
-        &format!("{addr}/denied/app:v1"),
-        &["--hosts-dir", h],
-        None,
-        &[],
-        "forbidden",
-    );
-    assert!(
-        r["reason"].as_str().unwrap().contains("ecr:BatchGetImage"),
-        "{}",
-        r["reason"]
-    );
-    assert!(r["remediation"]
-        .as_str()
-        .unwrap()
-        .contains("ecr:BatchGetImage"));
-    probe_json(
-        &format!("{addr}/expired/app:v1"),
-        &["--hosts-dir", h],
-        None,
-        &[],
-        "credentials_expired",
-    );
-    probe_json(
-        &format!("{addr}/gar/app:v1"),
-        &["--hosts-dir", h],
-        None,
-        &[],
-        "not_found_or_unauthorized",
-    );
-    probe_json(
-        &format!("{addr}/ecrmissing/app:v1"),
-        &["--hosts-dir", h],
-        None,
-        &[],
-        "repository_unknown",
+    let hd = ["--hosts-dir", path(hosts.path())];
+    table::check(
+        vec![
+            row(format!("{addr}/denied/app:v1"), "forbidden")
+                .args(&hd)
+                .reason_has("ecr:BatchGetImage")
+                .remediation_has("ecr:BatchGetImage"),
+            row(format!("{addr}/expired/app:v1"), "credentials_expired").args(&hd),
+            row(format!("{addr}/gar/app:v1"), "not_found_or_unauthorized").args(&hd),
+            row(format!("{addr}/ecrmissing/app:v1"), "repository_unknown").args(&hd),
+        ],
+        table::cli,
     );
 }
 
 #[test]
 fn registry_errors_and_bad_content() {
     let (addr, hosts) = fronts();
-    let h = path(hosts.path());
-    let r = probe_json(
-        &format!("{addr}/unavailable/app:v1"),
-        &["--hosts-dir", h],
-        None,
-        &[],
-        "registry_error",
-    );
-    assert_eq!(r["exitCode"], 9);
-    assert!(r["reason"].as_str().unwrap().contains("503"));
-    let r = probe_json(
-        &format!("{addr}/internal/app:v1"),
-        &["--hosts-dir", h],
-        None,
-        &[],
-        "registry_error",
-    );
-    assert!(manifest_get(&r)["bodyExcerpt"]
-        .as_str()
-        .unwrap()
-        .contains("internal error"));
-    let r = probe_json(
-        &format!("{addr}/schema1/app:v1"),
-        &["--hosts-dir", h],
-        None,
-        &[],
-        "unsupported_manifest",
-    );
-    assert!(r["reason"].as_str().unwrap().contains("schema 1"));
-    let r = probe_json(
-        &format!("{addr}/huge/app:v1"),
-        &["--hosts-dir", h],
-        None,
-        &[],
-        "registry_error",
-    );
-    assert!(
-        r["reason"].as_str().unwrap().contains("limit"),
-        "{}",
-        r["reason"]
-    );
-    probe_json(
-        &format!("{addr}/garbage/app:v1"),
-        &["--hosts-dir", h],
-        None,
-        &[],
-        "registry_error",
-    );
-    let r = probe_json(
-        &format!("{addr}/tampered/app:v1"),
-        &["--hosts-dir", h],
-        None,
-        &[],
-        "digest_mismatch",
-    );
-    assert!(r["reason"]
-        .as_str()
-        .unwrap()
-        .contains(&bed().str("tampered_claimed_digest")));
-    let r = probe_json(
-        &format!("{addr}/hugeerror/app:v1"),
-        &["--hosts-dir", h],
-        None,
-        &[],
-        "manifest_unknown",
-    );
-    assert!(
-        manifest_get(&r)["bodyExcerpt"].as_str().unwrap().len() < 400,
-        "error bodies are bounded"
+    let hd = ["--hosts-dir", path(hosts.path())];
+    let excerpt = |r: &serde_json::Value| {
+        manifest_get(r)["bodyExcerpt"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("no manifest GET excerpt in {:?}", steps(r)))
+    };
+    table::check(
+        vec![
+            row(format!("{addr}/unavailable/app:v1"), "registry_error")
+                .args(&hd)
+                .exit(9)
+                .reason_has("503"),
+            row(format!("{addr}/internal/app:v1"), "registry_error")
+                .args(&hd)
+                .holds("the manifest GET's body excerpt is kept", move |r| {
+                    let text = excerpt(r)?;
+                    text.contains("internal error").then_some(()).ok_or(text)
+                }),
+            row(format!("{addr}/schema1/app:v1"), "unsupported_manifest")
+                .args(&hd)
+                .reason_has("schema 1"),
+            row(format!("{addr}/huge/app:v1"), "registry_error")
+                .args(&hd)
+                .reason_has("limit"),
+            row(format!("{addr}/garbage/app:v1"), "registry_error").args(&hd),
+            row(format!("{addr}/tampered/app:v1"), "digest_mismatch")
+                .args(&hd)
+                .reason_has(&bed().str("tampered_claimed_digest")),
+            row(format!("{addr}/hugeerror/app:v1"), "manifest_unknown")
+                .args(&hd)
+                .holds("error bodies are bounded", move |r| {
+                    let text = excerpt(r)?;
+                    (text.len() < 400)
+                        .then_some(())
+                        .ok_or(format!("{} bytes", text.len()))
+                }),
+        ],
+        table::cli,
     );
 }
 
@@ -741,41 +612,19 @@ fn broken_servers_do_not_break_the_probe() {
 #[test]
 fn network_verdicts() {
     let b = bed();
-    let r = probe_json(
-        &format!("{}/app:v1", b.addr("closed")),
-        &[],
-        None,
-        &[],
-        "connection_refused",
-    );
-    assert_eq!(r["exitCode"], 8);
-    probe_json(
-        "registry.does-not-exist.invalid/app:v1",
-        &[],
-        None,
-        &[],
-        "dns_failure",
-    );
-    let r = probe_json(
-        &format!("{}/app:v1", b.addr("hang")),
-        &["--timeout", "1s"],
-        None,
-        &[],
-        "timeout",
-    );
-    assert!(r["reason"].as_str().unwrap().contains("timed out"));
     let proxy = format!("http://{}", b.addr("closed"));
-    let r = probe_json(
-        "registry.test/app:v1",
-        &[],
-        None,
-        &[("HTTPS_PROXY", proxy.as_str())],
-        "proxy_error",
-    );
-    assert!(
-        r["reason"].as_str().unwrap().contains(&proxy),
-        "{}",
-        r["reason"]
+    table::check(
+        vec![
+            row(format!("{}/app:v1", b.addr("closed")), "connection_refused").exit(8),
+            row("registry.does-not-exist.invalid/app:v1", "dns_failure"),
+            row(format!("{}/app:v1", b.addr("hang")), "timeout")
+                .args(&["--timeout", "1s"])
+                .reason_has("timed out"),
+            row("registry.test/app:v1", "proxy_error")
+                .env("HTTPS_PROXY", &proxy)
+                .reason_has(&proxy),
+        ],
+        table::cli,
     );
 }
 
@@ -1532,6 +1381,6 @@ fn docs_probe_samples_are_what_the_probe_prints() {
     }
     assert!(
         stale.is_empty(),
-        "stale samples in docs/cli.md (PULLCHECK_BLESS=1 cargo test --features bed --test probe_bed docs_): {stale:?}"
+        "stale samples in docs/cli.md (PULLCHECK_BLESS=1 cargo test --features bed --test bed probe_bed::docs_): {stale:?}"
     );
 }

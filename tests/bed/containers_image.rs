@@ -10,7 +10,7 @@
 //! `DIR/containers-image-skopeo-<version>-messages.tsv`, the fixture the classifier's unit tests
 //! read (`tests/fixtures/`).
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

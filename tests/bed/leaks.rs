@@ -8,7 +8,7 @@
 //! appear in stdout, stderr, an HTTP answer or the metrics; and a registry that redirects to
 //! another host never receives the Authorization header.
 
-mod support;
+use crate::support;
 
 use base64::Engine;
 use serde_json::{json, Value};

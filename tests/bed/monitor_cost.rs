@@ -11,7 +11,7 @@
 //! The fleet simulation (50 agents) measures what a cluster costs the registry: cold, warm,
 //! after a rollout restart with and without `--state-dir`, and on nodes that hold the image.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -57,6 +57,29 @@ async fn push_token(c: &reqwest::Client, registry: &str, repo: &str) -> String {
         .unwrap();
     let r: Value = serde_json::from_str(&body).expect("token JSON");
     r["token"].as_str().expect("token").to_string()
+}
+
+/// Copies `from:both` (the index, its platform manifests and blobs) to `to:both` on the
+/// token registry with skopeo, so that a test which tags variants changes a repository of its
+/// own: other modules of the bed binary list the tags of the bed's repositories.
+fn copy_image(registry: &str, from: &str, to: &str) {
+    let b = bed();
+    let creds = format!("{}:{}", b.user(), b.password());
+    let run = run_program(
+        "skopeo",
+        &[
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            &creds,
+            &format!("docker://{registry}/{from}:both"),
+            &format!("docker://{registry}/{to}:both"),
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "skopeo copy {from} {to}: {}", run.stderr);
 }
 
 /// Tags `n` variants of `repo:both` (same platforms, distinct digests) as `prefix-i`.
@@ -138,7 +161,9 @@ async fn until_each_probed(agent: &Agent, rounds: u64) -> (u64, Value) {
 async fn five_hundred_watched_images_cost_one_head_each_per_round() {
     let registry = bed().addr("token");
     let prefix = format!("cost{}", std::process::id());
-    tag_many(&registry, "public/app", &prefix, IMAGES).await;
+    let repo = format!("public/{prefix}");
+    copy_image(&registry, "public/app", &repo);
+    tag_many(&registry, &repo, &prefix, IMAGES).await;
     let proxy = CountingProxy::start(registry.parse().unwrap()).await;
     let front = proxy.addr.to_string();
     let hosts = http_hosts(&front);
@@ -146,7 +171,7 @@ async fn five_hundred_watched_images_cost_one_head_each_per_round() {
     let list = dir.path().join("watch.yaml");
     let mut yaml = String::from("images:\n");
     for i in 0..IMAGES {
-        yaml.push_str(&format!("  - {front}/public/app:{prefix}-{i}\n"));
+        yaml.push_str(&format!("  - {front}/{repo}:{prefix}-{i}\n"));
     }
     std::fs::write(&list, yaml).unwrap();
     let budget = format!("{front}=100000/1m");
@@ -313,10 +338,11 @@ async fn a_fleet_spends_at_most_one_get_per_digest_per_node_and_none_after_a_res
     drop(agents);
 
     // Nodes whose runtime holds the image: containerd pulls it once (its own GETs are not
-    // the agents'), then agents with empty state directories ask it.
-    let ctd = support::containerd::containerd();
-    let _scoped = ctd.scoped_hosts_toml(&front, &format!("server = \"http://{front}\"\n"));
-    let pid = ctd.pid.to_string();
+    // the agents'), then agents with empty state directories ask it. The containerd is this
+    // test's own: a content store shared with the runtime tests would hand them these blobs.
+    let ctd = support::containerd::Private::start();
+    ctd.hosts_toml(&front, &format!("server = \"http://{front}\"\n"));
+    let pid = ctd.pid().expect("containerd runs").to_string();
     let endpoint = ctd.endpoint();
     let config = ctd.config.display().to_string();
     let pulled = run_program(

@@ -9,9 +9,9 @@
 //! - the metrics' series cap holds.
 //!
 //! The cost of re-probing (requests per hour for 500 watched images) is printed by
-//! `monitor_cost` (tests/monitor_cost.rs).
+//! `monitor_cost` (tests/bed/monitor_cost.rs).
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

@@ -5,7 +5,7 @@
 //! plugin process from start to exit, port-forward and HTTP per node included); asserts
 //! only that every node answered, never a time.
 
-mod support;
+use crate::support;
 
 use std::time::Instant;
 use support::cluster::{agents, Sim};

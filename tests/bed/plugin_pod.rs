@@ -3,7 +3,7 @@
 //! pod, classifies its waiting message, and asks the node's agent with the pod's identity: the
 //! agent reads the pod and its pull secrets from the (fake) API server itself.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::bed;

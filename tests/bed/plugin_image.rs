@@ -4,7 +4,7 @@
 //! pool, nodes without an agent listed by name, exit codes, `--node`, `-l`, `--secret`, and
 //! `-o json|yaml|wide`.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::bed;

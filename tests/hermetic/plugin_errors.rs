@@ -4,7 +4,7 @@
 //! contexts, bad input; and the `nodes` subcommand. Every case: a clear message naming the
 //! step and the input, the documented exit code, no panic.
 
-mod support;
+use crate::support;
 
 use support::agent::Agent;
 use support::cluster::{agent_pod, kubectl_pullcheck, Sim};
