@@ -720,6 +720,9 @@ http {{
 def up(d):
     d = os.path.abspath(d)
     os.makedirs(d, exist_ok=True)
+    # nginx's workers run as nobody when the bed runs as root: they must be able to enter DIR
+    # to serve DIR/www (`mktemp -d` makes it 0700, and try_files then answers 404).
+    os.chmod(d, 0o755)
     pki = os.path.join(d, "pki")
     os.makedirs(pki, exist_ok=True)
     make_pki(pki)
