@@ -109,12 +109,11 @@ fn http_registry_when_hosts_toml_says_https() {
 #[test]
 fn index_selects_the_node_platform_or_reports_mismatch() {
     let (addr, hosts) = plain();
-    let h = path(hosts.path());
-    let on = |platform: &'static str| ["--hosts-dir", h, "--platform", platform];
     table::check(
         vec![
             row(format!("{addr}/app:both"), "ok")
-                .args(&on("linux/amd64"))
+                .hosts(hosts.path())
+                .platform("linux/amd64")
                 .at("/selectedPlatform/architecture", "amd64")
                 .holds(
                     "an index: the index, the amd64 manifest, its config and its layer",
@@ -134,10 +133,12 @@ fn index_selects_the_node_platform_or_reports_mismatch() {
                     },
                 ),
             row(format!("{addr}/app:both"), "ok")
-                .args(&on("linux/aarch64"))
+                .hosts(hosts.path())
+                .platform("linux/aarch64")
                 .at("/selectedPlatform/architecture", "arm64"),
             row(format!("{addr}/app:armonly"), "platform_mismatch")
-                .args(&on("linux/amd64"))
+                .hosts(hosts.path())
+                .platform("linux/amd64")
                 .exit(10)
                 .holds("one platform listed", |r| {
                     match r["platforms"].as_array().map(Vec::len) {
@@ -146,7 +147,9 @@ fn index_selects_the_node_platform_or_reports_mismatch() {
                     }
                 })
                 .reason_has("linux/arm64"),
-            row(format!("{addr}/app:both"), "platform_mismatch").args(&on("linux/s390x")),
+            row(format!("{addr}/app:both"), "platform_mismatch")
+                .hosts(hosts.path())
+                .platform("linux/s390x"),
         ],
         table::cli,
     );
@@ -180,19 +183,18 @@ fn single_platform_image_for_another_arch_warns_of_exec_format() {
 #[test]
 fn missing_tag_and_missing_repository_are_told_apart() {
     let (addr, hosts) = plain();
-    let hd = ["--hosts-dir", path(hosts.path())];
     let digest = format!("sha256:{}", "0".repeat(64));
     table::check(
         vec![
             row(format!("{addr}/app:nope"), "manifest_unknown")
-                .args(&hd)
+                .hosts(hosts.path())
                 .exit(4)
                 .reason_has("amd64")
                 .holds("the tags were listed", |r| tags_status(r, 200)),
             row(format!("{addr}/nosuch/app:v1"), "repository_unknown")
-                .args(&hd)
+                .hosts(hosts.path())
                 .holds("the tags list is 404", |r| tags_status(r, 404)),
-            row(format!("{addr}/app@{digest}"), "manifest_unknown").args(&hd),
+            row(format!("{addr}/app@{digest}"), "manifest_unknown").hosts(hosts.path()),
         ],
         table::cli,
     );
@@ -237,19 +239,14 @@ fn tls_verdicts() {
             // No hosts.toml: plain HTTP to a TLS port, as containerd does for loopback
             // registries.
             row(format!("{tls}/app:amd64"), "tls_error").reason_has("contacted over plain HTTP"),
-            row(format!("{tls}/app:amd64"), "tls_unknown_authority")
-                .args(&["--hosts-dir", path(wrong_ca.path())]),
+            row(format!("{tls}/app:amd64"), "tls_unknown_authority").hosts(wrong_ca.path()),
             row(format!("{exp}/app:amd64"), "tls_certificate_expired")
-                .args(&["--hosts-dir", path(expired.path())])
+                .hosts(expired.path())
                 .exit(7),
-            row(format!("{wrong}/app:amd64"), "tls_hostname_mismatch")
-                .args(&["--hosts-dir", path(wrong_name.path())]),
-            row(format!("{wrong}/app:amd64"), "ok").args(&[
-                "--hosts-dir",
-                path(skip.path()),
-                "--platform",
-                "linux/amd64",
-            ]),
+            row(format!("{wrong}/app:amd64"), "tls_hostname_mismatch").hosts(wrong_name.path()),
+            row(format!("{wrong}/app:amd64"), "ok")
+                .hosts(skip.path())
+                .platform("linux/amd64"),
         ],
         table::cli,
     );
@@ -271,14 +268,11 @@ fn client_certificate_required() {
     table::check(
         vec![
             row(format!("{m}/app:amd64"), "tls_error")
-                .args(&["--hosts-dir", path(hosts.path())])
+                .hosts(hosts.path())
                 .reason_has("client certificate"),
-            row(format!("{m}/app:amd64"), "ok").args(&[
-                "--hosts-dir",
-                path(with_client.path()),
-                "--platform",
-                "linux/amd64",
-            ]),
+            row(format!("{m}/app:amd64"), "ok")
+                .hosts(with_client.path())
+                .platform("linux/amd64"),
         ],
         table::cli,
     );
@@ -468,11 +462,10 @@ fn fronts() -> (String, tempfile::TempDir) {
 #[test]
 fn rate_limited_with_quota_figures() {
     let (addr, hosts) = fronts();
-    let h = path(hosts.path());
     table::check(
         vec![
             row(format!("{addr}/ratelimited/app:v1"), "rate_limited")
-                .args(&["--hosts-dir", h])
+                .hosts(hosts.path())
                 .exit(6)
                 .at("/rateLimit/limit", 100)
                 .at("/rateLimit/remaining", 0)
@@ -485,7 +478,8 @@ fn rate_limited_with_quota_figures() {
                 }),
             // Quota is read on successful answers too.
             row(format!("{addr}/hubok/app:amd64"), "ok")
-                .args(&["--hosts-dir", h, "--platform", "linux/amd64"])
+                .hosts(hosts.path())
+                .platform("linux/amd64")
                 .at("/rateLimit/remaining", 42),
         ],
         table::cli,
@@ -495,16 +489,15 @@ fn rate_limited_with_quota_figures() {
 #[test]
 fn denials_expiry_and_ambiguity_from_registry_messages() {
     let (addr, hosts) = fronts();
-    let hd = ["--hosts-dir", path(hosts.path())];
     table::check(
         vec![
             row(format!("{addr}/denied/app:v1"), "forbidden")
-                .args(&hd)
+                .hosts(hosts.path())
                 .reason_has("ecr:BatchGetImage")
                 .remediation_has("ecr:BatchGetImage"),
-            row(format!("{addr}/expired/app:v1"), "credentials_expired").args(&hd),
-            row(format!("{addr}/gar/app:v1"), "not_found_or_unauthorized").args(&hd),
-            row(format!("{addr}/ecrmissing/app:v1"), "repository_unknown").args(&hd),
+            row(format!("{addr}/expired/app:v1"), "credentials_expired").hosts(hosts.path()),
+            row(format!("{addr}/gar/app:v1"), "not_found_or_unauthorized").hosts(hosts.path()),
+            row(format!("{addr}/ecrmissing/app:v1"), "repository_unknown").hosts(hosts.path()),
         ],
         table::cli,
     );
@@ -513,7 +506,6 @@ fn denials_expiry_and_ambiguity_from_registry_messages() {
 #[test]
 fn registry_errors_and_bad_content() {
     let (addr, hosts) = fronts();
-    let hd = ["--hosts-dir", path(hosts.path())];
     let excerpt = |r: &serde_json::Value| {
         manifest_get(r)["bodyExcerpt"]
             .as_str()
@@ -523,27 +515,27 @@ fn registry_errors_and_bad_content() {
     table::check(
         vec![
             row(format!("{addr}/unavailable/app:v1"), "registry_error")
-                .args(&hd)
+                .hosts(hosts.path())
                 .exit(9)
                 .reason_has("503"),
             row(format!("{addr}/internal/app:v1"), "registry_error")
-                .args(&hd)
+                .hosts(hosts.path())
                 .holds("the manifest GET's body excerpt is kept", move |r| {
                     let text = excerpt(r)?;
                     text.contains("internal error").then_some(()).ok_or(text)
                 }),
             row(format!("{addr}/schema1/app:v1"), "unsupported_manifest")
-                .args(&hd)
+                .hosts(hosts.path())
                 .reason_has("schema 1"),
             row(format!("{addr}/huge/app:v1"), "registry_error")
-                .args(&hd)
+                .hosts(hosts.path())
                 .reason_has("limit"),
-            row(format!("{addr}/garbage/app:v1"), "registry_error").args(&hd),
+            row(format!("{addr}/garbage/app:v1"), "registry_error").hosts(hosts.path()),
             row(format!("{addr}/tampered/app:v1"), "digest_mismatch")
-                .args(&hd)
+                .hosts(hosts.path())
                 .reason_has(&bed().str("tampered_claimed_digest")),
             row(format!("{addr}/hugeerror/app:v1"), "manifest_unknown")
-                .args(&hd)
+                .hosts(hosts.path())
                 .holds("error bodies are bounded", move |r| {
                     let text = excerpt(r)?;
                     (text.len() < 400)

@@ -40,6 +40,16 @@ impl Row {
         self
     }
 
+    /// `--hosts-dir DIR`: the hosts.toml tree the probe reads.
+    pub fn hosts(self, dir: &std::path::Path) -> Row {
+        self.args(&["--hosts-dir", super::path(dir)])
+    }
+
+    /// `--platform OS/ARCH`: the node's platform.
+    pub fn platform(self, platform: &str) -> Row {
+        self.args(&["--platform", platform])
+    }
+
     /// Standard input (`--password-stdin`).
     pub fn stdin(mut self, text: &str) -> Row {
         self.stdin = Some(text.to_string());
