@@ -338,7 +338,7 @@ class Broken(http.server.BaseHTTPRequestHandler):
             # Authenticated: redirect to another host (localhost vs 127.0.0.1, another port),
             # which records whether the Authorization header followed.
             self.send_response(307)
-            self.send_header("Location", f"http://localhost:{self.cfg['sink']}/blob")
+            self.send_header("Location", f"http://localhost:{self.cfg['sink']}{path}")
             self.send_header("Content-Length", "0")
             self.end_headers()
         else:
@@ -720,11 +720,12 @@ http {{
 def up(d):
     d = os.path.abspath(d)
     os.makedirs(d, exist_ok=True)
-    # nginx's workers run as nobody when the bed runs as root: they must be able to enter DIR
-    # to serve DIR/www (`mktemp -d` makes it 0700, and try_files then answers 404).
-    os.chmod(d, 0o755)
+    # nginx's workers run as nobody when the bed runs as root: they must be able to pass
+    # through DIR to serve DIR/www (`mktemp -d` makes it 0700, and try_files then answers 404).
+    # Passing through is all others may do: no listing, and the keys and bed.json stay private.
+    os.chmod(d, 0o711)
     pki = os.path.join(d, "pki")
-    os.makedirs(pki, exist_ok=True)
+    os.makedirs(pki, mode=0o700, exist_ok=True)
     make_pki(pki)
     p = lambda n: os.path.join(pki, n)
     user, password = "pullcheck", secrets.token_hex(12)
@@ -859,7 +860,7 @@ auth:
         "lost_layer_digest": lost_layer_digest,
         "big_image_bytes": big_image_bytes,
     }
-    with open(os.path.join(d, "bed.json.tmp"), "w") as f:
+    with open(os.open(os.path.join(d, "bed.json.tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
         json.dump(bed, f, indent=2)
     os.rename(os.path.join(d, "bed.json.tmp"), os.path.join(d, "bed.json"))
     return silent

@@ -1,10 +1,15 @@
 # Sourced by the scripts that need the test bed (scripts/testbed.py) in the background.
-# bed_up DIR [WHO]: start the bed under DIR as the coprocess BED (its pid in $bed_pid) and wait
-# for DIR/bed.json; stop at once, with the bed's last words, if the bed process exits first.
-bed_up() {
-  local dir=$1 who=${2:-$(basename "$0")}
+# bed_start DIR: start the bed under DIR as the coprocess BED (its pid in $bed_pid);
+# bed_wait DIR [WHO]: wait for DIR/bed.json; stop at once, with the bed's last words, if the bed
+# process exits first. bed_up DIR [WHO] does both.
+bed_start() {
+  local dir=$1
   coproc BED { exec python3 scripts/testbed.py up "$dir" 2>"$dir/testbed.err"; }
   bed_pid=$BED_PID
+}
+
+bed_wait() {
+  local dir=$1 who=${2:-$(basename "$0")}
   for _ in $(seq 1 1500); do
     [ -f "$dir/bed.json" ] && return 0
     if ! kill -0 "$bed_pid" 2>/dev/null; then
@@ -16,4 +21,8 @@ bed_up() {
   done
   echo "$who: the test bed was not ready after 300 s" >&2
   return 1
+}
+
+bed_up() {
+  bed_start "$1" && bed_wait "$@"
 }

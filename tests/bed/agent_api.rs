@@ -1,7 +1,7 @@
 //! `pullcheck agent`'s HTTP API against the real test bed: the report schema, caching by verdict
 //! class, coalescing counted at the registry's door, budgets, the registry policy, `/v1/node`,
 //! `/metrics`, `/openapi.json`, and pull secrets through the (fake) Kubernetes API. Bad input:
-//! `agent_input.rs`.
+//! `tests/hermetic/agent_input.rs`.
 
 use crate::support;
 

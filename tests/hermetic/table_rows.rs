@@ -84,3 +84,24 @@ fn an_exit_code_unlike_the_report_s_or_no_report_fails() {
     });
     assert!(text.contains("no JSON report"), "{text}");
 }
+
+#[test]
+fn a_runner_that_panics_fails_its_row_and_the_next_row_still_runs() {
+    let ran = std::cell::Cell::new(0);
+    let text = failure(
+        vec![row("boom/app:v1", "ok"), row("next/app:v1", "rate_limited")],
+        |r| {
+            ran.set(ran.get() + 1);
+            if r.image.starts_with("boom") {
+                panic!("a credential leaked into output");
+            }
+            rate_limited(r)
+        },
+    );
+    assert_eq!(ran.get(), 2, "both rows ran");
+    assert!(text.contains("1 of 2 rows failed"), "{text}");
+    assert!(
+        text.contains("boom/app:v1") && text.contains("panicked: a credential leaked"),
+        "{text}"
+    );
+}

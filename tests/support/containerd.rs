@@ -154,10 +154,17 @@ fn prepare(d: &Path) {
 /// The resolver every containerd of this process names in its `resolv.conf`: started once,
 /// before the first containerd, and kept for the life of the process (one address, so one
 /// owner; a containerd that outlives the test that started the resolver still has it).
+/// When the address is taken (a DNS server of the machine on `*:53`), that server answers
+/// instead, and the tests say so on stderr.
 fn resolver() {
     static RESOLVER_UP: OnceLock<Option<super::fakes::Resolver>> = OnceLock::new();
-    RESOLVER_UP
-        .get_or_init(|| super::fakes::Resolver::start(RESOLVER, super::fakes::Dns::NxDomain).ok());
+    RESOLVER_UP.get_or_init(|| {
+        super::fakes::Resolver::start(RESOLVER, super::fakes::Dns::NxDomain)
+            .inspect_err(|e| {
+                eprintln!("containerd tests: no resolver of their own on {RESOLVER}:53 ({e})")
+            })
+            .ok()
+    });
 }
 
 /// Starts containerd on the configuration under `d` and waits for its socket; returns the

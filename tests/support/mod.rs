@@ -202,15 +202,32 @@ pub fn probe_json(
         report["exitCode"].as_i64().unwrap(),
         "exit code matches the report"
     );
-    if let Ok(pw) = std::env::var("PULLCHECK_TEST_NEVER") {
-        assert!(!run.stdout.contains(&pw) && !run.stderr.contains(&pw));
-    }
-    let pw = bed().password();
-    assert!(
-        !run.stdout.contains(&pw) && !run.stderr.contains(&pw),
-        "a credential leaked into output"
-    );
+    assert_no_secret(&run);
     report
+}
+
+/// Panics when a run's output holds the bed's password, or `PULLCHECK_TEST_NEVER`'s value.
+pub fn assert_no_secret(run: &Run) {
+    let mut secrets = vec![bed().password()];
+    secrets.extend(std::env::var("PULLCHECK_TEST_NEVER").ok());
+    for secret in &secrets {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "a credential leaked into output"
+        );
+    }
+}
+
+/// The bed's redirect sink's record of the requests whose path holds `marker`: each redirected
+/// request, and whether it carried an `Authorization` header. The broken registry redirects
+/// `/v2/redirect/<repo>/…` to the sink under the same path, so a test that redirects its own
+/// repository reads only its own requests.
+pub fn redirect_record(marker: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(bed().str("sink_record")).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["path"].as_str().is_some_and(|p| p.contains(marker)))
+        .collect()
 }
 
 /// A certs.d root with one hosts.toml per (registry host, body).

@@ -143,7 +143,8 @@ impl Row {
     }
 }
 
-/// Runs a row as `pullcheck probe IMAGE -o json ARGS…` (the proxy variables cleared).
+/// Runs a row as `pullcheck probe IMAGE -o json ARGS…` (the proxy variables cleared); its
+/// output must not hold the bed's password ([`super::assert_no_secret`]).
 pub fn cli(row: &Row) -> Run {
     let mut args = vec!["probe", row.image.as_str(), "-o", "json"];
     args.extend(row.args.iter().map(String::as_str));
@@ -152,15 +153,27 @@ pub fn cli(row: &Row) -> Run {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    super::pullcheck(&args, row.stdin.as_deref(), &env)
+    let run = super::pullcheck(&args, row.stdin.as_deref(), &env);
+    super::assert_no_secret(&run);
+    run
 }
 
-/// Runs every row with `runner` and panics once, listing every row that failed and why.
+/// Runs every row with `runner` and panics once, listing every row that failed and why. A
+/// runner or check that panics fails its row only.
 pub fn check(rows: Vec<Row>, runner: impl Fn(&Row) -> Run) {
     let mut failed = Vec::new();
     for row in &rows {
-        let run = runner(row);
-        let wrong = row.failures(&run);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let run = runner(row);
+            (row.failures(&run), run.stdout)
+        }));
+        let (wrong, stdout) = match outcome {
+            Ok(done) => done,
+            Err(panic) => (
+                vec![format!("panicked: {}", panic_text(&*panic))],
+                String::new(),
+            ),
+        };
         if !wrong.is_empty() {
             failed.push(format!(
                 "{} {:?} (want {}):\n    {}\n  report: {}",
@@ -168,7 +181,7 @@ pub fn check(rows: Vec<Row>, runner: impl Fn(&Row) -> Run) {
                 row.args,
                 row.verdict,
                 wrong.join("\n    "),
-                run.stdout.trim()
+                stdout.trim()
             ));
         }
     }
@@ -179,4 +192,13 @@ pub fn check(rows: Vec<Row>, runner: impl Fn(&Row) -> Run) {
         rows.len(),
         failed.join("\n")
     );
+}
+
+/// The message of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "(no message)".to_string())
 }
