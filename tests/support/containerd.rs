@@ -319,6 +319,20 @@ impl Private {
 impl Drop for Private {
     fn drop(&mut self) {
         self.stop();
+        // A failing test's containerd leaves its last words in the test's output (its
+        // directory goes with it).
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!(
+                "containerd log ({}), last {} lines:",
+                self.dir.display(),
+                tail.len()
+            );
+            for line in tail.iter().rev() {
+                eprintln!("  {line}");
+            }
+        }
     }
 }
 
@@ -388,6 +402,11 @@ pub fn config_v3(d: &Path) -> String {
   [plugins."io.containerd.cri.v1.runtime".cni]
     bin_dir = "{d}/cni/bin"
     conf_dir = "{d}/cni/conf"
+
+# 2.x runs NRI by default, on one socket for the machine: each containerd of the tests gets its
+# own, as several run at once.
+[plugins."io.containerd.nri.v1.nri"]
+  socket_path = "{d}/nri.sock"
 
 [plugins."io.containerd.transfer.v1.local"]
   [[plugins."io.containerd.transfer.v1.local".unpack_config]]
