@@ -180,6 +180,13 @@ pub fn run_with_env(
     }
 }
 
+/// `pullcheck probe IMAGE -o json EXTRA…`, as it ran.
+pub fn probe_run(image: &str, extra: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Run {
+    let mut args = vec!["probe", image, "-o", "json"];
+    args.extend_from_slice(extra);
+    pullcheck(&args, stdin, env)
+}
+
 /// `pullcheck probe IMAGE -o json EXTRA…`, asserting the verdict and returning the report.
 pub fn probe_json(
     image: &str,
@@ -188,9 +195,7 @@ pub fn probe_json(
     env: &[(&str, &str)],
     verdict: &str,
 ) -> Value {
-    let mut args = vec!["probe", image, "-o", "json"];
-    args.extend_from_slice(extra);
-    let run = pullcheck(&args, stdin, env);
+    let run = probe_run(image, extra, stdin, env);
     let report = run.json();
     assert_eq!(
         report["verdict"], verdict,

@@ -146,14 +146,13 @@ impl Row {
 /// Runs a row as `pullcheck probe IMAGE -o json ARGS…` (the proxy variables cleared); its
 /// output must not hold the bed's password ([`super::assert_no_secret`]).
 pub fn cli(row: &Row) -> Run {
-    let mut args = vec!["probe", row.image.as_str(), "-o", "json"];
-    args.extend(row.args.iter().map(String::as_str));
+    let args: Vec<&str> = row.args.iter().map(String::as_str).collect();
     let env: Vec<(&str, &str)> = row
         .env
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let run = super::pullcheck(&args, row.stdin.as_deref(), &env);
+    let run = super::probe_run(&row.image, &args, row.stdin.as_deref(), &env);
     super::assert_no_secret(&run);
     run
 }
