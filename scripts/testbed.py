@@ -75,12 +75,12 @@ def make_pki(d):
          "-out", p("ca.crt"), "-days", "30", "-subj", "/CN=pullcheck test CA",
          "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
 
-    def leaf(name, sans, extra=(), eku="serverAuth"):
+    def leaf(name, sans, extra=(), eku="serverAuth", ca="FALSE"):
         run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", p(name + ".key"),
              "-out", p(name + ".csr"), "-subj", "/CN=" + sans[0].split(":", 1)[1]])
         ext = p(name + ".ext")
         with open(ext, "w") as f:
-            f.write("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n")
+            f.write(f"basicConstraints=CA:{ca}\nkeyUsage=digitalSignature,keyEncipherment\n")
             f.write(f"extendedKeyUsage={eku}\nsubjectAltName=" + ",".join(sans) + "\n")
         run(["openssl", "x509", "-req", "-in", p(name + ".csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key"),
              "-CAcreateserial", "-out", p(name + ".crt"), "-extfile", ext, *extra])
@@ -88,6 +88,13 @@ def make_pki(d):
     leaf("server", ["DNS:localhost", "DNS:tls.registry.test", "IP:127.0.0.1"], ["-days", "30"])
     leaf("wrongname", ["DNS:registry.test"], ["-days", "30"])
     leaf("client", ["DNS:pullcheck-client"], ["-days", "30"], eku="clientAuth")
+    # Certificates Go accepts and webpki refuses (a CA certificate served as the server's own):
+    # the common self-signed recipe (`openssl req -x509`: CA:TRUE), trusted as its own CA; and
+    # a CA:TRUE leaf signed by the bed's CA.
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("selfsigned.key"),
+         "-out", p("selfsigned.crt"), "-days", "30", "-subj", "/CN=localhost",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+    leaf("caleaf", ["DNS:localhost", "IP:127.0.0.1"], ["-days", "30"], ca="TRUE")
     # An expired certificate: `openssl ca` is the one openssl 3.0 tool that takes explicit dates.
     os.makedirs(p("ca-db"), exist_ok=True)
     open(p("ca-db/index.txt"), "w").close()
@@ -580,6 +587,21 @@ def nginx_conf(d, ports, upstream, pki, layer_digest):
             rewrite ^/v2/{name}/app/(.*)$ /v2/app/$1 break;
             {proxy}
         }}""" for name, target in blob_targets.items())
+    # As ECR and GAR do: the registry serves the small config blob itself and sends only the
+    # layers (here app:amd64's one layer) to storage, so a failing storage host is first met on
+    # the layer path, not while the config is read.
+    storage_targets = {
+        "storeok": blob_targets["layerok"],
+        "storedns": blob_targets["layerdns"],
+        "storerefused": blob_targets["layerrefused"],
+        "storetls": blob_targets["layertls"],
+    }
+    layer_fronts += "".join(f"""
+        location /v2/{name}/app/ {{
+            location ~ ^/v2/{name}/app/blobs/({layer_digest})$ {{ return 307 {target}; }}
+            rewrite ^/v2/{name}/app/(.*)$ /v2/app/$1 break;
+            {proxy}
+        }}""" for name, target in storage_targets.items())
     conf = f"""
 worker_processes 1;
 pid {d}/nginx.pid;
@@ -599,6 +621,16 @@ http {{
     server {{
         listen {LOOPBACK}:{ports['wrongname']} ssl;
         {tls('wrongname.crt', 'wrongname.key')}
+        location / {{ {proxy} }}
+    }}
+    server {{
+        listen {LOOPBACK}:{ports['selfsigned']} ssl;
+        {tls('selfsigned.crt', 'selfsigned.key')}
+        location / {{ {proxy} }}
+    }}
+    server {{
+        listen {LOOPBACK}:{ports['caleaf']} ssl;
+        {tls('caleaf.crt', 'caleaf.key')}
         location / {{ {proxy} }}
     }}
     server {{
@@ -829,7 +861,8 @@ auth:
 
     # nginx's listeners are bound here and handed over as inherited sockets (nginx's NGINX
     # environment variable, "fd;fd;"): nginx matches them to its `listen` lines by address.
-    fronts = {n: listening_socket() for n in ("expired", "wrongname", "mtls", "fronts", "storage", "storage_tls")}
+    fronts = {n: listening_socket() for n in ("expired", "wrongname", "selfsigned", "caleaf", "mtls", "fronts", "storage",
+                                          "storage_tls")}
     for n, sock in fronts.items():
         ports[n] = port_of(sock)
         sock.set_inheritable(True)
@@ -847,6 +880,7 @@ auth:
         "user": user,
         "password": password,
         "ca": p("ca.crt"),
+        "selfsigned_cert": p("selfsigned.crt"),
         "client_cert": p("client.crt"),
         "client_key": p("client.key"),
         "tampered_claimed_digest": claimed,

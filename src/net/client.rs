@@ -112,21 +112,30 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// Whether the node's trust store holds no certificate at all.
 pub fn system_trust_store_is_empty() -> bool {
-    system_roots().is_empty()
+    system_roots().store.is_empty()
+}
+
+/// A trust store: the anchors webpki verifies with, and the certificates whole, for Go's rules
+/// that look at a trusted certificate itself ([`super::go_x509`]).
+#[derive(Debug, Clone)]
+struct Roots {
+    store: rustls::RootCertStore,
+    ders: Vec<CertificateDer<'static>>,
 }
 
 /// The node's trust store, loaded once per process.
-fn system_roots() -> &'static rustls::RootCertStore {
-    static ROOTS: OnceLock<rustls::RootCertStore> = OnceLock::new();
+fn system_roots() -> &'static Roots {
+    static ROOTS: OnceLock<Roots> = OnceLock::new();
     ROOTS.get_or_init(|| {
         let mut store = rustls::RootCertStore::empty();
         let loaded = rustls_native_certs::load_native_certs();
         for e in &loaded.errors {
             tracing::warn!(error = %e, "problem reading the system trust store");
         }
+        let ders = loaded.certs.clone();
         let (added, ignored) = store.add_parsable_certificates(loaded.certs);
         tracing::debug!(added, ignored, "system trust store loaded");
-        store
+        Roots { store, ders }
     })
 }
 
@@ -160,7 +169,11 @@ fn tls_config(s: &TlsSettings) -> Result<rustls::ClientConfig, Error> {
                 return Err(file_err("no PEM certificates in it".into()));
             }
             for c in certs {
-                roots.add(c).map_err(|e| file_err(e.to_string()))?;
+                roots
+                    .store
+                    .add(c.clone())
+                    .map_err(|e| file_err(e.to_string()))?;
+                roots.ders.push(c);
             }
         }
         builder
@@ -202,10 +215,11 @@ fn tls_config(s: &TlsSettings) -> Result<rustls::ClientConfig, Error> {
 /// the host name, then the chain; webpki checks the chain before the name. So a certificate
 /// for another name from an unknown CA is a name mismatch for containerd ("x509: certificate
 /// is valid for registry.test, not …", "doesn't contain any IP SANs") and must be one here.
-/// This is the thin layer rustls leaves to the caller.
+/// Where Go accepts what webpki refuses (a CA certificate as the server's), Go decides
+/// ([`super::go_x509`]). This is the thin layer rustls leaves to the caller.
 #[derive(Debug)]
 struct WebPki {
-    roots: Option<rustls::RootCertStore>,
+    roots: Option<Roots>,
     inner: OnceLock<Result<Arc<rustls::client::WebPkiServerVerifier>, String>>,
 }
 
@@ -217,7 +231,7 @@ impl WebPki {
         }
     }
 
-    fn with_roots(roots: rustls::RootCertStore) -> Self {
+    fn with_roots(roots: Roots) -> Self {
         WebPki {
             roots: Some(roots),
             inner: OnceLock::new(),
@@ -227,9 +241,9 @@ impl WebPki {
     fn inner(&self) -> Result<&Arc<rustls::client::WebPkiServerVerifier>, rustls::Error> {
         self.inner
             .get_or_init(|| {
-                let roots = self.roots.clone().unwrap_or_else(|| system_roots().clone());
+                let store = self.roots().store.clone();
                 rustls::client::WebPkiServerVerifier::builder_with_provider(
-                    Arc::new(roots),
+                    Arc::new(store),
                     provider(),
                 )
                 .build()
@@ -237,6 +251,21 @@ impl WebPki {
             })
             .as_ref()
             .map_err(|e| rustls::Error::General(format!("the trust store: {e}")))
+    }
+
+    fn roots(&self) -> &Roots {
+        self.roots.as_ref().unwrap_or_else(|| system_roots())
+    }
+}
+
+/// Whether webpki refused the leaf only for being a CA certificate.
+fn ca_used_as_end_entity(err: &rustls::Error) -> bool {
+    match err {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(o)) => matches!(
+            o.0.downcast_ref::<webpki::Error>(),
+            Some(webpki::Error::CaUsedAsEndEntity)
+        ),
+        _ => false,
     }
 }
 
@@ -276,9 +305,20 @@ impl ServerCertVerifier for WebPki {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner()?
+        match self
+            .inner()?
             .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-            .map_err(|e| in_go_order(e, end_entity, server_name))
+        {
+            Err(e) if ca_used_as_end_entity(&e) => super::go_x509::verify(
+                end_entity,
+                intermediates,
+                &self.roots().ders,
+                server_name,
+                now,
+            )
+            .map(|()| ServerCertVerified::assertion()),
+            other => other.map_err(|e| in_go_order(e, end_entity, server_name)),
+        }
     }
 
     fn verify_tls12_signature(

@@ -60,7 +60,7 @@ pub fn classify(err: &reqwest::Error, proxy: Option<&str>) -> TransportFailure {
 
     for e in &chain {
         if let Some(tls) = as_rustls(*e) {
-            return tls_failure(tls, &detail);
+            return super::tls_failure::describe(tls);
         }
     }
     let text: String = chain
@@ -208,59 +208,6 @@ fn as_rustls<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
     e.downcast_ref::<rustls::Error>()
 }
 
-fn tls_failure(e: &rustls::Error, detail: &str) -> TransportFailure {
-    use rustls::CertificateError as C;
-    let kind = match e {
-        rustls::Error::InvalidCertificate(c) => match c {
-            C::UnknownIssuer => TransportKind::TlsUnknownAuthority,
-            C::Expired
-            | C::ExpiredContext { .. }
-            | C::NotValidYet
-            | C::NotValidYetContext { .. } => TransportKind::TlsExpired,
-            C::NotValidForName | C::NotValidForNameContext { .. } => TransportKind::TlsHostname,
-            _ => TransportKind::TlsOther,
-        },
-        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
-            TransportKind::TlsNotTls
-        }
-        _ => TransportKind::TlsOther,
-    };
-    // rustls prints validity times as UNIX seconds; say them as Go does, in RFC 3339.
-    let validity = match e {
-        rustls::Error::InvalidCertificate(C::ExpiredContext { time, not_after }) => Some(format!(
-            "current time {} is after {}",
-            rfc3339(time.as_secs()),
-            rfc3339(not_after.as_secs())
-        )),
-        rustls::Error::InvalidCertificate(C::NotValidYetContext { time, not_before }) => {
-            Some(format!(
-                "current time {} is before {}",
-                rfc3339(time.as_secs()),
-                rfc3339(not_before.as_secs())
-            ))
-        }
-        _ => None,
-    };
-    let detail = validity.as_deref().unwrap_or(detail);
-    let what = match kind {
-        TransportKind::TlsUnknownAuthority => "certificate signed by unknown authority",
-        TransportKind::TlsExpired => "certificate has expired or is not yet valid",
-        TransportKind::TlsHostname => "certificate is not valid for this host name",
-        TransportKind::TlsNotTls => "the server did not answer TLS",
-        _ => "TLS handshake failed",
-    };
-    failure(kind, format!("tls: {what}: {detail}"))
-}
-
-/// UNIX seconds as RFC 3339 (`2026-12-01T15:00:00Z`); the number itself past what a
-/// `SystemTime` holds.
-fn rfc3339(secs: u64) -> String {
-    std::time::UNIX_EPOCH
-        .checked_add(std::time::Duration::from_secs(secs))
-        .map(|t| humantime::format_rfc3339_seconds(t).to_string())
-        .unwrap_or_else(|| format!("{secs} s after 1970"))
-}
-
 /// Keeps messages to one bounded line.
 pub fn sanitize(s: &str) -> String {
     let one_line: String = s
@@ -300,38 +247,8 @@ mod tests {
         let wrapped = io::Error::new(io::ErrorKind::InvalidData, inner);
         let chain = causes(&wrapped);
         assert!(chain.iter().any(|e| as_rustls(*e).is_some()));
-        let f = tls_failure(as_rustls(chain[1]).unwrap(), "x");
+        let f = super::super::tls_failure::describe(as_rustls(chain[1]).unwrap());
         assert_eq!(f.kind, TransportKind::TlsUnknownAuthority);
-    }
-
-    #[test]
-    fn certificate_kinds() {
-        use rustls::CertificateError as C;
-        let k = |c| tls_failure(&rustls::Error::InvalidCertificate(c), "").kind;
-        assert_eq!(k(C::Expired), TransportKind::TlsExpired);
-        let expired = tls_failure(
-            &rustls::Error::InvalidCertificate(C::ExpiredContext {
-                time: rustls::pki_types::UnixTime::since_unix_epoch(
-                    std::time::Duration::from_secs(1_796_130_000),
-                ),
-                not_after: rustls::pki_types::UnixTime::since_unix_epoch(
-                    std::time::Duration::from_secs(1_700_000_000),
-                ),
-            }),
-            "raw",
-        );
-        assert_eq!(
-            expired.message,
-            "tls: certificate has expired or is not yet valid: current time 2026-12-01T13:00:00Z is after 2023-11-14T22:13:20Z"
-        );
-        assert!(rfc3339(u64::MAX).contains("s after 1970"));
-        assert_eq!(k(C::NotValidForName), TransportKind::TlsHostname);
-        assert_eq!(k(C::BadSignature), TransportKind::TlsOther);
-        let not_tls = tls_failure(
-            &rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
-            "",
-        );
-        assert_eq!(not_tls.kind, TransportKind::TlsNotTls);
     }
 
     #[test]

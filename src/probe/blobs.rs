@@ -155,7 +155,16 @@ async fn check(t: &Target<'_>, url: String) -> Checked {
     let storage = exchanges
         .last()
         .and_then(|last| storage_host(t.registry, &last.url));
-    let (Some(mut resp), Some(mut last)) = (sent.response, exchanges.pop()) else {
+    // No answer (the failing hop — a storage host that does not resolve, refuses or fails
+    // TLS — is the last exchange and must stay in the evidence: it decides the verdict).
+    let Some(mut resp) = sent.response else {
+        return Checked {
+            exchanges,
+            ok: false,
+            storage,
+        };
+    };
+    let Some(mut last) = exchanges.pop() else {
         return Checked {
             exchanges,
             ok: false,

@@ -426,6 +426,34 @@ fn every_scenario_gets_the_verdict_containers_image_gives() {
     }
 }
 
+/// Go's certificate rules, as containers/image applies them: a self-signed certificate marked
+/// CA:TRUE (the `openssl req -x509` recipe) in the host's certs.d is the registry's own and
+/// pulls; a CA:TRUE leaf signed by a trusted CA pulls too. The Rust verifier refuses both
+/// (a CA used as an end entity); the probe follows Go.
+#[test]
+fn a_ca_certificate_served_as_the_registry_s_own_pulls_as_containers_image_pulls() {
+    let b = bed();
+    let node = Node::new(&insecure_bed());
+    let selfsigned = format!("localhost:{}", b.port("selfsigned"));
+    let dir = node.certs.join(&selfsigned);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(b.str("selfsigned_cert"), dir.join("ca.crt")).unwrap();
+    let image = format!("{selfsigned}/app:amd64");
+    let copied = skopeo(&node, &image, Some(&dir), None);
+    assert!(copied.error.is_none(), "skopeo pulls: {}", copied.log);
+    let (run, r) = probe_crio(&node, &image, None);
+    assert_eq!(r["verdict"], "ok", "{}", run.stdout);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let caleaf = format!("localhost:{}", b.port("caleaf"));
+    let dir = node.trust(&caleaf, false);
+    let image = format!("{caleaf}/app:amd64");
+    let copied = skopeo(&node, &image, Some(&dir), None);
+    assert!(copied.error.is_none(), "skopeo pulls: {}", copied.log);
+    let (run, r) = probe_crio(&node, &image, None);
+    assert_eq!(r["verdict"], "ok", "{}", run.stdout);
+}
+
 /// What podman (containers/image's `shortnames.Resolve`, the code CRI-O resolves with) did
 /// with a short name.
 struct Pulled {

@@ -380,6 +380,45 @@ fn tls_verdicts_agree() {
     agree(ctd, &format!("{mtls}/app:amd64"), &[], None, "ok");
 }
 
+/// Go's certificate rules where webpki's differ, against the real containerd: a certificate
+/// marked CA:TRUE served as the registry's own — the common `openssl req -x509` self-signed
+/// recipe given as its own `ca`, and a CA:TRUE leaf signed by the bed's CA — pulls (Go does
+/// not look at the leaf's basic constraints). The same self-signed certificate given the
+/// wrong CA, or none, is an unknown authority for both.
+#[test]
+fn go_certificate_rules_agree() {
+    let _serial = serial();
+    let ctd = containerd();
+    let b = bed();
+    let own_ca = |host: &str, ca: &str| {
+        format!("server = \"https://{host}\"\n[host.\"https://{host}\"]\n  ca = \"{ca}\"\n")
+    };
+    let selfsigned = format!("localhost:{}", b.port("selfsigned"));
+    ctd.hosts_toml(&selfsigned, &own_ca(&selfsigned, &b.str("selfsigned_cert")));
+    let r = agree(ctd, &format!("{selfsigned}/app:amd64"), &[], None, "ok");
+    assert_eq!(r["runtime"]["verdict"], "ok", "{r:#}");
+    let caleaf = format!("localhost:{}", b.port("caleaf"));
+    ctd.hosts_toml(&caleaf, &ca_toml(&format!("https://{caleaf}"), ""));
+    let r = agree(ctd, &format!("{caleaf}/app:amd64"), &[], None, "ok");
+    assert_eq!(r["runtime"]["verdict"], "ok", "{r:#}");
+    // Trusting the bed's CA does not make the self-signed certificate trusted.
+    ctd.hosts_toml(&selfsigned, &ca_toml(&format!("https://{selfsigned}"), ""));
+    let r = agree(
+        ctd,
+        &format!("{selfsigned}/app:amd64"),
+        &[],
+        None,
+        "tls_unknown_authority",
+    );
+    let reason = r["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("x509:")
+            && !reason.contains("Other(")
+            && !reason.contains("CaUsedAsEndEntity"),
+        "a sentence, not a library's Debug text: {reason}"
+    );
+}
+
 #[test]
 fn credentials_reach_the_runtime_too() {
     let _serial = serial();
@@ -683,6 +722,12 @@ fn layer_path_verdicts_agree() {
         ("layertls", "amd64", "tls_unknown_authority"),
         ("layer403", "amd64", "blob_denied"),
         ("layerloop", "amd64", "registry_error"),
+        // The registry serves the config itself and redirects only the layer, as ECR and GAR
+        // do: the failing storage host is met on the layer path.
+        ("storeok", "amd64", "ok"),
+        ("storedns", "amd64", "dns_failure"),
+        ("storerefused", "amd64", "connection_refused"),
+        ("storetls", "amd64", "tls_unknown_authority"),
     ];
     for (repo, tag, verdict) in cases {
         let r = agree(
@@ -707,6 +752,21 @@ fn layer_path_verdicts_agree() {
             );
         } else {
             assert_ne!(rt["verdict"], "ok", "{repo}: containerd fails too: {r:#}");
+        }
+        if repo.starts_with("store") && verdict != "ok" {
+            // The failing hop decides, and is in the evidence: never the registry's 307.
+            let reason = r["reason"].as_str().unwrap();
+            assert!(
+                reason.starts_with("layer blob sha256:") && reason.contains("redirected to"),
+                "{repo}: {reason}"
+            );
+            assert!(!reason.contains(": 307"), "{repo}: {reason}");
+            let evidence = r["evidence"].as_array().unwrap();
+            let last = evidence.last().unwrap();
+            assert!(
+                last["status"].is_null() && last["transport"].is_object(),
+                "{repo}: the failing storage hop is the last exchange: {last:#}"
+            );
         }
         if verdict == "dns_failure" {
             assert!(
