@@ -360,10 +360,11 @@ async fn predicted_version(req: &Request) -> RuntimeVersion {
     let client = match (&req.runtime, &req.runtime_pull) {
         (Some(Ok(c)), _) => c,
         (_, Some(rp)) => &rp.client,
-        (Some(Err(why)), None) => {
-            return RuntimeVersion::default_assumed(&format!(
-                "no runtime to ask its version ({why})"
-            ))
+        // Why there is no runtime is said once, in the image store's note.
+        (Some(Err(_)), None) => {
+            return RuntimeVersion::default_assumed(
+                "no runtime to ask its version (the image store's note says why)",
+            )
         }
         (None, None) => return RuntimeVersion::default_assumed("the runtime was not asked"),
     };

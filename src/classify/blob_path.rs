@@ -149,10 +149,15 @@ fn transport(
 ) -> Diagnosis {
     let v = super::transport_verdict(kind);
     let Some(host) = storage else {
-        return Diagnosis::new(
+        let d = Diagnosis::new(
             v,
             format!("{at}: {message} (the manifest was fetched from the same host)"),
         );
+        return if kind == TransportKind::Broken {
+            d.fix(super::BROKEN_CONNECTION_FIX)
+        } else {
+            d
+        };
     };
     let reason = format!("{at}: blobs come from storage host {host}, which the node cannot use: {message} (the manifest came from {})", ev.host);
     let reach = format!(
@@ -163,6 +168,10 @@ fn transport(
         Verdict::DnsFailure => format!("{host} does not resolve from the node: check the node's DNS and private zones for it. {reach}"),
         Verdict::TlsUnknownAuthority | Verdict::TlsCertificateExpired | Verdict::TlsHostnameMismatch | Verdict::TlsError => format!(
             "The node does not accept {host}'s certificate (a TLS-intercepting proxy, or a private CA the node does not trust): add that CA to the node's trust store or fix the interception. The registry's own TLS is fine."
+        ),
+        _ if kind == TransportKind::Broken => format!(
+            "The connection to {host} broke mid-transfer: {}",
+            super::BROKEN_CONNECTION_FIX
         ),
         _ => reach,
     };

@@ -252,10 +252,17 @@ fn transport_rule(ev: &Evidence, t: &Exchange) -> Option<Diagnosis> {
                  registry (or its token realm) is pointing pulls at the node itself.",
             ));
         }
+        TransportKind::Broken => {
+            return Some(Diagnosis::new(Verdict::RegistryError, why).fix(BROKEN_CONNECTION_FIX))
+        }
         kind => transport_verdict(kind),
     };
     Some(Diagnosis::new(v, why))
 }
+
+/// A connection that broke mid-exchange (reset, closed, a body cut short) is the network path
+/// as often as the registry: say both, and what to look at first.
+pub(crate) const BROKEN_CONNECTION_FIX: &str = "The connection broke mid-exchange (reset, or closed before the reply was whole): look at the path between the node and the registry first — a proxy or load balancer cutting idle or long transfers, a firewall resetting connections, an MTU mismatch — then at the registry itself; retry, and if it repeats, compare from another node.";
 
 /// The verdict of a failure below HTTP (a plain-HTTP answer on a TLS port is `tls_error`
 /// unless the plain-HTTP check confirmed it).

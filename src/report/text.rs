@@ -1,28 +1,55 @@
 //! The human view, laid out like `kubectl describe`: verdict, why, identity, remediation,
-//! then the evidence lines.
+//! then the facts and the evidence lines. Three levels of detail ([`Detail`]): `--brief` (the
+//! answer alone), the default (the evidence of a pullable image folded to one line, each note
+//! once) and `--verbose` (every exchange, always).
 
 use super::Report;
+use crate::classify::Verdict;
 use crate::identity::credential_provider::PluginStatus;
 use crate::identity::node_files::FileOutcome;
 use crate::term::{escape, escape_view};
 use std::fmt::Write;
 
-/// Renders a report as text.
+/// How much of the report the text view shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Detail {
+    /// Image, verdict, identity, reason and remediation.
+    Brief,
+    /// Everything but the exchanges of a pullable image (their count is said).
+    #[default]
+    Normal,
+    /// Everything.
+    Verbose,
+}
+
+/// Renders a report as text, at the default level of detail.
 pub fn render(r: &Report) -> String {
+    render_with(r, Detail::Normal)
+}
+
+fn line(s: &mut String, k: &str, v: &str) {
+    let k = format!("{k}:");
+    // A label as wide as the column still gets a space.
+    let gap = if k.len() >= 14 { " " } else { "" };
+    let _ = writeln!(s, "{k:<14}{gap}{}", escape(v));
+}
+
+/// Renders a report as text at a level of detail.
+pub fn render_with(r: &Report, detail: Detail) -> String {
     let mut s = String::new();
-    let line = |s: &mut String, k: &str, v: &str| {
-        let k = format!("{k}:");
-        // A label as wide as the column still gets a space.
-        let gap = if k.len() >= 14 { " " } else { "" };
-        let _ = writeln!(s, "{k:<14}{gap}{}", escape(v));
-    };
     line(&mut s, "Image", r.normalized.as_deref().unwrap_or(&r.image));
     line(&mut s, "Verdict", r.verdict.as_str());
-    line(&mut s, "Reason", &r.reason);
     if let Some(id) = &r.identity {
         line(&mut s, "Identity", &id.description);
     }
-    line(&mut s, "Remediation", &r.remediation);
+    line(&mut s, "Reason", &r.reason);
+    // "Nothing to fix" says nothing the verdict did not.
+    if r.verdict != Verdict::Ok || detail != Detail::Normal {
+        line(&mut s, "Remediation", &r.remediation);
+    }
+    if detail == Detail::Brief {
+        return escape_view(&s).into_owned();
+    }
     let mut platform = format!("node {}", r.node_platform);
     if !r.platforms.is_empty() {
         let offered: Vec<String> = r.platforms.iter().map(ToString::to_string).collect();
@@ -32,6 +59,13 @@ pub fn render(r: &Report) -> String {
         }
     }
     line(&mut s, "Platform", &platform);
+    // A pullable image's notes (the runtime and kubelet this machine lacks, the defaults
+    // assumed) are the same every run: counted, not repeated.
+    let fold = detail == Detail::Normal && r.verdict == Verdict::Ok;
+    let mut notes = Notes {
+        folded: fold,
+        ..Notes::default()
+    };
     if let Some(d) = &r.digest {
         line(&mut s, "Digest", d);
     }
@@ -84,7 +118,7 @@ pub fn render(r: &Report) -> String {
     }
     if let Some(e) = &r.endpoints {
         for n in &e.notes {
-            line(&mut s, "Note", n);
+            notes.say(&mut s, n);
         }
         if let Some(src) = &e.source {
             line(&mut s, "Config", src);
@@ -115,18 +149,20 @@ pub fn render(r: &Report) -> String {
             ),
         );
     } else if let Some(v) = &r.runtime_version {
-        let from = match v.source {
-            crate::runtime::version::VersionSource::Runtime => "the runtime's CRI Version",
-            crate::runtime::version::VersionSource::Flag => "--runtime-version",
-            crate::runtime::version::VersionSource::Default => "default",
+        use crate::runtime::version::VersionSource as V;
+        let predicted = match v.source {
+            V::Runtime => format!(
+                "{} (the runtime's CRI Version: {} {})",
+                v.label(),
+                v.name,
+                v.version
+            ),
+            V::Flag => format!("{} (--runtime-version)", v.label()),
+            V::Default => format!("{} (assumed: no runtime version known)", v.label()),
         };
-        line(
-            &mut s,
-            "Predicted for",
-            &format!("{} ({from}: {} {})", v.label(), v.name, v.version),
-        );
+        line(&mut s, "Predicted for", &predicted);
         if let Some(n) = &v.note {
-            line(&mut s, "Note", n);
+            notes.say(&mut s, n);
         }
     }
     let c = &r.registry_cost;
@@ -148,13 +184,22 @@ pub fn render(r: &Report) -> String {
             ),
         );
     }
-    credentials(&mut s, r);
+    credentials(&mut s, r, &mut notes);
     if r.attempts.len() > 1 {
         let _ = writeln!(s, "Attempts:");
+        let mut seen: Vec<&str> = Vec::new();
         for a in &r.attempts {
+            // containerd 1.x tries `server` again after a [host] entry with the same URL fails,
+            // without that entry's settings: the host shows twice, on purpose.
+            let again = if seen.contains(&a.host.as_str()) {
+                " [the same host again: containerd 1.x retries `server` after its [host] entry fails, without that entry's settings]"
+            } else {
+                seen.push(&a.host);
+                ""
+            };
             let _ = writeln!(
                 s,
-                "  {:<28} {} as {} — {} ({})",
+                "  {:<28} {} as {} — {} ({}){again}",
                 a.verdict.as_str(),
                 a.host,
                 a.identity.description,
@@ -163,7 +208,16 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
-    if !r.evidence.is_empty() {
+    notes.fold(&mut s);
+    if fold && !r.evidence.is_empty() {
+        let n = r.evidence.len();
+        let requests = if n == 1 { "request" } else { "requests" };
+        line(
+            &mut s,
+            "Evidence",
+            &format!("{n} {requests}, all answered (--verbose or -o json lists them)"),
+        );
+    } else if !r.evidence.is_empty() {
         let _ = writeln!(s, "Evidence:");
         for e in &r.evidence {
             let outcome = match (&e.status, &e.transport) {
@@ -204,11 +258,19 @@ pub fn render(r: &Report) -> String {
     escape_view(&s).into_owned()
 }
 
-/// `3 layers, 27.1 MiB compressed, from cdn.example.com; 4 blobs checked now, 0 known good`.
+/// `3 layers, 27.1 MiB compressed, from cdn.example.com; blobs (config and layers): 4 asked
+/// for now, 0 already known reachable (…)`.
 fn layers(b: &crate::probe::BlobFacts) -> String {
+    let plural = |n: usize, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
     let mut v = format!(
-        "{} layer(s), {} compressed",
-        b.layers,
+        "{}, {} compressed",
+        plural(b.layers, "layer", "layers"),
         crate::human::bytes(b.compressed_bytes)
     );
     if b.storage_hosts.is_empty() {
@@ -218,11 +280,16 @@ fn layers(b: &crate::probe::BlobFacts) -> String {
     }
     let _ = write!(
         v,
-        "; {} blob(s) checked now, {} known good",
+        "; blobs (config and layers): {} asked for now, {} already known reachable (read earlier in this probe or within the hour)",
         b.checked, b.cached
     );
     if b.unchecked > 0 {
-        let _ = write!(v, ", {} not checked (limit)", b.unchecked);
+        let _ = write!(
+            v,
+            ", {} not asked (only the first {} layers are)",
+            b.unchecked,
+            crate::probe::blobs::MAX_CHECKED
+        );
     }
     if let Some(skew) = &b.clock_skew {
         let _ = write!(
@@ -265,7 +332,7 @@ fn image_store(st: &super::ImageStore) -> String {
 
 /// The "Credentials tried" table (kubelet order), the anonymous hint, and where credentials
 /// came from (node file used/skipped, plugins).
-fn credentials(s: &mut String, r: &Report) {
+fn credentials(s: &mut String, r: &Report, notes: &mut Notes) {
     let only_anonymous = r
         .credentials
         .iter()
@@ -339,7 +406,40 @@ fn credentials(s: &mut String, r: &Report) {
         let _ = writeln!(s, "{:<14}{}", "Plugin:", v);
     }
     for n in &src.notes {
-        let _ = writeln!(s, "{:<14}{}", "Note:", n);
+        notes.say(s, n);
+    }
+}
+
+/// `Note:` lines, each said once (several parts of a report may note the same thing); when
+/// folded (a pullable image, default detail) they are only counted, and [`Notes::fold`] says
+/// how many there were.
+#[derive(Default)]
+struct Notes {
+    said: Vec<String>,
+    folded: bool,
+}
+
+impl Notes {
+    fn say(&mut self, s: &mut String, note: &str) {
+        if !self.said.iter().any(|n| n == note) {
+            self.said.push(note.to_string());
+            if !self.folded {
+                line(s, "Note", note);
+            }
+        }
+    }
+
+    /// The one line that stands for the folded notes.
+    fn fold(&self, s: &mut String) {
+        if self.folded && !self.said.is_empty() {
+            let n = self.said.len();
+            let notes = if n == 1 { "note" } else { "notes" };
+            line(
+                s,
+                "Notes",
+                &format!("{n} {notes} on how this was predicted (--verbose shows them)"),
+            );
+        }
     }
 }
 

@@ -229,6 +229,17 @@ fn tls_verdicts() {
     let expired = ca_hosts(&exp, "");
     let wrong = format!("localhost:{}", b.port("wrongname"));
     let wrong_name = ca_hosts(&wrong, "");
+    let selfsigned = format!("localhost:{}", b.port("selfsigned"));
+    let own_ca = hosts_dir(&[(
+        &selfsigned,
+        format!(
+            "server = \"https://{selfsigned}\"\nca = \"{}\"\n",
+            b.str("selfsigned_cert")
+        ),
+    )]);
+    let selfsigned_bed_ca = ca_hosts(&selfsigned, "");
+    let caleaf = format!("localhost:{}", b.port("caleaf"));
+    let caleaf_hosts = ca_hosts(&caleaf, "");
     // skip_verify makes the wrong name acceptable, as containerd does.
     let skip = hosts_dir(&[(
         &wrong,
@@ -247,6 +258,22 @@ fn tls_verdicts() {
             row(format!("{wrong}/app:amd64"), "ok")
                 .hosts(skip.path())
                 .platform("linux/amd64"),
+            // Go's rules: a CA:TRUE certificate served as the registry's own is fine when it
+            // chains to (or is) a trusted certificate (runtime_containerd::go_certificate_rules_agree).
+            row(format!("{selfsigned}/app:amd64"), "ok")
+                .hosts(own_ca.path())
+                .platform("linux/amd64"),
+            row(format!("{caleaf}/app:amd64"), "ok")
+                .hosts(caleaf_hosts.path())
+                .platform("linux/amd64"),
+            row(format!("{selfsigned}/app:amd64"), "tls_unknown_authority")
+                .hosts(selfsigned_bed_ca.path())
+                .reason_has("x509: certificate signed by unknown authority"),
+            // The expired certificate says when it expired, as Go does, and how long ago.
+            row(format!("{exp}/app:amd64"), "tls_certificate_expired")
+                .hosts(expired.path())
+                .reason_has("is after 2021-01-01T00:00:00Z (expired ")
+                .reason_has(" days ago)"),
         ],
         table::cli,
     );
@@ -805,6 +832,47 @@ fn layer_path_verdicts_name_the_storage_host() {
         "the first request and ten redirects, as Go's client"
     );
 
+    // Registries that serve the config themselves and send only the layers to storage (ECR,
+    // GAR): the failing storage host is met on the layer path. The verdict is that host's
+    // failure, named, with the failing hop as the last exchange — never the registry's 307.
+    let cases = [
+        (
+            "storedns",
+            "dns_failure",
+            "nosuch.storage.test".to_string(),
+            8,
+        ),
+        ("storerefused", "connection_refused", closed.clone(), 8),
+        ("storetls", "tls_unknown_authority", tls_storage.clone(), 7),
+    ];
+    for (repo, verdict, host, exit) in cases {
+        let r = probe(repo, "amd64", verdict);
+        let why = reason(&r);
+        assert!(
+            why.starts_with(&format!("layer blob {layer} (GET "))
+                && why.contains("redirected to")
+                && why.contains(&host),
+            "{repo}: {why}"
+        );
+        assert!(!why.contains(": 307"), "{repo}: {why}");
+        assert_eq!(r["exitCode"], exit, "{repo}");
+        let last = r["evidence"].as_array().unwrap().last().unwrap().clone();
+        assert!(
+            last["url"].as_str().unwrap().contains(&host) && last["transport"].is_object(),
+            "{repo}: the failing hop is in the evidence: {last:#}"
+        );
+        assert!(
+            !r["remediation"].as_str().unwrap().contains("5xx"),
+            "{repo}: {r:#}"
+        );
+    }
+    let r = probe("storeok", "amd64", "ok");
+    assert_eq!(
+        r["layers"]["storageHosts"],
+        serde_json::json!([storage]),
+        "{r:#}"
+    );
+
     // 200 with a 10 GiB body that keeps coming: one chunk read, then cut off.
     let started = std::time::Instant::now();
     let r = probe("layerhuge", "amd64", "ok");
@@ -843,11 +911,132 @@ fn layer_path_verdicts_name_the_storage_host() {
         &[],
     );
     assert!(
-        t.stdout.contains(&format!(
-            "Layers:       1 layer(s), 118 B compressed, from {storage}"
-        )) || t.stdout.contains(&format!("from {storage}; ")),
+        t.stdout.contains("\nLayers:       1 layer, ")
+            && t.stdout.contains(&format!(
+                " compressed, from {storage}; blobs (config and layers): "
+            )),
         "{}",
         t.stdout
+    );
+}
+
+/// The text view's three levels: `--brief` is the answer alone; the default folds a pullable
+/// image's exchanges and notes into a line each (a failure's are listed); `--verbose` lists
+/// them always.
+#[test]
+fn text_views_brief_default_verbose() {
+    let (addr, hosts) = plain();
+    let h = path(hosts.path());
+    let text = |image: &str, extra: &[&str]| {
+        let mut args = vec![
+            "probe",
+            image,
+            "--hosts-dir",
+            h,
+            "--platform",
+            "linux/amd64",
+        ];
+        args.extend_from_slice(extra);
+        pullcheck(&args, None, &[]).stdout
+    };
+    let labels = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter_map(|l| l.split_once(':').map(|(k, _)| k.to_string()))
+            .filter(|k| !k.starts_with(' '))
+            .collect()
+    };
+    let ok = format!("{addr}/app:amd64");
+    let brief = text(&ok, &["--brief"]);
+    assert_eq!(
+        labels(&brief),
+        ["Image", "Verdict", "Identity", "Reason", "Remediation"],
+        "{brief}"
+    );
+    let normal = text(&ok, &[]);
+    assert!(
+        normal.contains(
+            "\nEvidence:     4 requests, all answered (--verbose or -o json lists them)\n"
+        ),
+        "{normal}"
+    );
+    assert!(
+        !normal.contains("\nNote:") && !normal.contains("Remediation:"),
+        "{normal}"
+    );
+    assert!(normal.contains("\nNotes:        "), "{normal}");
+    assert!(normal.lines().count() <= 16, "{normal}");
+    let verbose = text(&ok, &["--verbose"]);
+    assert!(
+        verbose.contains("\nEvidence:\n  HEAD  http://"),
+        "{verbose}"
+    );
+    assert!(verbose.contains("\nNote:         "), "{verbose}");
+    // Each note once: the runtime's absence is said in the image store's line only.
+    let socket = "no container runtime socket found";
+    assert_eq!(verbose.matches(socket).count(), 1, "{verbose}");
+    // A failure lists its exchanges and notes without being asked.
+    let missing = text(&format!("{addr}/app:nope"), &[]);
+    assert!(
+        missing.contains("\nEvidence:\n  HEAD  http://"),
+        "{missing}"
+    );
+    assert!(missing.contains("\nRemediation:  "), "{missing}");
+    let both = pullcheck(&["probe", &ok, "--brief", "--verbose"], None, &[]);
+    assert_eq!(
+        both.code, 2,
+        "--brief and --verbose conflict: {}",
+        both.stderr
+    );
+}
+
+/// containerd 1.x retries `server` after a `[host]` entry with the same URL fails, without
+/// that entry's CA: the text view's Attempts list shows the host twice and says why.
+#[test]
+fn attempts_say_when_containerd_retries_the_same_host() {
+    let b = bed();
+    let tls = format!("localhost:{}", b.port("tls"));
+    let hosts = hosts_dir(&[(
+        &tls,
+        format!(
+            "server = \"https://{tls}\"\n[host.\"https://{tls}\"]\n  ca = \"{}\"\n",
+            b.str("ca")
+        ),
+    )]);
+    let run = pullcheck(
+        &[
+            "probe",
+            &format!("{tls}/app:nope"),
+            "--hosts-dir",
+            path(hosts.path()),
+            "--runtime-version",
+            "containerd/1.6",
+        ],
+        None,
+        &[],
+    );
+    let attempts: Vec<&str> = run
+        .stdout
+        .lines()
+        .skip_while(|l| *l != "Attempts:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    // The [host] entry, the `server` again, then (1.6, loopback) the plain-HTTP fallback.
+    assert_eq!(attempts.len(), 3, "{}", run.stdout);
+    assert!(
+        attempts[2].contains(" http://") && !attempts[2].contains("the same host again"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !attempts[0].contains("the same host again"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        attempts[1].contains("[the same host again: containerd 1.x retries `server`"),
+        "{}",
+        run.stdout
     );
 }
 

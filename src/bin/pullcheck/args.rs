@@ -13,6 +13,7 @@ use std::time::Duration;
 
 /// Where the container runtime is and how long to wait for it (shared by `probe` and `node`).
 #[derive(clap::Args)]
+#[command(next_help_heading = "Container runtime")]
 pub(crate) struct RuntimeArgs {
     /// CRI endpoint of the container runtime, unix:///path [default: the first of
     /// /run/containerd/containerd.sock, /var/run/crio/crio.sock that exists].
@@ -25,6 +26,7 @@ pub(crate) struct RuntimeArgs {
 
 /// containerd's registry configuration files (shared by `probe` and `node`).
 #[derive(clap::Args)]
+#[command(next_help_heading = "Node configuration (containerd, CRI-O)")]
 pub(crate) struct ConfigArgs {
     /// Answer for the node whose root filesystem is mounted here (kubectl debug node/NAME
     /// mounts it at /host): every file, socket and /proc is then read as the node sees it,
@@ -96,6 +98,7 @@ impl ConfigArgs {
 /// Where the kubelet keeps node credentials (shared by `probe` and `node`). Unset paths come
 /// from the kubelet's own command line when /proc shows it (see --proc-root).
 #[derive(clap::Args)]
+#[command(next_help_heading = "Kubelet")]
 pub(crate) struct KubeletArgs {
     /// The kubelet's --root-dir, where its node docker config.json / .dockercfg is looked for
     /// first [default: the kubelet's --root-dir, else /var/lib/kubelet].
@@ -127,6 +130,7 @@ pub(crate) enum Output {
 
 /// Pull secrets through the Kubernetes API.
 #[derive(clap::Args)]
+#[command(next_help_heading = "Kubernetes API")]
 pub(crate) struct ClusterArgs {
     /// Probe as this pod would be pulled: its spec.imagePullSecrets, in order (NAMESPACE/NAME).
     #[arg(long, value_name = "NS/NAME")]
@@ -170,6 +174,7 @@ impl ClusterArgs {
 
 /// The built-in node identities (EKS instance role, GKE node service account).
 #[derive(clap::Args)]
+#[command(next_help_heading = "Cloud identity")]
 pub(crate) struct CloudArgs {
     /// EC2 instance metadata endpoint [default: AWS_EC2_METADATA_SERVICE_ENDPOINT, else
     /// http://169.254.169.254].

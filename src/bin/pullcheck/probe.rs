@@ -19,17 +19,30 @@ pub(crate) struct ProbeArgs {
     /// Image reference as written in the pod spec (e.g. nginx, ghcr.io/org/app:v1, …@sha256:…).
     pub(crate) image: String,
     /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    #[arg(
+        short = 'o',
+        long,
+        value_enum,
+        default_value = "text",
+        help_heading = "Output"
+    )]
     pub(crate) output: Output,
+    /// Text output: the answer alone (image, verdict, identity, reason, remediation).
+    #[arg(long, conflicts_with = "verbose", help_heading = "Output")]
+    pub(crate) brief: bool,
+    /// Text output: every exchange, also when the image is pullable (by default they are
+    /// listed only for a failure).
+    #[arg(short = 'v', long, help_heading = "Output")]
+    pub(crate) verbose: bool,
     /// User name for registry credentials (password from --password-stdin).
-    #[arg(long, requires = "password_stdin")]
+    #[arg(long, requires = "password_stdin", help_heading = "Credentials")]
     pub(crate) username: Option<String>,
     /// Read the password (or token) from the first line of standard input.
-    #[arg(long, requires = "username")]
+    #[arg(long, requires = "username", help_heading = "Credentials")]
     pub(crate) password_stdin: bool,
     /// A pull secret's docker config (.dockerconfigjson or legacy .dockercfg), read with
     /// kubelet keyring rules; repeat for several secrets, in the pod's imagePullSecrets order.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Credentials")]
     pub(crate) docker_config: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) kubelet: KubeletArgs,
@@ -38,7 +51,7 @@ pub(crate) struct ProbeArgs {
     #[command(flatten)]
     pub(crate) cloud: CloudArgs,
     /// Time limit for each credential-provider plugin run (the kubelet's is 60s).
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = parse_duration, help_heading = "Kubelet")]
     pub(crate) credential_provider_timeout: Duration,
     #[command(flatten)]
     pub(crate) config: ConfigArgs,
@@ -46,31 +59,36 @@ pub(crate) struct ProbeArgs {
     pub(crate) runtime: RuntimeArgs,
     /// After the registry probe, pull through the runtime (CRI PullImage) with the same
     /// credential and show its verdict beside the registry's.
-    #[arg(long)]
+    #[arg(long, help_heading = "Container runtime")]
     pub(crate) runtime_pull: bool,
     /// Predict for this containerd (containerd/1.6, containerd/1.7, containerd/2.1) instead of
     /// the version the runtime reports; without either, containerd 1.6's rules, said in the report.
     #[arg(long, value_name = "containerd/MAJOR.MINOR", env = "PULLCHECK_RUNTIME_VERSION",
-          value_parser = |s: &str| pullcheck::runtime::version::RuntimeVersion::from_flag(s).map_err(|e| e.to_string()))]
+          value_parser = |s: &str| pullcheck::runtime::version::RuntimeVersion::from_flag(s).map_err(|e| e.to_string()), help_heading = "Container runtime")]
     pub(crate) runtime_version: Option<pullcheck::runtime::version::RuntimeVersion>,
     /// Time limit for the runtime's PullImage.
-    #[arg(long, default_value = "5m", value_parser = parse_duration, requires = "runtime_pull")]
+    #[arg(long, default_value = "5m", value_parser = parse_duration, requires = "runtime_pull", help_heading = "Container runtime")]
     pub(crate) runtime_pull_timeout: Duration,
     /// Keep the image the runtime pulled (by default an image that was not on the node before
     /// is removed again).
-    #[arg(long, requires = "runtime_pull")]
+    #[arg(long, requires = "runtime_pull", help_heading = "Container runtime")]
     pub(crate) keep: bool,
     /// Platform to check for, os/arch[/variant] (default: this machine's, normalised like containerd).
-    #[arg(long, value_parser = parse_platform)]
+    #[arg(long, value_parser = parse_platform, help_heading = "Probe")]
     pub(crate) platform: Option<Platform>,
     /// Time limit for each step (connect, each request), e.g. 10s, 1500ms.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = parse_duration, help_heading = "Probe")]
     pub(crate) timeout: Duration,
     /// Keep the manifest and config bodies read in DIR (by digest, verified by it, at most
     /// 64 MiB), and read them from there by the digest the registry's HEAD names: no manifest
     /// GET (a Docker Hub pull) for a digest seen before. The agent's DaemonSet uses
     /// /var/lib/pullcheck.
-    #[arg(long, value_name = "DIR", env = "PULLCHECK_STATE_DIR")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "PULLCHECK_STATE_DIR",
+        help_heading = "Probe"
+    )]
     pub(crate) state_dir: Option<PathBuf>,
 }
 
@@ -190,7 +208,14 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
         },
-        Output::Text => pullcheck::secrets::print(&text::render(&report)),
+        Output::Text => {
+            let detail = match (args.brief, args.verbose) {
+                (true, _) => text::Detail::Brief,
+                (_, true) => text::Detail::Verbose,
+                _ => text::Detail::Normal,
+            };
+            pullcheck::secrets::print(&text::render_with(&report, detail))
+        }
     }
     ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
 }

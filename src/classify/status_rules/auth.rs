@@ -54,9 +54,27 @@ fn forbidden(f: &Facts<'_>) -> Diagnosis {
     };
     let d = Diagnosis::new(Verdict::Forbidden, reason);
     match perm {
-        Some(p) => d.fix(format!("Grant {p} to the identity that pulls (see the message for the principal and resource); {}", Verdict::Forbidden.remediation())),
+        Some(p) => d.fix(grant(&p)),
         None => d,
     }
+}
+
+/// The fix for a permission the registry named: that registry's advice only (an ECR denial
+/// gets no GAR or ACR advice).
+fn grant(permission: &str) -> String {
+    let also = if permission.starts_with("ecr:") {
+        " A node pulls with ecr:BatchGetImage (manifests) and ecr:GetDownloadUrlForLayer (layers), and ecr:GetAuthorizationToken for its token; the managed policy AmazonEC2ContainerRegistryReadOnly holds all three, and a repository policy must not deny them."
+    } else if permission.starts_with("artifactregistry.") {
+        " roles/artifactregistry.reader on the repository (or its project) holds it."
+    } else if permission
+        .to_ascii_lowercase()
+        .contains("containerregistry")
+    {
+        " The AcrPull role on the registry holds it."
+    } else {
+        ""
+    };
+    format!("Grant {permission} to the identity that pulls (the message names the principal and the resource).{also}")
 }
 
 fn unauthorized(f: &Facts<'_>) -> Diagnosis {
@@ -90,5 +108,31 @@ fn unauthorized(f: &Facts<'_>) -> Diagnosis {
             .map(|c| c.scheme.as_str())
             .unwrap_or("unknown");
         Diagnosis::new(Verdict::Unauthorized, format!("{at}: 401: no basic auth credentials (the registry requires {scheme} authentication){server}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grant;
+
+    #[test]
+    fn a_named_permission_gets_its_own_registry_s_advice_only() {
+        let ecr = grant("ecr:BatchGetImage");
+        assert!(
+            ecr.starts_with("Grant ecr:BatchGetImage to the identity that pulls"),
+            "{ecr}"
+        );
+        assert!(ecr.contains("ecr:GetDownloadUrlForLayer"), "{ecr}");
+        for other in ["artifactregistry", "AcrPull", "GAR", "ACR"] {
+            assert!(!ecr.contains(other), "no {other} advice for ECR: {ecr}");
+        }
+        let gar = grant("artifactregistry.repositories.downloadArtifacts");
+        assert!(
+            gar.contains("roles/artifactregistry.reader") && !gar.contains("ecr:"),
+            "{gar}"
+        );
+        let acr = grant("Microsoft.ContainerRegistry/registries/pull/read");
+        assert!(acr.contains("AcrPull") && !acr.contains("ecr:"), "{acr}");
+        assert!(!grant("custom.read").contains("ecr:"));
     }
 }
