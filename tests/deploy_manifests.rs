@@ -1195,6 +1195,129 @@ fn the_metrics_service_and_servicemonitor_point_at_the_agents() {
     assert_eq!(default.services.len(), 1);
 }
 
+/// Prometheus without the Operator finds the agents by the `prometheus.io/*` pod annotations;
+/// with it, the ServiceMonitor. Neither relabels: the agent labels every series with `node`.
+#[test]
+fn the_agents_are_scrapable_by_annotation_and_need_no_relabel() {
+    let annotations = |o: &Objects| {
+        o.daemonsets[0]
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .annotations
+            .clone()
+            .unwrap_or_default()
+    };
+    let default = typed(
+        &std::fs::read_to_string(repo().join("deploy/pullcheck.yaml")).unwrap(),
+        "default",
+    );
+    let a = annotations(&default);
+    let c = &default.daemonsets[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0];
+    let metrics_port = c
+        .ports
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|p| p.name.as_deref() == Some("metrics"))
+        .unwrap()
+        .container_port;
+    assert_eq!(
+        a.get("prometheus.io/scrape").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(a.get("prometheus.io/port"), Some(&metrics_port.to_string()));
+    assert_eq!(
+        a.get("prometheus.io/path").map(String::as_str),
+        Some("/metrics")
+    );
+    assert!(
+        c.args
+            .as_ref()
+            .unwrap()
+            .contains(&"--node-name=$(NODE_NAME)".to_string()),
+        "the agent names its node, which labels its series"
+    );
+    // The plain manifests have them too.
+    for (file, _) in VARIANTS {
+        let text = std::fs::read_to_string(repo().join(file)).unwrap();
+        assert!(text.contains("prometheus.io/scrape: \"true\""), "{file}");
+    }
+    // Beside the user's own annotations; gone with metrics off or the option off.
+    let on = typed(&render_stream(&[], Some(&all_on())), "all on");
+    let a = annotations(&on);
+    assert_eq!(
+        a.get("example.com/note").map(String::as_str),
+        Some("on: every node")
+    );
+    assert_eq!(
+        a.get("prometheus.io/scrape").map(String::as_str),
+        Some("true")
+    );
+    let off = typed(&render_stream(&[], Some(&all_off())), "all off");
+    assert!(annotations(&off)
+        .keys()
+        .all(|k| !k.starts_with("prometheus.io/")));
+    let no = typed(
+        &render_stream(&[], Some(&json!({"metrics": {"scrapeAnnotations": false}}))),
+        "annotations off",
+    );
+    assert!(annotations(&no).is_empty());
+    // The ServiceMonitor sets no `node` target label (it would rename the agent's own to
+    // exported_node).
+    let sm = &on.service_monitors[0];
+    assert!(
+        sm["spec"]["endpoints"][0].get("relabelings").is_none(),
+        "{sm}"
+    );
+}
+
+/// `helm install` ends by saying how to ask with the kubectl plugin: how to get it, and the
+/// first commands (with the agent namespace when it is not the plugin's default).
+#[test]
+fn the_install_notes_show_the_kubectl_plugin() {
+    let notes = render::render_notes(&chart(), RELEASE, &[], None).unwrap();
+    for needle in [
+        "kubectl pullcheck",
+        "cargo build --release",
+        "target/release/kubectl-pullcheck on\nyour PATH",
+        "kubectl krew install",
+        "\n  kubectl pullcheck nodes ",
+        "\n  kubectl pullcheck pod POD -n NAMESPACE ",
+    ] {
+        assert!(notes.contains(needle), "{needle:?} missing:\n{notes}");
+    }
+    assert!(!notes.contains("--agent-namespace"), "{notes}");
+    let elsewhere = render::render_notes(
+        &chart(),
+        RELEASE,
+        &[],
+        Some(&json!({"namespace": "observability"})),
+    )
+    .unwrap();
+    assert!(
+        elsewhere.contains("kubectl pullcheck --agent-namespace observability nodes"),
+        "{elsewhere}"
+    );
+    assert_eq!(
+        pullcheck::plugin::DEFAULT_AGENT_NAMESPACE,
+        "pullcheck",
+        "the notes leave out --agent-namespace for this one"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The chart's values
 
@@ -1501,8 +1624,18 @@ fn the_openshift_values_admit_the_agent_by_scc_and_follow_cri_o() {
 
 /// The subset of JSON Schema (draft 07) `values.schema.json` uses, as Helm applies it: `type`,
 /// `properties`, `additionalProperties` (false or a schema), `required`, `enum`, `items`,
-/// `minLength`, `minimum`, `maximum` and a `^/` `pattern`. Errors name the path.
-fn schema_errors(schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
+/// `minLength`, `minimum`, `maximum`, `pattern` (a regular expression searched in the string,
+/// RE2 syntax, which Go's regexp and the `regex` crate share) and `$ref` to
+/// `#/definitions/NAME` (whose siblings draft 07 ignores). Errors name the path.
+fn schema_errors(root: &Value, schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r
+            .strip_prefix("#/definitions/")
+            .unwrap_or_else(|| panic!("$ref {r} is not handled here"));
+        let target = &root["definitions"][name];
+        assert!(target.is_object(), "$ref {r} names no definition");
+        return schema_errors(root, target, v, at, out);
+    }
     let type_ok = |t: &str| match t {
         "object" => v.is_object(),
         "array" => v.is_array(),
@@ -1535,9 +1668,9 @@ fn schema_errors(schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
         }
     }
     if let Some(p) = schema["pattern"].as_str() {
-        assert_eq!(p, "^/", "only ^/ patterns are handled here");
-        if v.as_str().is_some_and(|s| !s.starts_with('/')) {
-            out.push(format!("{at}: {v} must start with /"));
+        let re = regex::Regex::new(p).unwrap_or_else(|e| panic!("pattern {p}: {e}"));
+        if v.as_str().is_some_and(|s| !re.is_match(s)) {
+            out.push(format!("{at}: {v} does not match {p}"));
         }
     }
     if let Some(n) = v.as_f64() {
@@ -1550,7 +1683,7 @@ fn schema_errors(schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
     if let Some(items) = v.as_array() {
         if schema.get("items").is_some() {
             for (i, item) in items.iter().enumerate() {
-                schema_errors(&schema["items"], item, &format!("{at}[{i}]"), out);
+                schema_errors(root, &schema["items"], item, &format!("{at}[{i}]"), out);
             }
         }
     }
@@ -1563,9 +1696,9 @@ fn schema_errors(schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
         for (k, val) in map {
             let path = format!("{at}.{k}");
             match (schema["properties"].get(k), &schema["additionalProperties"]) {
-                (Some(s), _) => schema_errors(s, val, &path, out),
+                (Some(s), _) => schema_errors(root, s, val, &path, out),
                 (None, Value::Bool(false)) => out.push(format!("{path}: unknown key")),
-                (None, extra @ Value::Object(_)) => schema_errors(extra, val, &path, out),
+                (None, extra @ Value::Object(_)) => schema_errors(root, extra, val, &path, out),
                 (None, _) => {}
             }
         }
@@ -1584,7 +1717,7 @@ fn check_values(over: Option<&Value>, files: &[&str]) -> Vec<String> {
         render::merge(&mut values, o);
     }
     let mut out = Vec::new();
-    schema_errors(&schema, &values, "values", &mut out);
+    schema_errors(&schema, &schema, &values, "values", &mut out);
     out
 }
 
@@ -1641,6 +1774,110 @@ fn the_values_schema_admits_every_shipped_file_and_refuses_typos() {
         "values.extraHostPaths[0].path",
     );
     refused(json!({"tolerance": []}), "values.tolerance: unknown key");
+    // Durations and address ranges are checked by helm, before any agent exits 64 on them.
+    for bad in ["ten minutes", "10", "1.5h", "10 m", "-5m", ""] {
+        refused(
+            json!({"monitor": {"interval": bad}}),
+            "values.monitor.interval: ",
+        );
+    }
+    refused(
+        json!({"monitor": {"eventGrace": "soon"}}),
+        "values.monitor.eventGrace: \"soon\" does not match",
+    );
+    refused(
+        json!({"agent": {"shutdownGrace": "20 seconds"}}),
+        "values.agent.shutdownGrace",
+    );
+    refused(
+        json!({"metrics": {"serviceMonitor": {"interval": "thirty seconds"}}}),
+        "values.metrics.serviceMonitor.interval",
+    );
+    for bad in [
+        "10.0.0.0/99",
+        "ten",
+        "10.0.0/8",
+        "fd00::/129",
+        "10.0.0.0/8 ",
+        "256.0.0.0/8",
+    ] {
+        refused(
+            json!({"agent": {"allowRegistryCIDRs": ["10.0.0.0/8", bad]}}),
+            "values.agent.allowRegistryCIDRs[1]: ",
+        );
+    }
+}
+
+/// What the schema admits, the agent takes: every duration and range the patterns let through
+/// parses with the agent's own parsers (so no agent exits 64 on a value helm accepted), and
+/// the Operator-style durations with Go's.
+#[test]
+fn the_values_schema_patterns_admit_what_the_agent_parses() {
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(chart().join("values.schema.json")).unwrap())
+            .unwrap();
+    let admits = |def: &str, v: &str| {
+        let mut out = Vec::new();
+        schema_errors(
+            &schema,
+            &schema["definitions"][def],
+            &json!(v),
+            "v",
+            &mut out,
+        );
+        out.is_empty()
+    };
+    for ok in [
+        "10m", "1h30m", "500ms", "90s", "1h", "15s", "2h0m0s", "250us", "100ns",
+    ] {
+        assert!(admits("duration", ok), "{ok} refused");
+        assert!(
+            humantime::parse_duration(ok).is_ok(),
+            "{ok} admitted, not parsed"
+        );
+    }
+    for ok in ["30s", "10s", "1m", "1h30m", "0"] {
+        assert!(admits("prometheusDuration", ok), "{ok} refused");
+    }
+    for ok in [
+        "10.0.0.0/8",
+        "fd00::/8",
+        "127.0.0.1",
+        "::1",
+        "2001:db8::/32",
+        "192.168.1.0/24",
+        "0.0.0.0/0",
+    ] {
+        assert!(admits("cidr", ok), "{ok} refused");
+        assert!(
+            pullcheck::service::guard::Cidr::parse(ok).is_ok(),
+            "{ok} admitted, not parsed"
+        );
+    }
+    // The defaults and the shipped files use them.
+    for (path, def) in [
+        ("/properties/monitor/properties/interval", "duration"),
+        ("/properties/monitor/properties/eventGrace", "duration"),
+        ("/properties/agent/properties/shutdownGrace", "duration"),
+        (
+            "/properties/agent/properties/allowRegistryCIDRs/items",
+            "cidr",
+        ),
+        (
+            "/properties/metrics/properties/serviceMonitor/properties/interval",
+            "prometheusDuration",
+        ),
+        (
+            "/properties/metrics/properties/serviceMonitor/properties/scrapeTimeout",
+            "prometheusDuration",
+        ),
+    ] {
+        assert_eq!(
+            schema.pointer(path).and_then(|p| p["$ref"].as_str()),
+            Some(format!("#/definitions/{def}").as_str()),
+            "{path}"
+        );
+    }
 }
 
 #[test]

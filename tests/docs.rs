@@ -247,3 +247,46 @@ fn the_readme_exit_code_table_is_the_code() {
         assert!(named.contains(v.as_str()), "README's exit table lacks {v}");
     }
 }
+
+/// The README's Install section says plainly that nothing is published yet and gives the
+/// build-it-yourself path first — binaries, the image from the Dockerfile, the chart from the
+/// repository — with the artifacts releases will publish after it, marked as such.
+#[test]
+fn the_readme_install_section_builds_first_until_a_release_exists() {
+    let readme = include_str!("../README.md");
+    let section = readme
+        .split("\n## Install\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has an Install section");
+    let at = |needle: &str| {
+        section
+            .find(needle)
+            .unwrap_or_else(|| panic!("Install section lacks {needle:?}:\n{section}"))
+    };
+    let no_release = at("No release is published yet");
+    let binaries = at("cargo build --release");
+    let image = at("docker build -t REGISTRY/pullcheck");
+    let chart = at("helm install pullcheck deploy/helm/pullcheck");
+    let published = at("What releases will publish");
+    let first_artifact = at("ghcr.io/pullcheck/pullcheck:X.Y.Z");
+    assert!(no_release < binaries, "the notice comes first");
+    assert!(binaries < image && image < chart, "binary, image, chart");
+    assert!(chart < published && published < first_artifact);
+    assert!(
+        section[..published]
+            .lines()
+            .all(|l| !l.starts_with("helm install pullcheck oci://")
+                && !l.starts_with("kubectl apply -f deploy/pullcheck")),
+        "no command that needs a release before the release table"
+    );
+    // What the build path names exists here.
+    for path in [
+        "Dockerfile",
+        "deploy/helm/pullcheck/Chart.yaml",
+        "deploy/kustomization.yaml",
+    ] {
+        assert!(repo().join(path).exists(), "{path}");
+    }
+    assert!(include_str!("../Cargo.toml").contains("name = \"kubectl-pullcheck\""));
+}

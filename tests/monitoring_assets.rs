@@ -30,7 +30,7 @@ fn agent_registry() -> Registry {
     let m = Metrics::register(&mut r);
     let mm = MonitorMetrics::register(&mut r, 1);
     m.observe_http("/v1/probe", 200, Duration::from_millis(3));
-    m.probes.observe_probe("leader", Verdict::Ok);
+    m.probes.observe_probe("probed", Verdict::Ok);
     m.probes.observe_refusal(RefusalKind::Saturated);
     m.probes
         .observe_exchange("https://r.example/v2/app/manifests/1", Some(200));

@@ -148,7 +148,15 @@ pub async fn run(config: Config) -> Result<(), Error> {
     if let Some(why) = &ctx.kube_missing {
         tracing::info!(reason = %why, "no Kubernetes API access: pod and secret parameters answer 422");
     }
-    let mut registry = prometheus_client::registry::Registry::default();
+    // Every series carries the node it is about, so alerts and dashboards group by node
+    // however they are scraped (a ServiceMonitor, `prometheus.io/*` annotations, a static job).
+    let mut registry = match &config.node_name {
+        Some(node) => prometheus_client::registry::Registry::with_labels(std::iter::once((
+            std::borrow::Cow::Borrowed("node"),
+            std::borrow::Cow::Owned(node.clone()),
+        ))),
+        None => prometheus_client::registry::Registry::default(),
+    };
     let metrics = Arc::new(metrics::Metrics::register(&mut registry));
     let monitor_metrics = Arc::new(crate::monitor::metrics::MonitorMetrics::register(
         &mut registry,
@@ -181,20 +189,6 @@ pub async fn run(config: Config) -> Result<(), Error> {
         config.monitor.clone(),
         (monitor_metrics, metrics.probes.clone()),
     );
-    let state = AppState {
-        service: service.clone(),
-        ctx: ctx.clone(),
-        seen,
-        runtime: runtime_watch,
-        monitor: monitor.clone(),
-        metrics,
-        registry: Arc::new(registry),
-        limits: config.limits,
-        shutdown: shutdown.clone(),
-        openapi: bytes::Bytes::from(openapi::json()),
-        allowed_hosts: origin::AllowedHosts(Arc::new(config.allowed_hosts.clone())),
-    };
-
     let api = bind("listen", config.listen).await?;
     let network = match config.network_listen {
         Some(a) => Some(bind("network-listen", a).await?),
@@ -208,6 +202,21 @@ pub async fn run(config: Config) -> Result<(), Error> {
         Some(a) => Some(bind("metrics-listen", a).await?),
         None => None,
     };
+    let state = AppState {
+        service: service.clone(),
+        ctx: ctx.clone(),
+        seen,
+        runtime: runtime_watch,
+        monitor: monitor.clone(),
+        metrics,
+        registry: Arc::new(registry),
+        limits: config.limits,
+        shutdown: shutdown.clone(),
+        openapi: bytes::Bytes::from(openapi::json()),
+        allowed_hosts: origin::AllowedHosts(Arc::new(config.allowed_hosts.clone())),
+        metrics_at: metrics_listener.as_ref().map(local),
+    };
+
     tracing::info!(
         api = %local(&api),
         network = %network.as_ref().map_or_else(|| "off".into(), local),

@@ -37,7 +37,8 @@ use utoipa::{OpenApi, PartialSchema, ToSchema};
     ),
     components(schemas(ReportDoc, NodeDoc, ErrorBody, Code, ProbeBody, Health, Ready, RuntimeState,
         crate::monitor::status::MonitorStatus, crate::monitor::status::TargetStatus,
-        crate::monitor::status::FailingStatus, crate::monitor::status::WatchListStatus,
+        crate::monitor::status::FailingStatus, crate::monitor::status::FailingKind,
+        crate::monitor::status::WatchListStatus,
         crate::monitor::pods::WatchStatus)),
     tags(
         (name = "probe", description = "Pull checks"),

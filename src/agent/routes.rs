@@ -1,5 +1,5 @@
-//! The HTTP API ([`router`]): handlers for `/v1/probe` (GET and POST) and `/v1/node`, the JSON
-//! 404/405 answers, and the middleware every request passes (query-length limit, metrics, a
+//! The HTTP API ([`router`]): handlers for `/v1/probe` (GET and POST), `/v1/node` and
+//! `/v1/monitor`, the JSON 404/405 answers (`/metrics` asked here names the metrics listener), and the middleware every request passes (query-length limit, metrics, a
 //! debug log line); `/healthz`, `/readyz`, `/openapi.json` and the metrics listener are in
 //! [`super::health`]. The network listener adds the TokenReview/SubjectAccessReview gate
 //! ([`super::auth::require`]) in front of the same routes.
@@ -54,6 +54,9 @@ pub struct AppState {
     pub openapi: Bytes,
     /// The names `Host` and `Origin` may carry ([`super::origin`]).
     pub allowed_hosts: AllowedHosts,
+    /// The metrics listener's bound address (`None`: `--metrics-listen=off`), named by the
+    /// API's `/metrics` answer.
+    pub metrics_at: Option<String>,
 }
 
 /// The API on the loopback listener (`auth: None`) or the network listener.
@@ -65,6 +68,7 @@ pub fn router(state: AppState, auth: Option<Arc<Authenticator>>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(health::openapi_json))
+        .route("/metrics", get(metrics_elsewhere))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
@@ -88,6 +92,7 @@ fn route_label(path: &str) -> &'static str {
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         "/openapi.json" => "/openapi.json",
+        "/metrics" => "/metrics",
         _ => "other",
     }
 }
@@ -325,6 +330,27 @@ pub async fn node(State(st): State<AppState>) -> Response {
 )]
 pub async fn monitor(State(st): State<AppState>) -> Response {
     json(StatusCode::OK, &st.monitor.status())
+}
+
+/// `/metrics` asked of the API: 404, naming the listener that serves it.
+async fn metrics_elsewhere(State(st): State<AppState>) -> Response {
+    ApiError::new(
+        Code::NotFound,
+        metrics_elsewhere_message(st.metrics_at.as_deref()),
+    )
+    .into_response()
+}
+
+fn metrics_elsewhere_message(metrics_at: Option<&str>) -> String {
+    match metrics_at {
+        Some(addr) => format!(
+            "/metrics is not served on the API port: the metrics listener serves it at \
+             http://{addr}/metrics (--metrics-listen)"
+        ),
+        None => "/metrics is not served on the API port, and the metrics listener is off \
+                 (--metrics-listen=off): set --metrics-listen ADDRESS:PORT to serve it"
+            .to_string(),
+    }
 }
 
 pub(super) async fn not_found(req: Request) -> Response {

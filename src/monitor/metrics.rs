@@ -3,15 +3,19 @@
 //!   work unchanged: `k8s_image_availability_exporter_<mode>{namespace,container,image,kind,name}`
 //!   for each [`IaeMode`] (1 for the workload container's current mode, 0 for the others);
 //! - `pullcheck_probe_verdict{registry,repository,identity,verdict,image}`: 1 for each watched
-//!   target's current verdict (the previous verdict's series is removed on a change; `image`
-//!   is the reference of the tag that decides the series);
+//!   reference's current verdict, one series per reference (`image`, as the pod spec or watch
+//!   list has it) and identity, so tags of one repository never hide each other (the previous
+//!   verdict's series is removed on a change);
 //! - `pullcheck_verdict_transitions_total{registry,repository,from,to}`;
 //! - `pullcheck_monitor_targets`, `pullcheck_monitor_kubernetes_up`,
 //!   `pullcheck_monitor_watch_list_valid`, `pullcheck_runtime_up`,
 //!   `pullcheck_monitor_series_dropped_total{family}`.
 //!
-//! At most `max_series` workload label sets and as many target label sets are kept; past that,
-//! new ones are dropped and counted.
+//! At most `max_series` workload label sets and as many verdict series are kept; past that,
+//! new ones are dropped and counted in `pullcheck_monitor_series_dropped_total{family}`.
+//!
+//! The agent registers these in a registry whose every series carries `node` (its
+//! `--node-name`), so alerts and dashboards group by node without a scrape-side relabel.
 
 use super::targets::Workload;
 use crate::classify::Verdict;
@@ -142,8 +146,8 @@ pub struct VerdictLabels {
     pub identity: String,
     /// The verdict.
     pub verdict: String,
-    /// The reference the verdict is for, as the pod spec or watch list has it (of the tags
-    /// that share the series, the one that decides it), so the alert can name what to probe.
+    /// The reference the verdict is for, as the pod spec or watch list has it (one series per
+    /// reference), so the alert can name what to probe.
     pub image: String,
 }
 
@@ -183,7 +187,7 @@ pub struct MonitorMetrics {
     verdicts: Mutex<Verdicts>,
 }
 
-/// The labels `pullcheck_probe_verdict` groups targets by.
+/// The labels of a target's `pullcheck_probe_verdict` series besides `image` and `verdict`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq)]
 pub struct VerdictGroup {
     /// The image's registry.
@@ -206,12 +210,19 @@ impl VerdictGroup {
     }
 }
 
+/// One `pullcheck_probe_verdict` series: a group and the reference it is for.
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+struct SeriesKey {
+    group: VerdictGroup,
+    image: String,
+}
+
 #[derive(Debug, Default)]
 struct Verdicts {
-    /// Target → its group, verdict and reference.
-    targets: HashMap<String, (VerdictGroup, Verdict, String)>,
-    /// Group → the series shown.
-    shown: HashMap<VerdictGroup, VerdictLabels>,
+    /// Target → its series and verdict.
+    targets: HashMap<String, (SeriesKey, Verdict)>,
+    /// Series → the label set shown.
+    shown: HashMap<SeriesKey, VerdictLabels>,
 }
 
 impl MonitorMetrics {
@@ -314,10 +325,13 @@ impl MonitorMetrics {
         }
     }
 
-    /// Records a target's verdict under its registry, repository and identity labels. Targets
-    /// that share those labels (two tags of one repository) show one series: the first
-    /// failing verdict among them, else `ok`. Counts a transition when `previous` differs.
-    /// `false` when the cap dropped a new label set.
+    /// Records a target's verdict: one series per reference (`image`) and registry,
+    /// repository and identity labels, so a failing `app:v2` leaves `app:v1`'s `ok` series in
+    /// place. Targets that share all of those (one reference watched with two namespaces'
+    /// secrets that resolve to the same identity label) share the series: the first failing
+    /// verdict among them, else `ok`. Counts a transition when `previous` differs. `false`
+    /// when the cap dropped a new series (counted in `pullcheck_monitor_series_dropped_total`);
+    /// the target's earlier series, if any, is withdrawn then rather than left stale.
     pub fn set_verdict(
         &self,
         target: &str,
@@ -336,54 +350,64 @@ impl MonitorMetrics {
                 })
                 .inc();
         }
+        let key = SeriesKey {
+            group,
+            image: image.to_string(),
+        };
         let mut v = self.verdicts.lock().unwrap_or_else(|e| e.into_inner());
-        let is_new_group = !v.targets.values().any(|(g, _, _)| *g == group);
-        if is_new_group && v.shown.len() >= self.max_series {
+        let is_new_series = !v.shown.contains_key(&key);
+        // A target moving off a series it alone held frees that series' slot.
+        let frees_one = v.targets.get(target).is_some_and(|(k, _)| {
+            *k != key
+                && !v
+                    .targets
+                    .iter()
+                    .any(|(t, (other, _))| t != target && other == k)
+        });
+        if is_new_series && v.shown.len() - usize::from(frees_one) >= self.max_series {
             self.dropped
                 .get_or_create(&FamilyLabels {
                     family: "pullcheck_probe_verdict",
                 })
                 .inc();
+            if let Some((old, _)) = v.targets.remove(target) {
+                self.show(&mut v, &old);
+            }
             return false;
         }
-        let old = v.targets.insert(
-            target.to_string(),
-            (group.clone(), verdict, image.to_string()),
-        );
-        if let Some((old_group, _, _)) = old.filter(|(g, _, _)| *g != group) {
-            self.show(&mut v, &old_group);
+        let old = v.targets.insert(target.to_string(), (key.clone(), verdict));
+        if let Some((old_key, _)) = old.filter(|(k, _)| *k != key) {
+            self.show(&mut v, &old_key);
         }
-        self.show(&mut v, &group);
+        self.show(&mut v, &key);
         true
     }
 
-    /// Drops a target; its group's series follows the targets left in it.
+    /// Drops a target; its series follows the targets left in it.
     pub fn remove_verdict(&self, target: &str) {
         let mut v = self.verdicts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((group, _, _)) = v.targets.remove(target) {
-            self.show(&mut v, &group);
+        if let Some((key, _)) = v.targets.remove(target) {
+            self.show(&mut v, &key);
         }
     }
 
-    /// Re-derives one group's series from its targets.
-    fn show(&self, v: &mut Verdicts, group: &VerdictGroup) {
+    /// Re-derives one series from its targets.
+    fn show(&self, v: &mut Verdicts, key: &SeriesKey) {
         let worst = v
             .targets
             .values()
-            .filter(|(g, _, _)| g == group)
-            .map(|(_, verdict, image)| (*verdict, image.clone()))
-            .min_by_key(|(verdict, image)| {
-                (*verdict == Verdict::Ok, verdict.as_str(), image.clone())
-            });
-        let old = v.shown.remove(group);
+            .filter(|(k, _)| k == key)
+            .map(|(_, verdict)| *verdict)
+            .min_by_key(|verdict| (*verdict == Verdict::Ok, verdict.as_str()));
+        let old = v.shown.remove(key);
         match worst {
-            Some((verdict, image)) => {
-                let labels = group.labels(verdict, &image);
+            Some(verdict) => {
+                let labels = key.group.labels(verdict, &key.image);
                 if let Some(o) = old.filter(|o| *o != labels) {
                     self.verdict.remove(&o);
                 }
                 self.verdict.get_or_create(&labels).set(1);
-                v.shown.insert(group.clone(), labels);
+                v.shown.insert(key.clone(), labels);
             }
             None => {
                 if let Some(o) = old {
@@ -490,9 +514,14 @@ mod tests {
         let text = crate::service::metrics::encode(&reg);
         // The failing tag names the series, so the alert can say what to probe.
         assert!(text.contains("pullcheck_probe_verdict{registry=\"r\",repository=\"i\",identity=\"secret:a/s\",verdict=\"unauthorized\",image=\"r/i:1\"} 1"), "{text}");
+        // One series per reference: the tag that still pulls keeps its `ok` series.
         assert!(
-            !text.contains("verdict=\"ok\""),
-            "one series per group: {text}"
+            text.contains("pullcheck_probe_verdict{registry=\"r\",repository=\"i\",identity=\"secret:a/s\",verdict=\"ok\",image=\"r/i:2\"} 1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("verdict=\"ok\",image=\"r/i:1\""),
+            "the failing tag's ok series is gone: {text}"
         );
         assert!(text.contains("pullcheck_verdict_transitions_total{registry=\"r\",repository=\"i\",from=\"ok\",to=\"unauthorized\"} 1"));
         m.remove_verdict("i:1");
@@ -504,5 +533,53 @@ mod tests {
         assert!(!text.contains("r/i:1"), "the old series is gone: {text}");
         m.remove_verdict("i:2");
         assert!(!crate::service::metrics::encode(&reg).contains("pullcheck_probe_verdict{"));
+    }
+
+    #[test]
+    fn one_reference_with_two_credential_sets_folds_and_the_cap_counts_drops() {
+        let mut reg = Registry::default();
+        let m = MonitorMetrics::register(&mut reg, 2);
+        let g = |identity: &str| VerdictGroup {
+            registry: "r".into(),
+            repository: "i".into(),
+            identity: identity.into(),
+        };
+        // Two namespaces without secrets: both anonymous, one series, the failing verdict.
+        assert!(m.set_verdict("a:i:1", g("anonymous"), "r/i:1", Verdict::Ok, None));
+        assert!(m.set_verdict("b:i:1", g("anonymous"), "r/i:1", Verdict::Forbidden, None));
+        let text = crate::service::metrics::encode(&reg);
+        assert_eq!(
+            text.matches("pullcheck_probe_verdict{").count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.contains("verdict=\"forbidden\",image=\"r/i:1\"} 1"),
+            "{text}"
+        );
+        // A second reference is a second series; a third is over the cap and counted.
+        assert!(m.set_verdict("a:i:2", g("anonymous"), "r/i:2", Verdict::Ok, None));
+        assert!(!m.set_verdict("a:i:3", g("anonymous"), "r/i:3", Verdict::Ok, None));
+        let text = crate::service::metrics::encode(&reg);
+        assert!(!text.contains("r/i:3"), "{text}");
+        assert!(text.contains(
+            "pullcheck_monitor_series_dropped_total{family=\"pullcheck_probe_verdict\"} 1"
+        ));
+        // A target moving from a series it held alone to a new one takes that series' slot.
+        assert!(m.set_verdict("a:i:2", g("secret:a/s"), "r/i:2", Verdict::Ok, None));
+        let text = crate::service::metrics::encode(&reg);
+        assert!(
+            text.contains("identity=\"secret:a/s\",verdict=\"ok\",image=\"r/i:2\"} 1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("identity=\"anonymous\",verdict=\"ok\",image=\"r/i:2\""),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("pullcheck_probe_verdict{").count(),
+            2,
+            "{text}"
+        );
     }
 }

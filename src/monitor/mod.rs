@@ -9,7 +9,8 @@
 //!   waiting message classified, a live probe with the pod's identity — and publishes one
 //!   `PullDiagnosis` Warning Event on the pod ([`events`], [`notices`]);
 //! - publishes a Node event when a watched image stops (or starts again) being pullable;
-//! - serves its state at `GET /v1/monitor` ([`status`]).
+//! - serves its state at `GET /v1/monitor` ([`status`]), whose `failing` lists the containers
+//!   failing to pull and the watched images whose last verdict is not `ok`.
 //!
 //! Credentials are never merged across namespaces: a pod's target is its image with its own
 //! namespace's pull secrets, so a broken secret in one namespace shows even if another's works.
@@ -36,7 +37,7 @@ use metrics::{MonitorMetrics, VerdictGroup};
 use pods::PodStore;
 use schedule::Schedule;
 use state::{Diagnosed, State};
-use status::{FailingStatus, MonitorStatus, TargetStatus, WatchListStatus};
+use status::{MonitorStatus, TargetStatus, WatchListStatus};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -527,21 +528,7 @@ impl Monitor {
                 probes: t.probes,
             })
             .collect();
-        let mut failing: Vec<FailingStatus> = st
-            .failing
-            .values()
-            .map(|f| FailingStatus {
-                pod: f.pod.to_string(),
-                container: f.container.clone(),
-                image: f.image.clone(),
-                reason: f.reason.clone(),
-                failing_for_seconds: now.saturating_duration_since(f.first_seen).as_secs(),
-                verdict: f.diagnosed.as_ref().map(|d| d.probe.verdict),
-                message_verdict: f.diagnosed.as_ref().map(|d| d.message_verdict),
-                event: f.diagnosed.as_ref().map(|d| d.event.clone()),
-            })
-            .collect();
-        failing.sort_by(|a, b| (&a.pod, &a.container).cmp(&(&b.pod, &b.container)));
+        let failing = status::failing(&st, now, SystemTime::now());
         MonitorStatus {
             enabled: self.settings.enabled,
             node: self.node.clone(),

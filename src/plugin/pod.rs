@@ -22,6 +22,22 @@ pub const PULL_WAITING_REASONS: [&str; 7] = [
 /// What a waiting message cannot tell, said when no agent could be asked.
 pub const UNCHECKED_WITHOUT_AGENT: &str = "the verdict above comes from the kubelet's message alone: without an agent on the node, the registry's answer now, the identity the node would send, its mirrors and the layers are not checked";
 
+/// What is not checked of the pod's pull secrets without an agent (it reads them itself).
+pub const SECRETS_UNCHECKED_WITHOUT_AGENT: &str = "nor whether these pull secrets exist, are of type kubernetes.io/dockerconfigjson and hold credentials for the image's registry (the agent reads them)";
+
+/// The pod's `imagePullSecrets` names, in spec order (its service account's are already
+/// there: admission copies them into the pod).
+pub fn pull_secrets(pod: &Pod) -> Vec<String> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.image_pull_secrets.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|r| !r.name.is_empty())
+        .map(|r| r.name.clone())
+        .collect()
+}
+
 /// One container to check.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -124,6 +140,8 @@ pub struct PodCheck {
     pub node: Option<String>,
     /// Whether any container waits on an image pull.
     pub failing: bool,
+    /// The pod's `imagePullSecrets` names, in spec order.
+    pub image_pull_secrets: Vec<String>,
     /// The containers checked.
     pub containers: Vec<ContainerCheck>,
     /// The exit code.
@@ -136,7 +154,7 @@ impl PodCheck {
     pub fn new(
         pod: String,
         node: Option<String>,
-        failing: bool,
+        (failing, image_pull_secrets): (bool, Vec<String>),
         containers: Vec<ContainerCheck>,
     ) -> Self {
         fn asked(c: &ContainerCheck) -> Option<&NodeResult> {
@@ -173,6 +191,7 @@ impl PodCheck {
             pod,
             node,
             failing,
+            image_pull_secrets,
             containers,
             exit_code,
         }

@@ -250,8 +250,29 @@ pub fn pod_text(doc: &PodCheck, agent_pod: Option<&str>) -> String {
                     "Agent",
                     &format!("not asked: {}", a.message.as_deref().unwrap_or("")),
                 );
-                if c.message_classification.is_some() {
-                    line("Not checked", crate::plugin::pod::UNCHECKED_WITHOUT_AGENT);
+                // From the message alone: what it says fixes it, which secrets the pod
+                // names, and what only an agent could check.
+                if let Some(d) = &c.message_classification {
+                    if d.verdict != crate::classify::Verdict::Ok && !d.remediation.is_empty() {
+                        line("Remediation", &d.remediation);
+                    }
+                    let secrets = if doc.image_pull_secrets.is_empty() {
+                        "none (the pod names no imagePullSecrets, and its service account added none)"
+                            .to_string()
+                    } else {
+                        doc.image_pull_secrets.join(", ")
+                    };
+                    line("Pull secrets", &secrets);
+                    let unchecked = if doc.image_pull_secrets.is_empty() {
+                        crate::plugin::pod::UNCHECKED_WITHOUT_AGENT.to_string()
+                    } else {
+                        format!(
+                            "{}, {}",
+                            crate::plugin::pod::UNCHECKED_WITHOUT_AGENT,
+                            crate::plugin::pod::SECRETS_UNCHECKED_WITHOUT_AGENT
+                        )
+                    };
+                    line("Not checked", &unchecked);
                 }
             }
             None => line("Agent", "not asked"),
@@ -342,6 +363,56 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pod_answered_from_its_message_alone_says_the_fix_and_the_secrets() {
+        use crate::plugin::discovery::ClusterNode;
+        use crate::plugin::outcome::{NodeResult, NodeStatus};
+        use crate::plugin::pod::{containers, pull_secrets, PodCheck};
+        let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "team-a"},
+            "spec": {"nodeName": "n1", "imagePullSecrets": [{"name": "regcred"}, {"name": "ghcr"}],
+                     "containers": [{"name": "app", "image": "r.example/app:v1"}]},
+            "status": {"containerStatuses": [{"name": "app", "image": "r.example/app:v1", "imageID": "",
+                "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ErrImagePull",
+                "message": "failed to pull and unpack image \"r.example/app:v1\": failed to resolve reference \"r.example/app:v1\": unexpected status from HEAD request to https://r.example/v2/app/manifests/v1: 401 Unauthorized"}}}]}
+        }))
+        .unwrap();
+        let (mut checks, failing) = containers(&pod, false);
+        for c in &mut checks {
+            c.agent = Some(NodeResult::not_asked(
+                ClusterNode::new("n1", &Default::default()),
+                None,
+                NodeStatus::NoAgent,
+                "no agent pod on node n1".into(),
+            ));
+        }
+        let doc = PodCheck::new(
+            "team-a/web".into(),
+            Some("n1".into()),
+            (failing, pull_secrets(&pod)),
+            checks,
+        );
+        let text = pod_text(&doc, None);
+        let remediation = &doc.containers[0]
+            .message_classification
+            .as_ref()
+            .unwrap()
+            .remediation;
+        assert!(!remediation.is_empty());
+        assert!(
+            text.contains(&format!("  Remediation:   {remediation}")),
+            "{text}"
+        );
+        assert!(text.contains("  Pull secrets:  regcred, ghcr\n"), "{text}");
+        assert!(
+            text.contains("nor whether these pull secrets exist"),
+            "{text}"
+        );
+        assert_eq!(doc.image_pull_secrets, ["regcred", "ghcr"]);
+        let json = serde_json::to_value(&doc).unwrap();
+        assert_eq!(json["imagePullSecrets"][1], "ghcr");
+    }
 
     #[test]
     fn tables_align() {

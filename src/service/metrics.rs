@@ -1,5 +1,5 @@
 //! The probe service's metrics ([`ProbeMetrics::register`], under `pullcheck_agent_`): probes by
-//! how they were answered (cache hit, leader, follower) and their verdict, probe requests
+//! how they were answered ([`answer_label`]: `cache_hit`, `probed`, `shared`) and their verdict, probe requests
 //! refused ([`Refusal`](super::Refusal), by kind), upstream HTTP requests by registry host and
 //! status, manifest requests by registry and kind — and what finished reports say
 //! ([`super::report_metrics`]). The agent registers them beside its own in one
@@ -8,6 +8,7 @@
 //! Label values that callers influence (registry hosts) are capped: past
 //! [`MAX_REGISTRY_LABELS`] distinct hosts, new ones count as `other`.
 
+use super::pipeline::Served;
 use super::refusal::RefusalKind;
 use super::report_metrics::ReportMetrics;
 use crate::classify::Verdict;
@@ -25,10 +26,22 @@ pub const MAX_REGISTRY_LABELS: usize = 200;
 /// `answer`, `verdict`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProbeLabels {
-    /// `cache_hit`, `leader`, `follower`.
+    /// How the request was answered: [`answer_label`].
     pub answer: &'static str,
     /// The verdict (verdicts only: refusals are counted apart).
     pub verdict: &'static str,
+}
+
+/// The `answer` label of `pullcheck_agent_probes_total`: `cache_hit` (a cached report, no
+/// registry request), `probed` (this request's own probe went to the registry), `shared` (it
+/// waited for another request's probe of the same question, already in flight, and got its
+/// report: the registry was asked once for both).
+pub fn answer_label(served: Served) -> &'static str {
+    match served {
+        Served::Cached(_) => "cache_hit",
+        Served::Probed => "probed",
+        Served::Coalesced => "shared",
+    }
 }
 
 /// `code`.
@@ -114,7 +127,8 @@ impl ProbeMetrics {
         let r = registry.sub_registry_with_prefix("pullcheck_agent");
         r.register(
             "probes",
-            "Probe requests by how they were answered and their verdict",
+            "Probe requests by how they were answered (cache_hit: from the cache; probed: this \
+             request's own registry probe; shared: another request's probe in flight) and their verdict",
             m.probes.clone(),
         );
         r.register(
@@ -230,6 +244,14 @@ mod tests {
             text.contains("pullcheck_agent_probes_total{answer=\"cache_hit\",verdict=\"ok\"} 1")
         );
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn answers_are_named_for_what_happened() {
+        use std::time::Duration;
+        assert_eq!(answer_label(Served::Cached(Duration::ZERO)), "cache_hit");
+        assert_eq!(answer_label(Served::Probed), "probed");
+        assert_eq!(answer_label(Served::Coalesced), "shared");
     }
 
     #[test]

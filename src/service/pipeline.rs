@@ -197,12 +197,8 @@ impl ProbeService {
         let result = self.answer(p).await;
         match &result {
             Ok(a) => {
-                let how = match a.served {
-                    Served::Cached(_) => "cache_hit",
-                    Served::Probed => "leader",
-                    Served::Coalesced => "follower",
-                };
-                self.metrics.observe_probe(how, a.verdict);
+                self.metrics
+                    .observe_probe(super::metrics::answer_label(a.served), a.verdict);
             }
             Err(e) => self.metrics.observe_refusal(e.kind),
         }

@@ -399,7 +399,7 @@ async fn metrics_count_requests_probes_and_upstream_exchanges() {
     for needle in [
         "pullcheck_agent_http_requests_total{route=\"/v1/probe\",status=\"200\"} 2".to_string(),
         "pullcheck_agent_http_requests_total{route=\"/v1/probe\",status=\"400\"} 1".to_string(),
-        "pullcheck_agent_probes_total{answer=\"leader\",verdict=\"ok\"} 1".to_string(),
+        "pullcheck_agent_probes_total{answer=\"probed\",verdict=\"ok\"} 1".to_string(),
         "pullcheck_agent_probes_total{answer=\"cache_hit\",verdict=\"ok\"} 1".to_string(),
         format!("pullcheck_agent_upstream_requests_total{{registry=\"{addr}\",status=\"200\"}}"),
         "pullcheck_agent_http_request_duration_seconds_bucket".to_string(),

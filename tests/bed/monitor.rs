@@ -257,7 +257,7 @@ async fn namespaces_stay_separate_failing_pods_get_one_event_and_revocation_flip
     let text = metrics(&agent).await;
     let iae = |ns: &str, mode: &str| {
         format!(
-            "k8s_image_availability_exporter_{mode}{{namespace=\"{ns}\",container=\"app\",image=\"{}\",kind=\"deployment\",name=\"web\"}} 1",
+            "k8s_image_availability_exporter_{mode}{{node=\"{NODE}\",namespace=\"{ns}\",container=\"app\",image=\"{}\",kind=\"deployment\",name=\"web\"}} 1",
             s.image
         )
     };
@@ -268,19 +268,38 @@ async fn namespaces_stay_separate_failing_pods_get_one_event_and_revocation_flip
     );
     let ours = |ns: &str, verdict: &str| {
         format!(
-            "pullcheck_probe_verdict{{registry=\"{}\",repository=\"private/app\",identity=\"secret:{ns}/pull\",verdict=\"{verdict}\",image=\"{}\"}} 1",
+            "pullcheck_probe_verdict{{node=\"{NODE}\",registry=\"{}\",repository=\"private/app\",identity=\"secret:{ns}/pull\",verdict=\"{verdict}\",image=\"{}\"}} 1",
             s.registry, s.image
         )
     };
     assert!(text.contains(&ours("team-a", "ok")), "{text}");
     assert!(text.contains(&ours("team-b", "unauthorized")), "{text}");
-    assert!(text.contains("pullcheck_monitor_kubernetes_up 1"), "{text}");
+    assert!(
+        text.contains("pullcheck_monitor_kubernetes_up{node=\"node-1\"} 1"),
+        "{text}"
+    );
 
     // One PullDiagnosis Event on the failing pod, however many re-probes follow.
     let m = until(&agent, "the failing pod's diagnosis", |m| {
         m["failing"][0]["event"].is_string()
     })
     .await;
+    // `failing` lists the failing container first, then the watched image that fails with
+    // team-b's credentials (team-a's, which pull, are not there).
+    assert_eq!(m["failing"][0]["kind"], "container", "{m:#}");
+    let images: Vec<&Value> = m["failing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "image")
+        .collect();
+    assert!(
+        images.iter().any(|f| f["credentials"] == TEAM_B
+            && f["verdict"] == "unauthorized"
+            && f["image"] == s.image.as_str()),
+        "{m:#}"
+    );
+    assert!(images.iter().all(|f| f["credentials"] != TEAM_A), "{m:#}");
     let before = probes_of(&m, TEAM_B);
     until(&agent, "three more re-probes of team-b", |m| {
         probes_of(m, TEAM_B) >= before + 3
@@ -323,7 +342,7 @@ async fn namespaces_stay_separate_failing_pods_get_one_event_and_revocation_flip
     );
     assert!(
         text.contains(&format!(
-            "pullcheck_verdict_transitions_total{{registry=\"{}\",repository=\"private/app\",from=\"ok\",to=\"unauthorized\"}}",
+            "pullcheck_verdict_transitions_total{{node=\"{NODE}\",registry=\"{}\",repository=\"private/app\",from=\"ok\",to=\"unauthorized\"}}",
             s.registry
         )),
         "{text}"
@@ -399,9 +418,11 @@ async fn an_api_server_outage_keeps_the_last_state_and_recovers() {
         Some("ok"),
         "the last verdict stays: {m:#}"
     );
-    let text = until_metric(&agent, "pullcheck_monitor_kubernetes_up 0").await;
+    let text = until_metric(&agent, "pullcheck_monitor_kubernetes_up{node=\"node-1\"} 0").await;
     assert!(
-        text.contains("k8s_image_availability_exporter_available{namespace=\"team-a\""),
+        text.contains(
+            "k8s_image_availability_exporter_available{node=\"node-1\",namespace=\"team-a\""
+        ),
         "the last state is still exported: {text}"
     );
     let health = get(&agent.url("/healthz")).await;
@@ -433,7 +454,7 @@ async fn an_api_server_outage_keeps_the_last_state_and_recovers() {
         target(m, TEAM_A).is_some_and(|t| t["error"].is_null())
     })
     .await;
-    until_metric(&agent, "pullcheck_monitor_kubernetes_up 1").await;
+    until_metric(&agent, "pullcheck_monitor_kubernetes_up{node=\"node-1\"} 1").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -459,7 +480,7 @@ async fn the_series_cap_holds_and_counts_what_it_drops() {
     assert_eq!(exported, 3, "{text}");
     assert!(
         text.lines().any(|l| l.starts_with(
-            "pullcheck_monitor_series_dropped_total{family=\"k8s_image_availability_exporter\"}"
+            "pullcheck_monitor_series_dropped_total{node=\"node-1\",family=\"k8s_image_availability_exporter\"}"
         ) && !l.ends_with(" 0")),
         "{text}"
     );

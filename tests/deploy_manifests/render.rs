@@ -79,6 +79,31 @@ pub fn render_chart(
     value_files: &[&Path],
     set: Option<&Value>,
 ) -> Result<Vec<Rendered>, String> {
+    let root = root_of(chart, release, value_files, set)?;
+    render_templates(chart, &root)
+}
+
+/// The notes `helm install` prints, rendered with the same values.
+pub fn render_notes(
+    chart: &Path,
+    release: &str,
+    value_files: &[&Path],
+    set: Option<&Value>,
+) -> Result<String, String> {
+    let root = root_of(chart, release, value_files, set)?;
+    let src =
+        std::fs::read_to_string(chart.join("templates").join(NOTES)).map_err(|e| e.to_string())?;
+    render(&src, &root).map_err(|e| format!("templates/{NOTES}: {e}"))
+}
+
+/// The template root (`.Values`, `.Release`, `.Chart`, `.Files`): values.yaml, then each of
+/// `value_files`, then `set` merged on top.
+fn root_of(
+    chart: &Path,
+    release: &str,
+    value_files: &[&Path],
+    set: Option<&Value>,
+) -> Result<Value, String> {
     let meta = read_yaml(&chart.join("Chart.yaml"))?;
     let mut values = read_yaml(&chart.join("values.yaml"))?;
     for f in value_files {
@@ -94,6 +119,10 @@ pub fn render_chart(
         "Chart": {"Name": field("name"), "Version": field("version"), "AppVersion": field("appVersion")},
         "Files": {"Dir": chart.display().to_string()},
     });
+    Ok(root)
+}
+
+fn render_templates(chart: &Path, root: &Value) -> Result<Vec<Rendered>, String> {
     let mut out = Vec::new();
     let mut names: Vec<String> = std::fs::read_dir(chart.join("templates"))
         .map_err(|e| e.to_string())?
@@ -106,7 +135,7 @@ pub fn render_chart(
             // Printed by `helm install`, not part of the manifests: rendered to catch errors.
             let src = std::fs::read_to_string(chart.join("templates").join(n))
                 .map_err(|e| e.to_string())?;
-            render(&src, &root).map_err(|e| format!("templates/{n}: {e}"))?;
+            render(&src, root).map_err(|e| format!("templates/{n}: {e}"))?;
         } else if !TEMPLATE_ORDER.contains(&n.as_str()) {
             return Err(format!("templates/{n} is not in render::TEMPLATE_ORDER"));
         }
@@ -114,7 +143,7 @@ pub fn render_chart(
     for n in TEMPLATE_ORDER {
         let path = chart.join("templates").join(n);
         let src = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let text = render(&src, &root).map_err(|e| format!("templates/{n}: {e}"))?;
+        let text = render(&src, root).map_err(|e| format!("templates/{n}: {e}"))?;
         out.push(Rendered {
             name: n.to_string(),
             text,

@@ -6,6 +6,7 @@
 mod support;
 
 mod agent_input;
+mod agent_metrics;
 mod plugin_errors;
 mod plugin_fake_api;
 mod table_rows;

@@ -199,6 +199,43 @@ fn no_agent_installed_says_how_to_install() {
         run.stdout
     );
     assert_eq!(run.code, 4, "{}", run.stdout);
+    // From the message alone the answer still says what fixes it, which pull secrets the pod
+    // names, and that they are not checked; `-n` before the subcommand, as kubectl users type it.
+    sim.fake.put(serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web2", "namespace": "shop"},
+        "spec": {"nodeName": "n1", "imagePullSecrets": [{"name": "regcred"}, {"name": "ghcr-pull"}],
+                 "containers": [{"name": "app", "image": "r.example/app:v1"}]},
+        "status": {"containerStatuses": [{"name": "app", "image": "r.example/app:v1", "imageID": "", "ready": false,
+            "restartCount": 0, "state": {"waiting": {"reason": "ErrImagePull", "message": "failed to pull and unpack image \"r.example/app:v1\": failed to resolve reference \"r.example/app:v1\": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed"}}}]}}));
+    let before = sim.run(&["-n", "shop", "pod", "web2"]);
+    let after = sim.run(&["pod", "web2", "-n", "shop"]);
+    assert_eq!(before.stdout, after.stdout);
+    assert_eq!(before.code, 4, "{}\n{}", before.stdout, before.stderr);
+    let out = &before.stdout;
+    assert!(out.contains("Pod shop/web2 on node n1"), "{out}");
+    assert!(out.contains("\n  Remediation:   "), "{out}");
+    assert!(
+        out.contains("\n  Pull secrets:  regcred, ghcr-pull\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Not checked:") && out.contains("nor whether these pull secrets exist"),
+        "{out}"
+    );
+    let doc = sim.run(&["-n", "shop", "pod", "web2", "-o", "json"]).json();
+    assert_eq!(
+        doc["imagePullSecrets"],
+        serde_json::json!(["regcred", "ghcr-pull"])
+    );
+    // The first pod names none, and says so.
+    let run = sim.run(&["pod", "web", "-n", "team-a"]);
+    assert!(run.stdout.contains("\n  Remediation:   "), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("Pull secrets:  none (the pod names no imagePullSecrets"),
+        "{}",
+        run.stdout
+    );
     // Another agent namespace is honoured.
     let run = sim.run(&["nodes", "--agent-namespace", "elsewhere"]);
     assert!(
@@ -288,6 +325,117 @@ fn kubeconfig_context_selection_works_like_kubectl() {
     let run = kubectl_pullcheck(&["--kubeconfig", "/nonexistent/kc", "nodes"], &[]);
     assert_eq!(run.code, 14);
     assert!(run.stderr.contains("/nonexistent/kc"), "{}", run.stderr);
+}
+
+#[test]
+fn a_black_holed_api_server_fails_within_the_timeout() {
+    // Accepts connections and never answers (nor closes them).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    KubeFake::write_kubeconfig(&path, &[("hole", &format!("http://{addr}"), "default")]);
+    let p = path.to_str().unwrap();
+    for args in [
+        vec!["--kubeconfig", p, "--timeout", "1s", "nodes"],
+        vec![
+            "--kubeconfig",
+            p,
+            "--timeout",
+            "1s",
+            "-n",
+            "shop",
+            "pod",
+            "web",
+        ],
+        vec![
+            "--kubeconfig",
+            p,
+            "image",
+            "r.example/app:v1",
+            "--all-nodes",
+            "--timeout",
+            "1s",
+        ],
+    ] {
+        let started = std::time::Instant::now();
+        let run = kubectl_pullcheck(&args, &[]);
+        let took = started.elapsed();
+        assert_eq!(run.code, 14, "{args:?}: {}\n{}", run.stdout, run.stderr);
+        assert!(
+            took >= std::time::Duration::from_millis(900)
+                && took < std::time::Duration::from_secs(5),
+            "{args:?} took {took:?}"
+        );
+        assert!(
+            run.stderr.contains(&format!(
+                ": no answer (timed out) — the API server http://{addr}/ did not answer within 1s (--timeout)"
+            )),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    }
+}
+
+#[test]
+fn no_kubeconfig_is_one_sentence_naming_the_file() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().to_str().unwrap();
+    // KUBECONFIG names a file that is not there.
+    let mut said = Vec::new();
+    let run = kubectl_pullcheck(&["nodes"], &[("HOME", h)]);
+    said.push(run.stderr.clone());
+    assert_eq!(run.code, 14, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        "error: no kubeconfig: /nonexistent/pullcheck-test-kubeconfig (named by KUBECONFIG) does not exist, and this is not a pod in a cluster; pass --kubeconfig FILE or set KUBECONFIG to the file\n"
+    );
+    // No KUBECONFIG: the default file under HOME is named.
+    let run = kubectl_pullcheck(
+        &["-n", "shop", "pod", "web"],
+        &[("HOME", h), ("KUBECONFIG", "")],
+    );
+    assert_eq!(run.code, 14, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        format!("error: no kubeconfig: {h}/.kube/config does not exist (KUBECONFIG is not set), and this is not a pod in a cluster; pass --kubeconfig FILE or set KUBECONFIG to the file\n")
+    );
+    // A named file that is missing, or not a kubeconfig: its path once, unquoted.
+    let run = kubectl_pullcheck(&["--kubeconfig", "/nonexistent/kc", "nodes"], &[]);
+    said.push(run.stderr.clone());
+    assert_eq!(run.code, 14);
+    assert!(
+        run.stderr
+            .starts_with("error: cannot read the kubeconfig /nonexistent/kc: no such file;"),
+        "{}",
+        run.stderr
+    );
+    // Not a kubeconfig: where, not the parser's quote of the file (it may hold a token).
+    let junk = home.path().join("junk");
+    std::fs::write(&junk, "- token-abc123\n- a list\n").unwrap();
+    let run = kubectl_pullcheck(&["--kubeconfig", junk.to_str().unwrap(), "nodes"], &[]);
+    assert_eq!(run.code, 14);
+    assert!(
+        run.stderr.contains(&format!(
+            "cannot read the kubeconfig {}: not a kubeconfig (invalid YAML or fields at line 1 column 1)",
+            junk.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("token-abc123"), "{}", run.stderr);
+    said.push(run.stderr.clone());
+    for stderr in &said {
+        assert!(!stderr.contains("'\""), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
 }
 
 #[test]

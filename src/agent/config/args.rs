@@ -257,9 +257,9 @@ pub struct AgentArgs {
     /// published [default: 30s].
     #[arg(long, value_name = "DURATION", env = "PULLCHECK_EVENT_GRACE")]
     pub event_grace: Option<String>,
-    /// Most label sets per monitor metric kind (workload containers; image x identity); new
-    /// ones past it are dropped and counted in pullcheck_monitor_series_dropped_total
-    /// [default: 2000].
+    /// Most label sets per monitor metric kind (workload containers; watched reference x
+    /// identity); new ones past it are dropped and counted in
+    /// pullcheck_monitor_series_dropped_total [default: 2000].
     #[arg(long, value_name = "N", env = "PULLCHECK_MAX_SERIES")]
     pub max_series: Option<String>,
 }

@@ -1,11 +1,23 @@
 //! The effective configuration in one line, for the start-up log.
 
 use super::Config;
+use crate::service::budget::Budgets;
 use std::fmt::Write;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 impl Config {
+    /// The per-registry budgets the agent runs with, `REGISTRY=N/PERIOD` sorted: those given
+    /// and the defaults the probe service adds (Docker Hub's), read from the same
+    /// [`Budgets`] the service builds, so the log cannot differ from what is enforced.
+    pub fn budgets_in_force(&self) -> Vec<String> {
+        Budgets::new(self.default_registry_budget, self.registry_budgets.clone())
+            .states(Instant::now())
+            .into_iter()
+            .map(|b| format!("{}={}", b.registry, b.rate))
+            .collect()
+    }
+
     /// The effective configuration in one line, for the start-up log (there are no secrets
     /// in it: the kubeconfig is named, not read).
     pub fn summary(&self) -> String {
@@ -42,12 +54,7 @@ impl Config {
             list(self.only_registry.clone()),
             self.max_concurrent_probes,
             self.default_registry_budget,
-            list(
-                self.registry_budgets
-                    .iter()
-                    .map(|(r, b)| format!("{r}={b}"))
-                    .collect()
-            ),
+            list(self.budgets_in_force()),
             d(self.ttls.ok),
             d(self.ttls.digest),
             d(self.ttls.denied),

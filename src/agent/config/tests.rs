@@ -29,6 +29,27 @@ fn defaults_are_valid() {
 }
 
 #[test]
+fn the_summary_names_the_budgets_in_force() {
+    // No flag: Docker Hub's default budget is in force, and the log says so.
+    let c = Config::from_args(&args()).unwrap();
+    let s = c.summary();
+    assert!(s.contains(" registry-budget=docker.io=50/6h "), "{s}");
+    assert!(!s.contains("registry-budget=none"), "{s}");
+    assert!(s.contains(" default-registry-budget=300/1m "), "{s}");
+    // Given ones are added, and one for docker.io replaces the default.
+    let c = Config::from_args(&AgentArgs {
+        registry_budget: vec!["ghcr.io=10/1m".into(), "docker.io=5/1h".into()],
+        ..args()
+    })
+    .unwrap();
+    let s = c.summary();
+    assert!(
+        s.contains(" registry-budget=docker.io=5/1h,ghcr.io=10/1m "),
+        "{s}"
+    );
+}
+
+#[test]
 fn bad_values_name_their_key() {
     let cases: Vec<(&str, AgentArgs)> = vec![
         (

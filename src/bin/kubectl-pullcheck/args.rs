@@ -19,6 +19,10 @@ pub(crate) struct GlobalArgs {
     /// The kubeconfig context to use [default: the current context].
     #[arg(long, global = true, value_name = "NAME")]
     pub(crate) context: Option<String>,
+    /// The namespace of `pod NAME` and of `image --secret NAME` [default: the context's
+    /// namespace]. Before or after the subcommand, as kubectl takes it.
+    #[arg(short = 'n', long, global = true, value_name = "NS")]
+    pub(crate) namespace: Option<String>,
     /// Namespace the agents run in.
     #[arg(long, global = true, value_name = "NS", default_value = DEFAULT_AGENT_NAMESPACE)]
     pub(crate) agent_namespace: String,
@@ -29,7 +33,8 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true, value_name = "PORT", default_value_t = pullcheck::plugin::DEFAULT_AGENT_PORT,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub(crate) agent_port: u16,
-    /// Time limit per node: port-forward plus the agent's answer.
+    /// Time limit of each Kubernetes API call (connect, then each read), and per node of the
+    /// port-forward plus the agent's answer.
     #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
     pub(crate) timeout: Duration,
     /// Log level of the libraries' diagnostics on stderr (error, warn, info, debug, trace)
@@ -39,13 +44,14 @@ pub(crate) struct GlobalArgs {
 }
 
 impl GlobalArgs {
-    /// The cluster client (names default to `namespace`, else the context's namespace), or the
-    /// message and exit code.
-    pub(crate) async fn cluster(&self, namespace: Option<&str>) -> Result<Cluster, u8> {
+    /// The cluster client (names default to `-n`, else the context's namespace; every API
+    /// call bounded by `--timeout`), or the message and exit code.
+    pub(crate) async fn cluster(&self) -> Result<Cluster, u8> {
         let opts = ClusterOptions {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
-            namespace: namespace.map(str::to_string),
+            namespace: self.namespace.clone(),
+            timeout: Some(self.timeout),
         };
         cluster::connect(&opts).await.map_err(|e| {
             eprintln!("error: {}", error_chain(&e));
@@ -55,7 +61,7 @@ impl GlobalArgs {
 
     /// The agents' client.
     pub(crate) fn agent_client(&self, cluster: &Cluster) -> AgentClient {
-        AgentClient::new(cluster.client.clone(), self.agent_port)
+        AgentClient::new(cluster.forward.clone(), self.agent_port)
     }
 
     /// The selected nodes and every agent pod, or the message and exit code.

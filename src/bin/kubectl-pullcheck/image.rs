@@ -24,9 +24,6 @@ pub(crate) struct ImageArgs {
     /// Ask the nodes matching this label selector.
     #[arg(short = 'l', long, value_name = "SELECTOR")]
     pub(crate) selector: Option<String>,
-    /// The namespace of --secret NAME [default: the context's namespace].
-    #[arg(short = 'n', long, value_name = "NS")]
-    pub(crate) namespace: Option<String>,
     /// Also use this pull secret (NAME in -n's namespace, or NAMESPACE/NAME); repeatable.
     #[arg(long, value_name = "SECRET")]
     pub(crate) secret: Vec<String>,
@@ -56,7 +53,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: ImageArgs) -> u8 {
             return exit::USAGE;
         }
     }
-    let cluster = match g.cluster(a.namespace.as_deref()).await {
+    let cluster = match g.cluster().await {
         Ok(c) => c,
         Err(code) => return code,
     };

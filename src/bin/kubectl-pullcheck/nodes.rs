@@ -33,7 +33,7 @@ struct NodeAgents {
 }
 
 pub(crate) async fn run(g: &GlobalArgs, a: NodesArgs) -> u8 {
-    let cluster = match g.cluster(None).await {
+    let cluster = match g.cluster().await {
         Ok(c) => c,
         Err(code) => return code,
     };

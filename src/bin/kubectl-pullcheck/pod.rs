@@ -10,7 +10,7 @@ use pullcheck::plugin::discovery::{self, rbac_hint, ClusterNode};
 use pullcheck::plugin::exit;
 use pullcheck::plugin::fanout::{ask_image, ImageQuestion};
 use pullcheck::plugin::outcome::{NodeResult, NodeStatus};
-use pullcheck::plugin::pod::{containers, PodCheck};
+use pullcheck::plugin::pod::{containers, pull_secrets, PodCheck};
 use pullcheck::plugin::render::{self, Format};
 use std::sync::Arc;
 
@@ -18,9 +18,6 @@ use std::sync::Arc;
 pub(crate) struct PodArgs {
     /// The pod's name (in -n's namespace).
     pub(crate) name: String,
-    /// The pod's namespace [default: the context's namespace].
-    #[arg(short = 'n', long, value_name = "NS")]
-    pub(crate) namespace: Option<String>,
     /// Check every container's image, not only those waiting on a pull.
     #[arg(long)]
     pub(crate) all_containers: bool,
@@ -30,7 +27,7 @@ pub(crate) struct PodArgs {
 }
 
 pub(crate) async fn run(g: &GlobalArgs, a: PodArgs) -> u8 {
-    let cluster = match g.cluster(a.namespace.as_deref()).await {
+    let cluster = match g.cluster().await {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -58,6 +55,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: PodArgs) -> u8 {
     };
     let pod_id = format!("{ns}/{}", a.name);
     let (mut checks, failing) = containers(&pod, a.all_containers);
+    let secrets = pull_secrets(&pod);
     let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
     let mut agent_pod = None;
     match &node {
@@ -93,7 +91,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: PodArgs) -> u8 {
                             why.clone(),
                         ));
                     }
-                    let doc = PodCheck::new(pod_id, Some(node.clone()), failing, checks);
+                    let doc = PodCheck::new(pod_id, Some(node.clone()), (failing, secrets), checks);
                     return print(&doc, a.output, None);
                 }
                 Err(e) => {
@@ -119,7 +117,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: PodArgs) -> u8 {
             }
         }
     }
-    let doc = PodCheck::new(pod_id, node, failing, checks);
+    let doc = PodCheck::new(pod_id, node, (failing, secrets), checks);
     print(&doc, a.output, agent_pod.as_deref())
 }
 
