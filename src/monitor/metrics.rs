@@ -97,9 +97,8 @@ impl IaeMode {
             | ProxyError
             | NetworkUnreachable
             | RegistryError => IaeMode::RegistryUnavailable,
-            IdentityUnavailable | RuntimeUnavailable | InsufficientDisk | Unknown => {
-                IaeMode::UnknownError
-            }
+            IdentityUnavailable | RuntimeUnavailable | InsufficientDisk | PullPolicyNever
+            | UnpackFailed | Unknown => IaeMode::UnknownError,
         }
     }
 }
