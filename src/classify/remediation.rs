@@ -3,7 +3,13 @@
 //! (ECR, Artifact Registry and GCR, ACR, GHCR, Docker Hub, Quay, Harbor) and the identity that
 //! was sent is known (the EKS role, the GKE service account), [`for_registry`] says what to
 //! change, by name. Only generic advice is replaced: a fix a rule already sharpened (a
-//! permission named in the registry's message) stays.
+//! permission named in the registry's message) stays. [`RuntimeKind`] names the files of the
+//! runtime at hand (containerd's `hosts.toml`, CRI-O's `/etc/containers/certs.d` and
+//! `registries.conf`).
+
+mod runtime;
+
+pub use runtime::RuntimeKind;
 
 use super::Verdict;
 use crate::identity::Source;

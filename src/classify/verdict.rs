@@ -75,8 +75,15 @@ pub enum Verdict {
     /// required signature that containers/image would not find).
     SignatureRejected,
     /// CRI-O cannot resolve a short name (no registry in the reference): no alias and no
-    /// unqualified-search registries in registries.conf.
+    /// unqualified-search registries in registries.conf, or several candidates and
+    /// short-name-mode enforcing with no TTY to ask on.
     ShortNameUnresolved,
+    /// The image is not on the node and the pod's imagePullPolicy is Never, so the kubelet
+    /// does not pull it (ErrImageNeverPull): no registry is asked.
+    PullPolicyNever,
+    /// The layers downloaded but the runtime could not unpack or store them on the node
+    /// (snapshotter or storage driver, mount, filesystem features, user-namespace ID mappings).
+    UnpackFailed,
     /// Nothing more specific fits; the evidence says what was seen.
     Unknown,
 }
@@ -130,7 +137,7 @@ impl Family {
 
 impl Verdict {
     /// Every verdict, in the order the documentation lists them.
-    pub const ALL: [Verdict; 32] = [
+    pub const ALL: [Verdict; 34] = [
         Verdict::Ok,
         Verdict::InvalidReference,
         Verdict::ManifestUnknown,
@@ -162,6 +169,8 @@ impl Verdict {
         Verdict::RegistryBlocked,
         Verdict::SignatureRejected,
         Verdict::ShortNameUnresolved,
+        Verdict::PullPolicyNever,
+        Verdict::UnpackFailed,
         Verdict::Unknown,
     ];
 
@@ -204,6 +213,8 @@ impl Verdict {
             Verdict::RegistryBlocked => "registry_blocked",
             Verdict::SignatureRejected => "signature_rejected",
             Verdict::ShortNameUnresolved => "short_name_unresolved",
+            Verdict::PullPolicyNever => "pull_policy_never",
+            Verdict::UnpackFailed => "unpack_failed",
             Verdict::Unknown => "unknown",
         }
     }
@@ -232,7 +243,7 @@ impl Verdict {
                 Family::Content
             }
             RuntimeUnavailable | InsufficientDisk | RegistryBlocked | SignatureRejected
-            | ShortNameUnresolved => Family::Node,
+            | ShortNameUnresolved | PullPolicyNever | UnpackFailed => Family::Node,
             Unknown => Family::Unknown,
         }
     }
@@ -277,6 +288,8 @@ impl Verdict {
             SignatureRejected => "The node's signature policy (CRI-O: /etc/containers/policy.json) refuses this image: sign it with the key the policy names and publish the signature where registries.d points (lookaside or sigstore attachments), or change the policy's requirement for this scope.",
             RegistryBlocked => "The node's registries.conf blocks this registry (blocked = true): pull from an allowed registry or mirror, or change the [[registry]] entry (on OpenShift: image.config.openshift.io registrySources.blockedRegistries).",
             ShortNameUnresolved => "CRI-O pulls a reference without a registry only through an alias or unqualified-search-registries: write the image fully qualified in the pod spec (docker.io/library/nginx:1.27), or add an alias in /etc/containers/registries.conf.d/ (on OpenShift a MachineConfig writes it).",
+            PullPolicyNever => "The image is not on the node and imagePullPolicy is Never: pre-load it on every node the pod may run on (or pin the pod to nodes that have it), or set imagePullPolicy to IfNotPresent or Always.",
+            UnpackFailed => "The layers downloaded but unpacking them on the node failed: read the runtime's log for the layer, and check the snapshotter or storage driver (overlayfs support, mount options), the image filesystem, and user-namespace ID mappings (/etc/subuid, /etc/subgid); then retry.",
             Unknown => "Unclassified failure: read the evidence below; please report it so a rule can be added.",
         }
     }

@@ -101,9 +101,8 @@ impl IaeMode {
             | ProxyError
             | NetworkUnreachable
             | RegistryError => IaeMode::RegistryUnavailable,
-            IdentityUnavailable | RuntimeUnavailable | InsufficientDisk | Unknown => {
-                IaeMode::UnknownError
-            }
+            IdentityUnavailable | RuntimeUnavailable | InsufficientDisk | PullPolicyNever
+            | UnpackFailed | Unknown => IaeMode::UnknownError,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `pullcheck explain MESSAGE`: classify a kubelet / containerd / CRI-O pull-failure message.
+//! `pullcheck explain MESSAGE`: classify a kubelet / containerd / CRI-O pull-failure message, or
+//! each message of a pasted `kubectl describe` or `kubectl get events` table.
 
 use crate::args::Output;
 use crate::USAGE_EXIT;
@@ -7,8 +8,9 @@ use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub(crate) struct ExplainArgs {
-    /// The message, quoted (e.g. the `Failed to pull image …` event); absent or `-` reads
-    /// standard input (at most 1 MiB).
+    /// The message, quoted (e.g. the `Failed to pull image …` event), or a pasted `kubectl
+    /// describe pod` or `kubectl get events` (each distinct message is explained); absent or `-`
+    /// reads standard input (at most 1 MiB).
     pub(crate) message: Option<String>,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
@@ -38,17 +40,17 @@ pub(crate) fn explain(args: ExplainArgs) -> ExitCode {
         eprintln!("error: the message is empty (pass it as an argument, or on standard input)");
         return ExitCode::from(USAGE_EXIT);
     }
-    let diagnosis = runtime_message::explain(&message);
-    let code = diagnosis.verdict.exit_code();
+    let explained = runtime_message::explain_all(&message);
+    let code = explained.first.verdict.exit_code();
     match args.output {
-        Output::Json => match serde_json::to_string_pretty(&MessageExplanation::from(diagnosis)) {
+        Output::Json => match serde_json::to_string_pretty(&MessageExplanation::from(explained)) {
             Ok(j) => pullcheck::secrets::print(&format!("{j}\n")),
             Err(e) => {
                 eprintln!("error: failed to encode the explanation: {e}");
                 return ExitCode::from(1);
             }
         },
-        Output::Text => pullcheck::secrets::print(&runtime_message::render_text(&diagnosis)),
+        Output::Text => pullcheck::secrets::print(&runtime_message::render_all(&explained)),
     }
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

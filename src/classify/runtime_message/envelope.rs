@@ -2,6 +2,7 @@
 //! forms, the gRPC status prefix, containerd's and CRI-O's step prefixes — and keeps what each
 //! one names (image, gRPC code), leaving the innermost error text.
 
+use super::paste::{until_next_row, KUBELET_MARKERS, NEVER_PULL};
 use super::scan::{first_word, split_quoted, strip_prefix_ci};
 
 /// What the kubelet wrapped the runtime's error in.
@@ -113,51 +114,42 @@ pub(super) fn peel(message: &str) -> Envelope<'_> {
 
 /// Kubelet forms, found anywhere so that a pasted `kubectl describe` line works too.
 fn kubelet_layer(message: &str) -> (Kubelet, Option<String>, &str) {
-    const MARKERS: [(&str, Kubelet); 4] = [
-        ("Failed to pull image \"", Kubelet::FailedEvent),
-        ("Back-off pulling image \"", Kubelet::BackOff),
-        ("Failed to apply default image tag \"", Kubelet::DefaultTag),
-        ("Container image \"", Kubelet::NeverPull),
+    const KINDS: [Kubelet; 4] = [
+        Kubelet::FailedEvent,
+        Kubelet::BackOff,
+        Kubelet::DefaultTag,
+        Kubelet::NeverPull,
     ];
-    let found = MARKERS
+    let found = KUBELET_MARKERS
         .iter()
-        .filter_map(|(m, k)| message.find(m).map(|i| (i, *m, *k)))
+        .zip(KINDS)
+        .filter_map(|(m, k)| message.find(m).map(|i| (i, *m, k)))
+        // `Container image "X" already present on machine` is the kubelet's success.
+        .filter(|(i, _, k)| *k != Kubelet::NeverPull || message[*i..].contains(NEVER_PULL))
         .min_by_key(|(i, _, _)| *i);
     if let Some((i, marker, kind)) = found {
         let after = &message[i + marker.len()..];
         if let Some((image, rest)) = split_quoted(after) {
-            return kubelet_form(kind, image, until_next_event(rest));
+            return kubelet_form(kind, image, until_next_row(rest));
         }
     }
     let bare = strip_prefix_ci(message, "error: ")
         .unwrap_or(message)
         .trim();
+    // The waiting reason alone: two of them say what is wrong by themselves.
     let reasons = [
-        "errimagepull",
-        "imagepullbackoff",
-        "errimageneverpull",
-        "invalidimagename",
+        ("errimagepull", Kubelet::ReasonOnly),
+        ("imagepullbackoff", Kubelet::ReasonOnly),
+        ("errimageneverpull", Kubelet::NeverPull),
+        ("invalidimagename", Kubelet::DefaultTag),
     ];
-    if reasons.iter().any(|r| bare.eq_ignore_ascii_case(r)) {
-        return (Kubelet::ReasonOnly, None, "");
+    if let Some((_, kind)) = reasons.iter().find(|(r, _)| bare.eq_ignore_ascii_case(r)) {
+        return (*kind, None, "");
     }
     if message.to_ascii_lowercase().contains("pull qps exceeded") {
         return (Kubelet::QpsExceeded, None, message);
     }
     (Kubelet::None, None, message)
-}
-
-/// A pasted `kubectl describe` event table: the message ends where the next event row starts.
-fn until_next_event(text: &str) -> &str {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let row = line.trim_start();
-        if offset > 0 && (row.starts_with("Normal ") || row.starts_with("Warning ")) {
-            return &text[..offset];
-        }
-        offset += line.len();
-    }
-    text
 }
 
 fn kubelet_form<'a>(

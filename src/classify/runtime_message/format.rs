@@ -3,6 +3,7 @@
 
 use super::envelope::{Envelope, Kubelet, Wrapper};
 use super::scan::Scan;
+use crate::classify::remediation::RuntimeKind;
 
 /// Runtime phrasings, most specific first; the first that matches names the runtime.
 const RUNTIME_MARKERS: &[(&str, &str)] = &[
@@ -39,6 +40,11 @@ const RUNTIME_MARKERS: &[(&str, &str)] = &[
     ("too many requests to registry", "CRI-O"),
     ("choosing image instance", "CRI-O"),
     ("no image found in manifest list", "CRI-O"),
+    ("reading blob sha256:", "CRI-O"),
+    ("storing blob to file", "CRI-O"),
+    ("adding layer with blob", "CRI-O"),
+    ("short-name resolution enforced", "CRI-O"),
+    ("did not resolve to an alias", "CRI-O"),
 ];
 
 /// The runtime (and version range) the phrasing gives away.
@@ -53,6 +59,24 @@ fn runtime(scan: &Scan<'_>) -> Option<&'static str> {
         .iter()
         .find(|(needle, _)| scan.has(needle))
         .map(|(_, name)| *name)
+}
+
+/// The runtime whose files a remediation names: CRI-O when its wrappers or phrasing show,
+/// else containerd.
+pub(super) fn runtime_kind(env: &Envelope<'_>, scan: &Scan<'_>) -> RuntimeKind {
+    let crio = [
+        Wrapper::CrioSource,
+        Wrapper::CrioUnavailable,
+        Wrapper::CrioPing,
+    ]
+    .into_iter()
+    .any(|w| env.has(w))
+        || runtime(scan) == Some("CRI-O");
+    if crio {
+        RuntimeKind::Crio
+    } else {
+        RuntimeKind::Containerd
+    }
 }
 
 /// containerd ≥ 2.2 puts the registry's error on the line after `unexpected status from GET`.

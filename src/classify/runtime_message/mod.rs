@@ -1,18 +1,24 @@
 //! Classifies the text of an image-pull failure as the node reports it — a kubelet event, a pod's
 //! waiting message, or the error of a CRI `PullImage` — into the same [`Verdict`]s the probe
-//! gives. Entry points: [`explain`], [`explain_status`]; [`render_text`] for people.
+//! gives. Entry points: [`explain`], [`explain_status`], [`explain_all`] for a paste of several
+//! events; [`render_text`] and [`render_all`] for people.
 //!
-//! The message is peeled (kubelet wrapper, `rpc error: code = … desc = `, containerd and CRI-O
-//! step prefixes), then matched by ordered substring rules (TLS first, the gRPC code alone
-//! last). Only the first 64 KiB are read; matching ignores ASCII case.
+//! The text is mended first (JSON escapes, hard-wrapped lines joined, a cut-off end noted), then
+//! peeled (kubelet wrapper, `rpc error: code = … desc = `, containerd and CRI-O step prefixes),
+//! then matched by ordered substring rules (TLS first, the gRPC code alone last). Only the
+//! first 64 KiB are read; matching ignores ASCII case.
 
 mod envelope;
 mod format;
+mod paste;
+mod principal;
 mod rules;
 mod scan;
 
+pub use principal::NamedIdentity;
+
 use super::Verdict;
-use scan::{bounded, Scan, MAX_SCAN};
+use scan::{bounded, one_line, Scan, MAX_SCAN};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -45,17 +51,108 @@ pub struct MessageDiagnosis {
     pub status: Option<u16>,
     /// The innermost error text after stripping the known wrappers.
     pub detail: String,
+    /// Who the registry says it refused (ECR's `User: arn:aws:sts::…:assumed-role/…`, ACR's
+    /// client address), when it says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<NamedIdentity>,
+    /// The message was cut off (an ellipsis, an unclosed quote, a dangling separator): the
+    /// verdict rests on its visible part only.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
-/// Classifies a pull-failure message. Never panics; reads at most the first 64 KiB.
+/// Everything a paste says: each distinct kubelet message in it explained (the first as
+/// [`explain`] gives it), and the containers a `kubectl describe pod` block shows waiting on an
+/// image with no event left to explain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explained {
+    /// The first message of the paste.
+    pub first: MessageDiagnosis,
+    /// The next ones, at most [`MAX_OTHERS`].
+    pub others: Vec<MessageDiagnosis>,
+    /// How many more there were.
+    pub not_shown: usize,
+}
+
+/// At most this many messages of a paste are explained after the first.
+pub const MAX_OTHERS: usize = 3;
+
+/// Classifies a pull-failure message (the first, when a paste holds several). Never panics;
+/// reads at most the first 64 KiB.
 pub fn explain(message: &str) -> MessageDiagnosis {
-    analyse(message, None)
+    explain_all(message).first
 }
 
 /// The same, when a gRPC status code is known separately (CRI PullImage): `code` is the tonic
 /// code name (`NotFound`; `NOT_FOUND` and the number are accepted too), `message` its text.
 pub fn explain_status(code: &str, message: &str) -> MessageDiagnosis {
-    analyse(message, Some(normalize_code(code)))
+    analyse(&mend(message), Some(normalize_code(code)))
+}
+
+/// Classifies every distinct message of a paste: each kubelet event (a repeated one once; a
+/// back-off without a cause only when nothing else names its image), then each container a
+/// `kubectl describe pod` block shows waiting on an image that no event explains; a text with
+/// neither is one message.
+pub fn explain_all(text: &str) -> Explained {
+    let text = mend(text);
+    let events = paste::events(&text);
+    let (pod, waiting) = paste::waiting(&text);
+    let explained_elsewhere = |image: &str| {
+        events.iter().any(|o| !o.causeless && o.image == image)
+            || waiting.iter().any(|w| w.image == image)
+    };
+    let mut found: Vec<MessageDiagnosis> = events
+        .iter()
+        .filter(|e| !e.causeless || !explained_elsewhere(e.image))
+        .map(|e| analyse(e.text, None))
+        .collect();
+    for w in &waiting {
+        let covered = events.iter().any(|e| !e.causeless && e.image == w.image);
+        if !covered {
+            found.push(waiting_diagnosis(&pod, w));
+        }
+    }
+    let mut found = found.into_iter();
+    let first = found.next().unwrap_or_else(|| analyse(&text, None));
+    let others: Vec<MessageDiagnosis> = found.by_ref().take(MAX_OTHERS).collect();
+    Explained {
+        first,
+        others,
+        not_shown: found.count(),
+    }
+}
+
+/// The text as the runtime wrote it: bounded, JSON escapes undone, hard-wrapped lines joined.
+fn mend(message: &str) -> String {
+    let text = unescape(bounded(message, MAX_SCAN));
+    paste::join_wrapped(text.trim()).into_owned()
+}
+
+/// A container waiting on its image in a `kubectl describe pod` block without its event.
+fn waiting_diagnosis(pod: &paste::Pod, w: &paste::Waiting) -> MessageDiagnosis {
+    let pod_arg = pod.name.as_ref().map(|n| match &pod.namespace {
+        Some(ns) => format!("{n} -n {ns}"),
+        None => n.clone(),
+    });
+    let finding = rules::waiting(&w.reason, &w.image, &w.container, pod_arg.as_deref());
+    MessageDiagnosis {
+        verdict: finding.verdict,
+        reason: one_line(&finding.reason, 1024),
+        remediation: finding
+            .remediation
+            .unwrap_or_else(|| finding.verdict.remediation().to_string()),
+        image: Some(w.image.clone()),
+        grpc_code: None,
+        format: Some("kubectl describe pod (container state; no event with the cause)".into()),
+        host: explicit_registry(&w.image),
+        status: None,
+        detail: format!(
+            "container {}: State: Waiting, Reason: {}",
+            w.container, w.reason
+        ),
+        identity: None,
+        truncated: false,
+    }
 }
 
 /// gRPC status codes: number, canonical name as Go prints it in `rpc error: code = …`.
@@ -115,10 +212,12 @@ fn unescape(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// Classifies one mended message.
 fn analyse(message: &str, code: Option<String>) -> MessageDiagnosis {
-    let text = unescape(bounded(message, MAX_SCAN));
-    let text = text.trim();
-    let env = envelope::peel(text);
+    let text = message.trim();
+    let cut = paste::cut(text);
+    let visible = cut.map_or(text, |(_, v)| v);
+    let env = envelope::peel(visible);
     let grpc_code = code.or_else(|| env.grpc_code.as_deref().map(normalize_code));
     let scan = Scan::new(env.runtime);
     let named = env.runtime_image.as_deref().or(env.image.as_deref());
@@ -127,6 +226,8 @@ fn analyse(message: &str, code: Option<String>) -> MessageDiagnosis {
         .and_then(|i| crate::reference::ImageRef::parse(i).ok())
         .map(|r| r.registry);
     let format = format::describe(&env, &scan);
+    let runtime = format::runtime_kind(&env, &scan);
+    let identity = principal::named(&scan);
     let status = scan::status(env.runtime);
     let finding = if grpc_code.as_deref() == Some("OK") {
         rules::Finding {
@@ -142,15 +243,19 @@ fn analyse(message: &str, code: Option<String>) -> MessageDiagnosis {
             status,
             grpc_code: grpc_code.as_deref(),
             registry: registry.clone(),
+            runtime,
+            identity: identity.as_ref(),
+            cut: cut.map(|(how, _)| how),
         };
         rules::classify(&facts)
     };
     let detail = if env.detail.is_empty() {
-        text
+        visible
     } else {
         env.detail
     };
-    // The registry's own advice when it is known (the identity is not: a message does not say).
+    // The registry's own advice when it is known (the identity is not: a message does not say),
+    // then the runtime's files when the generic advice names the other runtime's.
     let for_registry = || {
         // The host that answered when it is a known service, else the image's registry.
         let r = [host.as_deref(), registry.as_deref()]
@@ -159,20 +264,24 @@ fn analyse(message: &str, code: Option<String>) -> MessageDiagnosis {
             .find_map(|h| crate::classify::remediation::registry_of(h, None))?;
         crate::classify::remediation::for_registry(finding.verdict, &r, None)
     };
+    let remediation = finding
+        .remediation
+        .clone()
+        .or_else(for_registry)
+        .or_else(|| runtime.generic(finding.verdict, host.as_deref()))
+        .unwrap_or_else(|| finding.verdict.remediation().to_string());
     MessageDiagnosis {
         verdict: finding.verdict,
-        reason: scan::one_line(&finding.reason, 1024),
-        remediation: finding
-            .remediation
-            .clone()
-            .or_else(for_registry)
-            .unwrap_or_else(|| finding.verdict.remediation().to_string()),
+        reason: one_line(&finding.reason, 1024),
+        remediation,
         image: env.image.clone(),
         grpc_code,
         format,
         host,
         status,
         detail: detail.to_string(),
+        identity,
+        truncated: cut.is_some(),
     }
 }
 
@@ -195,6 +304,16 @@ pub fn render_text(d: &MessageDiagnosis) -> String {
     };
     line("Verdict", d.verdict.as_str());
     line("Reason", &d.reason);
+    if let Some(id) = &d.identity {
+        if id.description.contains(&id.principal) {
+            line("Identity", &id.description);
+        } else {
+            line(
+                "Identity",
+                &format!("{} ({})", id.description, id.principal),
+            );
+        }
+    }
     if let Some(i) = &d.image {
         line("Image", i);
     }
@@ -215,6 +334,24 @@ pub fn render_text(d: &MessageDiagnosis) -> String {
     }
     line("Remediation", &d.remediation);
     crate::term::escape_view(&s).into_owned()
+}
+
+/// Every message of a paste, one block each (as [`render_text`]), separated by a blank line,
+/// then how many more there were.
+pub fn render_all(e: &Explained) -> String {
+    let mut s = render_text(&e.first);
+    for d in &e.others {
+        s.push('\n');
+        s.push_str(&render_text(d));
+    }
+    if e.not_shown > 0 {
+        let _ = writeln!(
+            s,
+            "\n{} more not shown (explain them one at a time to read them)",
+            e.not_shown
+        );
+    }
+    s
 }
 
 #[cfg(test)]

@@ -87,22 +87,77 @@ pub(super) fn url_host(text: &str) -> Option<&str> {
     (!host.is_empty()).then_some(host)
 }
 
-/// The first URL in `text`, from its scheme to the first space or quote.
-pub(super) fn first_url(text: &str) -> Option<&str> {
-    let lower = text.to_ascii_lowercase();
-    let i = [lower.find("https://"), lower.find("http://")]
-        .into_iter()
-        .flatten()
-        .min()?;
-    let rest = &text[i..];
-    let end = rest
-        .find(|c: char| c == '"' || c == '\'' || c.is_whitespace())
-        .unwrap_or(rest.len());
-    Some(rest[..end].trim_end_matches([':', ',', ')']))
+/// Words after which a runtime prints the URL it requested: containerd's `unexpected status
+/// from HEAD request to URL` and `unexpected status code URL` (fetcher GET, 1.6–2.1),
+/// `content at URL`, and Go's `*url.Error` (`Get "URL": …`, unquoted before Go 1.14).
+const REQUEST_URL: [&str; 6] = [
+    "request to ",
+    "unexpected status code ",
+    "content at ",
+    "get ",
+    "head ",
+    "post ",
+];
+
+/// The part of a message the runtime wrote: up to `Server message: ` (containerd ≤ 2.1) or the
+/// line after containerd ≥ 2.2's `unexpected status from GET request to URL: STATUS` — what
+/// follows is the registry's body, whose links (`visit https://aka.ms/…`) name no request.
+fn runtime_part<'a>(scan: &Scan<'a>) -> &'a str {
+    let mut end = scan
+        .lower
+        .find("server message: ")
+        .unwrap_or(scan.text.len());
+    if let Some(i) = scan.lower.find("unexpected status from get request to ") {
+        if let Some(nl) = scan.text[i..].find('\n') {
+            end = end.min(i + nl);
+        }
+    }
+    &scan.text[..end]
+}
+
+/// The host of the first URL the runtime says it requested (see [`REQUEST_URL`]); a URL that
+/// ends the text may be cut and is not taken.
+fn request_host(scan: &Scan<'_>) -> Option<String> {
+    let part = runtime_part(scan);
+    let lower = &scan.lower[..part.len()];
+    REQUEST_URL
+        .iter()
+        .flat_map(|m| {
+            lower
+                .match_indices(m)
+                // A word of its own: `get ` is not the end of `target `.
+                .filter(|(i, _)| {
+                    !lower[..*i]
+                        .bytes()
+                        .next_back()
+                        .is_some_and(|b| b.is_ascii_alphanumeric())
+                })
+                .map(move |(i, _)| i + m.len())
+        })
+        .filter_map(|at| {
+            let rest = part[at..].strip_prefix('"').unwrap_or(&part[at..]);
+            let host = url_host(rest)?;
+            let whole = rest.find(|c: char| c == '"' || c.is_whitespace()).is_some();
+            whole.then_some((at, host))
+        })
+        .min_by_key(|(at, _)| *at)
+        .map(|(_, h)| h.to_string())
+}
+
+/// The registry of CRI-O's (containers/image) `reading manifest T in REPO`.
+fn manifest_repository_host(scan: &Scan<'_>) -> Option<String> {
+    let rest = scan.after("reading manifest ")?;
+    let (_, repo) = rest.split_once(" in ")?;
+    let repo = first_word(repo);
+    crate::reference::split_domain(repo)
+        .filter(|(_, path)| !path.is_empty())
+        .map(|(domain, _)| domain.to_string())
 }
 
 /// The registry host a message names: an explicit `pulling from host`, CRI-O's registry, the
-/// first URL, a DNS lookup, a dialled address — in that order.
+/// URL the runtime requested, CRI-O's manifest repository, a DNS lookup, a dialled address — in
+/// that order. Links in the registry's own message (`visit https://aka.ms/acr/authorization`,
+/// `https://www.docker.com/increase-rate-limit`) are never taken.
 pub(super) fn host(scan: &Scan<'_>) -> Option<String> {
     let word = |needle: &str| scan.after(needle).map(first_word).filter(|w| !w.is_empty());
     if let Some(h) = word("pulling from host ") {
@@ -111,8 +166,11 @@ pub(super) fn host(scan: &Scan<'_>) -> Option<String> {
     if let Some(h) = word("pinging container registry ") {
         return Some(h.to_string());
     }
-    if let Some(h) = first_url(scan.text).and_then(url_host) {
-        return Some(h.to_string());
+    if let Some(h) = request_host(scan) {
+        return Some(h);
+    }
+    if let Some(h) = manifest_repository_host(scan) {
+        return Some(h);
     }
     if let Some(h) = word("lookup ") {
         return Some(h.to_string());

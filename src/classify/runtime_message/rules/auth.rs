@@ -97,6 +97,29 @@ pub(super) fn forbidden(f: &Facts<'_>) -> Option<Finding> {
             )),
         });
     }
+    if let Some(id) = f.identity.filter(|_| f.scan.has("is not allowed access")) {
+        // ACR's firewall (network rules): the address, not the credential, is refused.
+        let name = [f.host, f.registry.as_deref()]
+            .into_iter()
+            .flatten()
+            .find_map(
+                |h| match crate::classify::remediation::registry_of(h, None) {
+                    Some(crate::classify::remediation::Registry::Acr { name }) => Some(name),
+                    _ => None,
+                },
+            )
+            .unwrap_or_else(|| "REGISTRY".into());
+        return Some(
+            Finding::new(
+                Verdict::Forbidden,
+                format!("{at}: the registry's firewall refuses the node's address {}, whatever the credentials{server}", id.principal),
+            )
+            .fix(format!(
+                "Allow the nodes' egress address in the registry's network rules (`az acr network-rule add --name {name} --ip-address {}`; every node behind one NAT shares it), or reach the registry through a private endpoint in the nodes' VNet.",
+                id.principal
+            )),
+        );
+    }
     let Some(p) = permission else {
         let bodiless = server.is_empty() && f.scan.has("from head request");
         let ecr = [f.host, f.registry.as_deref()]
@@ -132,16 +155,49 @@ pub(super) fn forbidden(f: &Facts<'_>) -> Option<Finding> {
             format!("{at}: 403 Forbidden: the identity is not allowed to pull this repository{head}{server}"),
         ));
     };
+    let who = f
+        .identity
+        .map_or("the identity that pulls", |i| i.grantee.as_str());
+    let lacks = f
+        .identity
+        .map_or_else(|| "the identity".to_string(), |i| i.grantee.clone());
     Some(
         Finding::new(
             Verdict::Forbidden,
-            format!("{at}: 403: the identity lacks {p}{server}"),
+            format!("{at}: 403: {lacks} lacks {p}{server}"),
         )
-        .fix(format!(
-            "Grant {p} to the identity that pulls (the message names the principal and resource). {}",
-            Verdict::Forbidden.remediation()
-        )),
+        .fix(format!("Grant {p} to {who}. {}", grant_advice(f, &p))),
     )
+}
+
+/// What grants a named permission, for the registry at hand only (an ECR refusal gets no
+/// Artifact Registry or ACR advice).
+fn grant_advice(f: &Facts<'_>, permission: &str) -> String {
+    use crate::classify::remediation::{registry_of, Registry};
+    let known = [f.host, f.registry.as_deref()]
+        .into_iter()
+        .flatten()
+        .find_map(|h| registry_of(h, None));
+    let p = permission.to_ascii_lowercase();
+    if p.starts_with("ecr:") || matches!(known, Some(Registry::Ecr { .. })) {
+        let cross = match (f.identity.and_then(|i| i.account.as_deref()), &known) {
+            (Some(mine), Some(Registry::Ecr { account, .. })) if mine != account => format!(
+                " The principal is in account {mine} and the registry in {account}: the repository policy must also allow the principal's ARN."
+            ),
+            (Some(_), Some(Registry::Ecr { .. })) => String::new(),
+            _ => " If the registry is in another account than the principal, the repository policy must also allow the principal's ARN.".to_string(),
+        };
+        return format!(
+            "ECR: the managed policy AmazonEC2ContainerRegistryReadOnly grants what a pull needs (ecr:GetAuthorizationToken, ecr:BatchGetImage, ecr:GetDownloadUrlForLayer).{cross}"
+        );
+    }
+    if p.starts_with("artifactregistry.")
+        || matches!(known, Some(Registry::ArtifactRegistry | Registry::Gcr))
+    {
+        return "Artifact Registry: roles/artifactregistry.reader on the repository or its project grants it; the node pool also needs the cloud-platform or devstorage.read_only access scope.".into();
+    }
+    "Grant it read access to the repository (the message names the principal and the resource)."
+        .into()
 }
 
 /// 401s: missing credentials, rejected credentials, and the registries that answer 401 for a
@@ -164,6 +220,15 @@ pub(super) fn unauthorized(f: &Facts<'_>) -> Option<Finding> {
     // Like containerd's `pull access denied` for the same answer.
     if denied_beside_unauthorized(f) {
         return ambiguous(format!("{at}: 401: access denied: the repository is private or does not exist, or the credentials do not grant pull{server}"));
+    }
+    // The DENIED message without its code (newer containers/image prints only the message):
+    // Docker Hub's 401 for a missing or private repository, or another registry's refusal,
+    // which does not say either whether the repository exists.
+    if s.has("requested access to the resource is denied") && f.status != Some(403) {
+        if f.ambiguous_registry() {
+            return ambiguous(format!("{at}: access denied: the repository is private or does not exist (Docker Hub answers both alike){server}"));
+        }
+        return ambiguous(format!("{at}: access denied: the repository does not exist, or these credentials may not pull it (the registry's DENIED does not say which){server}"));
     }
     if s.has("pull access denied") {
         return ambiguous(format!("{at}: pull access denied: the repository does not exist or is private (Docker Hub answers both alike){server}"));

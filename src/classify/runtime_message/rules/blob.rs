@@ -3,7 +3,8 @@
 //! descriptor sha256:… from remote: not found`, `unexpected status code …/blobs/…: 403
 //! Forbidden`, `failed to do request: Get "https://<storage host>/…": dial tcp: …`), `short
 //! read`, `unexpected EOF`; containers/image (CRI-O) says `reading blob sha256:…: …`
-//! (`Error fetching blob: invalid status code from registry 404 (Not Found)`). These are
+//! (`Error fetching blob: invalid status code from registry 404 (Not Found)`) and, copying it to
+//! a temporary file, `writing blob: storing blob to file "…": happened during read: …`. These are
 //! blob-path verdicts, never a missing tag or a missing permission on the repository; transport
 //! failures keep their verdict and name the layer and the storage host.
 
@@ -12,12 +13,15 @@ use crate::classify::phrases::EXPIRED_TOKEN;
 use crate::classify::runtime_message::scan::{one_line, url_host};
 use crate::classify::Verdict;
 
-/// Texts that name a blob download.
-const BLOB: [&str; 4] = [
+/// Texts that name a blob download. containers/image (CRI-O) copies a layer into a temporary
+/// file first: `writing blob: storing blob to file "…": happened during read: …` is the download
+/// failing, `…: write …: no space left on device` the node's disk.
+const BLOB: [&str; 5] = [
     "/blobs/sha256:",
     "reading blob sha256:",
     "error fetching blob",
     "could not fetch content descriptor",
+    "storing blob to file",
 ];
 /// containerd's content copy: a blob, unless the URL is a manifest's (a platform manifest
 /// fetched by digest fails with the registry's own answer: the auth rules read it).
@@ -99,23 +103,37 @@ pub(super) fn layer(f: &Facts<'_>) -> Option<Finding> {
     // A transport failure on the way to the storage host: its usual verdict, said for the layer.
     if let Some(found) = transport::tls(f).or_else(|| transport::network(f)) {
         let host = target_host(f).unwrap_or("the storage host");
+        // Past a redirect the runtime keeps the registry's TLS settings: a CA goes beside the
+        // registry's, not in a configuration for the storage host.
+        let registry = f.registry.as_deref().filter(|r| *r != host);
+        let fix = match (found.verdict, registry) {
+            (Verdict::TlsUnknownAuthority, Some(registry)) => {
+                f.runtime.trust_storage_ca(host, registry)
+            }
+            _ => found
+                .remediation
+                .unwrap_or_else(|| found.verdict.remediation().to_string()),
+        };
         return Some(Finding {
             reason: format!(
                 "{blob} from {host} (the manifest resolved; layers may come from a storage host or CDN the node cannot reach): {}",
                 found.reason
             ),
             remediation: Some(format!(
-                "Layers come from {host}: the node must reach it too (egress firewall, security groups, the proxy's allow list or NO_PROXY for containerd; ECR: the S3 gateway VPC endpoint; Artifact Registry/GCR: Private Google Access). {}",
-                found.remediation.unwrap_or_else(|| found.verdict.remediation().to_string())
+                "Layers come from {host}: the node must reach it too (egress firewall, security groups, the proxy's allow list or NO_PROXY for {}; ECR: the S3 gateway VPC endpoint; Artifact Registry/GCR: Private Google Access). {fix}",
+                f.runtime.service()
             )),
             verdict: found.verdict,
         });
     }
     if s.has_any(&["short read", "unexpected eof", "connection reset"]) {
-        return Some(Finding::new(
-            Verdict::RegistryError,
-            format!("{blob}: the download was cut short (the registry, its storage or a proxy closed the connection mid-layer) ({detail})"),
-        ));
+        return Some(
+            Finding::new(
+                Verdict::RegistryError,
+                format!("{blob}: the download was cut short — a network problem on the way (a proxy, firewall, NAT or load balancer closed the connection mid-layer) or the registry or its storage closed it ({detail})"),
+            )
+            .fix(transport::cut_connection(f.runtime.service())),
+        );
     }
     if let Some(status) = f.status.filter(|s| *s >= 400) {
         return Some(Finding::new(

@@ -1,15 +1,22 @@
 //! The ordered rule list for runtime messages: the kubelet's own conditions, the CRI socket,
 //! the layer stage (a blob download after the manifest resolved), then the order of the
-//! research note (TLS, network, platform, schema 1, 429, 403, 401, not found, 5xx, disk), and
-//! last the gRPC code alone. The first rule that matches wins.
+//! research note (TLS, network, platform, schema 1, 429, 403, 401, not found, 5xx, disk,
+//! unpack), and last the gRPC code alone. The first rule that matches wins. A message cut off
+//! keeps only what its visible part proves.
 
 mod auth;
 mod blob;
+mod kubelet;
 mod registry;
 mod transport;
 
+pub(super) use kubelet::waiting;
+
 use super::envelope::{Envelope, Kubelet, Wrapper};
+use super::paste::Cut;
+use super::principal::NamedIdentity;
 use super::scan::{one_line, server_message, Scan};
+use crate::classify::remediation::RuntimeKind;
 use crate::classify::{Verdict, AMBIGUOUS_401_HOSTS};
 
 /// What a message says, gathered once for every rule.
@@ -26,6 +33,12 @@ pub(super) struct Facts<'a> {
     pub grpc_code: Option<&'a str>,
     /// The registry of the image the message names, normalised (`nginx` → `docker.io`).
     pub registry: Option<String>,
+    /// The runtime that wrote it, for the files a remediation names.
+    pub runtime: RuntimeKind,
+    /// The principal the registry's refusal names.
+    pub identity: Option<&'a NamedIdentity>,
+    /// How the message shows it was cut off, if it was.
+    pub cut: Option<Cut>,
 }
 
 impl Facts<'_> {
@@ -97,7 +110,7 @@ type Rule = fn(&Facts<'_>) -> Option<Finding>;
 
 /// Most specific first; see the module comment for the order.
 const RULES: &[Rule] = &[
-    kubelet_throttle,
+    kubelet::throttle,
     transport::runtime_socket,
     transport::invalid_reference,
     transport::blocked,
@@ -119,81 +132,113 @@ const RULES: &[Rule] = &[
     registry::disk,
     registry::unpack,
     transport::cancelled,
-    code_only,
 ];
 
-/// Classifies the peeled message: kubelet-only forms first, then the rule list.
+/// Classifies the peeled message: kubelet-only forms first, then the rule list, then the gRPC
+/// code alone — unless the message is cut off, when the code alone proves too little.
 pub(super) fn classify(facts: &Facts<'_>) -> Finding {
-    if let Some(f) = kubelet_only(facts.env) {
+    if let Some(f) = kubelet::kubelet_only(facts.env) {
         return f;
     }
-    if facts.scan.text.trim().is_empty() {
+    if facts.scan.text.trim().is_empty() && facts.cut.is_none() {
         return code_only(facts).unwrap_or_else(|| Finding::new(Verdict::Unknown, "empty message"));
     }
-    RULES
-        .iter()
-        .find_map(|rule| rule(facts))
-        .unwrap_or_else(|| Finding::new(Verdict::Unknown, "unrecognised message"))
+    let found = RULES.iter().find_map(|rule| rule(facts));
+    match (found, facts.cut) {
+        (Some(f), None) => f,
+        (Some(f), Some(cut)) => cut_but_read(f, cut),
+        (None, Some(cut)) => crio_unavailable(facts)
+            .map(|f| cut_but_read(f, cut))
+            .unwrap_or_else(|| cut_before_the_cause(facts, cut)),
+        (None, None) => code_only(facts)
+            .unwrap_or_else(|| Finding::new(Verdict::Unknown, "unrecognised message")),
+    }
 }
 
-const FIND_THE_CAUSE: &str = "Explain the earlier `Failed to pull image …` event instead \
-     (kubectl get events --field-selector involvedObject.name=<pod>,reason=Failed), or run \
-     `pullcheck probe <image>` on the node.";
-
-/// Kubelet messages that carry no runtime error.
-fn kubelet_only(env: &Envelope<'_>) -> Option<Finding> {
-    let image = env.image.as_deref().unwrap_or("the image");
-    let f = match env.kubelet {
-        Kubelet::ReasonOnly => Finding::new(
-            Verdict::Unknown,
-            "the kubelet's reason alone (ErrImagePull / ImagePullBackOff) carries no cause: the \
-             cause is in the earlier \"Failed to pull image\" event",
-        )
-        .fix(FIND_THE_CAUSE),
-        Kubelet::BackOff => Finding::new(
-            Verdict::Unknown,
-            format!(
-                "the kubelet is backing off after a failed pull of {image}; the cause is in the \
-                 earlier \"Failed to pull image\" event"
-            ),
-        )
-        .fix(FIND_THE_CAUSE),
-        Kubelet::NeverPull => Finding::new(
-            Verdict::Unknown,
-            format!("{image} is not on the node and imagePullPolicy is Never, so the kubelet does not pull it"),
-        )
-        .fix("Pre-load the image on the node, or set imagePullPolicy to IfNotPresent or Always."),
-        _ => return None,
+/// A cut-off message whose visible part a rule read: the verdict stands on what is visible,
+/// and the reason says the rest is missing. A 403 whose reason is cut off may be an expired
+/// token as well as a missing permission.
+fn cut_but_read(mut f: Finding, cut: Cut) -> Finding {
+    // A named permission is proof; a bare 403 (or the start of the registry's words) is not.
+    let unsaid = f.verdict == Verdict::Forbidden && !f.reason.contains(" lacks ");
+    let what = if unsaid {
+        ": a 403, which an expired token gets too — the registry's reason is cut off"
+    } else {
+        ""
     };
-    Some(f)
+    f.reason = format!(
+        "{} (the message is cut off — {} — so this rests on its visible part{what})",
+        f.reason,
+        cut.words()
+    );
+    f
 }
 
-/// `pull QPS exceeded.`: the kubelet refused to start the pull; no registry was asked.
-fn kubelet_throttle(f: &Facts<'_>) -> Option<Finding> {
-    f.scan.has("pull qps exceeded").then(|| {
-        Finding::new(
+/// A cut-off message whose visible part holds no cause: say what the wrappers show.
+fn cut_before_the_cause(facts: &Facts<'_>, cut: Cut) -> Finding {
+    let env = facts.env;
+    let image = env.image.as_deref().or(env.runtime_image.as_deref());
+    if env.kubelet == Kubelet::None && facts.scan.has("failed to pull image \"") {
+        return Finding::new(
             Verdict::Unknown,
-            "the kubelet's own pull throttle (registryPullQPS / registryBurst) refused the pull; \
-             the registry was not contacted, so this is not a registry 429",
+            "the message is cut off inside the image name, so nothing about the image or the cause is visible",
         )
-        .fix(
-            "Raise registryPullQPS and registryBurst in the KubeletConfiguration (defaults 5 and \
-             10; 0 disables the limit), or stagger rollouts that pull many images on one node; \
-             the kubelet retries on its own.",
+        .fix(READ_IT_WHOLE.replace("{image}", "<image>"));
+    }
+    let mut shows = vec![image.map_or_else(
+        || "a pull failed".to_string(),
+        |i| format!("the pull of {i} failed"),
+    )];
+    if env.has(Wrapper::ResolveReference) || env.has(Wrapper::ResolveImage) {
+        shows.push("while resolving the tag to a manifest".into());
+    } else if env.has(Wrapper::Fetch) {
+        shows.push("while downloading content".into());
+    }
+    if let Some(h) = facts.host {
+        shows.push(format!("at {h}"));
+    }
+    match facts.grpc_code {
+        Some("NotFound") => shows.push(
+            "with gRPC code NotFound (a missing tag, digest or repository — or no manifest for this node's platform)"
+                .into(),
+        ),
+        Some(c) => shows.push(format!("with gRPC code {c}")),
+        None => {}
+    }
+    let image = image.unwrap_or("<image>");
+    Finding::new(
+        Verdict::Unknown,
+        format!(
+            "the message is cut off before the runtime's error ({}): its visible part shows only that {}",
+            cut.words(),
+            shows.join(" ")
+        ),
+    )
+    .fix(READ_IT_WHOLE.replace("{image}", image))
+}
+
+/// Where to get a message uncut.
+const READ_IT_WHOLE: &str = "Read the whole message — `kubectl get events -n <namespace> \
+     --field-selector involvedObject.name=<pod>,reason=Failed -o jsonpath='{.items[*].message}'` \
+     prints it uncut — and explain that, or run `pullcheck probe {image}` on the node.";
+
+/// CRI-O's `… because the registry is unavailable: …` when no text rule read the cause.
+fn crio_unavailable(f: &Facts<'_>) -> Option<Finding> {
+    f.env.has(Wrapper::CrioUnavailable).then(|| {
+        Finding::new(
+            Verdict::NetworkUnreachable,
+            format!(
+                "CRI-O reports the registry unavailable (RegistryUnavailable): {}",
+                one_line(f.env.detail, 240)
+            ),
         )
     })
 }
 
 /// The gRPC code when no text rule matched.
 fn code_only(f: &Facts<'_>) -> Option<Finding> {
-    if f.env.has(Wrapper::CrioUnavailable) {
-        return Some(Finding::new(
-            Verdict::NetworkUnreachable,
-            format!(
-                "CRI-O reports the registry unavailable (RegistryUnavailable): {}",
-                one_line(f.env.detail, 240)
-            ),
-        ));
+    if let Some(found) = crio_unavailable(f) {
+        return Some(found);
     }
     let code = f.grpc_code?;
     let (verdict, why) = match code {

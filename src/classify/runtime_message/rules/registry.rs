@@ -216,7 +216,9 @@ pub(super) fn disk(f: &Facts<'_>) -> Option<Finding> {
 }
 
 /// Layer extraction: corrupt archives are the registry's (or a proxy's) fault; anything else
-/// that fails while unpacking happened on the node.
+/// that fails while unpacking happened on the node. containerd says `failed to extract layer`,
+/// `failed to unpack image on snapshotter …`, `apply layer error`; containers/image (CRI-O)
+/// `writing blob: adding layer with blob "sha256:…": processing tar file(…)` or `ApplyLayer …`.
 pub(super) fn unpack(f: &Facts<'_>) -> Option<Finding> {
     let s = &f.scan;
     let detail = one_line(f.env.detail, 240);
@@ -225,6 +227,10 @@ pub(super) fn unpack(f: &Facts<'_>) -> Option<Finding> {
         "failed to unpack",
         "apply layer error",
         "failed to apply layer",
+        "adding layer with blob",
+        "processing tar file",
+        "applylayer",
+        "error committing the finished image",
     ]);
     let corrupt = s.has_any(&[
         "archive/tar",
@@ -239,11 +245,28 @@ pub(super) fn unpack(f: &Facts<'_>) -> Option<Finding> {
             format!("a layer is not a valid (compressed) tar archive: the registry or a proxy served corrupt or truncated content ({detail})"),
         ));
     }
-    unpacking.then(|| {
+    if !unpacking {
+        return None;
+    }
+    // containers/storage's own words for a user namespace without enough IDs.
+    let ids = s.has_any(&["insufficient uids or gids", "potentially insufficient uids"]);
+    let why = if ids {
+        "the layer holds files owned by IDs the node's user-namespace mapping lacks"
+    } else if s.has("operation not supported") {
+        "the node's filesystem lacks a feature the snapshotter or storage driver needs (overlay whiteouts, xattrs)"
+    } else {
+        "unpacking a layer on the node failed"
+    };
+    let service = f.runtime.service();
+    Some(
         Finding::new(
-            Verdict::Unknown,
-            format!("the download finished but unpacking a layer on the node failed ({detail})"),
+            Verdict::UnpackFailed,
+            format!("the download finished but {why} ({detail})"),
         )
-        .fix("Read containerd's log for the layer: check the snapshotter (overlayfs support, mount options), file ownership with user namespaces, and the image filesystem; then retry.")
-    })
+        .fix(if ids {
+            "The image's files belong to users or groups outside the ID range the node maps (/etc/subuid and /etc/subgid for the runtime's user, or the pod's user namespace): widen the range, or rebuild the image with IDs inside it; then retry.".to_string()
+        } else {
+            format!("Read {service}'s log for the layer: check the snapshotter or storage driver (overlayfs support, mount options, a filesystem such as NFS under the image store), file ownership with user namespaces, and the image filesystem; then retry.")
+        }),
+    )
 }

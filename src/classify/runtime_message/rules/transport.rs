@@ -60,8 +60,28 @@ pub(super) fn signature(f: &Facts<'_>) -> Option<Finding> {
 
 /// containers/image (CRI-O): `short-name "x:latest" did not resolve to an alias and no
 /// unqualified-search registries are defined in "<file>"` (or `… and no
-/// containers-registries.conf(5) was found`).
+/// containers-registries.conf(5) was found`), and `short-name resolution enforced but cannot
+/// prompt without a TTY` (short-name-mode enforcing, several candidates, nobody to ask).
 pub(super) fn short_name(f: &Facts<'_>) -> Option<Finding> {
+    if f.scan
+        .has("short-name resolution enforced but cannot prompt without a tty")
+    {
+        return Some(
+            Finding::new(
+                Verdict::ShortNameUnresolved,
+                "short-name-mode is enforcing and the name has no alias but more than one \
+                 unqualified-search registry, so containers/image would have to ask which one — \
+                 and there is no TTY to ask on; no request was sent",
+            )
+            .fix(
+                "Write the image fully qualified in the pod spec (docker.io/library/nginx:1.27), \
+                 or add an alias for the name in /etc/containers/registries.conf.d/ (a \
+                 [aliases] table), or leave a single unqualified-search registry; \
+                 short-name-mode = \"permissive\" in registries.conf (CRI-O: short_name_mode in \
+                 crio.conf) tries them in order instead.",
+            ),
+        );
+    }
     if !f.scan.has("did not resolve to an alias and no ") {
         return None;
     }
@@ -94,12 +114,6 @@ pub(super) fn invalid_reference(f: &Facts<'_>) -> Option<Finding> {
     ))
 }
 
-/// Where containerd looks for this host's TLS settings.
-fn hosts_toml(host: Option<&str>) -> String {
-    let h = host.unwrap_or("<host>");
-    format!("/etc/containerd/certs.d/{h}/hosts.toml")
-}
-
 /// TLS and scheme failures, most specific first.
 pub(super) fn tls(f: &Facts<'_>) -> Option<Finding> {
     let s = &f.scan;
@@ -111,11 +125,7 @@ pub(super) fn tls(f: &Facts<'_>) -> Option<Finding> {
                 Verdict::HttpRegistry,
                 format!("{at} speaks plain HTTP and was spoken to over HTTPS (http: server gave HTTP response to HTTPS client)"),
             )
-            .fix(format!(
-                "The registry speaks plain HTTP: in {} set `server = \"http://{host}\"` and \
-                 `[host.\"http://{host}\"]` with capabilities = [\"pull\", \"resolve\"], or serve it over HTTPS.",
-                hosts_toml(f.host)
-            )),
+            .fix(f.runtime.plain_http(host)),
         );
     }
     if s.has("tls handshake timeout") {
@@ -137,11 +147,7 @@ pub(super) fn tls(f: &Facts<'_>) -> Option<Finding> {
                 Verdict::TlsUnknownAuthority,
                 format!("{at}: the certificate is not signed by a CA the node trusts ({text})"),
             )
-            .fix(format!(
-                "Add the CA that signed {host}'s certificate to the node's trust store, or set \
-                 `ca = \"/etc/containerd/certs.d/{host}/ca.crt\"` for this host in {}.",
-                hosts_toml(f.host)
-            )),
+            .fix(f.runtime.trust_ca(host)),
         );
     }
     if s.has("certificate has expired or is not yet valid") {
@@ -166,12 +172,12 @@ pub(super) fn tls(f: &Facts<'_>) -> Option<Finding> {
         return Some(
             Finding::new(
                 Verdict::TlsError,
-                format!("{at} requires a TLS client certificate and none was sent{}", f.server()),
+                format!(
+                    "{at} requires a TLS client certificate and none was sent{}",
+                    f.server()
+                ),
             )
-            .fix(format!(
-                "The registry requires a client certificate: set `client = [[\"cert.pem\", \"key.pem\"]]` for this host in {}.",
-                hosts_toml(f.host)
-            )),
+            .fix(f.runtime.client_cert(host)),
         );
     }
     if s.has_any(&[
@@ -271,24 +277,51 @@ pub(super) fn network(f: &Facts<'_>) -> Option<Finding> {
     }
     let closed = s.lower.trim_end().ends_with(": eof") || s.lower.trim() == "eof";
     if closed || s.has_any(&["connection reset by peer", "broken pipe"]) {
-        return Some(Finding::new(
-            Verdict::RegistryError,
-            format!(
-                "the connection to {at} was reset or closed mid-request — the registry, a proxy or a firewall dropped it ({})",
-                one_line(f.env.detail, 240)
-            ),
-        ));
+        return Some(
+            Finding::new(
+                Verdict::RegistryError,
+                format!(
+                    "the connection to {at} was reset or closed mid-request: a network problem on the way (a proxy, firewall, NAT or load balancer dropped it) or the registry closed it ({})",
+                    one_line(f.env.detail, 240)
+                ),
+            )
+            .fix(cut_connection(f.runtime.service())),
+        );
     }
     None
 }
 
-/// `context canceled`: containerd ≥ 1.7 cancels a pull that stops making progress.
+/// What to check when a connection was reset or cut short mid-transfer; `service` is the
+/// runtime whose proxy environment matters.
+pub(super) fn cut_connection(service: &str) -> String {
+    format!(
+        "The connection was cut, which is usually the network path rather than the registry: \
+         check the proxy in {service}'s environment and any TLS-inspecting middlebox, firewall or \
+         NAT idle timeouts, the MTU on the path (large transfers stall or reset when it is \
+         wrong), and the registry's load balancer; then retry — if every node fails alike, ask \
+         the registry's status page."
+    )
+}
+
+/// `context canceled`: containerd ≥ 1.7 cancels a pull that reads no bytes for
+/// `image_pull_progress_timeout` (the CRI plugin's setting, 5 m by default); deleting the pod
+/// cancels it too. Not a registry that did not answer: the connection was open and stalled.
 pub(super) fn cancelled(f: &Facts<'_>) -> Option<Finding> {
-    f.scan.has("context canceled").then(|| {
+    f.scan.has_any(&["context canceled", "because of no progress"]).then(|| {
         Finding::new(
             Verdict::Timeout,
-            "the pull was cancelled: containerd ≥ 1.7 cancels a pull that makes no progress for \
-             image_pull_progress_timeout (5 m by default); deleting the pod cancels it too",
+            "the pull was cancelled: containerd ≥ 1.7 cancels a pull that makes no progress (reads \
+             no bytes) for image_pull_progress_timeout (5 m by default); deleting the pod cancels \
+             it too",
+        )
+        .fix(
+            "The pull made no progress within containerd's image_pull_progress_timeout \
+             ([plugins.\"io.containerd.grpc.v1.cri\"] in 1.7, [plugins.\"io.containerd.cri.v1.images\"] \
+             in 2.x; dockershim-era kubelets had --image-pull-progress-deadline): a connection to \
+             the registry or its layer storage host opened and then stalled. Check what sits on \
+             that path (a proxy that buffers whole layers before passing them on, a throttled or \
+             saturated link, a CDN edge that hangs) with `pullcheck probe <image>` from the node; \
+             raise the timeout only for links that are slow but moving.",
         )
     })
 }
