@@ -527,9 +527,11 @@ impl RegistriesConf {
         };
         let mut out = vec![https.clone()];
         if insecure {
+            // containers/image pings both schemes with one client, verification off: a
+            // redirect from the plain-HTTP registry to an https storage host is not verified
+            // either (skopeo pulls through a storage host with an unknown CA).
             out.push(Host {
                 url: format!("http://{dial}"),
-                tls: TlsSettings::default(),
                 http_fallback: false,
                 ..https
             });

@@ -413,7 +413,15 @@ fn every_scenario_gets_the_verdict_containers_image_gives() {
         ("tampered/app:v1", "digest_mismatch", Some("blob_unknown")),
         ("layerdns/app:amd64", "dns_failure", None),
         ("layerrefused/app:amd64", "connection_refused", None),
+        // The fronts are `insecure` (plain HTTP): containers/image pings both schemes with one
+        // client whose verification is off, so the https storage host's unknown CA does not
+        // stop it (containerd, with `server = "http://…"`, verifies it: runtime_containerd).
+        ("layertls/app:amd64", "ok", None),
         ("layer403/app:amd64", "blob_denied", None),
+        // Only the layer goes to storage (the registry serves the config, as ECR and GAR do).
+        ("storedns/app:amd64", "dns_failure", None),
+        ("storerefused/app:amd64", "connection_refused", None),
+        ("storetls/app:amd64", "ok", None),
         ("layerloop/app:amd64", "registry_error", None),
     ] {
         cases.push(Case {
