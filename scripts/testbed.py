@@ -409,6 +409,35 @@ class Endless(http.server.BaseHTTPRequestHandler):
         self.close_connection = True
 
 
+class Slow(http.server.BaseHTTPRequestHandler):
+    """A registry that answers every request just in time: 0.6 s, then a redirect to the same
+    path one hop further, ten times (Go's limit), then 404. Each step is quick enough for a
+    per-step limit; a probe must still end within its one deadline (--timeout)."""
+
+    protocol_version = "HTTP/1.1"
+    delay = 0.6
+
+    def log_message(self, *a):
+        pass
+
+    def do_HEAD(self):
+        self.do_GET()
+
+    def do_GET(self):
+        time.sleep(self.delay)
+        path, _, query = self.path.partition("?")
+        hop = int(query.split("=", 1)[1]) if query.startswith("hop=") and query[4:].isdigit() else 0
+        if path == "/v2/":
+            self.send_response(200)
+        elif hop < 10:
+            self.send_response(307)
+            self.send_header("Location", f"{path}?hop={hop + 1}")
+        else:
+            self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
 class ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -767,6 +796,7 @@ def up(d):
     Broken.cfg = {"closed": ports["closed"], "sink": ports["sink"]}
     ports["broken"] = serve(Broken)
     ports["endless"] = serve(Endless)
+    ports["slow"] = serve(Slow)
     silent = silent_listener()
     ports["hang"] = port_of(silent)
 

@@ -161,9 +161,12 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Diagnosed, Error
         Some(Ok(Some(info))) => &info.repo_digests,
         _ => &[],
     };
+    // One deadline for every registry exchange of this probe, whichever hosts and credentials
+    // it tries (the credentials were gathered above, under their own limits).
     let ctx = Context {
         held,
         gets: req.gets.as_deref(),
+        deadline: Instant::now().checked_add(prober.options().step_timeout),
     };
     let probed = match kind.kind {
         RuntimeKind::Containerd => {

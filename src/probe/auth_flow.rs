@@ -35,7 +35,7 @@ impl Run<'_> {
                     scopes,
                     cred: self.cred,
                     proxy: self.proxy_for(&realm),
-                    timeout: self.prober.options.step_timeout,
+                    limit: self.limit(),
                     policy: self.prober.policy.as_deref(),
                 };
                 let mut out = Vec::new();

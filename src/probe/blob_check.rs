@@ -52,7 +52,7 @@ impl Run<'_> {
             client,
             auth: &self.auth,
             headers: &self.host.headers,
-            timeout: self.prober.options.step_timeout,
+            limit: self.limit(),
             policy: self.prober.policy.as_deref(),
             proxy: self.prober.clients.proxy(),
             registry: &self.host.url,

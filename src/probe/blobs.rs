@@ -12,6 +12,7 @@
 
 use super::evidence::{ClockSkew, Exchange, Step};
 use super::http::{self, Auth, Request};
+use super::limit::{self, Limit};
 use crate::bounded::ByteMap;
 use crate::identity::RegistryAuth;
 use crate::net::policy::AddressPolicy;
@@ -96,7 +97,7 @@ pub(super) struct Target<'a> {
     pub client: &'a reqwest::Client,
     pub auth: &'a Auth,
     pub headers: &'a [(String, String)],
-    pub timeout: Duration,
+    pub limit: Limit,
     pub policy: Option<&'a dyn AddressPolicy>,
     pub proxy: &'a ProxyEnv,
     /// The registry host URL (`scheme://host[:port]`), to tell storage hosts from it.
@@ -146,7 +147,7 @@ async fn check(t: &Target<'_>, url: String) -> Checked {
             range: Some("bytes=0-0"),
             form: None,
             proxy: proxy.clone(),
-            timeout: t.timeout,
+            limit: t.limit,
             policy: t.policy,
         },
     )
@@ -180,7 +181,11 @@ async fn check(t: &Target<'_>, url: String) -> Checked {
         if let Err(e) = resp.chunk().await {
             let mut failure = transport::classify(&e, proxy.as_deref());
             if failure.kind == TransportKind::Timeout {
-                failure.message = "timed out before the first byte of the blob arrived".into();
+                failure.message = if t.limit.deadline_passed() {
+                    limit::DEADLINE_CUT.into()
+                } else {
+                    "timed out before the first byte of the blob arrived".into()
+                };
             }
             last.transport = Some(failure);
             ok = false;

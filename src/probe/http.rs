@@ -4,12 +4,13 @@
 
 use super::challenge;
 use super::evidence::{Exchange, Step};
+use super::limit::{self, Limit};
 use super::oci_error;
 use crate::identity::RegistryAuth;
 use crate::net::policy::{self, AddressPolicy};
 use crate::net::transport::{self, TransportFailure, TransportKind};
 use base64::Engine;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Error bodies are read up to this many bytes; the rest is dropped.
 pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
@@ -82,8 +83,8 @@ pub struct Request<'a> {
     pub form: Option<Vec<(String, String)>>,
     /// Proxy in use, for the evidence and classification.
     pub proxy: Option<String>,
-    /// Step timeout.
-    pub timeout: Duration,
+    /// The step's time limit and the probe's deadline (redirect hops share them).
+    pub limit: Limit,
     /// Addresses that must not be connected to (checked for literals on every hop).
     pub policy: Option<&'a dyn AddressPolicy>,
 }
@@ -119,6 +120,7 @@ pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
         };
     };
     let origin = url.clone();
+    let begun = Instant::now();
     for hop in 0..=MAX_REDIRECTS {
         let auth = if same_origin(&origin, &url) {
             req.auth.clone()
@@ -129,6 +131,22 @@ pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
         if hop > 0 && !same_origin(&origin, &url) {
             ex.note = Some("redirected to another host: sent without credentials".into());
         }
+        let Some(timeout) = req.limit.for_hop(begun) else {
+            let message = if req.limit.deadline_passed() {
+                limit::DEADLINE_PASSED.to_string()
+            } else {
+                "timed out: the step's redirects took its whole time limit".to_string()
+            };
+            ex.transport = Some(TransportFailure {
+                kind: TransportKind::Timeout,
+                message,
+            });
+            exchanges.push(ex);
+            return Sent {
+                exchanges,
+                response: None,
+            };
+        };
         let refused = match req.policy {
             None => None,
             Some(p) => match policy::refusal(p, &url) {
@@ -136,7 +154,7 @@ pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
                 // A proxy resolves names itself: check them here before handing them over
                 // (a redirect hop may go through the proxy even when the first did not).
                 None if req.proxy.is_some() || hop > 0 => {
-                    policy::proxy_refusal(p, &url, req.timeout).await
+                    policy::proxy_refusal(p, &url, timeout).await
                 }
                 None => None,
             },
@@ -154,7 +172,7 @@ pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
         }
         let mut rb = client
             .request(req.method.clone(), url.clone())
-            .timeout(req.timeout);
+            .timeout(timeout);
         if let Some(h) = auth.header() {
             rb = rb.header(reqwest::header::AUTHORIZATION, h);
         }
@@ -193,7 +211,11 @@ pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
         let resp = match result {
             Ok(r) => r,
             Err(e) => {
-                ex.transport = Some(transport::classify(&e, proxy.as_deref()));
+                let mut failure = transport::classify(&e, proxy.as_deref());
+                if failure.kind == TransportKind::Timeout && req.limit.deadline_passed() {
+                    failure.message = limit::DEADLINE_CUT.to_string();
+                }
+                ex.transport = Some(failure);
                 exchanges.push(ex);
                 return Sent {
                     exchanges,

@@ -17,6 +17,7 @@ pub mod cost;
 pub mod evidence;
 mod fetch;
 pub mod http;
+pub mod limit;
 pub mod manifest;
 pub mod oci_error;
 pub mod ratelimit;
@@ -46,7 +47,9 @@ use std::time::{Duration, Instant};
 /// Probe settings.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Time limit for each step (connect, each request including its body).
+    /// Time limit for one probe's registry exchanges together (`--timeout`): each step (a
+    /// request with its redirect hops and body) gets at most this, and what is left of the
+    /// probe's deadline when [`Context::deadline`] is set.
     pub step_timeout: Duration,
     /// The platform the node pulls for.
     pub platform: Platform,
@@ -124,6 +127,9 @@ pub struct Context<'a> {
     pub held: &'a [String],
     /// Asked before each manifest `GET`.
     pub gets: Option<&'a dyn cost::GetGate>,
+    /// When the whole probe (every host and credential it tries) must be done
+    /// ([`limit::Limit`]).
+    pub deadline: Option<Instant>,
 }
 
 impl Prober {

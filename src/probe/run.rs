@@ -59,6 +59,14 @@ impl Run<'_> {
             .unwrap_or(&self.image.repository)
     }
 
+    /// The limit of the next step: the step's own, and what is left of the probe's deadline.
+    pub(super) fn limit(&self) -> limit::Limit {
+        limit::Limit {
+            step: self.prober.options.step_timeout,
+            until: self.ctx.deadline,
+        }
+    }
+
     pub(super) fn with_ns(&self, url: String) -> String {
         with_ns(url, self.host.ns.as_deref())
     }
@@ -84,7 +92,7 @@ impl Run<'_> {
                 range: None,
                 form: None,
                 proxy,
-                timeout: self.prober.options.step_timeout,
+                limit: self.limit(),
                 policy: self.prober.policy.as_deref(),
             },
         )

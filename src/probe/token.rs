@@ -159,8 +159,8 @@ pub struct TokenRequest<'a> {
     pub cred: &'a RegistryAuth,
     /// Proxy in use for the realm.
     pub proxy: Option<String>,
-    /// Step timeout.
-    pub timeout: Duration,
+    /// The step's time limit and the probe's deadline.
+    pub limit: super::limit::Limit,
     /// Addresses that must not be connected to.
     pub policy: Option<&'a dyn AddressPolicy>,
 }
@@ -208,7 +208,7 @@ impl TokenCache {
                     range: None,
                     form: Some(form),
                     proxy: req.proxy.clone(),
-                    timeout: req.timeout,
+                    limit: req.limit,
                     policy: req.policy,
                 },
             )
@@ -260,7 +260,7 @@ impl TokenCache {
                 range: None,
                 form: None,
                 proxy: req.proxy.clone(),
-                timeout: req.timeout,
+                limit: req.limit,
                 policy: req.policy,
             },
         )

@@ -644,6 +644,39 @@ fn network_verdicts() {
     );
 }
 
+/// `--timeout` bounds the whole probe, not each step: a registry that answers every request
+/// just in time (0.6 s) and redirects ten times would take 6.6 s with a limit per hop; the
+/// probe ends at its one deadline and says which step it cut.
+#[test]
+fn one_deadline_bounds_the_whole_probe() {
+    let b = bed();
+    let slow = b.addr("slow");
+    let started = std::time::Instant::now();
+    let r = probe_json(
+        &format!("{slow}/app:v1"),
+        &["--timeout", "2s", "--platform", "linux/amd64"],
+        None,
+        &[],
+        "timeout",
+    );
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(4500),
+        "the probe took {took:?} with --timeout 2s: {r:#}"
+    );
+    let reason = r["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("the probe's time limit (--timeout) ran out during this step"),
+        "{reason}"
+    );
+    let last = r["evidence"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["transport"]["kind"], "timeout", "{last:#}");
+    assert!(
+        last["url"].as_str().unwrap().contains("?hop="),
+        "cut mid-redirects: {last:#}"
+    );
+}
+
 #[test]
 fn invalid_references_and_usage_errors() {
     let r = probe_json(

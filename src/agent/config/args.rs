@@ -137,7 +137,8 @@ pub struct AgentArgs {
     /// Async worker threads [default: one per CPU].
     #[arg(long, value_name = "N", env = "PULLCHECK_WORKER_THREADS")]
     pub worker_threads: Option<String>,
-    /// Time limit for each probe step (connect, each request) [default: 10s].
+    /// Time limit for one probe's registry exchanges, every host, hop, token round and layer
+    /// check together [default: 10s].
     #[arg(long, value_name = "DURATION", env = "PULLCHECK_TIMEOUT")]
     pub timeout: Option<String>,
     /// containerd certs.d root, used instead of config_path from containerd's config.

@@ -76,7 +76,8 @@ pub(crate) struct ProbeArgs {
     /// Platform to check for, os/arch[/variant] (default: this machine's, normalised like containerd).
     #[arg(long, value_parser = parse_platform, help_heading = "Probe")]
     pub(crate) platform: Option<Platform>,
-    /// Time limit for each step (connect, each request), e.g. 10s, 1500ms.
+    /// Time limit for the probe's registry exchanges, every host, redirect hop, token round and
+    /// layer check together, e.g. 10s, 1500ms.
     #[arg(long, default_value = "10s", value_parser = parse_duration, help_heading = "Probe")]
     pub(crate) timeout: Duration,
     /// Keep the manifest and config bodies read in DIR (by digest, verified by it, at most
