@@ -90,7 +90,8 @@ impl Default for Settings {
 
 /// A finished piece of background work.
 enum Done {
-    Probe(TargetKey, Result<Arc<Summary>, Refusal>),
+    /// A target's probe: its answer and how long it took.
+    Probe(TargetKey, Result<Arc<Summary>, Refusal>, Duration),
     Diagnosis((String, String), Result<Diagnosed, String>),
     Event(Result<Published, String>),
 }
@@ -314,9 +315,7 @@ impl Monitor {
 
     fn start_probes(&self, now: Instant, work: &mut JoinSet<Done>) {
         let mut st = self.lock();
-        let running = st.targets.values().filter(|t| t.running).count();
-        let free = self.settings.concurrency.saturating_sub(running);
-        for key in st.due(now).into_iter().take(free) {
+        for key in st.to_start(now, self.settings.concurrency) {
             let Some(t) = st.targets.get_mut(&key) else {
                 continue;
             };
@@ -325,11 +324,12 @@ impl Monitor {
             let params = Self::params(&key, t.pod.as_ref());
             let service = self.service.clone();
             work.spawn(async move {
+                let began = Instant::now();
                 let result = match params {
                     Ok(p) => service.probe(p).await.map(|a| a.summary),
                     Err(s) => Ok(s),
                 };
-                Done::Probe(key, result)
+                Done::Probe(key, result, began.elapsed())
             });
         }
     }
@@ -388,7 +388,7 @@ impl Monitor {
 
     fn finish(&self, done: Done, work: &mut JoinSet<Done>) {
         match done {
-            Done::Probe(key, result) => self.finish_probe(key, result, work),
+            Done::Probe(key, result, took) => self.finish_probe(key, result, took, work),
             Done::Diagnosis(id, result) => {
                 let mut st = self.lock();
                 let Some(f) = st.failing.get_mut(&id) else {
@@ -423,6 +423,7 @@ impl Monitor {
         &self,
         key: TargetKey,
         result: Result<Arc<Summary>, Refusal>,
+        took: Duration,
         work: &mut JoinSet<Done>,
     ) {
         let now = Instant::now();
@@ -435,6 +436,8 @@ impl Monitor {
                 return;
             };
             t.running = false;
+            t.slow = took >= state::SLOW_PROBE
+                || result.as_ref().is_ok_and(|s| s.verdict == Verdict::Timeout);
             match result {
                 Err(e) => {
                     t.due = match e.wait() {

@@ -32,7 +32,14 @@ pub struct Target {
     pub error: Option<String>,
     /// Probes sent.
     pub probes: u64,
+    /// Its last probe was slow ([`SLOW_PROBE`] or more, or cut by its time limit): slow
+    /// targets never hold the last probe slot ([`State::to_start`]).
+    pub slow: bool,
 }
+
+/// A probe that took this long is slow: a registry that answers at all answers a probe in
+/// well under a second, so a slow one is a registry holding the probe to its time limit.
+pub const SLOW_PROBE: Duration = Duration::from_secs(2);
 
 /// A container the kubelet cannot pull for, and what the monitor did about it.
 #[derive(Debug, Clone)]
@@ -189,6 +196,7 @@ impl State {
                             probed_at: None,
                             error: None,
                             probes: 0,
+                            slow: false,
                         },
                     );
                 }
@@ -220,6 +228,33 @@ impl State {
             .collect();
         due.sort_by_key(|(_, at)| *at);
         due.into_iter().map(|(k, _)| k.clone()).collect()
+    }
+
+    /// The due targets to start now with `slots` probes allowed at once, soonest first: slow
+    /// targets take at most all but one of the slots, so one registry answering just in time
+    /// cannot stop the others being re-probed (with one slot, nothing is kept back).
+    pub fn to_start(&self, now: Instant, slots: usize) -> Vec<TargetKey> {
+        let running = self.targets.values().filter(|t| t.running);
+        let (mut busy, mut slow) = (0usize, 0usize);
+        for t in running {
+            busy += 1;
+            slow += usize::from(t.slow);
+        }
+        let slow_slots = slots.saturating_sub(1).max(usize::from(slots == 1));
+        let mut out = Vec::new();
+        for key in self.due(now) {
+            if busy >= slots {
+                break;
+            }
+            let is_slow = self.targets.get(&key).is_some_and(|t| t.slow);
+            if is_slow && slow >= slow_slots {
+                continue;
+            }
+            busy += 1;
+            slow += usize::from(is_slow);
+            out.push(key);
+        }
+        out
     }
 
     /// Failing containers whose grace period passed and that need a diagnosis.
@@ -292,6 +327,36 @@ mod tests {
                 vec![]
             },
         }
+    }
+
+    #[test]
+    fn slow_targets_never_hold_the_last_slot() {
+        let mut s = State::new(Schedule::new(Duration::from_secs(600), 1));
+        let t0 = Instant::now();
+        let views: Vec<PodView> = (0..4)
+            .map(|i| pod(&format!("ns{i}"), "p", "s", false))
+            .collect();
+        s.sync(&views, &[], t0);
+        let later = t0 + Duration::from_secs(3600);
+        let keys = s.due(later);
+        assert_eq!(keys.len(), 4);
+        for k in &keys[..3] {
+            s.targets.get_mut(k).unwrap().slow = true;
+        }
+        // Two slots: one slow target may run, and the fast one gets the other.
+        let start = s.to_start(later, 2);
+        assert_eq!(start, vec![keys[0].clone(), keys[3].clone()]);
+        // A slow one already running: only the fast one starts.
+        s.targets.get_mut(&keys[0]).unwrap().running = true;
+        assert_eq!(s.to_start(later, 2), vec![keys[3].clone()]);
+        // One slot: nothing is kept back.
+        s.targets.get_mut(&keys[0]).unwrap().running = false;
+        assert_eq!(s.to_start(later, 1), vec![keys[0].clone()]);
+        // No slow targets: every slot is used.
+        for k in &keys {
+            s.targets.get_mut(k).unwrap().slow = false;
+        }
+        assert_eq!(s.to_start(later, 3).len(), 3);
     }
 
     #[test]
