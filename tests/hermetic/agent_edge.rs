@@ -96,3 +96,57 @@ async fn a_redirect_to_an_embedded_metadata_address_is_refused_before_connecting
         );
     }
 }
+
+/// What a web page can make a browser send to the agent on a workstation's loopback
+/// (through `kubectl port-forward`): each is 403 and no probe runs; the same request from a
+/// program (no browser headers), or from the agent's own origin, is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_pages_cannot_make_the_agent_probe() {
+    let (reg, seen) = odd_registry();
+    let hosts = support::http_hosts(&reg.to_string());
+    let agent = Agent::start(&["--hosts-dir", support::path(hosts.path())], &[]);
+    let url = probe_url(&agent, &[("image", &format!("{reg}/bidi/app:v1"))]);
+    let c = client();
+    for (header, value) in [
+        // An <img src=…> on another site: no Origin at all.
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("referer", "https://evil.example/page.html"),
+        ("referer", "http://203.0.113.7/"),
+        // IP-literal origins other than loopback.
+        ("origin", "http://203.0.113.7"),
+        ("origin", "http://[2001:db8::1]:8080"),
+    ] {
+        let before = seen.load(Ordering::SeqCst);
+        let a = send(c.get(&url).header(header, value)).await;
+        a.assert_error(403, "forbidden");
+        assert!(
+            a.json()["message"]
+                .as_str()
+                .unwrap()
+                .contains("web pages are refused"),
+            "{header}: {}",
+            a.text
+        );
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            before,
+            "{header}: {value} made the agent probe"
+        );
+    }
+    let own = format!("http://{}/", agent.api);
+    for headers in [
+        vec![],
+        vec![("sec-fetch-site", "same-origin"), ("referer", own.as_str())],
+        vec![("origin", "http://localhost:8001")],
+        vec![("sec-fetch-site", "none")],
+    ] {
+        let mut req = c.get(&url);
+        for (h, v) in &headers {
+            req = req.header(*h, *v);
+        }
+        let a = send(req).await;
+        assert_eq!(a.status, 200, "{headers:?}: {}", a.text);
+        assert_eq!(a.json()["verdict"], "forbidden", "{headers:?}: {}", a.text);
+    }
+}
