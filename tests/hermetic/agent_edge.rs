@@ -66,6 +66,16 @@ fn odd_registry() -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, seen)
 }
 
+/// No character a terminal acts on, raw.
+fn assert_clean(what: &str, text: &str) {
+    if let Some(c) = text
+        .chars()
+        .find(|c| pullcheck::term::unsafe_char(*c) && *c != '\n' && *c != '\t')
+    {
+        panic!("{what}: U+{:04X} raw in {text:?}", c as u32);
+    }
+}
+
 /// A redirect to the metadata address inside an IPv6 literal is refused by the agent's
 /// address policy before anything connects: the exchange is a `policy` refusal naming the
 /// metadata range (an attempt would be a connection failure of another kind).
@@ -149,4 +159,56 @@ async fn web_pages_cannot_make_the_agent_probe() {
         assert_eq!(a.status, 200, "{headers:?}: {}", a.text);
         assert_eq!(a.json()["verdict"], "forbidden", "{headers:?}: {}", a.text);
     }
+}
+
+/// U+061C and its kin from a registry, in the agent's JSON, the CLI's JSON and text, and
+/// `explain`'s JSON and text: escaped (`\u061c` in JSON, `\u{61c}` in text), never raw, and
+/// the JSON still decodes to the registry's exact message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bidi_and_invisible_characters_are_escaped_in_every_output() {
+    let (reg, _) = odd_registry();
+    let hosts = support::http_hosts(&reg.to_string());
+    let image = format!("{reg}/bidi/app:v1");
+    let agent = Agent::start(&["--hosts-dir", support::path(hosts.path())], &[]);
+    let a = probe(&agent, &[("image", &image)]).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_clean("the agent's answer", &a.text);
+    assert!(a.text.contains(r"\u061c"), "{}", a.text);
+    let r = a.json();
+    assert_eq!(r["verdict"], "forbidden", "{r}");
+    assert!(
+        r["reason"].as_str().unwrap().contains(HOSTILE),
+        "the JSON decodes to the registry's message: {r}"
+    );
+    let agent_error = get(&agent.url("/v1/probe?image=app\u{61c}")).await;
+    assert_eq!(agent_error.status, 400, "{}", agent_error.text);
+    assert_clean("the agent's error", &agent_error.text);
+
+    let hosts_flag = ["--hosts-dir", support::path(hosts.path())];
+    let json = support::probe_run(&image, &hosts_flag, None, &[]);
+    assert_clean("probe -o json", &json.stdout);
+    assert!(json.stdout.contains(r"\u061c"), "{}", json.stdout);
+    assert!(json.json()["reason"].as_str().unwrap().contains(HOSTILE));
+    let mut args = vec!["probe", image.as_str(), "-o", "text"];
+    args.extend_from_slice(&hosts_flag);
+    let text = support::pullcheck(&args, None, &[]);
+    assert_clean("probe -o text", &text.stdout);
+    assert!(
+        text.stdout.contains(r"app\u{61c} denied"),
+        "{}",
+        text.stdout
+    );
+
+    let message = format!(
+        "rpc error: code = Unknown desc = failed to pull and unpack image \"{image}\": failed to \
+         resolve reference \"{image}\": pull access denied, repository does not exist or may \
+         require authorization: server message: {HOSTILE}"
+    );
+    let text = support::pullcheck(&["explain", &message], None, &[]);
+    assert_clean("explain", &text.stdout);
+    assert!(text.stdout.contains(r"\u{61c}"), "{}", text.stdout);
+    let json = support::pullcheck(&["explain", &message, "-o", "json"], None, &[]);
+    assert_clean("explain -o json", &json.stdout);
+    assert!(json.stdout.contains(r"\u061c"), "{}", json.stdout);
+    assert!(json.json().to_string().contains("\u{61c}"));
 }
