@@ -195,6 +195,10 @@ def make_layout(d):
     ref("armonly", index([arm]))
     # lost/app:v1: its own layer, whose data the plain registry then loses (BLOB_UNKNOWN).
     ref("lost", image_manifest(layout, "amd64", label="lost"))
+    # Go's JSON and URL rules under odd input (see odd_manifests): each case an image of its own,
+    # so no blob of one is already in containerd's content store from another.
+    for label in ODD_CASES:
+        ref(label, image_manifest(layout, "amd64", label=label))
     # big/app:v1: one ~24 MiB incompressible layer, more than a nearly full node disk holds.
     ref("big", image_manifest(layout, "amd64", label="big", payload=os.urandom(24 * 1024 * 1024)))
     with open(os.path.join(layout, "index.json"), "w") as f:
@@ -209,6 +213,40 @@ def layout_manifest(layout, name):
     desc = next(r for r in refs if r["annotations"]["org.opencontainers.image.ref.name"] == name)
     with open(os.path.join(layout, "blobs", "sha256", desc["digest"].split(":", 1)[1])) as f:
         return json.load(f)
+
+
+# Odd input Go reads its own way, each served as `CASE/app:v1` (the manifest by the nginx fronts,
+# the blobs by the plain registry): duplicate keys (encoding/json keeps the last), keys in
+# another case (matched case-insensitively), keys spelt with U+017F LATIN SMALL LETTER LONG S
+# (Go's case folding matches it to `s`), a layer size of `-0` (0 for Go), and a layer redirect
+# whose Location carries raw UTF-8 in its path and query (Go percent-encodes the path).
+ODD_CASES = ("dupkeys", "capkeys", "foldkeys", "negzero", "locutf8")
+
+
+def odd_manifests(layout):
+    """The served manifest body of each ODD_CASES case, from its image's real manifest."""
+    out = {}
+    for label in ODD_CASES:
+        m = layout_manifest(layout, label)
+        mt, cfg, layers = m["mediaType"], m["config"], m["layers"]
+        j = lambda v: json.dumps(v, ensure_ascii=False)
+        if label == "dupkeys":
+            bogus = {"mediaType": cfg["mediaType"], "digest": "sha256:" + "0" * 64, "size": 2}
+            body = ('{"schemaVersion":1,"schemaVersion":2,'
+                    f'"mediaType":"application/vnd.oci.image.index.v1+json","mediaType":{j(mt)},'
+                    f'"config":{j(bogus)},"config":{j(cfg)},"layers":[{j(bogus)}],"layers":{j(layers)}}}')
+        elif label == "capkeys":
+            upper = lambda d: {"MediaType": d["mediaType"], "DIGEST": d["digest"], "Size": d["size"]}
+            body = j({"SchemaVersion": 2, "MEDIATYPE": mt, "Config": upper(cfg), "Layers": [upper(x) for x in layers]})
+        elif label == "foldkeys":
+            folded = lambda d: {"mediaType": d["mediaType"], "digeſt": d["digest"], "ſize": d["size"]}
+            body = j({"ſchemaVersion": 2, "mediaType": mt, "config": folded(cfg), "layerſ": [folded(x) for x in layers]})
+        elif label == "negzero":
+            body = j({**m, "layers": [{**x, "size": "NEGZERO"} for x in layers]}).replace('"NEGZERO"', "-0")
+        else:
+            body = j(m)
+        out[label] = body.encode()
+    return out
 
 
 def push(layout, src, dest, *flags):
@@ -560,7 +598,7 @@ def bcrypt_hash(password):
         return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=5)).decode()
 
 
-def nginx_conf(d, ports, upstream, pki, layer_digest):
+def nginx_conf(d, ports, upstream, pki, layer_digest, odd):
     p = lambda n: os.path.join(pki, n)
     ratelimit = ('add_header ratelimit-limit "100;w=21600" always;\n'
                  '        add_header ratelimit-remaining "0;w=21600" always;\n'
@@ -583,6 +621,9 @@ def nginx_conf(d, ports, upstream, pki, layer_digest):
                                            "digest": "sha256:" + "0" * 64, "size": 2}, "layers": []})
     with open(os.path.join(huge, "tampered.json"), "w") as f:
         f.write(good_manifest)
+    for label, body in odd.items():
+        with open(os.path.join(huge, f"{label}.json"), "wb") as f:
+            f.write(body)
     claimed = "sha256:" + hashlib.sha256(b"something else").hexdigest()
     bodies = {
         "ratelimited": envelope("TOOMANYREQUESTS", "You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit"),
@@ -631,6 +672,17 @@ def nginx_conf(d, ports, upstream, pki, layer_digest):
             rewrite ^/v2/{name}/app/(.*)$ /v2/app/$1 break;
             {proxy}
         }}""" for name, target in storage_targets.items())
+    odd_fronts = "".join(f"""
+        location /v2/{label}/app/manifests/ {{
+            default_type application/vnd.oci.image.manifest.v1+json;
+            try_files /{label}.json =404;
+        }}""" for label in odd if label != "locutf8")
+    # Raw UTF-8 in the Location of every blob of locutf8/app (nginx sends the bytes as written);
+    # the storage server strips the non-ASCII path segment again.
+    odd_fronts += f"""
+        location ~ ^/v2/locutf8/app/blobs/([^/]+)$ {{
+            return 307 "http://localhost:{ports['storage']}/ünïcode/v2/locutf8/app/blobs/$1?X-Amz-Signature=ä€";
+        }}"""
     conf = f"""
 worker_processes 1;
 pid {d}/nginx.pid;
@@ -740,6 +792,7 @@ http {{
             try_files /tampered.json =404;
         }}
         {layer_fronts}
+        {odd_fronts}
         location /v2/layerhuge/app/ {{
             # The layer (not the config): 200 with Content-Length 10 GiB and a body that keeps
             # coming (Endless).
@@ -757,6 +810,10 @@ http {{
     server {{
         listen {LOOPBACK}:{ports['storage']};
         location /v2/ {{ {proxy} }}
+        location /ünïcode/ {{
+            rewrite ^/ünïcode/(.*)$ /$1 break;
+            {proxy}
+        }}
         location /denied/ {{
             default_type application/xml;
             add_header x-amz-request-id $request_id always;
@@ -773,7 +830,7 @@ http {{
 """
     os.makedirs(os.path.join(d, "nginx-tmp"), exist_ok=True)
     path = os.path.join(d, "nginx.conf")
-    with open(path, "w") as f:
+    with open(path, "w", encoding="utf-8") as f:
         f.write(conf)
     return path, claimed
 
@@ -884,6 +941,8 @@ auth:
     lost_layer_digest = layout_manifest(layout, "lost")["layers"][0]["digest"]
     hexd = lost_layer_digest.split(":", 1)[1]
     os.remove(os.path.join(d, "storage-plain", "docker", "registry", "v2", "blobs", "sha256", hexd[:2], hexd, "data"))
+    for label in ODD_CASES:
+        push(layout, label, f"{plain}/{label}/app:v1", "--dest-tls-verify=false")
     # An image too big for a nearly full disk: big_image_bytes is what a pull downloads.
     push(layout, "big", f"{plain}/big/app:v1", "--dest-tls-verify=false")
     big = layout_manifest(layout, "big")
@@ -896,7 +955,7 @@ auth:
     for n, sock in fronts.items():
         ports[n] = port_of(sock)
         sock.set_inheritable(True)
-    conf, claimed = nginx_conf(d, ports, ports["plain"], pki, layer_digest)
+    conf, claimed = nginx_conf(d, ports, ports["plain"], pki, layer_digest, odd_manifests(layout))
     fds = [sock.fileno() for sock in fronts.values()]
     nginx = start(["nginx", "-c", conf, "-e", os.path.join(d, "nginx-error.log")], os.path.join(d, "nginx.log"),
                   env=dict(os.environ, NGINX="".join(f"{fd};" for fd in fds)), pass_fds=fds)

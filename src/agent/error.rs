@@ -165,7 +165,7 @@ impl IntoResponse for ApiError {
             message: self.message.clone(),
             status: status.as_u16(),
         };
-        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+        let bytes = crate::term::json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
         let mut resp = (
             status,
             [(

@@ -82,13 +82,13 @@ pub fn main(args: AgentArgs, log: Option<&str>) -> ExitCode {
     let config = match Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::term::eprint_error(format_args!("{e}"));
             return ExitCode::from(EX_USAGE);
         }
     };
     let filter = log.unwrap_or("info");
     let Ok(filter) = tracing_subscriber::EnvFilter::try_new(filter) else {
-        eprintln!("error: invalid log {filter:?} (from flag or environment): expected a level (error, warn, info, debug, trace) or a tracing filter");
+        crate::term::eprint_error(format_args!("invalid log {filter:?} (from flag or environment): expected a level (error, warn, info, debug, trace) or a tracing filter"));
         return ExitCode::from(EX_USAGE);
     };
     let logs = tracing_subscriber::fmt()
@@ -113,7 +113,7 @@ pub fn main(args: AgentArgs, log: Option<&str>) -> ExitCode {
     let runtime = match builder.build() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: failed to start the async runtime: {e}");
+            crate::term::eprint_error(format_args!("failed to start the async runtime: {e}"));
             return ExitCode::from(1);
         }
     };
@@ -121,7 +121,7 @@ pub fn main(args: AgentArgs, log: Option<&str>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(Error::Config(e)) => {
             tracing::error!(error = %crate::error_text::error_chain(&e), "configuration error");
-            eprintln!("error: {e}");
+            crate::term::eprint_error(format_args!("{e}"));
             ExitCode::from(EX_USAGE)
         }
         Err(e) => {

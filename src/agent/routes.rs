@@ -137,7 +137,7 @@ pub(super) fn json_response(status: StatusCode, body: Bytes) -> Response {
 }
 
 pub(super) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
-    match serde_json::to_vec(value) {
+    match crate::term::json::to_vec(value) {
         Ok(v) => json_response(status, Bytes::from(v)),
         Err(e) => {
             ApiError::new(Code::Internal, format!("encoding the answer: {e}")).into_response()

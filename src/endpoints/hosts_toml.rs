@@ -261,6 +261,7 @@ fn build_host(raw: &str, f: HostFields, dir: &Path, registry: &str) -> Result<Ho
         repository: None,
         withhold_credentials: false,
         own_credential: None,
+        fetches_empty_blobs: false,
     })
 }
 

@@ -109,6 +109,10 @@ pub struct Host {
     /// set (`None`: nothing, anonymous). Never serialized.
     #[serde(skip)]
     pub own_credential: Option<crate::identity::Credential>,
+    /// The runtime fetches a blob (or a platform manifest) whose descriptor declares a size of
+    /// 0: containers/image (CRI-O) does; containerd refuses one it does not already hold.
+    #[serde(skip)]
+    pub fetches_empty_blobs: bool,
 }
 
 impl Host {
@@ -131,6 +135,7 @@ impl Host {
             repository: None,
             withhold_credentials: false,
             own_credential: None,
+            fetches_empty_blobs: false,
         }
     }
 

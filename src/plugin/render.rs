@@ -72,7 +72,7 @@ impl ImageCheck {
 /// A document as JSON or YAML; `None` for the text formats.
 pub fn encode<T: Serialize>(doc: &T, format: Format) -> Result<Option<String>, Error> {
     match format {
-        Format::Json => serde_json::to_string_pretty(doc)
+        Format::Json => crate::term::json::to_string_pretty(doc)
             .map(|s| Some(s + "\n"))
             .map_err(Error::Json),
         Format::Yaml => serde_saphyr::to_string(doc).map(Some).map_err(Error::Yaml),

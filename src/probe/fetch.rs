@@ -374,6 +374,11 @@ impl Run<'_> {
             Ok(b) => b,
             Err(p) => return self.content_failure(p),
         };
+        if !self.host.fetches_empty_blobs {
+            if let Some(p) = manifest::zero_size(&image) {
+                return self.content_failure(p);
+            }
+        }
         let config = manifest::BlobRef {
             digest: image.config.digest.clone(),
             media_type: image.config.media_type.clone(),
@@ -434,6 +439,16 @@ impl Run<'_> {
                 detail: format!(
                     "the index names a platform manifest with an invalid digest {:?}",
                     descriptor.digest.chars().take(80).collect::<String>()
+                ),
+            });
+            return None;
+        }
+        if descriptor.size == 0 && !self.host.fetches_empty_blobs {
+            self.content_failure(ContentProblem::Malformed {
+                detail: format!(
+                    "the index names platform manifest {} with a size of 0: {}",
+                    descriptor.digest,
+                    manifest::ZERO_SIZE
                 ),
             });
             return None;

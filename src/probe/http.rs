@@ -230,8 +230,7 @@ pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
             if let Some(next) = resp
                 .headers()
                 .get(reqwest::header::LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .and_then(|l| url.join(l).ok())
+                .and_then(|l| location(&url, l.as_bytes()))
             {
                 exchanges.push(ex);
                 if hop == MAX_REDIRECTS {
@@ -257,6 +256,23 @@ pub async fn send(client: &reqwest::Client, req: Request<'_>) -> Sent {
         exchanges,
         response: None,
     }
+}
+
+/// Where a redirect points, as Go's client reads `Location`: its bytes as sent, raw UTF-8 (or
+/// any byte past 0x7f, which `HeaderValue::to_str` refuses) included, each such byte
+/// percent-encoded as Go's URL encodes a path when it sends it, resolved against `base`. (Go
+/// sends a query's raw bytes as they are; a server decodes `%XX` in a query the same way.)
+fn location(base: &reqwest::Url, value: &[u8]) -> Option<reqwest::Url> {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(value.len());
+    for &b in value {
+        if b.is_ascii() {
+            text.push(char::from(b));
+        } else {
+            let _ = write!(text, "%{b:02X}");
+        }
+    }
+    base.join(&text).ok()
 }
 
 /// Kept on the blob path only: the storage host's answer (range served, the clock it signs with).
@@ -424,5 +440,30 @@ mod tests {
         assert_eq!(a.label(), "basic");
         assert_eq!(a.header().unwrap(), "Basic dTpwdw==");
         assert!(Auth::Basic(RegistryAuth::Anonymous).header().is_none());
+    }
+
+    /// Go follows a Location with raw UTF-8 (it percent-encodes the path when it sends it);
+    /// `to_str` refused it, so the probe stopped at the 307.
+    #[test]
+    fn a_location_with_raw_utf8_is_followed_as_go_follows_it() {
+        let base = reqwest::Url::parse("http://reg.test:5000/v2/app/blobs/sha256:a").unwrap();
+        let to = |raw: &[u8]| location(&base, raw).map(|u| u.to_string());
+        assert_eq!(
+            to("http://storage.test/ünïcode/b?sig=ä€".as_bytes()).as_deref(),
+            Some("http://storage.test/%C3%BCn%C3%AFcode/b?sig=%C3%A4%E2%82%AC")
+        );
+        assert_eq!(
+            to("/other/ä".as_bytes()).as_deref(),
+            Some("http://reg.test:5000/other/%C3%A4")
+        );
+        // Bytes that are not UTF-8 at all go as they are too, encoded.
+        assert_eq!(
+            to(b"/x\xff\xfe").as_deref(),
+            Some("http://reg.test:5000/x%FF%FE")
+        );
+        assert_eq!(
+            to(b"https://plain.test/a?b=c").as_deref(),
+            Some("https://plain.test/a?b=c")
+        );
     }
 }

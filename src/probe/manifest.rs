@@ -2,8 +2,9 @@
 //! single manifest says about platforms.
 
 use super::evidence::{ContentProblem, ManifestKind};
+use super::go_json::{key_is, GoStruct, Int, Merge, Pointer, Slice, Str};
 use crate::platform::Platform;
-use serde::Deserialize;
+use serde::de::{DeserializeSeed, MapAccess};
 use sha2::{Digest, Sha256};
 
 /// OCI image index.
@@ -34,46 +35,115 @@ pub const MANIFEST_LIMIT: usize = 4 * 1024 * 1024;
 /// Config blobs larger than this are refused.
 pub const CONFIG_LIMIT: usize = 8 * 1024 * 1024;
 
-#[derive(Deserialize)]
+/// A manifest or an index as containerd's Go structs read it (`ocispec.Manifest`,
+/// `ocispec.Index`, and the media type check's document), by Go's JSON rules
+/// ([`super::go_json`]). `None`: the key was absent (or `null`); an empty `mediaType` or
+/// `config` is as good as none (Go cannot tell them apart either).
+#[derive(Default)]
 struct Raw {
-    #[serde(rename = "schemaVersion")]
     schema_version: Option<i64>,
-    #[serde(rename = "mediaType")]
-    media_type: Option<String>,
+    media_type: String,
     manifests: Option<Vec<Descriptor>>,
     config: Option<Descriptor>,
     layers: Option<Vec<Descriptor>>,
 }
 
-/// A content descriptor.
-#[derive(Deserialize, Clone, Debug)]
+impl GoStruct for Raw {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        if key_is(key, "schemaVersion") {
+            map.next_value_seed(Int(&mut self.schema_version))?;
+        } else if key_is(key, "mediaType") {
+            map.next_value_seed(Str(&mut self.media_type))?;
+        } else if key_is(key, "manifests") {
+            map.next_value_seed(Slice(&mut self.manifests))?;
+        } else if key_is(key, "config") {
+            map.next_value_seed(Merge(self.config.get_or_insert_with(Descriptor::default)))?;
+        } else if key_is(key, "layers") {
+            map.next_value_seed(Slice(&mut self.layers))?;
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+/// A content descriptor (`ocispec.Descriptor`, the fields the probe reads).
+#[derive(Clone, Debug, Default)]
 pub struct Descriptor {
     /// Media type.
-    #[serde(rename = "mediaType", default)]
     pub media_type: String,
     /// Digest.
-    #[serde(default)]
     pub digest: String,
     /// Size in bytes as the manifest declares it (checked before use: a registry may say
-    /// anything here).
-    #[serde(default)]
+    /// anything here). `-0` is 0, as Go reads it.
     pub size: i64,
     /// Platform of an index entry.
     pub platform: Option<RawPlatform>,
 }
 
-/// Platform fields as written in indexes and configs.
-#[derive(Deserialize, Clone, Debug, Default)]
+impl Descriptor {
+    /// Nothing set (Go's zero descriptor).
+    fn is_empty(&self) -> bool {
+        self.media_type.is_empty()
+            && self.digest.is_empty()
+            && self.size == 0
+            && self.platform.is_none()
+    }
+}
+
+impl GoStruct for Descriptor {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        if key_is(key, "mediaType") {
+            map.next_value_seed(Str(&mut self.media_type))?;
+        } else if key_is(key, "digest") {
+            map.next_value_seed(Str(&mut self.digest))?;
+        } else if key_is(key, "size") {
+            let mut n = Some(self.size);
+            map.next_value_seed(Int(&mut n))?;
+            self.size = n.unwrap_or(self.size);
+        } else if key_is(key, "platform") {
+            map.next_value_seed(Pointer(&mut self.platform))?;
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
+
+/// Platform fields as written in indexes and configs (`ocispec.Platform`).
+#[derive(Clone, Debug, Default)]
 pub struct RawPlatform {
     /// Architecture.
-    #[serde(default)]
     pub architecture: String,
     /// OS.
-    #[serde(default)]
     pub os: String,
     /// Variant.
-    #[serde(default)]
     pub variant: String,
+}
+
+impl GoStruct for RawPlatform {
+    fn field<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error> {
+        let field = if key_is(key, "architecture") {
+            &mut self.architecture
+        } else if key_is(key, "os") {
+            &mut self.os
+        } else if key_is(key, "variant") {
+            &mut self.variant
+        } else {
+            return Ok(false);
+        };
+        map.next_value_seed(Str(field))?;
+        Ok(true)
+    }
+}
+
+/// Reads a whole document by Go's rules into `T`.
+fn go_decode<T: GoStruct>(body: &[u8]) -> Result<T, serde_json::Error> {
+    let mut value = T::default();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    Merge(&mut value).deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
 }
 
 impl RawPlatform {
@@ -153,6 +223,29 @@ impl Image {
     }
 }
 
+/// Why a descriptor of size 0 (`"size": 0`, or `-0`, which Go reads as 0) fails a pull
+/// through containerd: 1.6, 1.7 and 2.1 alike will not fetch a blob declared empty that the
+/// content store does not hold yet ("unable to fetch descriptor (…) which reports content
+/// size of zero: invalid argument"). containers/image (CRI-O) fetches it.
+pub const ZERO_SIZE: &str =
+    "containerd refuses to fetch a blob declared empty that it does not already hold";
+
+/// Why a pull through containerd fails on this manifest's sizes: the config or a layer declares
+/// a size of 0 (see [`ZERO_SIZE`]). `None` when every size is above 0.
+pub fn zero_size(image: &Image) -> Option<ContentProblem> {
+    let config = std::iter::once(("config", &image.config));
+    let layers = image.layers.iter().map(|l| ("layer", l));
+    config
+        .chain(layers)
+        .find(|(_, d)| d.size == 0)
+        .map(|(what, d)| ContentProblem::Malformed {
+            detail: format!(
+                "{what} {} declares a size of 0: {ZERO_SIZE}",
+                truncate(&d.digest)
+            ),
+        })
+}
+
 /// `sha256:` and 64 lowercase hex digits (what containerd accepts for a blob it fetches).
 pub fn is_sha256_digest(d: &str) -> bool {
     d.strip_prefix("sha256:").is_some_and(|h| {
@@ -201,7 +294,7 @@ pub fn parse(
     if ct == DOCKER_SCHEMA1_SIGNED || ct == DOCKER_SCHEMA1 {
         return Err(ContentProblem::Schema1 { media_type: ct });
     }
-    let raw: Raw = serde_json::from_slice(body).map_err(|e| ContentProblem::Malformed {
+    let mut raw: Raw = go_decode(body).map_err(|e| ContentProblem::Malformed {
         detail: format!(
             "manifest is not valid JSON ({} at line {} column {})",
             category(&e),
@@ -209,6 +302,7 @@ pub fn parse(
             e.column()
         ),
     })?;
+    let config = raw.config.take().filter(|c| !c.is_empty());
     if raw.schema_version == Some(1) {
         return Err(ContentProblem::Schema1 {
             media_type: if ct.is_empty() {
@@ -221,11 +315,11 @@ pub fn parse(
     let declared = if [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].contains(&ct.as_str())
     {
         ct.clone()
-    } else if let Some(mt) = raw.media_type.clone() {
-        mt
+    } else if !raw.media_type.is_empty() {
+        raw.media_type.clone()
     } else if raw.manifests.is_some() {
         OCI_INDEX.to_string()
-    } else if raw.config.is_some() {
+    } else if config.is_some() {
         OCI_MANIFEST.to_string()
     } else {
         return Err(ContentProblem::UnknownMediaType {
@@ -252,7 +346,7 @@ pub fn parse(
             Ok((ManifestKind::Index, declared, Parsed::Index(entries)))
         }
         OCI_MANIFEST | DOCKER_MANIFEST => {
-            let config = raw.config.ok_or(ContentProblem::Malformed {
+            let config = config.ok_or(ContentProblem::Malformed {
                 detail: "manifest without \"config\"".into(),
             })?;
             if !IMAGE_CONFIGS.contains(&config.media_type.as_str()) {
@@ -285,7 +379,7 @@ pub fn parse(
 
 /// Reads the platform of an image config blob.
 pub fn config_platform(body: &[u8]) -> Result<Platform, ContentProblem> {
-    let raw: RawPlatform = serde_json::from_slice(body).map_err(|e| ContentProblem::Malformed {
+    let raw: RawPlatform = go_decode(body).map_err(|e| ContentProblem::Malformed {
         detail: format!("image config is not valid JSON ({})", category(&e)),
     })?;
     if raw.architecture.is_empty() || raw.os.is_empty() {
@@ -441,6 +535,104 @@ mod tests {
         .is_err());
         let bad = r#"{"mediaType":"x","digest":"sha256:../../etc","size":1}"#;
         assert!(image(bad).blobs().is_err());
+    }
+
+    /// What containerd's Go decoder accepts (see `go_json`): duplicate keys, the last one
+    /// winning; keys in any case, and with `ſ` for `s`; a size of `-0`.
+    #[test]
+    fn manifests_are_read_by_go_rules() {
+        let d = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let cfg_mt = "application/vnd.oci.image.config.v1+json";
+        let layer_mt = "application/vnd.oci.image.layer.v1.tar+gzip";
+        let image = |body: String| match parse(OCI_MANIFEST, body.as_bytes()) {
+            Ok((_, _, Parsed::Manifest(i))) => i,
+            other => panic!("{body}: {other:?}"),
+        };
+        let dup = image(format!(
+            r#"{{"schemaVersion":1,"schemaVersion":2,"mediaType":"{OCI_INDEX}","mediaType":"{OCI_MANIFEST}",
+            "config":{{"mediaType":"x","digest":"{}","size":2}},"config":{{"mediaType":"{cfg_mt}","digest":"{}","size":7}},
+            "layers":[{{"mediaType":"{layer_mt}","digest":"{}","size":1}}],"layers":[{{"digest":"{}","size":5}}]}}"#,
+            d('0'),
+            d('c'),
+            d('0'),
+            d('a')
+        ));
+        assert_eq!(
+            (dup.config.digest.as_str(), dup.config.size),
+            (d('c').as_str(), 7)
+        );
+        let (blobs, total) = dup.blobs().unwrap();
+        // The second "layers" decodes into the first one's element: its media type stays.
+        assert_eq!(
+            blobs,
+            vec![BlobRef {
+                digest: d('a'),
+                media_type: layer_mt.into(),
+                size: 5
+            }]
+        );
+        assert_eq!(total, 12);
+        let caps = image(format!(
+            r#"{{"SchemaVersion":2,"MEDIATYPE":"{OCI_MANIFEST}","Config":{{"MediaType":"{cfg_mt}","DIGEST":"{}","Size":7}},
+            "Layers":[{{"mediatype":"{layer_mt}","Digest":"{}","SIZE":5}}]}}"#,
+            d('c'),
+            d('a')
+        ));
+        assert_eq!(caps.blobs().unwrap().1, 12);
+        let folded = image(format!(
+            r#"{{"ſchemaVersion":2,"config":{{"mediaType":"{cfg_mt}","digeſt":"{}","ſize":7}},
+            "layerſ":[{{"mediaType":"{layer_mt}","digest":"{}","ſIZE":5}}]}}"#,
+            d('c'),
+            d('a')
+        ));
+        assert_eq!(folded.blobs().unwrap().1, 12);
+        let negzero = image(format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"{cfg_mt}","digest":"{}","size":7}},
+            "layers":[{{"mediaType":"{layer_mt}","digest":"{}","size":-0}}]}}"#,
+            d('c'),
+            d('a')
+        ));
+        assert_eq!(negzero.layers[0].size, 0);
+        assert!(negzero.blobs().is_ok(), "containers/image pulls it");
+        assert!(matches!(
+            zero_size(&negzero),
+            Some(ContentProblem::Malformed { detail }) if detail.contains("layer sha256:aaa") && detail.contains("declares a size of 0")
+        ));
+        assert!(zero_size(&dup).is_none());
+        // What Go refuses stays refused: a size that is not an integer literal.
+        for size in ["-0.0", "1e3", "5.0", "\"5\""] {
+            let body = format!(
+                r#"{{"schemaVersion":2,"config":{{"mediaType":"{cfg_mt}","digest":"{}","size":{size}}}}}"#,
+                d('c')
+            );
+            assert!(
+                matches!(
+                    parse(OCI_MANIFEST, body.as_bytes()),
+                    Err(ContentProblem::Malformed { .. })
+                ),
+                "{size}"
+            );
+        }
+        // Index entries and their platforms, in any case.
+        let body = format!(
+            r#"{{"MANIFESTS":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","Platform":{{"OS":"linux","Architecture":"arm64"}}}}]}}"#,
+            d('b')
+        );
+        let Ok((ManifestKind::Index, _, Parsed::Index(entries))) =
+            parse(OCI_INDEX, body.as_bytes())
+        else {
+            panic!("{body}")
+        };
+        assert_eq!(
+            entries[0].platform,
+            Some(Platform::parse("linux/arm64").unwrap())
+        );
+        assert_eq!(
+            config_platform(br#"{"Architecture":"amd64","OS":"linux","architecture":"arm64"}"#)
+                .unwrap()
+                .to_string(),
+            "linux/arm64"
+        );
     }
 
     #[test]

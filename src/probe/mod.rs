@@ -16,6 +16,7 @@ pub mod challenge;
 pub mod cost;
 pub mod evidence;
 mod fetch;
+mod go_json;
 pub mod http;
 pub mod limit;
 pub mod manifest;

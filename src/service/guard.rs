@@ -104,19 +104,47 @@ impl fmt::Display for Cidr {
     }
 }
 
-/// Cloud metadata addresses outside the IPv4 link-local range: AWS IMDS and the EKS Pod
-/// Identity Agent over IPv6, GCE's IPv6 metadata server, Alibaba's metadata service.
-const METADATA: [IpAddr; 4] = [
+/// Cloud metadata addresses outside the IPv4 link-local range, each as its provider documents
+/// it:
+/// - AWS IMDS over IPv6, `fd00:ec2::254` ("For Nitro-based instances with IPv6 addresses, AWS
+///   provides this service at the fd00:ec2::254 IPv6 endpoint",
+///   <https://docs.aws.amazon.com/whitepapers/latest/ipv6-on-aws/supporting-amazon-vpc-services.html>).
+///   The same page puts the VPC resolver at `fd00:ec2::253` and NTP at `fd00:ec2::123`: they
+///   hand out no credentials, so `fd00:ec2::/32` as a whole is not refused.
+/// - The EKS Pod Identity Agent, `fd00:ec2::23` (it hands pods their role's credentials:
+///   <https://docs.aws.amazon.com/eks/latest/userguide/pod-id-agent-setup.html>).
+/// - Alibaba Cloud's metadata service, `100.100.100.200` (outside 169.254.0.0/16).
+///
+/// Not listed: GCE's "IPv6 metadata server" `fd20:ce::254`, which deny lists carry but no
+/// Google page found says; Google's IPv6 page says VMs reach the metadata server over IPv4
+/// only, at 169.254.169.254
+/// (<https://cloud.google.com/compute/docs/ip-addresses/configure-ipv6-address>). GCE's
+/// server also answers nothing without `Metadata-Flavor: Google`, which a probe never sends.
+const METADATA: [IpAddr; 3] = [
     IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)),
     IpAddr::V6(Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23)),
-    IpAddr::V6(Ipv6Addr::new(0xfd20, 0xce, 0, 0, 0, 0, 0, 0x254)),
     IpAddr::V4(Ipv4Addr::new(100, 100, 100, 200)),
 ];
 
-/// The IPv4 addresses an IPv6 address carries, by every embedding a host or a NAT may act
-/// on: IPv4-mapped and IPv4-compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96` and the
-/// local-use `64:ff9b:1::/48`), 6to4 (`2002::/16`), Teredo (`2001::/32`: the server and the
-/// obfuscated client) and ISATAP interface identifiers.
+/// The metadata address every cloud shares (AWS, GCE, Azure, OpenStack, …).
+const METADATA_V4: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+
+fn is_metadata_v4(v4: Ipv4Addr) -> bool {
+    v4 == METADATA_V4 || METADATA.contains(&IpAddr::V4(v4))
+}
+
+/// The IPv4 addresses an IPv6 address carries, by every embedding a host or a translator may
+/// act on, each read with the whole IPv4 policy:
+/// - IPv4-mapped `::ffff:a.b.c.d` and IPv4-compatible `::a.b.c.d` (RFC 4291 §2.5.5);
+/// - SIIT's IPv4-translated `::ffff:0:a.b.c.d` (RFC 2765 §2.1, RFC 7915);
+/// - NAT64's well-known prefix `64:ff9b::/96` (RFC 6052) and the local-use `64:ff9b:1::/48`
+///   (RFC 8215), read as /96;
+/// - 6to4 `2002:V4ADDR::/48` (RFC 3056), Teredo `2001::/32` (RFC 4380: the server in bits
+///   32–63, the client obfuscated with XOR 0xffffffff in the last 32 bits), and ISATAP
+///   interface identifiers `…:0:5efe:a.b.c.d` and `…:200:5efe:a.b.c.d` (RFC 5214).
+///
+/// Network-specific NAT64 prefixes (any prefix an operator picks, a ULA included) are
+/// [`rfc6052_readings`]'s.
 pub fn embedded_v4(v6: Ipv6Addr) -> Vec<Ipv4Addr> {
     let s = v6.segments();
     let bits = u128::from(v6);
@@ -124,6 +152,10 @@ pub fn embedded_v4(v6: Ipv6Addr) -> Vec<Ipv4Addr> {
     let mut out = Vec::new();
     // Mapped and compatible; `::` and `::1` are IPv6's own unspecified and loopback.
     if s[..5] == [0; 5] && (s[5] == 0xffff || (s[5] == 0 && bits > 1)) {
+        out.push(low32);
+    }
+    // SIIT's IPv4-translated form.
+    if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
         out.push(low32);
     }
     if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) {
@@ -142,8 +174,31 @@ pub fn embedded_v4(v6: Ipv6Addr) -> Vec<Ipv4Addr> {
     out
 }
 
+/// The IPv4 address `v6` carries if it is an RFC 6052 §2.2 address under a network-specific
+/// prefix of each length the RFC allows (32, 40, 48, 56, 64, 96 bits; below 96 the "u" octet,
+/// bits 64–71, is zero). The operator picks that prefix from its own space (RFC 6052 §3.3), a
+/// ULA like `fd00:c1::/96` included, and a translator configured with it sends
+/// `fd00:c1::a9fe:a9fe` to 169.254.169.254. Which prefix a network uses cannot be seen from
+/// the address, so only the exact metadata addresses are looked for in these places (the
+/// chance of a real address matching one by accident is 2^-32 per place); the whole IPv4
+/// policy would refuse a good share of ordinary addresses.
+pub fn rfc6052_readings(v6: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let b = v6.octets();
+    let mut out = vec![Ipv4Addr::new(b[12], b[13], b[14], b[15])];
+    if b[8] == 0 {
+        out.extend([
+            Ipv4Addr::new(b[4], b[5], b[6], b[7]),
+            Ipv4Addr::new(b[5], b[6], b[7], b[9]),
+            Ipv4Addr::new(b[6], b[7], b[9], b[10]),
+            Ipv4Addr::new(b[7], b[9], b[10], b[11]),
+            Ipv4Addr::new(b[9], b[10], b[11], b[12]),
+        ]);
+    }
+    out
+}
+
 fn refused_v4(v4: Ipv4Addr) -> Option<&'static str> {
-    if v4 == Ipv4Addr::new(169, 254, 169, 254) || METADATA.contains(&IpAddr::V4(v4)) {
+    if is_metadata_v4(v4) {
         Some("cloud metadata")
     } else if v4.is_loopback() {
         Some("loopback")
@@ -158,8 +213,9 @@ fn refused_v4(v4: Ipv4Addr) -> Option<&'static str> {
     }
 }
 
-/// The refused range `ip` is in, if any: cloud metadata (IPv4, IPv6, and IPv4 embedded in
-/// IPv6 in any of [`embedded_v4`]'s forms), loopback, link-local, unspecified, multicast.
+/// The refused range `ip` is in, if any: cloud metadata (IPv4, IPv6, IPv4 embedded in IPv6 in
+/// any of [`embedded_v4`]'s forms, and a metadata address in any of [`rfc6052_readings`]'
+/// places), loopback, link-local, unspecified, multicast.
 pub fn refused_range(ip: IpAddr) -> Option<&'static str> {
     match ip.to_canonical() {
         IpAddr::V4(v4) => refused_v4(v4),
@@ -169,6 +225,9 @@ pub fn refused_range(ip: IpAddr) -> Option<&'static str> {
             }
             if let Some(range) = embedded_v4(v6).into_iter().find_map(refused_v4) {
                 return Some(range);
+            }
+            if rfc6052_readings(v6).into_iter().any(is_metadata_v4) {
+                return Some("cloud metadata");
             }
             let s0 = v6.segments()[0];
             if v6.is_loopback() {
@@ -324,39 +383,116 @@ mod tests {
         }
     }
 
+    /// Each embedding refused, each beside a near miss that is allowed.
     #[test]
     fn refuses_every_ipv6_form_of_the_refused_ranges() {
         let cases = [
-            ("fd20:ce::254", "cloud metadata"),
-            ("fd00:ec2::23", "cloud metadata"),
-            ("fd00:ec2::254", "cloud metadata"),
-            ("::ffff:169.254.169.254", "cloud metadata"),
-            ("::169.254.169.254", "cloud metadata"),
-            ("::127.0.0.1", "loopback"),
-            ("64:ff9b::a9fe:a9fe", "cloud metadata"),
-            ("64:ff9b:1::7f00:1", "loopback"),
-            ("2002:a9fe:a9fe::1", "cloud metadata"),
-            ("2002:7f00:1::1", "loopback"),
-            // Teredo: server 65.54.227.120, client 169.254.169.254 obfuscated (XOR 0xffff_ffff).
-            ("2001:0:4136:e378:8000:63bf:5601:5601", "cloud metadata"),
-            ("fe80::5efe:a9fe:a9fe", "cloud metadata"),
-            ("2001:db8::5efe:7f00:1", "loopback"),
-            ("::", "unspecified"),
-            ("::1", "loopback"),
-            ("fec0::1", "link-local"),
-            ("ff02::1", "multicast or broadcast"),
-            ("::ffff:100.100.100.200", "cloud metadata"),
+            // Documented cloud addresses (see METADATA); their neighbours are not metadata.
+            ("fd00:ec2::254", "cloud metadata", "fd00:ec2::253"),
+            ("fd00:ec2::23", "cloud metadata", "fd00:ec2::123"),
+            (
+                "::ffff:100.100.100.200",
+                "cloud metadata",
+                "::ffff:100.100.100.201",
+            ),
+            // IPv4-mapped and IPv4-compatible.
+            ("::ffff:169.254.169.254", "cloud metadata", "::ffff:8.8.8.8"),
+            ("::169.254.169.254", "cloud metadata", "::8.8.8.8"),
+            ("::127.0.0.1", "loopback", "::8.8.4.4"),
+            // SIIT's IPv4-translated form (the issue's `[::ffff:0:a9fe:a9fe]`).
+            ("::ffff:0:a9fe:a9fe", "cloud metadata", "::ffff:0:808:808"),
+            ("::ffff:0:7f00:1", "loopback", "::ffff:1:7f00:1"),
+            ("::ffff:0:a9fe:1", "link-local", "::ffff:0:aafe:1"),
+            // NAT64: the well-known prefix, and the local-use prefix as /96.
+            ("64:ff9b::a9fe:a9fe", "cloud metadata", "64:ff9b::808:808"),
+            ("64:ff9b::7f00:1", "loopback", "64:ff9b::8000:1"),
+            ("64:ff9b:1::7f00:1", "loopback", "64:ff9b:1::808:808"),
+            (
+                "64:ff9b:1::a9fe:a9fe",
+                "cloud metadata",
+                "64:ff9b:1::aafe:a9fe",
+            ),
+            // 6to4.
+            ("2002:a9fe:a9fe::1", "cloud metadata", "2002:808:808::1"),
+            ("2002:7f00:1::1", "loopback", "2002:8000:1::1"),
+            // Teredo: server 65.54.227.120 and client 169.254.169.254 obfuscated (XOR
+            // 0xffff_ffff), then the server itself the metadata address.
+            (
+                "2001:0:4136:e378:8000:63bf:5601:5601",
+                "cloud metadata",
+                "2001:0:4136:e378:8000:63bf:f7f7:f7f7",
+            ),
+            ("2001:0:a9fe:a9fe::1", "cloud metadata", "2001:0:808:808::1"),
+            // ISATAP interface identifiers, universal and local.
+            (
+                "2001:db8::5efe:7f00:1",
+                "loopback",
+                "2001:db8::5efe:808:808",
+            ),
+            (
+                "2001:db8::200:5efe:7f00:1",
+                "loopback",
+                "2001:db8::300:5efe:7f00:1",
+            ),
+            (
+                "2001:db8::200:5efe:a9fe:a9fe",
+                "cloud metadata",
+                "2001:db8::200:5efe:808:808",
+            ),
+            // RFC 6052 network-specific prefixes of every length, a ULA (the issue's
+            // `[fd00:c1::a9fe:a9fe]`) and a global prefix; the near misses change one bit of
+            // the address or set the "u" octet.
+            ("fd00:c1::a9fe:a9fe", "cloud metadata", "fd00:c1::a9fe:a9ff"),
+            (
+                "fd00:c1:a9fe:a9fe::",
+                "cloud metadata",
+                "fd00:c1:a9fe:a9fe:100::",
+            ),
+            (
+                "2001:db8:1a9:fea9:fe::",
+                "cloud metadata",
+                "2001:db8:1a9:fea9:1fe::",
+            ),
+            (
+                "2001:db8:100:a9fe:a9:fe00::",
+                "cloud metadata",
+                "2001:db8:100:a9fe:a9:ff00::",
+            ),
+            (
+                "2001:db8:100:a9:fe:a9fe::",
+                "cloud metadata",
+                "2001:db8:100:a9:fe:a9ff::",
+            ),
+            (
+                "2001:db8:100:0:a9:fea9:fe00:0",
+                "cloud metadata",
+                "2001:db8:100:0:a9:fea9:ff00:0",
+            ),
+            (
+                "64:ff9b:1:0:a9:fea9:fe00:0",
+                "cloud metadata",
+                "64:ff9b:1:0:a9:fea8:fe00:0",
+            ),
+            ("fd00:c1::6464:64c8", "cloud metadata", "fd00:c1::6464:64c9"),
+            // IPv6's own ranges.
+            ("::", "unspecified", "::2:0:0"),
+            ("::1", "loopback", "::1:0:0:1"),
+            ("fe80::1", "link-local", "fe7f::1"),
+            ("fec0::1", "link-local", "fc00::1"),
+            ("ff02::1", "multicast or broadcast", "fe00::1"),
         ];
-        for (addr, want) in cases {
+        for (addr, want, near) in cases {
             let ip: IpAddr = addr.parse().unwrap();
             assert_eq!(refused_range(ip), Some(want), "{addr}");
+            let ip: IpAddr = near.parse().unwrap();
+            assert_eq!(refused_range(ip), None, "{near}, beside {addr}");
         }
         for ok in [
             "2001:db8::1",
             "fd12:3456::1",
             "2600:1f18::1",
-            "64:ff9b::808:808",
-            "2002:808:808::1",
+            // Not documented by Google (see METADATA).
+            "fd20:ce::254",
         ] {
             let ip: IpAddr = ok.parse().unwrap();
             assert_eq!(refused_range(ip), None, "{ok}");
@@ -369,6 +505,7 @@ mod tests {
         );
         assert!(AddressPolicy::check(&g, "::127.0.0.1".parse().unwrap()).is_ok());
         assert!(AddressPolicy::check(&g, "64:ff9b::a9fe:a9fe".parse().unwrap()).is_err());
+        assert!(AddressPolicy::check(&g, "::ffff:0:a9fe:a9fe".parse().unwrap()).is_err());
     }
 
     #[test]

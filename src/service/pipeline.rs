@@ -294,9 +294,11 @@ impl ProbeService {
         }
         let summary = Arc::new(Summary::of(report, &diagnosed.evidence));
         self.metrics.reports.observe(&summary);
-        let body = serde_json::to_vec(&report).map(Bytes::from).map_err(|e| {
-            Refusal::new(RefusalKind::Internal, format!("encoding the report: {e}"))
-        })?;
+        let body = crate::term::json::to_vec(&report)
+            .map(Bytes::from)
+            .map_err(|e| {
+                Refusal::new(RefusalKind::Internal, format!("encoding the report: {e}"))
+            })?;
         let by_digest = p.parsed.digest.is_some();
         self.cache.put(
             key,

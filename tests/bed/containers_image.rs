@@ -434,6 +434,25 @@ fn every_scenario_gets_the_verdict_containers_image_gives() {
     }
 }
 
+/// Go's readings of odd input (scripts/testbed.py's ODD_CASES), as containers/image (Go's
+/// encoding/json and net/url too) reads them: duplicate keys, keys in other cases or spelt
+/// with `ſ`, and a blob redirect with raw UTF-8 in its Location pull; so does a layer of size
+/// `-0` (0 for Go), which containerd refuses to fetch (runtime_containerd) and skopeo fetches.
+#[test]
+fn go_json_and_url_rules_as_containers_image_reads_them() {
+    let node = Node::new(&insecure_bed());
+    let fronts = bed().addr("fronts");
+    for (path, verdict) in [
+        ("dupkeys/app:v1", "ok"),
+        ("capkeys/app:v1", "ok"),
+        ("foldkeys/app:v1", "ok"),
+        ("locutf8/app:v1", "ok"),
+        ("negzero/app:v1", "ok"),
+    ] {
+        check(&node, &case(format!("{fronts}/{path}"), verdict));
+    }
+}
+
 /// Go's certificate rules, as containers/image applies them: a self-signed certificate marked
 /// CA:TRUE (the `openssl req -x509` recipe) in the host's certs.d is the registry's own and
 /// pulls; a CA:TRUE leaf signed by a trusted CA pulls too. The Rust verifier refuses both

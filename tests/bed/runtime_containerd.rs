@@ -896,3 +896,30 @@ fn a_missing_tag_behind_a_repeated_server_depends_on_the_version() {
     }
     agree(ctd, &format!("{host}/app:amd64"), &creds, Some(&pw), "ok");
 }
+
+/// Go's readings of odd input (scripts/testbed.py's ODD_CASES), against containerd's real pull
+/// (1.6, 1.7 and 2.1 alike): a manifest with duplicate keys (the last wins), with keys in
+/// other cases and with `ſ` for `s` (Go matches keys case-insensitively, with Unicode simple
+/// folding) pulls; a blob redirect whose Location carries raw UTF-8 pulls (Go percent-encodes
+/// it); a layer of size `-0` (0 for Go) fails, as containerd will not fetch a blob declared
+/// empty (a blob it already holds it does not fetch: each case has blobs of its own). pullcheck
+/// said registry_error for all five (serde refused duplicates, missed the other spellings and
+/// `-0`; the Location was not followed), and explain did not know containerd's message for
+/// the last.
+#[test]
+fn go_json_and_url_rules_agree() {
+    let _serial = serial();
+    let ctd = containerd();
+    let fronts = bed().addr("fronts");
+    let mut rows: Vec<table::Row> = ["dupkeys", "capkeys", "foldkeys", "locutf8"]
+        .into_iter()
+        .map(|case| agreeing(format!("{fronts}/{case}/app:v1"), "ok").at("/runtime/verdict", "ok"))
+        .collect();
+    rows.push(
+        agreeing(format!("{fronts}/negzero/app:v1"), "registry_error")
+            .at("/runtime/code", "InvalidArgument")
+            .reason_has("declares a size of 0")
+            .text_has("/runtime/message", "content size of zero"),
+    );
+    check_runtime(ctd, rows);
+}

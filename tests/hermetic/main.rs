@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod agent_edge;
 mod agent_input;
 mod agent_metrics;
 mod plugin_errors;

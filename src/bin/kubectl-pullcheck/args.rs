@@ -54,7 +54,7 @@ impl GlobalArgs {
             timeout: Some(self.timeout),
         };
         cluster::connect(&opts).await.map_err(|e| {
-            eprintln!("error: {}", error_chain(&e));
+            pullcheck::term::eprint_error(format_args!("{}", error_chain(&e)));
             exit::CLUSTER
         })
     }
@@ -73,7 +73,10 @@ impl GlobalArgs {
         let nodes = discovery::nodes(&cluster.client, selection)
             .await
             .map_err(|e| {
-                eprintln!("error: {e}{}", cluster.unreachable(e.kube_source()));
+                pullcheck::term::eprint_error(format_args!(
+                    "{e}{}",
+                    cluster.unreachable(e.kube_source())
+                ));
                 e.exit_code()
             })?;
         Ok((nodes, self.agents(cluster, None).await?))
@@ -89,7 +92,10 @@ impl GlobalArgs {
         )
         .await
         .map_err(|e| {
-            eprintln!("error: {e}{}", cluster.unreachable(e.kube_source()));
+            pullcheck::term::eprint_error(format_args!(
+                "{e}{}",
+                cluster.unreachable(e.kube_source())
+            ));
             e.exit_code()
         })
     }
@@ -149,7 +155,7 @@ pub(crate) fn print_document<T: serde::Serialize>(doc: &T, format: Format) -> bo
         }
         Ok(None) => true,
         Err(e) => {
-            eprintln!("error: {}", error_chain(&e));
+            pullcheck::term::eprint_error(format_args!("{}", error_chain(&e)));
             false
         }
     }

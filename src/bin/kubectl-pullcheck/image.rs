@@ -44,12 +44,12 @@ pub(crate) struct ImageArgs {
 pub(crate) async fn run(g: &GlobalArgs, a: ImageArgs) -> u8 {
     // Bad input is refused before the cluster is contacted.
     if let Err(e) = ImageRef::parse(&a.image) {
-        eprintln!("error: invalid image reference {:?}: {e}", a.image);
+        pullcheck::term::eprint_error(format_args!("invalid image reference {:?}: {e}", a.image));
         return exit::USAGE;
     }
     if let Some(p) = &a.platform {
         if let Err(e) = pullcheck::platform::Platform::parse(p) {
-            eprintln!("error: --platform {p:?}: {e}");
+            pullcheck::term::eprint_error(format_args!("--platform {p:?}: {e}"));
             return exit::USAGE;
         }
     }
@@ -65,7 +65,7 @@ pub(crate) async fn run(g: &GlobalArgs, a: ImageArgs) -> u8 {
                 query.append_pair("secret", &r);
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                pullcheck::term::eprint_error(format_args!("{e}"));
                 return exit::USAGE;
             }
         }

@@ -75,7 +75,7 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: failed to start the async runtime: {e}");
+            pullcheck::term::eprint_error(format_args!("failed to start the async runtime: {e}"));
             return ExitCode::from(pullcheck::plugin::exit::CLUSTER);
         }
     };

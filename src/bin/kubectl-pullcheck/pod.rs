@@ -36,20 +36,20 @@ pub(crate) async fn run(g: &GlobalArgs, a: PodArgs) -> u8 {
     let pod = match api.get_opt(&a.name).await {
         Ok(Some(p)) => p,
         Ok(None) => {
-            eprintln!(
-                "error: pod {ns}/{} not found (see kubectl get pods -n {ns})",
+            pullcheck::term::eprint_error(format_args!(
+                "pod {ns}/{} not found (see kubectl get pods -n {ns})",
                 a.name
-            );
+            ));
             return exit::USAGE;
         }
         Err(e) => {
-            eprintln!(
-                "error: cannot read pod {ns}/{}: {}{}{}",
+            pullcheck::term::eprint_error(format_args!(
+                "cannot read pod {ns}/{}: {}{}{}",
                 a.name,
                 api_message(&e),
                 rbac_hint(&e, "get", "pods", Some(&ns)),
                 cluster.unreachable(Some(&e))
-            );
+            ));
             return exit::CLUSTER;
         }
     };
@@ -95,7 +95,10 @@ pub(crate) async fn run(g: &GlobalArgs, a: PodArgs) -> u8 {
                     return print(&doc, a.output, None);
                 }
                 Err(e) => {
-                    eprintln!("error: {e}{}", cluster.unreachable(e.kube_source()));
+                    pullcheck::term::eprint_error(format_args!(
+                        "{e}{}",
+                        cluster.unreachable(e.kube_source())
+                    ));
                     return e.exit_code();
                 }
             };

@@ -226,7 +226,7 @@ pub(crate) fn node_settings(
     limits: Limits,
 ) -> Result<NodeSettings, std::process::ExitCode> {
     settings_of(runtime, config, kubelet, cloud, limits).map_err(|usage| {
-        eprintln!("error: {usage}");
+        pullcheck::term::eprint_error(format_args!("{usage}"));
         std::process::ExitCode::from(crate::USAGE_EXIT)
     })
 }

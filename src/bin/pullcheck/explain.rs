@@ -30,26 +30,34 @@ pub(crate) fn explain(args: ExplainArgs) -> ExitCode {
             let mut buf = Vec::new();
             let stdin = std::io::stdin().lock();
             if let Err(e) = stdin.take(EXPLAIN_STDIN_LIMIT).read_to_end(&mut buf) {
-                eprintln!("error: failed to read the message from standard input: {e}");
+                pullcheck::term::eprint_error(format_args!(
+                    "failed to read the message from standard input: {e}"
+                ));
                 return ExitCode::from(USAGE_EXIT);
             }
             String::from_utf8_lossy(&buf).into_owned()
         }
     };
     if message.trim().is_empty() {
-        eprintln!("error: the message is empty (pass it as an argument, or on standard input)");
+        pullcheck::term::eprint_error(format_args!(
+            "the message is empty (pass it as an argument, or on standard input)"
+        ));
         return ExitCode::from(USAGE_EXIT);
     }
     let explained = runtime_message::explain_all(&message);
     let code = explained.first.verdict.exit_code();
     match args.output {
-        Output::Json => match serde_json::to_string_pretty(&MessageExplanation::from(explained)) {
-            Ok(j) => pullcheck::secrets::print(&format!("{j}\n")),
-            Err(e) => {
-                eprintln!("error: failed to encode the explanation: {e}");
-                return ExitCode::from(1);
+        Output::Json => {
+            match pullcheck::term::json::to_string_pretty(&MessageExplanation::from(explained)) {
+                Ok(j) => pullcheck::secrets::print(&format!("{j}\n")),
+                Err(e) => {
+                    pullcheck::term::eprint_error(format_args!(
+                        "failed to encode the explanation: {e}"
+                    ));
+                    return ExitCode::from(1);
+                }
             }
-        },
+        }
         Output::Text => pullcheck::secrets::print(&runtime_message::render_all(&explained)),
     }
     ExitCode::from(u8::try_from(code).unwrap_or(1))

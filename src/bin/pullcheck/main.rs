@@ -75,7 +75,7 @@ pub(crate) fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         .enable_all()
         .build()
         .map_err(|e| {
-            eprintln!("error: failed to start the async runtime: {e}");
+            pullcheck::term::eprint_error(format_args!("failed to start the async runtime: {e}"));
             ExitCode::from(1)
         })
 }

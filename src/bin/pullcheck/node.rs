@@ -27,7 +27,7 @@ pub(crate) struct NodeArgs {
 pub(crate) fn node(args: NodeArgs) -> ExitCode {
     if let Some(root) = &args.config.host_root {
         if let Err(e) = crate::host_root::enter(root) {
-            eprintln!("error: {e}");
+            pullcheck::term::eprint_error(format_args!("{e}"));
             return ExitCode::from(USAGE_EXIT);
         }
     }
@@ -70,10 +70,10 @@ pub(crate) fn node(args: NodeArgs) -> ExitCode {
     let node = NodeFacts::new(Platform::host(), facts, registry, identities)
         .with_crio(settings.runtime_kind, &settings.crio);
     match args.output {
-        Output::Json => match serde_json::to_string_pretty(&node) {
+        Output::Json => match pullcheck::term::json::to_string_pretty(&node) {
             Ok(j) => pullcheck::secrets::print(&format!("{j}\n")),
             Err(e) => {
-                eprintln!("error: failed to encode the node facts: {e}");
+                pullcheck::term::eprint_error(format_args!("failed to encode the node facts: {e}"));
                 return ExitCode::from(1);
             }
         },

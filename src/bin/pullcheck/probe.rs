@@ -96,7 +96,7 @@ pub(crate) struct ProbeArgs {
 pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
     if let Some(root) = &args.config.host_root {
         if let Err(e) = crate::host_root::enter(root) {
-            eprintln!("error: {e}");
+            pullcheck::term::eprint_error(format_args!("{e}"));
             return ExitCode::from(USAGE_EXIT);
         }
     }
@@ -104,12 +104,16 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
         (Some(user), true) => {
             let mut input = String::new();
             if let Err(e) = std::io::stdin().take(64 * 1024).read_to_string(&mut input) {
-                eprintln!("error: failed to read the password from standard input: {e}");
+                pullcheck::term::eprint_error(format_args!(
+                    "failed to read the password from standard input: {e}"
+                ));
                 return ExitCode::from(USAGE_EXIT);
             }
             let password = input.lines().next().unwrap_or("").to_string();
             if password.is_empty() {
-                eprintln!("error: --password-stdin: standard input is empty");
+                pullcheck::term::eprint_error(format_args!(
+                    "--password-stdin: standard input is empty"
+                ));
                 return ExitCode::from(USAGE_EXIT);
             }
             Some(RegistryAuth::Basic {
@@ -156,14 +160,14 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
     let node_identity = match settings.node_identity() {
         Ok(n) => n,
         Err(e) => {
-            eprintln!("error: {}", error_chain(&e));
+            pullcheck::term::eprint_error(format_args!("{}", error_chain(&e)));
             return ExitCode::from(USAGE_EXIT);
         }
     };
     let kube = match runtime.block_on(args.cluster.request()) {
         Ok(k) => k,
         Err(e) => {
-            eprintln!("error: {e}");
+            pullcheck::term::eprint_error(format_args!("{e}"));
             return ExitCode::from(USAGE_EXIT);
         }
     };
@@ -189,7 +193,7 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
         match Store::open(dir, store::DEFAULT_LIMIT) {
             Ok(s) => prober = prober.with_store(std::sync::Arc::new(s)),
             Err(e) => {
-                eprintln!("error: --state-dir: {e}");
+                pullcheck::term::eprint_error(format_args!("--state-dir: {e}"));
                 return ExitCode::from(USAGE_EXIT);
             }
         }
@@ -197,15 +201,15 @@ pub(crate) fn probe(args: ProbeArgs) -> ExitCode {
     let report = match runtime.block_on(diagnose::diagnose(&prober, &request)) {
         Ok(d) => d.report,
         Err(e) => {
-            eprintln!("error: {}", error_chain(&e));
+            pullcheck::term::eprint_error(format_args!("{}", error_chain(&e)));
             return ExitCode::from(USAGE_EXIT);
         }
     };
     match args.output {
-        Output::Json => match serde_json::to_string_pretty(&report) {
+        Output::Json => match pullcheck::term::json::to_string_pretty(&report) {
             Ok(j) => pullcheck::secrets::print(&format!("{j}\n")),
             Err(e) => {
-                eprintln!("error: failed to encode the report: {e}");
+                pullcheck::term::eprint_error(format_args!("failed to encode the report: {e}"));
                 return ExitCode::from(1);
             }
         },

@@ -53,8 +53,8 @@ pub(super) fn schema1(f: &Facts<'_>) -> Option<Finding> {
 }
 
 /// Manifests the runtime could not use at all: over containerd's size limit (seen on 1.6.20 as
-/// `rejecting 10485792 byte manifest for …: not found`) or not valid JSON
-/// (`children: invalid desc sha256:…: invalid character …`).
+/// `rejecting 10485792 byte manifest for …: not found`), not valid JSON
+/// (`children: invalid desc sha256:…: invalid character …`), or naming a blob of size 0.
 pub(super) fn malformed_manifest(f: &Facts<'_>) -> Option<Finding> {
     let s = &f.scan;
     let why = if let Some(size) = f.from("rejecting ") {
@@ -70,6 +70,17 @@ pub(super) fn malformed_manifest(f: &Facts<'_>) -> Option<Finding> {
         format!(
             "the registry served a manifest that is not valid JSON ({})",
             f.from("invalid character").unwrap_or_default()
+        )
+    } else if s.has("reports content size of zero") {
+        const FETCH: &str = "unable to fetch descriptor (";
+        // containerd (1.6 to 2.1) fetching a descriptor declared with size 0 (or `-0`):
+        // `unable to fetch descriptor (sha256:…) which reports content size of zero`.
+        format!(
+            "the manifest declares a size of 0 for {}: containerd refuses to fetch a blob \
+             declared empty that it does not already hold",
+            f.from(FETCH)
+                .and_then(|t| Some(t.get(FETCH.len()..)?.split(')').next()?.to_string()))
+                .unwrap_or_else(|| "a blob".into())
         )
     } else if s.has("invalid desc") || (s.has("children:") && s.has("invalid character")) {
         format!(
