@@ -2,7 +2,7 @@
 //! escape in a text view (C1 controls, DEL, bidirectional controls, default-ignorable
 //! characters, line separators) written as a `\uXXXX` escape, so the JSON itself carries none
 //! of them raw. serde_json escapes only `"`, `\` and C0 controls; this is its serializer with
-//! one formatter that escapes the rest ([`Safe`]). Every JSON the project prints or answers
+//! one formatter that escapes the rest (`Safe`). Every JSON the project prints or answers
 //! with (the CLI's `-o json`, the agent's answers and errors, the plugin's `-o json`) is
 //! written by these functions.
 
