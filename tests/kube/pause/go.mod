@@ -1,0 +1,3 @@
+module pullcheck.test/kube/pause
+
+go 1.26.0
