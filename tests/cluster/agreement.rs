@@ -1,0 +1,456 @@
+//! Real pods that really fail, and everyone agreeing on why. Each scenario is a pod on the
+//! cluster's node pulling from the test bed; for each, five answers must give the same verdict:
+//!
+//! - the kubelet: its `Failed` event and the container's waiting message, read through the API
+//!   server, classified by `pullcheck explain` (the kubelet's text is the truth; explain is
+//!   how an SRE reads it);
+//! - the agent's drift monitor: the `PullDiagnosis` Event it posts on the pod (none on a pod
+//!   that pulled);
+//! - `kubectl pullcheck pod NS/NAME`, through the real kubectl and the API server's real
+//!   port-forward to the agent's hostNetwork pod;
+//! - `pullcheck probe IMAGE --pod NS/NAME` on the node (its pull secrets read through the API,
+//!   the node's containerd configuration).
+//!
+//! One agreement table is printed; the test fails once at the end, naming every scenario that
+//! disagreed.
+
+use crate::kube::{cluster, wait_for};
+use crate::support::{b64, bed, pullcheck};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const NS: &str = "scenarios";
+
+/// One pod.
+struct Scenario {
+    name: &'static str,
+    image: String,
+    /// (registry, user, password) of the pod's one pull secret.
+    secret: Option<(String, String, String)>,
+    verdict: &'static str,
+}
+
+fn scenario(name: &'static str, image: String, verdict: &'static str) -> Scenario {
+    Scenario {
+        name,
+        image,
+        secret: None,
+        verdict,
+    }
+}
+
+/// hosts.toml files the scenarios need, written into the node's containerd `config_path` (the
+/// agent reads the same directory through its hostPath mount).
+fn hosts_toml(files: &[(String, String)]) {
+    let certs_d = cluster().str("/containerd/certs_d");
+    for (host, toml) in files {
+        let dir = std::path::Path::new(&certs_d).join(host);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("hosts.toml"), toml).unwrap();
+    }
+}
+
+fn scenarios() -> (Vec<Scenario>, Vec<(String, String)>) {
+    let b = bed();
+    let plain = b.addr("plain");
+    let token = b.addr("token");
+    let fronts = b.addr("fronts");
+    let (user, password) = (b.user(), b.password());
+    let tls = format!("tls.registry.test:{}", b.port("tls"));
+    let expired = format!("tls.registry.test:{}", b.port("expired"));
+    let http = format!("plain.registry.test:{}", b.port("plain"));
+    let ca = b.str("ca");
+    let with_ca = |host: &str| {
+        format!("server = \"https://{host}\"\n[host.\"https://{host}\"]\n  ca = \"{ca}\"\n")
+    };
+    let hosts = vec![
+        // The expired certificate is signed by the bed's CA: only its date is wrong.
+        (expired.clone(), with_ca(&expired)),
+        // A plain-HTTP registry the node is told to reach over HTTPS.
+        (http.clone(), format!("server = \"https://{http}\"\n")),
+        // The fronts speak plain HTTP; said so, a redirect to an https storage host is verified.
+        (
+            fronts.clone(),
+            format!("server = \"http://{fronts}\"\n[host.\"http://{fronts}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
+        ),
+    ];
+    let secret = |pw: &str| Some((token.clone(), user.clone(), pw.to_string()));
+    let list = vec![
+        scenario("ok", format!("{plain}/app:amd64"), "ok"),
+        scenario(
+            "missing-tag",
+            format!("{plain}/app:nope"),
+            "manifest_unknown",
+        ),
+        scenario(
+            "missing-repo",
+            format!("{plain}/nope/app:v1"),
+            "repository_unknown",
+        ),
+        scenario(
+            "no-secret",
+            format!("{token}/private/app:both"),
+            "not_found_or_unauthorized",
+        ),
+        Scenario {
+            secret: secret(&password),
+            ..scenario("right-secret", format!("{token}/private/app:both"), "ok")
+        },
+        Scenario {
+            secret: secret("not-the-password"),
+            ..scenario(
+                "wrong-secret",
+                format!("{token}/private/app:both"),
+                "unauthorized",
+            )
+        },
+        scenario(
+            "unknown-ca",
+            format!("{tls}/app:amd64"),
+            "tls_unknown_authority",
+        ),
+        scenario(
+            "expired-cert",
+            format!("{expired}/app:amd64"),
+            "tls_certificate_expired",
+        ),
+        scenario("http-as-https", format!("{http}/app:amd64"), "tls_error"),
+        scenario(
+            "no-platform",
+            format!("{plain}/app:armonly"),
+            "platform_mismatch",
+        ),
+        scenario("layer-404", format!("{plain}/lost/app:v1"), "blob_unknown"),
+        scenario(
+            "storage-refuses",
+            format!("{fronts}/storerefused/app:amd64"),
+            "connection_refused",
+        ),
+        scenario(
+            "rate-limited",
+            format!("{fronts}/ratelimited/app:v1"),
+            "rate_limited",
+        ),
+        scenario(
+            "invalid-name",
+            format!("{plain}/App:v1"),
+            "invalid_reference",
+        ),
+    ];
+    (list, hosts)
+}
+
+fn pod(s: &Scenario) -> Value {
+    let secrets: Vec<Value> = s
+        .secret
+        .iter()
+        .map(|_| json!({"name": format!("{}-pull", s.name)}))
+        .collect();
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": s.name, "namespace": NS, "labels": {"pullcheck.dev/scenario": s.name}},
+        "spec": {
+            // The cluster has no pod network: every pod shares the node's (its own namespace).
+            "hostNetwork": true,
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 0,
+            "automountServiceAccountToken": false,
+            "imagePullSecrets": secrets,
+            "containers": [{"name": "app", "image": s.image, "imagePullPolicy": "Always",
+                            "command": ["/app"]}],
+        }
+    })
+}
+
+fn pull_secret(name: &str, registry: &str, user: &str, password: &str) -> Value {
+    let auth = b64(&format!("{user}:{password}"));
+    let config = json!({"auths": {registry: {"auth": auth}}}).to_string();
+    json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name, "namespace": NS},
+        "type": "kubernetes.io/dockerconfigjson",
+        "data": {".dockerconfigjson": b64(&config)},
+    })
+}
+
+/// What the kubelet said about a pod's pull: the waiting reason and message, and its `Failed`
+/// (or `Pulled`) event.
+#[derive(Default, Clone)]
+struct Kubelet {
+    reason: String,
+    message: String,
+    event: String,
+}
+
+const PULL_WAITING: &[&str] = &["ErrImagePull", "InvalidImageName", "ErrImageNeverPull"];
+
+fn kubelet_outcome(name: &str) -> Option<Kubelet> {
+    let c = cluster();
+    let pod = c.get(&["pod", "-n", NS, name]);
+    let events = c.pod_events(NS, name);
+    let event = |reason: &str| {
+        events
+            .iter()
+            .filter(|e| e["reason"] == reason && e["source"]["component"] == "kubelet")
+            .filter_map(|e| e["message"].as_str())
+            .find(|m| reason != "Failed" || m.starts_with("Failed to pull image"))
+            .map(str::to_string)
+    };
+    if let Some(pulled) = event("Pulled") {
+        return Some(Kubelet {
+            reason: "Pulled".into(),
+            message: String::new(),
+            event: pulled,
+        });
+    }
+    let waiting = &pod["status"]["containerStatuses"][0]["state"]["waiting"];
+    let reason = waiting["reason"].as_str()?;
+    if !PULL_WAITING.contains(&reason) {
+        return None;
+    }
+    let event = match reason {
+        "InvalidImageName" => event("InspectFailed")?,
+        _ => event("Failed")?,
+    };
+    Some(Kubelet {
+        reason: reason.into(),
+        message: waiting["message"].as_str().unwrap_or_default().into(),
+        event,
+    })
+}
+
+fn explain(text: &str) -> String {
+    let run = pullcheck(&["explain", "-o", "json", text], None, &[]);
+    run.json()["verdict"]
+        .as_str()
+        .unwrap_or_else(|| panic!("explain {text:?}: {}", run.stdout))
+        .to_string()
+}
+
+/// The verdict in the agent's `PullDiagnosis` event: "IMAGE: VERDICT as WHO: …".
+fn agent_event(name: &str, image: &str) -> Option<String> {
+    let events = cluster().pod_events(NS, name);
+    events
+        .iter()
+        .filter(|e| e["reason"] == "PullDiagnosis")
+        .filter_map(|e| e["message"].as_str())
+        .find_map(|m| {
+            let rest = m.strip_prefix(image)?.strip_prefix(": ")?;
+            Some(rest.split(' ').next()?.to_string())
+        })
+}
+
+fn plugin(name: &str) -> (String, String) {
+    let c = cluster();
+    let run = c.kubectl(
+        &[
+            "pullcheck",
+            "pod",
+            "-n",
+            NS,
+            name,
+            "--all-containers",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    let doc: Value = match serde_json::from_str(&run.stdout) {
+        Ok(doc) => doc,
+        Err(_) => return (format!("exit {}", run.code), run.stderr),
+    };
+    let agent = &doc["containers"][0]["agent"];
+    let verdict = agent["verdict"].as_str().unwrap_or("none").to_string();
+    (
+        verdict,
+        format!("{}: {}", agent["status"], agent["message"]),
+    )
+}
+
+fn probe_pod(s: &Scenario) -> (String, String) {
+    let c = cluster();
+    let pod = format!("{NS}/{}", s.name);
+    let run = pullcheck(
+        &[
+            "probe",
+            &s.image,
+            "--pod",
+            &pod,
+            "--kubeconfig",
+            &c.kubeconfig(),
+            "--containerd-config",
+            &c.str("/containerd/config"),
+            "--runtime-endpoint",
+            &format!("unix://{}", c.str("/containerd/socket")),
+            "-o",
+            "json",
+        ],
+        None,
+        &[],
+    );
+    match serde_json::from_str::<Value>(&run.stdout) {
+        Ok(r) => (
+            r["verdict"].as_str().unwrap_or("none").to_string(),
+            r["reason"].as_str().unwrap_or_default().to_string(),
+        ),
+        Err(_) => (format!("exit {}", run.code), run.stderr),
+    }
+}
+
+#[test]
+fn pods_that_really_fail_and_everyone_agrees_why() {
+    let _s = crate::faults::shared();
+    let c = cluster();
+    let (list, hosts) = scenarios();
+    hosts_toml(&hosts);
+    c.namespace(NS);
+    for s in &list {
+        if let Some((registry, user, password)) = &s.secret {
+            c.apply(&pull_secret(
+                &format!("{}-pull", s.name),
+                registry,
+                user,
+                password,
+            ));
+        }
+        c.apply(&pod(s));
+    }
+
+    let mut kubelet: BTreeMap<&str, Kubelet> = BTreeMap::new();
+    wait_for(
+        "every scenario pod's pull outcome",
+        Duration::from_secs(240),
+        || {
+            for s in &list {
+                if !kubelet.contains_key(s.name) {
+                    if let Some(k) = kubelet_outcome(s.name) {
+                        kubelet.insert(s.name, k);
+                    }
+                }
+            }
+            (kubelet.len() == list.len()).then_some(())
+        },
+    );
+
+    // The monitor posts its diagnosis once a pod has waited `eventGrace` and it has probed.
+    let mut agent: BTreeMap<&str, String> = BTreeMap::new();
+    let failing: Vec<&Scenario> = list.iter().filter(|s| s.verdict != "ok").collect();
+    let _ = wait_for_all(&failing, &mut agent);
+
+    let mut rows = Vec::new();
+    let mut wrong = Vec::new();
+    for s in &list {
+        let k = &kubelet[s.name];
+        let from_event = if k.reason == "Pulled" {
+            "ok".to_string()
+        } else {
+            explain(&k.event)
+        };
+        let from_waiting = if k.message.is_empty() {
+            from_event.clone()
+        } else {
+            explain(&k.message)
+        };
+        let from_agent = agent.get(s.name).cloned().unwrap_or_else(|| {
+            if s.verdict == "ok" {
+                "ok".into()
+            } else {
+                "none".into()
+            }
+        });
+        let (from_plugin, plugin_detail) = plugin(s.name);
+        let (from_probe, probe_detail) = probe_pod(s);
+        let answers = [
+            ("kubelet event (explain)", &from_event),
+            ("waiting message (explain)", &from_waiting),
+            ("agent event", &from_agent),
+            ("kubectl pullcheck pod", &from_plugin),
+            ("pullcheck probe --pod", &from_probe),
+        ];
+        for (who, said) in answers {
+            if said != s.verdict {
+                wrong.push(format!(
+                    "{} ({}): {who} said {said}, expected {}\n  kubelet: {} / {}\n  event: {}\n  plugin: {plugin_detail}\n  probe: {probe_detail}",
+                    s.name, s.image, s.verdict, k.reason, k.message, k.event
+                ));
+            }
+        }
+        rows.push([
+            s.name.to_string(),
+            k.reason.clone(),
+            from_event,
+            from_waiting,
+            from_agent,
+            from_plugin,
+            from_probe,
+        ]);
+    }
+    print_table(&c.minor(), &rows);
+    assert!(
+        wrong.is_empty(),
+        "{} disagreement(s):\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    // A pod that pulled got no diagnosis.
+    for s in list.iter().filter(|s| s.verdict == "ok") {
+        assert_eq!(agent_event(s.name, &s.image), None, "{}", s.name);
+    }
+}
+
+/// Waits (at most two monitor intervals) for the agent's event on every failing pod; returns
+/// whether all came.
+fn wait_for_all<'a>(failing: &[&'a Scenario], agent: &mut BTreeMap<&'a str, String>) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(150);
+    while std::time::Instant::now() < deadline {
+        for s in failing {
+            if !agent.contains_key(s.name) {
+                if let Some(v) = agent_event(s.name, &s.image) {
+                    agent.insert(s.name, v);
+                }
+            }
+        }
+        if agent.len() == failing.len() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    false
+}
+
+fn print_table(minor: &str, rows: &[[String; 7]]) {
+    let head = [
+        "scenario",
+        "kubelet",
+        "event→explain",
+        "waiting→explain",
+        "agent event",
+        "kubectl pullcheck",
+        "probe --pod",
+    ];
+    let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, cell) in r.iter().enumerate() {
+            widths[i] = widths[i].max(cell.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        format!("| {} |", parts.join(" | "))
+    };
+    println!(
+        "\nagreement on Kubernetes {minor} (kubelet {}):",
+        cluster().str("/kubelet_version")
+    );
+    println!("{}", line(head.to_vec()));
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    println!("{}", line(rule.iter().map(String::as_str).collect()));
+    for r in rows {
+        println!("{}", line(r.iter().map(String::as_str).collect()));
+    }
+}
