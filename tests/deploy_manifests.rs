@@ -3,8 +3,8 @@
 //! - Every rendering of the chart checked here is the real `helm template`'s output, checked
 //!   in ([`CASES`]): the plain manifests deploy/pullcheck*.yaml (the chart's values files,
 //!   `-n pullcheck --set createNamespace=true`) and the overlays in tests/fixtures/chart/
-//!   (every option on, every option off, a second release, …), and the notes `helm install`
-//!   prints for two of them. With helm (HELM=/path/to/helm or `helm` on
+//!   (every option on, every option off, another namespace, a second release, …), and the
+//!   notes `helm install` prints for two of them. With helm (HELM=/path/to/helm or `helm` on
 //!   PATH; scripts/test builds the pinned one and sets PULLCHECK_REQUIRE_HELM=1, see helm.rs),
 //!   `helm lint --strict` passes with each case's values, `helm template` prints each checked-in
 //!   file byte for byte, and the chart's `fail`s and values.schema.json refuse what they should;
@@ -14,8 +14,9 @@
 //!   the way back: a field the type does not know is an error naming its path. The
 //!   ServiceMonitor, PrometheusRule and SecurityContextConstraints (CRDs) are checked by hand.
 //! - The security settings the design depends on are present (hostNetwork, NODE_NAME from the
-//!   downward API, read-only host paths, dropped capabilities, …) and the RBAC rules are
-//!   exactly the least-privilege set.
+//!   downward API, read-only host paths, dropped capabilities, …), the RBAC rules are exactly
+//!   the least-privilege set, and every namespaced object and namespace reference follows
+//!   `helm -n`.
 //!
 //! No cluster is involved: nothing here proves that a kubelet admits these pods.
 
@@ -75,13 +76,21 @@ const CASES: &[Case] = &[
         namespace: "observability",
         set: &[],
         values: &["tests/fixtures/chart/all-off.values.yaml"],
-        notes: Some(ALL_OFF_NOTES),
+        notes: None,
+    },
+    Case {
+        file: OTHER_NAMESPACE,
+        release: RELEASE,
+        namespace: "other",
+        set: &[],
+        values: &["tests/fixtures/chart/all-on.values.yaml"],
+        notes: Some(OTHER_NAMESPACE_NOTES),
     },
     Case {
         file: SECOND_RELEASE,
         release: "pullcheck-bottlerocket",
         namespace: "pullcheck",
-        set: &["createNamespace=false"],
+        set: &[],
         values: &[],
         notes: None,
     },
@@ -112,7 +121,9 @@ const DEFAULT_NOTES: &str = "tests/fixtures/chart/pullcheck.notes.txt";
 const ALL_ON: &str = "tests/fixtures/chart/all-on.yaml";
 /// Every optional part off, in namespace `observability`.
 const ALL_OFF: &str = "tests/fixtures/chart/all-off.yaml";
-const ALL_OFF_NOTES: &str = "tests/fixtures/chart/all-off.notes.txt";
+/// Every optional part on, `helm template -n other` as `helm install -n other` renders it.
+const OTHER_NAMESPACE: &str = "tests/fixtures/chart/other-namespace.yaml";
+const OTHER_NAMESPACE_NOTES: &str = "tests/fixtures/chart/other-namespace.notes.txt";
 /// A second release beside the default one, in the same namespace.
 const SECOND_RELEASE: &str = "tests/fixtures/chart/second-release.yaml";
 const SCRAPE_ANNOTATIONS_OFF: &str = "tests/fixtures/chart/scrape-annotations-off.yaml";
@@ -1468,9 +1479,9 @@ fn the_install_notes_show_the_kubectl_plugin() {
         assert!(text.contains(needle), "{needle:?} missing:\n{text}");
     }
     assert!(!text.contains("--agent-namespace"), "{text}");
-    let elsewhere = notes(ALL_OFF_NOTES);
+    let elsewhere = notes(OTHER_NAMESPACE_NOTES);
     assert!(
-        elsewhere.contains("kubectl pullcheck --agent-namespace observability nodes"),
+        elsewhere.contains("kubectl pullcheck --agent-namespace other nodes"),
         "{elsewhere}"
     );
     assert_eq!(
@@ -1598,6 +1609,173 @@ fn every_value_is_documented_and_used() {
         for p in extra {
             assert!(paths.contains(&p), "{f}: {p} is not a value of the chart");
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The release's namespace (`helm install -n`)
+
+/// Kinds that live in no namespace.
+const CLUSTER_SCOPED: &[&str] = &[
+    "Namespace",
+    "PriorityClass",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "SecurityContextConstraints",
+];
+
+/// Every string under a key named `namespace`, `namespaces` or `matchNames`, with its path.
+fn namespace_references(v: &Value, at: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                let p = format!("{at}.{k}");
+                let names_one = matches!(k.as_str(), "namespace" | "namespaces" | "matchNames");
+                match child {
+                    Value::String(s) if names_one => out.push((p, s.clone())),
+                    Value::Array(items) if names_one => {
+                        for (i, s) in items.iter().enumerate() {
+                            out.push((format!("{p}[{i}]"), s.as_str().unwrap_or("").into()));
+                        }
+                    }
+                    _ => namespace_references(child, &p, out),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                namespace_references(child, &format!("{at}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `helm install -n other` puts every namespaced object in `other`, and everything that names
+/// the agent's namespace (the ClusterRoleBinding's subject, the SCC's user, the
+/// ServiceMonitor's selector, the notes' commands) says `other`: nothing is left in `pullcheck`.
+#[test]
+fn every_object_and_reference_follows_the_release_namespace() {
+    let c = case(OTHER_NAMESPACE);
+    assert_eq!(c.namespace, "other");
+    let text = c.text();
+    let all = docs(&text, OTHER_NAMESPACE);
+    let mut kinds = BTreeSet::new();
+    for d in &all {
+        let kind = d["kind"].as_str().unwrap();
+        kinds.insert(kind.to_string());
+        let ns = d.pointer("/metadata/namespace").and_then(Value::as_str);
+        if CLUSTER_SCOPED.contains(&kind) {
+            assert_eq!(ns, None, "{}: cluster-scoped", id(d));
+        } else {
+            assert_eq!(ns, Some("other"), "{}: in the release's namespace", id(d));
+        }
+        let mut refs = Vec::new();
+        namespace_references(d, "", &mut refs);
+        for (path, ns) in refs {
+            assert_eq!(ns, "other", "{} {path}", id(d));
+        }
+    }
+    // Every kind the chart can render is here (all-on), so none escaped the check.
+    for k in [
+        "ServiceAccount",
+        "ConfigMap",
+        "ClusterRoleBinding",
+        "Service",
+        "ServiceMonitor",
+        "PrometheusRule",
+        "SecurityContextConstraints",
+        "DaemonSet",
+    ] {
+        assert!(kinds.contains(k), "{k} rendered: {kinds:?}");
+    }
+    assert!(!kinds.contains("Namespace"), "helm install -n creates it");
+    let o = typed(&text, OTHER_NAMESPACE);
+    let subjects: Vec<_> = o
+        .cluster_role_bindings
+        .iter()
+        .flat_map(|b| b.subjects.iter().flatten())
+        .map(|s| (s.kind.as_str(), s.name.as_str(), s.namespace.as_deref()))
+        .collect();
+    assert!(!subjects.is_empty());
+    assert!(
+        subjects
+            .iter()
+            .all(|s| *s == ("ServiceAccount", RELEASE, Some("other"))),
+        "{subjects:?}"
+    );
+    assert_eq!(
+        o.sccs[0]["users"],
+        json!([format!("system:serviceaccount:other:{RELEASE}")])
+    );
+    // The agent is not told its namespace by an argument that could disagree.
+    let pod = o.daemonsets[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    let args = pod.containers[0].args.clone().unwrap_or_default();
+    assert!(
+        !args
+            .iter()
+            .any(|a| a.contains("pullcheck:") || a.contains("namespace")),
+        "{args:?}"
+    );
+    assert!(!text.contains("system:serviceaccount:pullcheck"), "{text}");
+    // The notes name `other` wherever they name the agents' namespace.
+    let n = notes(OTHER_NAMESPACE_NOTES);
+    for needle in [
+        "in namespace other (DaemonSet pullcheck)",
+        "kubectl pullcheck --agent-namespace other nodes",
+        "kubectl pullcheck --agent-namespace other pod POD -n NAMESPACE",
+        "kubectl -n other get pod",
+        "kubectl -n other port-forward",
+    ] {
+        assert!(n.contains(needle), "{needle:?} missing:\n{n}");
+    }
+    for stale in [
+        "-n pullcheck",
+        "namespace pullcheck",
+        "--agent-namespace pullcheck",
+    ] {
+        assert!(!n.contains(stale), "{stale:?} in:\n{n}");
+    }
+    // The SCC admits the pods on OpenShift, so no Pod Security hint there; elsewhere the hint
+    // labels the release's namespace.
+    assert!(!n.contains("pod-security.kubernetes.io"), "{n}");
+    assert!(notes(DEFAULT_NOTES).contains(
+        "kubectl label namespace pullcheck pod-security.kubernetes.io/enforce=privileged"
+    ));
+}
+
+/// The plain manifests carry their Namespace, labelled for Pod Security Admission, and put
+/// everything in it; `helm install` renders no Namespace (it needs its namespace first).
+#[test]
+fn the_plain_manifests_create_their_namespace_and_helm_install_does_not() {
+    for c in plain_manifests() {
+        let o = rendered(c.file);
+        assert_eq!(o.namespaces.len(), 1, "{}", c.file);
+        let ns = &o.namespaces[0].metadata;
+        assert_eq!(ns.name.as_deref(), Some("pullcheck"), "{}", c.file);
+        assert_eq!(
+            ns.labels.as_ref().unwrap()["pod-security.kubernetes.io/enforce"],
+            "privileged"
+        );
+        for d in docs(&c.text(), c.file) {
+            let kind = d["kind"].as_str().unwrap();
+            if !CLUSTER_SCOPED.contains(&kind) {
+                assert_eq!(d["metadata"]["namespace"], "pullcheck", "{}", id(&d));
+            }
+        }
+    }
+    let values = read_yaml(&chart().join("values.yaml"));
+    assert_eq!(values["createNamespace"], false, "helm install's default");
+    assert!(values.get("namespace").is_none(), "-n, not a value");
+    for file in [OTHER_NAMESPACE, SECOND_RELEASE, ALL_OFF] {
+        assert!(rendered(file).namespaces.is_empty(), "{file}");
     }
 }
 
@@ -1888,6 +2066,11 @@ fn refusals() -> Vec<(Value, String)> {
             "values.extraHostPaths[0].path",
         ),
         (json!({"tolerance": []}), "values.tolerance: unknown key"),
+        // The namespace is helm's -n; the chart's old `namespace` value is refused, not ignored.
+        (
+            json!({"namespace": "pullcheck"}),
+            "values.namespace: unknown key",
+        ),
         (
             json!({"monitor": {"eventGrace": "soon"}}),
             "values.monitor.eventGrace: \"soon\" does not match",
