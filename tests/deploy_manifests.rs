@@ -1,22 +1,27 @@
 //! The packaging: deploy/*.yaml (plain manifests) and deploy/helm/pullcheck (the chart).
 //!
-//! - The checked-in manifests are the chart rendered (defaults, and values-{eks,gke,aks}.yaml):
-//!   byte for byte what `render.rs` makes of the templates. `PULLCHECK_BLESS=1 cargo test
-//!   --test deploy_manifests` rewrites them after a chart change.
+//! - Every rendering of the chart checked here is the real `helm template`'s output, checked
+//!   in ([`CASES`]): the plain manifests deploy/pullcheck*.yaml (the chart's values files,
+//!   `-n pullcheck --set createNamespace=true`) and the overlays in tests/fixtures/chart/
+//!   (every option on, every option off, another namespace, a second release, …), and the
+//!   notes `helm install` prints for two of them. With helm (HELM=/path/to/helm or `helm` on
+//!   PATH; scripts/test builds the pinned one and sets PULLCHECK_REQUIRE_HELM=1, see helm.rs),
+//!   `helm lint --strict` passes with each case's values, `helm template` prints each checked-in
+//!   file byte for byte, and the chart's `fail`s and values.schema.json refuse what they should;
+//!   `PULLCHECK_BLESS=1 cargo test --test deploy_manifests` rewrites the files. Without helm
+//!   those tests say they were skipped and the others check the checked-in files.
 //! - Every document parses into its k8s-openapi type (Kubernetes 1.33) with no field lost on
 //!   the way back: a field the type does not know is an error naming its path. The
-//!   ServiceMonitor (a CRD) is checked by hand.
+//!   ServiceMonitor, PrometheusRule and SecurityContextConstraints (CRDs) are checked by hand.
 //! - The security settings the design depends on are present (hostNetwork, NODE_NAME from the
-//!   downward API, read-only host paths, dropped capabilities, …) and the RBAC rules are
-//!   exactly the least-privilege set.
-//! - With a `helm` binary (HELM=/path/to/helm, or `helm` on PATH), `helm template` and
-//!   `helm lint --strict` run too and Helm's objects must equal the renderer's; without one that
-//!   test says so and checks nothing.
+//!   downward API, read-only host paths, dropped capabilities, …), the RBAC rules are exactly
+//!   the least-privilege set, and every namespaced object and namespace reference follows
+//!   `helm -n`.
 //!
 //! No cluster is involved: nothing here proves that a kubelet admits these pods.
 
-#[path = "deploy_manifests/render.rs"]
-mod render;
+#[path = "deploy_manifests/helm.rs"]
+mod helm;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
@@ -31,13 +36,117 @@ use std::path::{Path, PathBuf};
 const CHART: &str = "deploy/helm/pullcheck";
 const RELEASE: &str = "pullcheck";
 
-/// Checked-in manifests and the values files they are rendered with.
-const VARIANTS: &[(&str, &[&str])] = &[
-    ("deploy/pullcheck.yaml", &[]),
-    ("deploy/pullcheck-eks.yaml", &["values-eks.yaml"]),
-    ("deploy/pullcheck-gke.yaml", &["values-gke.yaml"]),
-    ("deploy/pullcheck-aks.yaml", &["values-aks.yaml"]),
+/// One `helm template` of the chart, checked in.
+struct Case {
+    /// The checked-in output, relative to the repository.
+    file: &'static str,
+    /// `helm template RELEASE deploy/helm/pullcheck -n NAMESPACE`.
+    release: &'static str,
+    namespace: &'static str,
+    /// `--set` assignments.
+    set: &'static [&'static str],
+    /// `-f` files, relative to the repository.
+    values: &'static [&'static str],
+    /// Where the notes `helm install` prints with the same arguments are checked in, if they are.
+    notes: Option<&'static str>,
+}
+
+/// Every rendering the tests read; the plain manifests first.
+const CASES: &[Case] = &[
+    plain("deploy/pullcheck.yaml", &[], Some(DEFAULT_NOTES)),
+    plain("deploy/pullcheck-eks.yaml", &["values-eks.yaml"], None),
+    plain("deploy/pullcheck-gke.yaml", &["values-gke.yaml"], None),
+    plain("deploy/pullcheck-aks.yaml", &["values-aks.yaml"], None),
+    plain(
+        "deploy/pullcheck-openshift.yaml",
+        &["values-openshift.yaml"],
+        None,
+    ),
+    Case {
+        file: ALL_ON,
+        release: RELEASE,
+        namespace: "pullcheck",
+        set: &["createNamespace=true"],
+        values: &["tests/fixtures/chart/all-on.values.yaml"],
+        notes: None,
+    },
+    Case {
+        file: ALL_OFF,
+        release: RELEASE,
+        namespace: "observability",
+        set: &[],
+        values: &["tests/fixtures/chart/all-off.values.yaml"],
+        notes: None,
+    },
+    Case {
+        file: OTHER_NAMESPACE,
+        release: RELEASE,
+        namespace: "other",
+        set: &[],
+        values: &["tests/fixtures/chart/all-on.values.yaml"],
+        notes: Some(OTHER_NAMESPACE_NOTES),
+    },
+    Case {
+        file: SECOND_RELEASE,
+        release: "pullcheck-bottlerocket",
+        namespace: "pullcheck",
+        set: &[],
+        values: &[],
+        notes: None,
+    },
+    Case {
+        file: SCRAPE_ANNOTATIONS_OFF,
+        release: RELEASE,
+        namespace: "pullcheck",
+        set: &[],
+        values: &["tests/fixtures/chart/scrape-annotations-off.values.yaml"],
+        notes: None,
+    },
+    Case {
+        file: PROMETHEUS_RULE_ELSEWHERE,
+        release: RELEASE,
+        namespace: "pullcheck",
+        set: &[],
+        values: &["tests/fixtures/chart/prometheus-rule-elsewhere.values.yaml"],
+        notes: None,
+    },
 ];
+
+/// The plain manifests: everything, the Namespace included, for one `kubectl apply -f`.
+const PLAIN: usize = 5;
+const DEFAULT: &str = "deploy/pullcheck.yaml";
+const OPENSHIFT: &str = "deploy/pullcheck-openshift.yaml";
+const DEFAULT_NOTES: &str = "tests/fixtures/chart/pullcheck.notes.txt";
+/// Every optional part on (tests/fixtures/chart/all-on.values.yaml).
+const ALL_ON: &str = "tests/fixtures/chart/all-on.yaml";
+/// Every optional part off, in namespace `observability`.
+const ALL_OFF: &str = "tests/fixtures/chart/all-off.yaml";
+/// Every optional part on, `helm template -n other` as `helm install -n other` renders it.
+const OTHER_NAMESPACE: &str = "tests/fixtures/chart/other-namespace.yaml";
+const OTHER_NAMESPACE_NOTES: &str = "tests/fixtures/chart/other-namespace.notes.txt";
+/// A second release beside the default one, in the same namespace.
+const SECOND_RELEASE: &str = "tests/fixtures/chart/second-release.yaml";
+const SCRAPE_ANNOTATIONS_OFF: &str = "tests/fixtures/chart/scrape-annotations-off.yaml";
+const PROMETHEUS_RULE_ELSEWHERE: &str = "tests/fixtures/chart/prometheus-rule-elsewhere.yaml";
+
+const fn plain(
+    file: &'static str,
+    values: &'static [&'static str],
+    notes: Option<&'static str>,
+) -> Case {
+    Case {
+        file,
+        release: RELEASE,
+        namespace: "pullcheck",
+        set: &["createNamespace=true"],
+        values,
+        notes,
+    }
+}
+
+fn plain_manifests() -> &'static [Case] {
+    &CASES[..PLAIN]
+}
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -47,60 +156,88 @@ fn chart() -> PathBuf {
     repo().join(CHART)
 }
 
-/// Every optional part switched on.
-fn all_on() -> Value {
-    json!({
-        "metrics": {
-            "serviceMonitor": {"enabled": true, "labels": {"release": "prometheus"}},
-            "prometheusRule": {"enabled": true, "labels": {"release": "prometheus"}}
-        },
-        "networkListener": {"enabled": true},
-        "kubeletDockerConfig": {"enabled": true},
-        "extraHostPaths": [
-            {"name": "docker-certs", "path": "/etc/docker/certs.d", "type": "DirectoryOrCreate"}
-        ],
-        "podLabels": {"team": "sre"},
-        "podAnnotations": {"example.com/note": "on: every node"},
-        "imagePullSecrets": [{"name": "regcred"}],
-        "securityContext": {"seLinuxOptions": {"type": "spc_t"}, "appArmorProfile": "Unconfined"},
-        "agent": {
-            "allowRegistryCIDRs": ["10.0.0.0/8", "fd00::/8"],
-            "onlyRegistries": ["*.example.com", "ghcr.io"],
-            "extraArgs": ["--max-concurrent-probes=16"],
-            "extraEnv": [{"name": "PULLCHECK_TIMEOUT", "value": "5s"}]
-        },
-        "runtime": {"endpoint": "unix:///run/containerd/containerd.sock"},
-        "serviceAccount": {"annotations": {"example.com/owner": "sre"}},
-        "openshift": {"scc": {"create": true}},
-        "monitor": {"watchList": [
-            "registry.example.com/team/app:1.4",
-            {"image": "ghcr.io/org/private:latest", "secrets": ["team-a/ghcr-pull"]}
-        ]}
-    })
+impl Case {
+    /// The `-f` files as the command line names them (the plain manifests' values files live
+    /// in the chart).
+    fn value_files(&self) -> Vec<String> {
+        self.values
+            .iter()
+            .map(|v| {
+                if v.contains('/') {
+                    v.to_string()
+                } else {
+                    format!("{CHART}/{v}")
+                }
+            })
+            .collect()
+    }
+
+    /// The arguments after `helm template` / `helm install`: release, chart, namespace, values.
+    fn args(&self) -> Vec<String> {
+        let mut a = vec![
+            self.release.to_string(),
+            CHART.to_string(),
+            "-n".to_string(),
+            self.namespace.to_string(),
+        ];
+        for s in self.set {
+            a.extend(["--set".to_string(), s.to_string()]);
+        }
+        for f in self.value_files() {
+            a.extend(["-f".to_string(), f]);
+        }
+        a
+    }
+
+    /// What the checked-in file holds: a header saying how it was made, then helm's output.
+    fn expected(&self, helm_output: &str) -> String {
+        let command = format!("helm template {}", self.args().join(" "));
+        let head = if self.file.starts_with("deploy/") {
+            format!(
+                "# pullcheck node agent: `kubectl apply -f {}` installs everything\n\
+                 # (namespace `{}`). Generated, do not edit: the Helm chart rendered by\n",
+                self.file, self.namespace
+            )
+        } else {
+            "# Generated, do not edit: the Helm chart rendered by\n".to_string()
+        };
+        format!(
+            "{head}#   {command}\n\
+             # tests/deploy_manifests.rs checks it; regenerate with\n\
+             # PULLCHECK_BLESS=1 cargo test --test deploy_manifests. What each setting is for:\n\
+             # deploy/README.md.\n{helm_output}"
+        )
+    }
+
+    /// The checked-in rendering.
+    fn text(&self) -> String {
+        std::fs::read_to_string(repo().join(self.file)).unwrap_or_else(|e| {
+            panic!("{}: {e} (PULLCHECK_BLESS=1 with helm writes it)", self.file)
+        })
+    }
 }
 
-/// Every optional part switched off.
-fn all_off() -> Value {
-    json!({
-        "createNamespace": false,
-        "namespace": "observability",
-        "hostPID": false,
-        "metrics": {"enabled": false},
-        "rbac": {"pullSecrets": false, "driftMonitor": false},
-        "priorityClass": {"create": false, "name": "system-node-critical"},
-        "securityContext": {"readHostProcessEnvironment": false},
-        "trustStore": {"hostPaths": []},
-        "stateDir": {"hostPath": ""},
-        "monitor": {"enabled": false}
-    })
+fn case(file: &str) -> &'static Case {
+    CASES
+        .iter()
+        .find(|c| c.file == file)
+        .unwrap_or_else(|| panic!("no case {file}"))
 }
 
-fn render_stream(values: &[&str], set: Option<&Value>) -> String {
-    let files: Vec<PathBuf> = values.iter().map(|v| chart().join(v)).collect();
-    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-    let rendered = render::render_chart(&chart(), RELEASE, &refs, set)
-        .unwrap_or_else(|e| panic!("rendering {CHART} with {values:?}: {e}"));
-    render::as_stream("pullcheck", &rendered)
+/// The typed objects of one checked-in rendering.
+fn rendered(file: &str) -> Objects {
+    typed(&case(file).text(), file)
+}
+
+/// The checked-in notes of `helm install` (`file`).
+fn notes(file: &str) -> String {
+    std::fs::read_to_string(repo().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// Reads a YAML file into JSON values.
+fn read_yaml(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_saphyr::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The YAML documents of a stream, empty ones dropped.
@@ -123,35 +260,39 @@ fn id(doc: &Value) -> String {
     )
 }
 
-fn by_id(docs: &[Value], what: &str) -> BTreeMap<String, Value> {
-    let mut m = BTreeMap::new();
-    for d in docs {
-        assert!(
-            m.insert(id(d), d.clone()).is_none(),
-            "{what}: {} appears twice",
-            id(d)
-        );
-    }
-    m
-}
-
 // ---------------------------------------------------------------------------------------------
-// The checked-in manifests are the chart's rendering
+// Helm: lint, and the checked-in renderings are its output
 
 #[test]
-fn checked_in_manifests_are_the_chart_rendered() {
+fn helm_lints_the_chart_with_every_values_file() {
+    let Some(helm) = helm::find("helm lint --strict") else {
+        return;
+    };
+    for c in CASES {
+        // `helm lint` takes no release name: the chart, the namespace and the values.
+        let mut args = vec!["lint".to_string(), "--strict".to_string()];
+        args.extend(c.args().into_iter().skip(1));
+        let out = helm.ok(&repo(), &args);
+        assert!(out.contains("0 chart(s) failed"), "{}: {out}", c.file);
+    }
+}
+
+#[test]
+fn the_checked_in_renderings_are_helm_template_s_output() {
+    let Some(helm) = helm::find("helm template against the checked-in renderings") else {
+        return;
+    };
     let bless = std::env::var_os("PULLCHECK_BLESS").is_some();
     let mut stale = Vec::new();
-    for (file, values) in VARIANTS {
-        let want = format!("{}{}", header(file, values), render_stream(values, None));
+    let mut check = |file: &str, want: String| {
         let path = repo().join(file);
         let have = std::fs::read_to_string(&path).unwrap_or_default();
         if have == want {
-            continue;
+            return;
         }
         if bless {
             std::fs::write(&path, &want).unwrap();
-            continue;
+            return;
         }
         let line = have
             .lines()
@@ -159,37 +300,62 @@ fn checked_in_manifests_are_the_chart_rendered() {
             .position(|(a, b)| a != b)
             .unwrap_or_else(|| have.lines().count().min(want.lines().count()));
         stale.push(format!(
-            "{file} differs from the chart's rendering from line {}:\n  file:  {:?}\n  chart: {:?}",
+            "{file} differs from helm's output from line {}:\n  file: {:?}\n  helm: {:?}",
             line + 1,
             have.lines().nth(line).unwrap_or("<end>"),
             want.lines().nth(line).unwrap_or("<end>")
         ));
+    };
+    for c in CASES {
+        let mut args = vec!["template".to_string()];
+        args.extend(c.args());
+        check(c.file, c.expected(&helm.ok(&repo(), &args)));
+        if let Some(file) = c.notes {
+            // What `helm install` prints after installing, without a cluster.
+            let mut args = vec!["install".to_string()];
+            args.extend(c.args());
+            args.extend(["--dry-run=client", "-o", "json"].map(String::from));
+            let release: Value = serde_json::from_str(&helm.ok(&repo(), &args))
+                .unwrap_or_else(|e| panic!("{file}: helm install -o json: {e}"));
+            let text = release["info"]["notes"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{file}: no info.notes in {release}"));
+            check(file, format!("{}\n", text.trim_end()));
+        }
     }
     assert!(
         stale.is_empty(),
-        "{}\nAfter changing the chart, run: PULLCHECK_BLESS=1 cargo test --test deploy_manifests",
-        stale.join("\n")
+        "{}\n(helm {}) After changing the chart, run: PULLCHECK_BLESS=1 cargo test --test deploy_manifests",
+        stale.join("\n"),
+        helm.version(&repo())
     );
 }
 
-fn header(file: &str, values: &[&str]) -> String {
-    let with = if values.is_empty() {
-        "its default values".to_string()
-    } else {
-        values
-            .iter()
-            .map(|v| format!("{CHART}/{v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    format!(
-        "# pullcheck node agent: `kubectl apply -f {file}` installs everything\n\
-         # (namespace `pullcheck`). Generated, do not edit: the Helm chart {CHART}\n\
-         # rendered with {with}.\n\
-         # tests/deploy_manifests.rs checks it; regenerate with\n\
-         # PULLCHECK_BLESS=1 cargo test --test deploy_manifests. What each setting is for:\n\
-         # deploy/README.md.\n"
-    )
+/// Every checked-in rendering is a case (no stale file left behind).
+#[test]
+fn every_checked_in_rendering_is_a_case() {
+    let mut files = BTreeSet::new();
+    for dir in ["deploy", "tests/fixtures/chart"] {
+        for e in std::fs::read_dir(repo().join(dir)).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            let generated = (dir == "deploy" && name.starts_with("pullcheck"))
+                || (dir != "deploy" && !name.ends_with(".values.yaml"));
+            if generated {
+                files.insert(format!("{dir}/{name}"));
+            }
+        }
+    }
+    let cases: BTreeSet<String> = CASES
+        .iter()
+        .flat_map(|c| std::iter::once(c.file).chain(c.notes))
+        .map(String::from)
+        .collect();
+    assert_eq!(files, cases);
+    for c in CASES {
+        for f in c.value_files() {
+            assert!(repo().join(&f).is_file(), "{}: {f}", c.file);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -435,15 +601,19 @@ fn deploy_files() -> Vec<PathBuf> {
 #[test]
 fn every_manifest_parses_into_kubernetes_types_with_no_unknown_field() {
     let files = deploy_files();
-    for (file, _) in VARIANTS {
-        assert!(files.contains(&repo().join(file)), "{file} is missing");
+    for c in plain_manifests() {
+        assert!(
+            files.contains(&repo().join(c.file)),
+            "{} is missing",
+            c.file
+        );
     }
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
         typed(&text, &f.display().to_string());
     }
-    for (name, set) in [("all options on", all_on()), ("all options off", all_off())] {
-        typed(&render_stream(&[], Some(&set)), name);
+    for c in &CASES[PLAIN..] {
+        rendered(c.file);
     }
 }
 
@@ -778,9 +948,19 @@ fn check_daemonset(o: &Objects, what: &str) {
             );
         }
     }
-    for needed in ["/run/containerd", "/etc/containerd", "/etc/ssl/certs"] {
+    let runtime_paths = if args.iter().any(|a| a == "--runtime-kind=crio") {
+        ["/var/run/crio", "/etc/containers"]
+    } else {
+        ["/run/containerd", "/etc/containerd"]
+    };
+    for needed in runtime_paths {
         assert!(host_paths.contains(needed), "{what}: {needed} is mounted");
     }
+    // The node's trust store: Debian's layout, or RHEL's (RHCOS has only the latter).
+    assert!(
+        host_paths.contains("/etc/ssl/certs") || host_paths.contains("/etc/pki/tls/certs"),
+        "{what}: the node's trust store is mounted: {host_paths:?}"
+    );
 
     // What an apiserver would refuse: names, and flags the agent does not have.
     let dns_label = |s: &str| {
@@ -859,8 +1039,8 @@ fn agent_flags() -> BTreeSet<String> {
 
 #[test]
 fn the_daemonset_has_the_security_settings() {
-    for (file, _) in VARIANTS {
-        let text = std::fs::read_to_string(repo().join(file)).unwrap();
+    for c in plain_manifests() {
+        let (file, text) = (c.file, c.text());
         let o = typed(&text, file);
         check_daemonset(&o, file);
         // The justification of root travels with the manifest.
@@ -873,8 +1053,7 @@ fn the_daemonset_has_the_security_settings() {
             "{file}: hostNetwork is explained"
         );
     }
-    let o = typed(&render_stream(&[], Some(&all_on())), "all options on");
-    check_daemonset(&o, "all options on");
+    check_daemonset(&rendered(ALL_ON), ALL_ON);
 }
 
 #[test]
@@ -927,7 +1106,7 @@ fn the_cloud_variants_mount_their_credential_provider() {
         }
     }
     // The kubelet's docker config.json only when asked for, as a file.
-    let o = typed(&render_stream(&[], Some(&all_on())), "all on");
+    let o = rendered(ALL_ON);
     let pod = o.daemonsets[0]
         .spec
         .as_ref()
@@ -951,7 +1130,7 @@ fn the_cloud_variants_mount_their_credential_provider() {
 
 #[test]
 fn switching_options_off_removes_what_they_need() {
-    let o = typed(&render_stream(&[], Some(&all_off())), "all off");
+    let o = rendered(ALL_OFF);
     let ds = &o.daemonsets[0];
     assert_eq!(ds.metadata.namespace.as_deref(), Some("observability"));
     assert!(o.namespaces.is_empty() && o.priority_classes.is_empty() && o.services.is_empty());
@@ -990,7 +1169,7 @@ fn switching_options_off_removes_what_they_need() {
 /// The watch list the chart renders is one the agent reads, entry for entry.
 #[test]
 fn the_watch_list_configmap_is_what_the_agent_parses() {
-    let o = typed(&render_stream(&[], Some(&all_on())), "all on");
+    let o = rendered(ALL_ON);
     let cm = o.config_maps.first().expect("the watch-list ConfigMap");
     let text = &cm.data.as_ref().unwrap()["watch-list.yaml"];
     let list = pullcheck::monitor::watchlist::parse(Path::new("watch-list.yaml"), text)
@@ -1003,7 +1182,7 @@ fn the_watch_list_configmap_is_what_the_agent_parses() {
             "ghcr.io/org/private:latest"
         ]
     );
-    let empty = typed(&render_stream(&[], None), "defaults");
+    let empty = rendered(DEFAULT);
     let text = &empty.config_maps[0].data.as_ref().unwrap()["watch-list.yaml"];
     assert!(pullcheck::monitor::watchlist::parse(Path::new("w"), text)
         .unwrap()
@@ -1075,8 +1254,8 @@ const DEFAULT_RULES: &[(&str, &str, &str)] = &[
 
 #[test]
 fn rbac_is_exactly_the_least_privilege_set() {
-    for (file, _) in VARIANTS {
-        let o = typed(&std::fs::read_to_string(repo().join(file)).unwrap(), file);
+    for c in plain_manifests() {
+        let (file, o) = (c.file, rendered(c.file));
         assert_eq!(rules(&o), triples(DEFAULT_RULES), "{file}");
         let ns = o.daemonsets[0].metadata.namespace.clone().unwrap();
         let cr = o.cluster_roles[0].metadata.name.clone().unwrap();
@@ -1095,7 +1274,7 @@ fn rbac_is_exactly_the_least_privilege_set() {
         );
     }
     // The network listener adds exactly TokenReview and SubjectAccessReview.
-    let o = typed(&render_stream(&[], Some(&all_on())), "all on");
+    let o = rendered(ALL_ON);
     let mut want = triples(DEFAULT_RULES);
     want.extend(triples(&[
         ("authentication.k8s.io", "tokenreviews", "create"),
@@ -1115,7 +1294,7 @@ fn rbac_is_exactly_the_least_privilege_set() {
 
 #[test]
 fn the_metrics_service_and_servicemonitor_point_at_the_agents() {
-    let o = typed(&render_stream(&[], Some(&all_on())), "all on");
+    let o = rendered(ALL_ON);
     let ds = &o.daemonsets[0];
     let pod_labels = ds
         .spec
@@ -1251,12 +1430,15 @@ fn the_agents_are_scrapable_by_annotation_and_need_no_relabel() {
         "the agent names its node, which labels its series"
     );
     // The plain manifests have them too.
-    for (file, _) in VARIANTS {
-        let text = std::fs::read_to_string(repo().join(file)).unwrap();
-        assert!(text.contains("prometheus.io/scrape: \"true\""), "{file}");
+    for c in plain_manifests() {
+        assert!(
+            c.text().contains("prometheus.io/scrape: \"true\""),
+            "{}",
+            c.file
+        );
     }
     // Beside the user's own annotations; gone with metrics off or the option off.
-    let on = typed(&render_stream(&[], Some(&all_on())), "all on");
+    let on = rendered(ALL_ON);
     let a = annotations(&on);
     assert_eq!(
         a.get("example.com/note").map(String::as_str),
@@ -1266,14 +1448,11 @@ fn the_agents_are_scrapable_by_annotation_and_need_no_relabel() {
         a.get("prometheus.io/scrape").map(String::as_str),
         Some("true")
     );
-    let off = typed(&render_stream(&[], Some(&all_off())), "all off");
+    let off = rendered(ALL_OFF);
     assert!(annotations(&off)
         .keys()
         .all(|k| !k.starts_with("prometheus.io/")));
-    let no = typed(
-        &render_stream(&[], Some(&json!({"metrics": {"scrapeAnnotations": false}}))),
-        "annotations off",
-    );
+    let no = rendered(SCRAPE_ANNOTATIONS_OFF);
     assert!(annotations(&no).is_empty());
     // The ServiceMonitor sets no `node` target label (it would rename the agent's own to
     // exported_node).
@@ -1288,7 +1467,7 @@ fn the_agents_are_scrapable_by_annotation_and_need_no_relabel() {
 /// first commands (with the agent namespace when it is not the plugin's default).
 #[test]
 fn the_install_notes_show_the_kubectl_plugin() {
-    let notes = render::render_notes(&chart(), RELEASE, &[], None).unwrap();
+    let text = notes(DEFAULT_NOTES);
     for needle in [
         "kubectl pullcheck",
         "cargo build --release",
@@ -1297,18 +1476,12 @@ fn the_install_notes_show_the_kubectl_plugin() {
         "\n  kubectl pullcheck nodes ",
         "\n  kubectl pullcheck pod POD -n NAMESPACE ",
     ] {
-        assert!(notes.contains(needle), "{needle:?} missing:\n{notes}");
+        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
     }
-    assert!(!notes.contains("--agent-namespace"), "{notes}");
-    let elsewhere = render::render_notes(
-        &chart(),
-        RELEASE,
-        &[],
-        Some(&json!({"namespace": "observability"})),
-    )
-    .unwrap();
+    assert!(!text.contains("--agent-namespace"), "{text}");
+    let elsewhere = notes(OTHER_NAMESPACE_NOTES);
     assert!(
-        elsewhere.contains("kubectl pullcheck --agent-namespace observability nodes"),
+        elsewhere.contains("kubectl pullcheck --agent-namespace other nodes"),
         "{elsewhere}"
     );
     assert_eq!(
@@ -1382,7 +1555,7 @@ fn template_refs() -> BTreeSet<String> {
 #[test]
 fn every_value_is_documented_and_used() {
     let text = std::fs::read_to_string(chart().join("values.yaml")).unwrap();
-    let values = render::read_yaml(&chart().join("values.yaml")).unwrap();
+    let values = read_yaml(&chart().join("values.yaml"));
     let lines: Vec<&str> = text.lines().collect();
     let mut paths = Vec::new();
     value_paths(&values, "", &mut paths);
@@ -1425,13 +1598,14 @@ fn every_value_is_documented_and_used() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     // The cloud files only set keys values.yaml has.
-    for f in ["values-eks.yaml", "values-gke.yaml", "values-aks.yaml"] {
+    for f in [
+        "values-eks.yaml",
+        "values-gke.yaml",
+        "values-aks.yaml",
+        "values-openshift.yaml",
+    ] {
         let mut extra = Vec::new();
-        value_paths(
-            &render::read_yaml(&chart().join(f)).unwrap(),
-            "",
-            &mut extra,
-        );
+        value_paths(&read_yaml(&chart().join(f)), "", &mut extra);
         for p in extra {
             assert!(paths.contains(&p), "{f}: {p} is not a value of the chart");
         }
@@ -1439,88 +1613,206 @@ fn every_value_is_documented_and_used() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Helm itself, when it is there
+// The release's namespace (`helm install -n`)
 
-fn helm() -> Option<PathBuf> {
-    if let Some(h) = std::env::var_os("HELM") {
-        return Some(PathBuf::from(h));
+/// Kinds that live in no namespace.
+const CLUSTER_SCOPED: &[&str] = &[
+    "Namespace",
+    "PriorityClass",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "SecurityContextConstraints",
+];
+
+/// Every string under a key named `namespace`, `namespaces` or `matchNames`, with its path.
+fn namespace_references(v: &Value, at: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                let p = format!("{at}.{k}");
+                let names_one = matches!(k.as_str(), "namespace" | "namespaces" | "matchNames");
+                match child {
+                    Value::String(s) if names_one => out.push((p, s.clone())),
+                    Value::Array(items) if names_one => {
+                        for (i, s) in items.iter().enumerate() {
+                            out.push((format!("{p}[{i}]"), s.as_str().unwrap_or("").into()));
+                        }
+                    }
+                    _ => namespace_references(child, &p, out),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                namespace_references(child, &format!("{at}[{i}]"), out);
+            }
+        }
+        _ => {}
     }
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("helm"))
-            .find(|h| h.is_file())
-    })
+}
+
+/// `helm install -n other` puts every namespaced object in `other`, and everything that names
+/// the agent's namespace (the ClusterRoleBinding's subject, the SCC's user, the
+/// ServiceMonitor's selector, the notes' commands) says `other`: nothing is left in `pullcheck`.
+#[test]
+fn every_object_and_reference_follows_the_release_namespace() {
+    let c = case(OTHER_NAMESPACE);
+    assert_eq!(c.namespace, "other");
+    let text = c.text();
+    let all = docs(&text, OTHER_NAMESPACE);
+    let mut kinds = BTreeSet::new();
+    for d in &all {
+        let kind = d["kind"].as_str().unwrap();
+        kinds.insert(kind.to_string());
+        let ns = d.pointer("/metadata/namespace").and_then(Value::as_str);
+        if CLUSTER_SCOPED.contains(&kind) {
+            assert_eq!(ns, None, "{}: cluster-scoped", id(d));
+        } else {
+            assert_eq!(ns, Some("other"), "{}: in the release's namespace", id(d));
+        }
+        let mut refs = Vec::new();
+        namespace_references(d, "", &mut refs);
+        for (path, ns) in refs {
+            assert_eq!(ns, "other", "{} {path}", id(d));
+        }
+    }
+    // Every kind the chart can render is here (all-on), so none escaped the check.
+    for k in [
+        "ServiceAccount",
+        "ConfigMap",
+        "ClusterRoleBinding",
+        "Service",
+        "ServiceMonitor",
+        "PrometheusRule",
+        "SecurityContextConstraints",
+        "DaemonSet",
+    ] {
+        assert!(kinds.contains(k), "{k} rendered: {kinds:?}");
+    }
+    assert!(!kinds.contains("Namespace"), "helm install -n creates it");
+    let o = typed(&text, OTHER_NAMESPACE);
+    let subjects: Vec<_> = o
+        .cluster_role_bindings
+        .iter()
+        .flat_map(|b| b.subjects.iter().flatten())
+        .map(|s| (s.kind.as_str(), s.name.as_str(), s.namespace.as_deref()))
+        .collect();
+    assert!(!subjects.is_empty());
+    assert!(
+        subjects
+            .iter()
+            .all(|s| *s == ("ServiceAccount", RELEASE, Some("other"))),
+        "{subjects:?}"
+    );
+    assert_eq!(
+        o.sccs[0]["users"],
+        json!([format!("system:serviceaccount:other:{RELEASE}")])
+    );
+    // The agent is not told its namespace by an argument that could disagree.
+    let pod = o.daemonsets[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    let args = pod.containers[0].args.clone().unwrap_or_default();
+    assert!(
+        !args
+            .iter()
+            .any(|a| a.contains("pullcheck:") || a.contains("namespace")),
+        "{args:?}"
+    );
+    assert!(!text.contains("system:serviceaccount:pullcheck"), "{text}");
+    // The notes name `other` wherever they name the agents' namespace.
+    let n = notes(OTHER_NAMESPACE_NOTES);
+    for needle in [
+        "in namespace other (DaemonSet pullcheck)",
+        "kubectl pullcheck --agent-namespace other nodes",
+        "kubectl pullcheck --agent-namespace other pod POD -n NAMESPACE",
+        "kubectl -n other get pod",
+        "kubectl -n other port-forward",
+    ] {
+        assert!(n.contains(needle), "{needle:?} missing:\n{n}");
+    }
+    for stale in [
+        "-n pullcheck",
+        "namespace pullcheck",
+        "--agent-namespace pullcheck",
+    ] {
+        assert!(!n.contains(stale), "{stale:?} in:\n{n}");
+    }
+    // The SCC admits the pods on OpenShift, so no Pod Security hint there; elsewhere the hint
+    // labels the release's namespace.
+    assert!(!n.contains("pod-security.kubernetes.io"), "{n}");
+    assert!(notes(DEFAULT_NOTES).contains(
+        "kubectl label namespace pullcheck pod-security.kubernetes.io/enforce=privileged"
+    ));
+}
+
+/// The plain manifests carry their Namespace, labelled for Pod Security Admission, and put
+/// everything in it; `helm install` renders no Namespace (it needs its namespace first).
+#[test]
+fn the_plain_manifests_create_their_namespace_and_helm_install_does_not() {
+    for c in plain_manifests() {
+        let o = rendered(c.file);
+        assert_eq!(o.namespaces.len(), 1, "{}", c.file);
+        let ns = &o.namespaces[0].metadata;
+        assert_eq!(ns.name.as_deref(), Some("pullcheck"), "{}", c.file);
+        assert_eq!(
+            ns.labels.as_ref().unwrap()["pod-security.kubernetes.io/enforce"],
+            "privileged"
+        );
+        for d in docs(&c.text(), c.file) {
+            let kind = d["kind"].as_str().unwrap();
+            if !CLUSTER_SCOPED.contains(&kind) {
+                assert_eq!(d["metadata"]["namespace"], "pullcheck", "{}", id(&d));
+            }
+        }
+    }
+    let values = read_yaml(&chart().join("values.yaml"));
+    assert_eq!(values["createNamespace"], false, "helm install's default");
+    assert!(values.get("namespace").is_none(), "-n, not a value");
+    for file in [OTHER_NAMESPACE, SECOND_RELEASE, ALL_OFF] {
+        assert!(rendered(file).namespaces.is_empty(), "{file}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What helm refuses
+
+/// `helm template` of the default case with `set` (a values file) on top: helm's stderr when
+/// it fails, None when it renders.
+fn helm_refusal(helm: &helm::Helm, set: &Value) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("set.yaml");
+    std::fs::write(&p, serde_json::to_string(set).unwrap()).unwrap();
+    let mut args = vec!["template".to_string()];
+    args.extend(case(DEFAULT).args());
+    args.extend(["-f".to_string(), p.display().to_string()]);
+    let out = helm.run(&repo(), &args);
+    (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 #[test]
-fn helm_renders_the_same_objects() {
-    let Some(helm) = helm() else {
-        eprintln!("helm not found (set HELM=/path/to/helm): Helm's own rendering NOT compared");
+fn helm_fails_the_render_without_an_image_or_a_priority_class() {
+    let Some(helm) = helm::find("the chart's required values under helm") else {
         return;
     };
-    let lint = std::process::Command::new(&helm)
-        .args(["lint", "--strict"])
-        .arg(chart())
-        .output()
-        .expect("run helm lint");
-    assert!(
-        lint.status.success(),
-        "helm lint --strict: {}{}",
-        String::from_utf8_lossy(&lint.stdout),
-        String::from_utf8_lossy(&lint.stderr)
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let mut cases: Vec<(String, Vec<PathBuf>, Option<Value>)> = VARIANTS
-        .iter()
-        .map(|(f, v)| {
-            (
-                f.to_string(),
-                v.iter().map(|v| chart().join(v)).collect(),
-                None,
-            )
-        })
-        .collect();
-    cases.push(("all options on".into(), vec![], Some(all_on())));
-    cases.push(("all options off".into(), vec![], Some(all_off())));
-    for (name, files, set) in cases {
-        let mut cmd = std::process::Command::new(&helm);
-        // Helm's default Kubernetes version is older than the chart's kubeVersion floor.
-        cmd.args(["template", RELEASE, "--kube-version", "1.33.0"])
-            .arg(chart());
-        for f in &files {
-            cmd.arg("-f").arg(f);
-        }
-        if let Some(s) = &set {
-            let p = dir.path().join("set.yaml");
-            std::fs::write(&p, serde_json::to_string(s).unwrap()).unwrap();
-            cmd.arg("-f").arg(p);
-        }
-        let out = cmd.output().expect("run helm template");
-        assert!(
-            out.status.success(),
-            "{name}: helm template: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let theirs = by_id(&docs(&String::from_utf8(out.stdout).unwrap(), &name), &name);
-        let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-        let ours_text = render::as_stream(
-            "pullcheck",
-            &render::render_chart(&chart(), RELEASE, &refs, set.as_ref()).unwrap(),
-        );
-        let ours = by_id(&docs(&ours_text, &name), &name);
-        assert_eq!(
-            theirs.keys().collect::<Vec<_>>(),
-            ours.keys().collect::<Vec<_>>(),
-            "{name}: the same objects"
-        );
-        for (k, v) in &theirs {
-            let mut problems = Vec::new();
-            diff(v, &ours[k], String::new(), &mut problems);
-            assert!(
-                problems.is_empty(),
-                "{name}: {k}: Helm and the renderer differ: {problems:?}"
-            );
-        }
+    for (set, want) in [
+        (
+            json!({"priorityClass": {"create": false}}),
+            "priorityClass.name is required",
+        ),
+        // values.schema.json's minLength comes first; the template's `required` backs it.
+        (
+            json!({"image": {"repository": ""}}),
+            "at '/image/repository'",
+        ),
+    ] {
+        let e = helm_refusal(&helm, &set).unwrap_or_else(|| panic!("{set}: helm rendered it"));
+        assert!(e.contains(want), "{set}: {e}");
     }
 }
 
@@ -1586,10 +1878,7 @@ fn the_dockerfile_is_multi_stage_locked_and_minimal() {
 
 #[test]
 fn the_openshift_values_admit_the_agent_by_scc_and_follow_cri_o() {
-    let o = typed(
-        &render_stream(&["values-openshift.yaml"], None),
-        "openshift",
-    );
+    let o = rendered(OPENSHIFT);
     assert_eq!(o.sccs.len(), 1, "one SecurityContextConstraints");
     assert_eq!(
         o.sccs[0]["users"][0],
@@ -1705,94 +1994,103 @@ fn schema_errors(root: &Value, schema: &Value, v: &Value, at: &str, out: &mut Ve
     }
 }
 
+/// Helm's values merge: maps merge key by key, anything else replaces.
+fn merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(k) {
+                    Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
+                    _ => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+/// [`schema_errors`] of values.yaml with `files` (relative to the repository, or in the chart)
+/// and `over` merged on top, as helm merges them.
 fn check_values(over: Option<&Value>, files: &[&str]) -> Vec<String> {
     let schema: Value =
         serde_json::from_str(&std::fs::read_to_string(chart().join("values.schema.json")).unwrap())
             .expect("values.schema.json is JSON");
-    let mut values = render::read_yaml(&chart().join("values.yaml")).unwrap();
+    let mut values = read_yaml(&chart().join("values.yaml"));
     for f in files {
-        render::merge(&mut values, &render::read_yaml(&chart().join(f)).unwrap());
+        let path = if f.contains('/') {
+            repo().join(f)
+        } else {
+            chart().join(f)
+        };
+        merge(&mut values, &read_yaml(&path));
     }
     if let Some(o) = over {
-        render::merge(&mut values, o);
+        merge(&mut values, o);
     }
     let mut out = Vec::new();
     schema_errors(&schema, &schema, &values, "values", &mut out);
     out
 }
 
-#[test]
-fn the_values_schema_admits_every_shipped_file_and_refuses_typos() {
-    for files in [
-        vec![],
-        vec!["values-eks.yaml"],
-        vec!["values-gke.yaml"],
-        vec!["values-aks.yaml"],
-        vec!["values-openshift.yaml"],
-    ] {
-        assert_eq!(
-            check_values(None, &files),
-            Vec::<String>::new(),
-            "{files:?}"
-        );
-    }
-    assert_eq!(check_values(Some(&all_on()), &[]), Vec::<String>::new());
-    assert_eq!(check_values(Some(&all_off()), &[]), Vec::<String>::new());
-    let refused = |over: Value, want: &str| {
-        let errors = check_values(Some(&over), &[]);
-        assert!(
-            errors.iter().any(|e| e.contains(want)),
-            "{over}: {errors:?} should say {want:?}"
-        );
-    };
-    refused(
-        json!({"image": {"respository": "x"}}),
-        "values.image.respository: unknown key",
-    );
-    refused(
-        json!({"image": {"repository": ""}}),
-        "values.image.repository: shorter than 1",
-    );
-    refused(
-        json!({"agent": {"port": "8740"}}),
-        "values.agent.port: expected integer",
-    );
-    refused(
-        json!({"agent": {"port": 70000}}),
-        "values.agent.port: 70000 is out of range",
-    );
-    refused(
-        json!({"runtime": {"kind": "docker"}}),
-        "values.runtime.kind",
-    );
-    refused(
-        json!({"priorityClass": {"preemptionPolicy": "Always"}}),
-        "values.priorityClass.preemptionPolicy",
-    );
-    refused(
-        json!({"extraHostPaths": [{"name": "x", "path": "relative", "type": "Directory"}]}),
-        "values.extraHostPaths[0].path",
-    );
-    refused(json!({"tolerance": []}), "values.tolerance: unknown key");
+/// Values the schema refuses, each with what [`schema_errors`] says (`values.PATH: …`).
+fn refusals() -> Vec<(Value, String)> {
+    let mut r: Vec<(Value, &str)> = vec![
+        (
+            json!({"image": {"respository": "x"}}),
+            "values.image.respository: unknown key",
+        ),
+        (
+            json!({"image": {"repository": ""}}),
+            "values.image.repository: shorter than 1",
+        ),
+        (
+            json!({"agent": {"port": "8740"}}),
+            "values.agent.port: expected integer",
+        ),
+        (
+            json!({"agent": {"port": 70000}}),
+            "values.agent.port: 70000 is out of range",
+        ),
+        (
+            json!({"runtime": {"kind": "docker"}}),
+            "values.runtime.kind",
+        ),
+        (
+            json!({"priorityClass": {"preemptionPolicy": "Always"}}),
+            "values.priorityClass.preemptionPolicy",
+        ),
+        (
+            json!({"extraHostPaths": [{"name": "x", "path": "relative", "type": "Directory"}]}),
+            "values.extraHostPaths[0].path",
+        ),
+        (json!({"tolerance": []}), "values.tolerance: unknown key"),
+        // The namespace is helm's -n; the chart's old `namespace` value is refused, not ignored.
+        (
+            json!({"namespace": "pullcheck"}),
+            "values.namespace: unknown key",
+        ),
+        (
+            json!({"monitor": {"eventGrace": "soon"}}),
+            "values.monitor.eventGrace: \"soon\" does not match",
+        ),
+        (
+            json!({"agent": {"shutdownGrace": "20 seconds"}}),
+            "values.agent.shutdownGrace",
+        ),
+        (
+            json!({"metrics": {"serviceMonitor": {"interval": "thirty seconds"}}}),
+            "values.metrics.serviceMonitor.interval",
+        ),
+    ];
     // Durations and address ranges are checked by helm, before any agent exits 64 on them.
     for bad in ["ten minutes", "10", "1.5h", "10 m", "-5m", ""] {
-        refused(
+        r.push((
             json!({"monitor": {"interval": bad}}),
             "values.monitor.interval: ",
-        );
+        ));
     }
-    refused(
-        json!({"monitor": {"eventGrace": "soon"}}),
-        "values.monitor.eventGrace: \"soon\" does not match",
-    );
-    refused(
-        json!({"agent": {"shutdownGrace": "20 seconds"}}),
-        "values.agent.shutdownGrace",
-    );
-    refused(
-        json!({"metrics": {"serviceMonitor": {"interval": "thirty seconds"}}}),
-        "values.metrics.serviceMonitor.interval",
-    );
     for bad in [
         "10.0.0.0/99",
         "ten",
@@ -1801,9 +2099,65 @@ fn the_values_schema_admits_every_shipped_file_and_refuses_typos() {
         "10.0.0.0/8 ",
         "256.0.0.0/8",
     ] {
-        refused(
+        r.push((
             json!({"agent": {"allowRegistryCIDRs": ["10.0.0.0/8", bad]}}),
             "values.agent.allowRegistryCIDRs[1]: ",
+        ));
+    }
+    r.into_iter().map(|(v, w)| (v, w.to_string())).collect()
+}
+
+/// What helm (santhosh-tekuri/jsonschema) says for the refusal [`schema_errors`] words as
+/// `want`: `at '/a/b/1'`, or for an unknown key `at '/a': additional properties 'b' not allowed`.
+fn helm_words(want: &str) -> String {
+    let path = want
+        .strip_prefix("values")
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap();
+    let pointer = path.replace('[', ".").replace(']', "").replace('.', "/");
+    if want.ends_with("unknown key") {
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        format!("at '{parent}': additional properties '{key}' not allowed")
+    } else {
+        format!("at '{pointer}'")
+    }
+}
+
+#[test]
+fn the_values_schema_admits_every_shipped_file_and_refuses_typos() {
+    for c in CASES {
+        let files: Vec<&str> = c.values.to_vec();
+        assert_eq!(
+            check_values(None, &files),
+            Vec::<String>::new(),
+            "{}",
+            c.file
+        );
+    }
+    for (over, want) in refusals() {
+        let errors = check_values(Some(&over), &[]);
+        assert!(
+            errors.iter().any(|e| e.contains(&want)),
+            "{over}: {errors:?} should say {want:?}"
+        );
+    }
+}
+
+/// Helm applies values.schema.json as the test's checker does: each refusal is helm's too,
+/// at the same path.
+#[test]
+fn helm_refuses_what_the_schema_checker_refuses() {
+    let Some(helm) = helm::find("values.schema.json under helm") else {
+        return;
+    };
+    for (over, want) in refusals() {
+        let words = helm_words(&want);
+        let e = helm_refusal(&helm, &over).unwrap_or_else(|| panic!("{over}: helm rendered it"));
+        assert!(
+            e.contains("values don't meet the specifications of the schema") && e.contains(&words),
+            "{over}: helm should say {words:?}:\n{e}"
         );
     }
 }
@@ -1881,15 +2235,8 @@ fn the_values_schema_patterns_admit_what_the_agent_parses() {
 }
 
 #[test]
-fn a_missing_image_fails_the_render_and_the_default_is_the_released_one() {
-    // An existing PriorityClass must be named.
-    let no_name = json!({"priorityClass": {"create": false}});
-    let e = render::render_chart(&chart(), RELEASE, &[], Some(&no_name)).unwrap_err();
-    assert!(e.contains("priorityClass.name is required"), "{e}");
-    let unset = json!({"image": {"repository": ""}});
-    let e = render::render_chart(&chart(), RELEASE, &[], Some(&unset)).unwrap_err();
-    assert!(e.contains("image.repository is required"), "{e}");
-    let o = typed(&render_stream(&[], None), "defaults");
+fn the_default_image_is_the_released_one() {
+    let o = rendered(DEFAULT);
     let pod = o.daemonsets[0]
         .spec
         .as_ref()
@@ -1898,7 +2245,7 @@ fn a_missing_image_fails_the_render_and_the_default_is_the_released_one() {
         .spec
         .as_ref()
         .unwrap();
-    let version = render::read_yaml(&chart().join("Chart.yaml")).unwrap()["appVersion"]
+    let version = read_yaml(&chart().join("Chart.yaml"))["appVersion"]
         .as_str()
         .unwrap()
         .to_string();
@@ -1911,15 +2258,8 @@ fn a_missing_image_fails_the_render_and_the_default_is_the_released_one() {
 
 #[test]
 fn two_releases_do_not_collide_and_the_agent_preempts_nothing() {
-    let a = typed(&render_stream(&[], None), "release a");
-    let other = render::render_chart(
-        &chart(),
-        "pullcheck-bottlerocket",
-        &[],
-        Some(&json!({"createNamespace": false})),
-    )
-    .unwrap();
-    let b = typed(&render::as_stream("pullcheck", &other), "release b");
+    let a = rendered(DEFAULT);
+    let b = rendered(SECOND_RELEASE);
     let names = |o: &Objects| -> BTreeSet<String> {
         o.priority_classes
             .iter()
@@ -1972,7 +2312,7 @@ fn only_the_chosen_runtime_s_host_paths_are_mounted() {
             })
             .collect()
     };
-    let containerd = paths(&typed(&render_stream(&[], None), "containerd"));
+    let containerd = paths(&rendered(DEFAULT));
     assert_eq!(containerd["/run/containerd"], "Directory");
     assert!(containerd.contains_key("/etc/containerd"));
     assert!(
@@ -1980,10 +2320,7 @@ fn only_the_chosen_runtime_s_host_paths_are_mounted() {
         "{containerd:?}"
     );
     assert!(!containerd.contains_key("/var/run/crio"));
-    let crio = paths(&typed(
-        &render_stream(&["values-openshift.yaml"], None),
-        "crio",
-    ));
+    let crio = paths(&rendered(OPENSHIFT));
     assert_eq!(crio["/var/run/crio"], "Directory");
     assert_eq!(crio["/etc/containers"], "Directory");
     assert_eq!(
@@ -2009,9 +2346,9 @@ fn kubectl() -> Option<PathBuf> {
 
 #[test]
 fn kustomize_retargets_the_image_without_editing_generated_files() {
-    let k: Value = render::read_yaml(&repo().join("deploy/kustomization.yaml")).unwrap();
+    let k: Value = read_yaml(&repo().join("deploy/kustomization.yaml"));
     assert_eq!(k["resources"], json!(["pullcheck.yaml"]));
-    let version = render::read_yaml(&chart().join("Chart.yaml")).unwrap()["appVersion"].clone();
+    let version = read_yaml(&chart().join("Chart.yaml"))["appVersion"].clone();
     assert_eq!(k["images"][0]["name"], "ghcr.io/pullcheck/pullcheck");
     assert_eq!(
         k["images"][0]["newTag"], version,
@@ -2064,12 +2401,7 @@ fn kustomize_retargets_the_image_without_editing_generated_files() {
     );
     // Everything else is the generated file's.
     assert_eq!(o.namespaces.len(), 1);
-    assert_eq!(
-        o.cluster_roles.len(),
-        typed(&render_stream(&[], None), "chart")
-            .cluster_roles
-            .len()
-    );
+    assert_eq!(o.cluster_roles.len(), rendered(DEFAULT).cluster_roles.len());
 }
 
 /// monitoring.coreos.com/v1 PrometheusRule (a CRD): metadata and `spec.groups` of named groups
@@ -2134,9 +2466,7 @@ fn the_alerts_are_one_file_for_the_chart_and_for_kubectl() {
         want,
         "deploy/monitoring/pullcheck-rules.yaml is generated (PULLCHECK_BLESS=1 cargo test --test deploy_manifests)"
     );
-    let on = json!({"metrics": {"prometheusRule": {"enabled": true, "namespace": "monitoring",
-        "labels": {"release": "prometheus"}}}});
-    let o = typed(&render_stream(&[], Some(&on)), "prometheusRule on");
+    let o = rendered(PROMETHEUS_RULE_ELSEWHERE);
     assert_eq!(o.prometheus_rules.len(), 1);
     let chart_rule = &o.prometheus_rules[0];
     assert_eq!(
@@ -2151,18 +2481,10 @@ fn the_alerts_are_one_file_for_the_chart_and_for_kubectl() {
     assert!(chart_rule["spec"]
         .to_string()
         .contains("{{ $labels.node }}"));
-    let default_ns = typed(
-        &render_stream(
-            &[],
-            Some(&json!({"metrics": {"prometheusRule": {"enabled": true}}})),
-        ),
-        "default namespace",
-    );
+    // Without one, the release's namespace.
     assert_eq!(
-        default_ns.prometheus_rules[0]["metadata"]["namespace"],
+        rendered(ALL_ON).prometheus_rules[0]["metadata"]["namespace"],
         "pullcheck"
     );
-    assert!(typed(&render_stream(&[], None), "off")
-        .prometheus_rules
-        .is_empty());
+    assert!(rendered(DEFAULT).prometheus_rules.is_empty());
 }

@@ -85,4 +85,4 @@ pub const DEFAULT_AGENT_NAMESPACE: &str = "pullcheck";
 /// The label selector of the agent pods.
 pub const DEFAULT_AGENT_SELECTOR: &str = "app.kubernetes.io/name=pullcheck";
 /// How to install the agents, for "agent not installed" messages.
-pub const INSTALL_HINT: &str = "install the agents: `helm install pullcheck oci://ghcr.io/pullcheck/charts/pullcheck`, or from a pullcheck checkout `kubectl apply -f deploy/pullcheck.yaml` (or deploy/pullcheck-{eks,gke,aks}.yaml)";
+pub const INSTALL_HINT: &str = "install the agents: `helm install pullcheck oci://ghcr.io/pullcheck/charts/pullcheck -n pullcheck --create-namespace`, or from a pullcheck checkout `kubectl apply -f deploy/pullcheck.yaml` (or deploy/pullcheck-{eks,gke,aks,openshift}.yaml)";
