@@ -5,7 +5,7 @@
 //! ([`crate::service`]: caches, coalescing and budgets are shared with the API). It
 //! - exports the verdicts as metrics ([`metrics`]: k8s-image-availability-exporter-compatible
 //!   one-hot gauges per workload container, `pullcheck_probe_verdict`, transitions), capped;
-//! - diagnoses containers in `ErrImagePull`/`ImagePullBackOff` after a grace period — their
+//! - diagnoses containers in `ErrImagePull`/`ImagePullBackOff`/`InvalidImageName` after a grace period — their
 //!   waiting message classified, a live probe with the pod's identity — and publishes one
 //!   `PullDiagnosis` Warning Event on the pod ([`events`], [`notices`]);
 //! - publishes a Node event when a watched image stops (or starts again) being pullable;

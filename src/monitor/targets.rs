@@ -7,8 +7,11 @@
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use std::fmt;
 
-/// Waiting reasons the kubelet gives a container whose image cannot be pulled.
-pub const PULL_FAILURE_REASONS: [&str; 2] = ["ErrImagePull", "ImagePullBackOff"];
+/// Waiting reasons the kubelet gives a container whose image cannot be pulled. An
+/// `InvalidImageName` never reaches the runtime; the kubelet retries it forever all the same, and
+/// the diagnosis (the reference and why it is malformed) is what the SRE needs.
+pub const PULL_FAILURE_REASONS: [&str; 3] =
+    ["ErrImagePull", "ImagePullBackOff", "InvalidImageName"];
 
 /// Whose credentials a target is probed with.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -276,6 +279,24 @@ mod tests {
                 secrets: vec!["b".into(), "a".into()]
             }
         );
+    }
+
+    #[test]
+    fn an_invalid_image_name_is_a_failure_to_diagnose_and_creating_is_not() {
+        let status = |reason: &str| {
+            pod(json!({
+                "metadata": {"name": "w", "namespace": "n", "uid": "u3"},
+                "spec": {"containers": [{"name": "c", "image": "r.example/App:v1"}]},
+                "status": {"phase": "Pending", "containerStatuses": [{
+                    "name": "c", "image": "r.example/App:v1", "imageID": "", "ready": false,
+                    "restartCount": 0, "state": {"waiting": {"reason": reason}}}]}
+            }))
+        };
+        let v = PodView::of(&status("InvalidImageName")).unwrap();
+        assert_eq!(v.failing.len(), 1);
+        assert_eq!(v.failing[0].reason, "InvalidImageName");
+        let v = PodView::of(&status("ContainerCreating")).unwrap();
+        assert!(v.failing.is_empty());
     }
 
     #[test]

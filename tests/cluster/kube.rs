@@ -58,13 +58,21 @@ impl Cluster {
         )
     }
 
-    /// `kubectl --kubeconfig ADMIN ARGS…` (the cluster's own kubectl).
+    /// `kubectl ARGS…` (the cluster's own kubectl) as the cluster admin (KUBECONFIG: kubectl
+    /// refuses flags before a plugin's name).
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Run {
-        let kc = self.kubeconfig();
-        let mut all = vec!["--kubeconfig", kc.as_str()];
-        all.extend_from_slice(args);
+        self.kubectl_as(&self.kubeconfig(), args, stdin)
+    }
+
+    /// `kubectl ARGS…` with KUBECONFIG=`kubeconfig`.
+    pub fn kubectl_as(&self, kubeconfig: &str, args: &[&str], stdin: Option<&str>) -> Run {
         let path = self.path_env();
-        run_with_env(&self.str("/bin/kubectl"), &all, stdin, &[("PATH", &path)])
+        run_with_env(
+            &self.str("/bin/kubectl"),
+            args,
+            stdin,
+            &[("PATH", &path), ("KUBECONFIG", kubeconfig)],
+        )
     }
 
     /// kubectl that must succeed; its standard output.

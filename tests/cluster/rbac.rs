@@ -10,7 +10,6 @@
 //!   server) and refuses another's.
 
 use crate::kube::{cluster, wait_for};
-use crate::support::run_with_env;
 use serde_json::json;
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -116,21 +115,10 @@ fn service_account_kubeconfig(name: &str) -> (tempfile::NamedTempFile, String) {
 }
 
 fn plugin_as(kubeconfig: &std::path::Path, image: &str) -> crate::support::Run {
-    let c = cluster();
-    let path = c.path_env();
-    run_with_env(
-        &c.str("/bin/kubectl"),
-        &[
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "pullcheck",
-            "image",
-            image,
-            "-o",
-            "json",
-        ],
+    cluster().kubectl_as(
+        kubeconfig.to_str().unwrap(),
+        &["pullcheck", "image", image, "--all-nodes", "-o", "json"],
         None,
-        &[("PATH", &path)],
     )
 }
 
