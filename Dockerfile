@@ -10,7 +10,8 @@
 # Kubernetes: the DaemonSet mounts the node's trust store over /etc/ssl/certs (and /etc/pki on
 # RHEL-like nodes), so registries are verified against the CAs the node's containerd trusts.
 # For reproducible builds pin both base images by digest (FROM image@sha256:…).
-# Needs BuildKit (the default builder since Docker 23) for the cache mounts.
+# Needs BuildKit (the default builder since Docker 23) or buildah 1.28+ for the cache mounts;
+# the cluster tests build it with buildah and local stand-ins for both bases (scripts/kube-images).
 
 ARG RUST_VERSION=1.95
 
