@@ -21,8 +21,9 @@ const ERROR_CHANNEL_GRACE: std::time::Duration = std::time::Duration::from_milli
 /// Why an agent could not be asked (retryable except [`Error::Forbidden`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// RBAC: no `create` on `pods/portforward`.
-    #[error("port-forward to {pod} on node {node} forbidden: you need \"create\" on pods/portforward in namespace {namespace} (API server: {message})")]
+    /// RBAC: no `get` (the WebSocket upgrade) or, since Kubernetes 1.35, no `create` on
+    /// `pods/portforward`.
+    #[error("port-forward to {pod} on node {node} forbidden: you need \"get\" and \"create\" on pods/portforward in namespace {namespace} (API server: {message})")]
     Forbidden {
         /// `namespace/name` of the agent pod.
         pod: String,

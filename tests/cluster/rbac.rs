@@ -20,8 +20,15 @@ fn agent_namespace() -> String {
     cluster().str("/agent_namespace")
 }
 
+/// `kubectl auth can-i VERB RESOURCE[/SUBRESOURCE] --as WHO`, in NS or in all namespaces.
 fn can_i(who: &str, verb: &str, resource: &str, ns: Option<&str>) -> bool {
+    // kubectl reads `pods/exec` as resource/name: the subresource is a flag of its own.
+    let (resource, sub) = resource.split_once('/').unwrap_or((resource, ""));
+    let sub = format!("--subresource={sub}");
     let mut args = vec!["auth", "can-i", verb, resource, "--as", who];
+    if sub != "--subresource=" {
+        args.push(&sub);
+    }
     match ns {
         Some(ns) => args.extend_from_slice(&["-n", ns]),
         None => args.push("--all-namespaces"),

@@ -38,7 +38,7 @@ fn forbidden_port_forward_timeout_and_refused_port_are_named() {
         out.contains("1 node in pool ng-1: connection_refused as anonymous"),
         "{out}"
     );
-    assert!(out.contains("port-forward to pullcheck/agent-n-forbidden on node n-forbidden forbidden: you need \"create\" on pods/portforward in namespace pullcheck"), "{out}");
+    assert!(out.contains("port-forward to pullcheck/agent-n-forbidden on node n-forbidden forbidden: you need \"get\" and \"create\" on pods/portforward in namespace pullcheck"), "{out}");
     assert!(
         out.contains("1 node did not answer in time: node n-hang did not answer in 2s"),
         "{out}"

@@ -25,7 +25,7 @@
 //!   those by itself).
 //! - **Errors** as `Status` objects (`kind: Status`, `reason`, `code`, `details`): 404 for a
 //!   missing object, 403 for what [`KubeFake::forbid`] names (`("list", "nodes")`,
-//!   `("create", "pods/portforward")` for every pod, or one pod with [`Forward::Forbidden`]),
+//!   `("get", "pods/portforward")` for every pod, or one pod with [`Forward::Forbidden`]),
 //!   400 for a malformed selector.
 //! - **Port-forward**: `GET /api/v1/namespaces/NS/pods/NAME/portforward?ports=P[,Q]` with a
 //!   WebSocket upgrade. Like the kubelet's streaming server: subprotocol `v4.channel.k8s.io`
@@ -74,7 +74,8 @@ pub enum Forward {
     To(SocketAddr),
     /// Only these ports are open (port → address); others get "connection refused".
     Ports(HashMap<u16, SocketAddr>),
-    /// 403 Forbidden, as the API server answers without `create` on `pods/portforward`.
+    /// 403 Forbidden, as the API server answers without `get` on `pods/portforward` (the
+    /// WebSocket upgrade is a GET; seen on the cluster tier's real API server).
     Forbidden,
     /// The upgrade is never answered.
     Hang,

@@ -40,7 +40,7 @@ pub(super) async fn portforward(
     }
     match behaviour {
         Some(Forward::Forbidden) => {
-            return forbidden("create", "pods/portforward", Some(name), Some(&ns));
+            return forbidden("get", "pods/portforward", Some(name), Some(&ns));
         }
         Some(Forward::Hang) => {
             std::future::pending::<()>().await;
