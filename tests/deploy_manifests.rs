@@ -1834,8 +1834,11 @@ fn the_dockerfile_is_multi_stage_locked_and_minimal() {
         "{}",
         froms[1]
     );
+    // A locked build of the release profile unless told otherwise (the cluster tests' image
+    // asks for `image-test`).
     assert!(
-        text.contains("cargo build --release --locked"),
+        text.contains("ARG CARGO_PROFILE=release\n")
+            && text.contains("cargo build --profile \"$CARGO_PROFILE\" --locked"),
         "a locked release build"
     );
     assert!(

@@ -99,6 +99,9 @@ fn agent_pods() -> Vec<(String, bool)> {
 
 #[test]
 fn a_killed_agent_is_replaced_and_resumes_without_duplicate_events() {
+    if !crate::kube::present("a_killed_agent_is_replaced_and_resumes_without_duplicate_events") {
+        return;
+    }
     let _x = exclusive();
     namespace();
     let c = cluster();
@@ -145,6 +148,9 @@ fn a_killed_agent_is_replaced_and_resumes_without_duplicate_events() {
 
 #[test]
 fn the_watch_resumes_after_the_api_server_restarts() {
+    if !crate::kube::present("the_watch_resumes_after_the_api_server_restarts") {
+        return;
+    }
     let _x = exclusive();
     namespace();
     let c = cluster();
@@ -216,6 +222,9 @@ fn verdict_of_plugin(pod: &str) -> String {
 
 #[test]
 fn deleting_a_pull_secret_the_verdict_follows() {
+    if !crate::kube::present("deleting_a_pull_secret_the_verdict_follows") {
+        return;
+    }
     let _s = shared();
     namespace();
     let c = cluster();

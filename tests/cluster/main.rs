@@ -7,7 +7,6 @@
 //! runs it once per Kubernetes minor.
 
 #[path = "../support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 mod agreement;
