@@ -124,6 +124,9 @@ fn the_plugin_user_rbac_is_exactly_what_the_plugin_needs() {
         "pullcheck-plugin-user: nodes list",
         "pullcheck-plugin-user: pods get",
         "pullcheck-plugin-user: pods list",
+        // The port-forward is a WebSocket: the API server authorizes its upgrade as `get`, and
+        // since 1.35 also asks `create` (the cluster tier checks both against the real one).
+        "pullcheck-plugin-portforward: pods/portforward get",
         "pullcheck-plugin-portforward: pods/portforward create",
     ]
     .iter()
