@@ -12,7 +12,8 @@ class Imds(http.server.BaseHTTPRequestHandler):
     token (echoing the TTL header, which the AWS SDKs require); every GET needs
     x-aws-ec2-metadata-token or gets 401. Set `server.role` ("" = no instance profile) and
     `server.omit_ttl` (reply to PUT without the TTL header), `server.secret_key` and optionally
-    `server.session_token` (the role credentials' SecretAccessKey and Token)."""
+    `server.access_key_id` and `server.session_token` (the role credentials' AccessKeyId,
+    SecretAccessKey and Token: scripts/cluster_aws.py hands out those moto's STS issued)."""
 
     protocol_version = "HTTP/1.1"
     tokens = set()
@@ -50,7 +51,7 @@ class Imds(http.server.BaseHTTPRequestHandler):
                 "Code": "Success",
                 "LastUpdated": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "Type": "AWS-HMAC",
-                "AccessKeyId": "ASIAPULLCHECKTESTBED",
+                "AccessKeyId": getattr(self.server, "access_key_id", "ASIAPULLCHECKTESTBED"),
                 "SecretAccessKey": self.server.secret_key,
                 "Token": getattr(self.server, "session_token", "pullcheck-testbed-session-token"),
                 "Expiration": (now + datetime.timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ"),

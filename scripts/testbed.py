@@ -691,6 +691,7 @@ daemon off;
 events {{ worker_connections 256; }}
 http {{
     access_log off;
+    log_format audited escape=json '{{"user":"$remote_user","status":$status,"agent":"$http_user_agent","method":"$request_method","uri":"$request_uri"}}';
     client_body_temp_path {d}/nginx-tmp;
     proxy_temp_path {d}/nginx-tmp;
     default_type application/octet-stream;
@@ -826,6 +827,19 @@ http {{
         {tls('server.crt', 'server.key')}
         location /v2/ {{ {proxy} }}
     }}
+    # The Basic-auth registry behind a front that logs who asked (audited-access.log, a JSON object
+    # a line: the user name each request's Basic credentials carry, the status, the user agent):
+    # what the cluster tier's ECR-style registry is, so that the credentials a kubelet's pull
+    # sent can be read back. docker-registry logs no user name on success.
+    server {{
+        listen {LOOPBACK}:{ports['audited']} ssl;
+        {tls('server.crt', 'server.key')}
+        access_log {d}/audited-access.log audited;
+        location / {{
+            proxy_pass https://{LOOPBACK}:{ports['tls']};
+            proxy_set_header Host $http_host;
+        }}
+    }}
 }}
 """
     os.makedirs(os.path.join(d, "nginx-tmp"), exist_ok=True)
@@ -951,7 +965,7 @@ auth:
     # nginx's listeners are bound here and handed over as inherited sockets (nginx's NGINX
     # environment variable, "fd;fd;"): nginx matches them to its `listen` lines by address.
     fronts = {n: listening_socket() for n in ("expired", "wrongname", "selfsigned", "caleaf", "mtls", "fronts", "storage",
-                                          "storage_tls")}
+                                          "storage_tls", "audited")}
     for n, sock in fronts.items():
         ports[n] = port_of(sock)
         sock.set_inheritable(True)
@@ -974,6 +988,7 @@ auth:
         "client_key": p("client.key"),
         "tampered_claimed_digest": claimed,
         "sink_record": os.path.join(d, "sink.jsonl"),
+        "audited_log": os.path.join(d, "audited-access.log"),
         "ecr_password": ecr_password,
         "gce_token": gce_token,
         "imds_secret": imds_secret,

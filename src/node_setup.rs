@@ -4,6 +4,7 @@
 //! found), the client a runtime pull uses, the proxy environment of the runtime that pulls, and
 //! the cloud identities' endpoints.
 
+use crate::endpoints::containerd_process;
 use crate::endpoints::crio_files::CrioFiles;
 use crate::endpoints::runtime_kind::RuntimeKind;
 use crate::endpoints::runtime_proxy;
@@ -71,6 +72,20 @@ impl NodeSettings {
             provider_bin_dir: self.image_credential_provider_bin_dir.clone(),
             plugin_timeout: self.credential_provider_timeout,
         })
+    }
+
+    /// containerd's config file: the one given, else the one the node's containerd was started
+    /// with (its `--config`, read under `proc_root`: k3s, RKE2 and hand-made nodes keep it away
+    /// from /etc/containerd) when it can be read here, else `None` (the default path, if it
+    /// exists). A file the flag names that is not visible here (not mounted into the agent)
+    /// gives `None` too: the default path, as before.
+    pub fn containerd_config_path(&self) -> Option<PathBuf> {
+        if let Some(given) = &self.containerd_config {
+            return Some(given.clone());
+        }
+        let pids = crate::procfs::find_by_comm(&self.proc_root, "containerd").ok()?;
+        let path = containerd_process::config_flag(&self.proc_root, *pids.first()?)?;
+        path.is_file().then_some(path)
     }
 
     /// The CRI client: the endpoint given, else the first known socket that exists; or why

@@ -1,6 +1,7 @@
 //! What the agent loads once, before binding any port ([`load`]): the node's credential
 //! sources (kubelet view, node file, credential plugins), containerd's registry configuration
-//! (checked here, re-read by every probe so edits apply without a restart), the CRI client, the
+//! (its file found here — given, or the one containerd's command line names — checked, and
+//! re-read by every probe so edits apply without a restart), the CRI client, the
 //! proxy the runtime uses, and the Kubernetes API client when one can be had, as the probe
 //! service's [`NodeContext`]. A problem with any of these is a configuration error naming its
 //! key.
@@ -32,12 +33,13 @@ pub async fn load(c: &Config) -> Result<NodeContext, Error> {
             crate::error_text::error_chain(&e),
         )
     })?;
-    RegistryConfig::read(p.containerd_config.as_deref(), p.hosts_dir.as_deref()).map_err(|e| {
+    let containerd_config = p.containerd_config_path();
+    RegistryConfig::read(containerd_config.as_deref(), p.hosts_dir.as_deref()).map_err(|e| {
         let (key, value) = match &p.hosts_dir {
             Some(h) => ("hosts-dir", h.display().to_string()),
             None => (
                 "containerd-config",
-                p.containerd_config.as_ref().map_or_else(
+                containerd_config.as_ref().map_or_else(
                     || "/etc/containerd/config.toml".into(),
                     |c| c.display().to_string(),
                 ),
@@ -79,6 +81,10 @@ pub async fn load(c: &Config) -> Result<NodeContext, Error> {
         kube_missing,
         proxy,
         cloud_seen: Default::default(),
-        settings: p.clone(),
+        // containerd's config file, as found here, for every probe of this process.
+        settings: crate::node_setup::NodeSettings {
+            containerd_config,
+            ..p.clone()
+        },
     })
 }

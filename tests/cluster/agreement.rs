@@ -14,9 +14,10 @@
 //! One agreement table is printed; the test fails once at the end, naming every scenario that
 //! disagreed.
 
+use crate::answers::{self, agent_event, kubelet_outcome, Kubelet};
 use crate::kube::{cluster, wait_for};
-use crate::support::{b64, bed, pullcheck, run_program};
-use serde_json::{json, Value};
+use crate::support::{bed, run_program};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -160,171 +161,12 @@ fn scenarios() -> (Vec<Scenario>, Vec<(String, String)>) {
 }
 
 fn pod(s: &Scenario) -> Value {
-    let secrets: Vec<Value> = s
+    let secrets: Vec<String> = s
         .secret
         .iter()
-        .map(|_| json!({"name": format!("{}-pull", s.name)}))
+        .map(|_| format!("{}-pull", s.name))
         .collect();
-    json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": s.name, "namespace": NS, "labels": {"pullcheck.dev/scenario": s.name}},
-        "spec": {
-            // The cluster has no pod network: every pod shares the node's (its own namespace).
-            "hostNetwork": true,
-            "restartPolicy": "Never",
-            "terminationGracePeriodSeconds": 0,
-            "automountServiceAccountToken": false,
-            "imagePullSecrets": secrets,
-            "containers": [{"name": "app", "image": s.image, "imagePullPolicy": "Always",
-                            "command": ["/app"]}],
-        }
-    })
-}
-
-fn pull_secret(name: &str, registry: &str, user: &str, password: &str) -> Value {
-    let auth = b64(&format!("{user}:{password}"));
-    let config = json!({"auths": {registry: {"auth": auth}}}).to_string();
-    json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": name, "namespace": NS},
-        "type": "kubernetes.io/dockerconfigjson",
-        "data": {".dockerconfigjson": b64(&config)},
-    })
-}
-
-/// What the kubelet said about a pod's pull: the waiting reason and message, and its `Failed`
-/// (or `Pulled`) event.
-#[derive(Default, Clone)]
-struct Kubelet {
-    reason: String,
-    message: String,
-    event: String,
-}
-
-const PULL_WAITING: &[&str] = &["ErrImagePull", "InvalidImageName", "ErrImageNeverPull"];
-
-fn kubelet_outcome(name: &str) -> Option<Kubelet> {
-    let c = cluster();
-    let pod = c.get(&["pod", "-n", NS, name]);
-    let events = c.pod_events(NS, name);
-    let event = |reason: &str| {
-        events
-            .iter()
-            .filter(|e| e["reason"] == reason && e["source"]["component"] == "kubelet")
-            .filter_map(|e| e["message"].as_str())
-            .find(|m| reason != "Failed" || m.starts_with("Failed to pull image"))
-            .map(str::to_string)
-    };
-    if let Some(pulled) = event("Pulled") {
-        return Some(Kubelet {
-            reason: "Pulled".into(),
-            message: String::new(),
-            event: pulled,
-        });
-    }
-    let waiting = &pod["status"]["containerStatuses"][0]["state"]["waiting"];
-    let reason = waiting["reason"].as_str()?;
-    if !PULL_WAITING.contains(&reason) {
-        return None;
-    }
-    let event = match reason {
-        "InvalidImageName" => event("InspectFailed")?,
-        _ => event("Failed")?,
-    };
-    Some(Kubelet {
-        reason: reason.into(),
-        message: waiting["message"].as_str().unwrap_or_default().into(),
-        event,
-    })
-}
-
-fn explain(text: &str) -> String {
-    let run = pullcheck(&["explain", "-o", "json", text], None, &[]);
-    run.json()["verdict"]
-        .as_str()
-        .unwrap_or_else(|| panic!("explain {text:?}: {}", run.stdout))
-        .to_string()
-}
-
-/// The verdict in the agent's `PullDiagnosis` event: "IMAGE: VERDICT as WHO: …".
-fn agent_event(name: &str, image: &str) -> Option<String> {
-    let events = cluster().pod_events(NS, name);
-    events
-        .iter()
-        .filter(|e| e["reason"] == "PullDiagnosis")
-        .filter_map(|e| e["message"].as_str())
-        .find_map(|m| {
-            let rest = m.strip_prefix(image)?.strip_prefix(": ")?;
-            Some(rest.split(' ').next()?.to_string())
-        })
-}
-
-fn plugin(name: &str) -> (String, String) {
-    let c = cluster();
-    let run = c.kubectl(
-        &[
-            "pullcheck",
-            "pod",
-            "-n",
-            NS,
-            name,
-            "--all-containers",
-            "-o",
-            "json",
-        ],
-        None,
-    );
-    let doc: Value = match serde_json::from_str(&run.stdout) {
-        Ok(doc) => doc,
-        Err(_) => return (format!("exit {}", run.code), run.stderr),
-    };
-    // The plugin's own rule (PodCheck): the agent's verdict where it answered, else what the
-    // kubelet's waiting message says (an invalid name never reaches the agent's registry path:
-    // it answers 400).
-    let container = &doc["containers"][0];
-    let agent = &container["agent"];
-    let verdict = if agent["status"] == "answered" {
-        agent["verdict"].as_str()
-    } else {
-        container["messageClassification"]["verdict"].as_str()
-    };
-    (
-        verdict.unwrap_or("none").to_string(),
-        format!(
-            "exit {}; {}: {}",
-            run.code, agent["status"], agent["message"]
-        ),
-    )
-}
-
-fn probe_pod(s: &Scenario) -> (String, String) {
-    let c = cluster();
-    let pod = format!("{NS}/{}", s.name);
-    let run = pullcheck(
-        &[
-            "probe",
-            &s.image,
-            "--pod",
-            &pod,
-            "--kubeconfig",
-            &c.kubeconfig(),
-            "--containerd-config",
-            &c.str("/containerd/config"),
-            "--runtime-endpoint",
-            &format!("unix://{}", c.str("/containerd/socket")),
-            "-o",
-            "json",
-        ],
-        None,
-        &[],
-    );
-    match serde_json::from_str::<Value>(&run.stdout) {
-        Ok(r) => (
-            r["verdict"].as_str().unwrap_or("none").to_string(),
-            r["reason"].as_str().unwrap_or_default().to_string(),
-        ),
-        Err(_) => (format!("exit {}", run.code), run.stderr),
-    }
+    answers::pod(NS, s.name, &s.image, &secrets)
 }
 
 #[test]
@@ -355,7 +197,7 @@ fn pods_that_really_fail_and_everyone_agrees_why() {
     );
     // A pod that pulled got no diagnosis.
     for s in list.iter().filter(|s| s.verdict == "ok") {
-        assert_eq!(agent_event(s.name, &s.image), None, "{}", s.name);
+        assert_eq!(agent_event(NS, s.name, &s.image), None, "{}", s.name);
     }
 }
 
@@ -365,7 +207,8 @@ fn ask_everyone(now: &[&Scenario], rows: &mut Vec<[String; 7]>, wrong: &mut Vec<
     let c = cluster();
     for s in now {
         if let Some((registry, user, password)) = &s.secret {
-            c.apply(&pull_secret(
+            c.apply(&answers::pull_secret(
+                NS,
                 &format!("{}-pull", s.name),
                 registry,
                 user,
@@ -381,7 +224,7 @@ fn ask_everyone(now: &[&Scenario], rows: &mut Vec<[String; 7]>, wrong: &mut Vec<
         || {
             for s in now {
                 if !kubelet.contains_key(s.name) {
-                    if let Some(k) = kubelet_outcome(s.name) {
+                    if let Some(k) = kubelet_outcome(NS, s.name) {
                         kubelet.insert(s.name, k);
                     }
                 }
@@ -393,22 +236,16 @@ fn ask_everyone(now: &[&Scenario], rows: &mut Vec<[String; 7]>, wrong: &mut Vec<
     );
 
     // The monitor posts its diagnosis once a pod has waited `eventGrace` and it has probed.
-    let mut agent: BTreeMap<&str, String> = BTreeMap::new();
-    let failing: Vec<&Scenario> = now.iter().copied().filter(|s| s.verdict != "ok").collect();
-    let _ = wait_for_all(&failing, &mut agent);
+    let failing: Vec<(&str, &str)> = now
+        .iter()
+        .filter(|s| s.verdict != "ok")
+        .map(|s| (s.name, s.image.as_str()))
+        .collect();
+    let agent = answers::agent_events(NS, &failing);
 
     for s in now {
         let k = &kubelet[s.name];
-        let from_event = if k.reason == "Pulled" {
-            "ok".to_string()
-        } else {
-            explain(&k.event)
-        };
-        let from_waiting = if k.message.is_empty() {
-            from_event.clone()
-        } else {
-            explain(&k.message)
-        };
+        let (from_event, from_waiting) = k.explained();
         let from_agent = agent.get(s.name).cloned().unwrap_or_else(|| {
             if s.verdict == "ok" {
                 "ok".into()
@@ -416,8 +253,14 @@ fn ask_everyone(now: &[&Scenario], rows: &mut Vec<[String; 7]>, wrong: &mut Vec<
                 "none".into()
             }
         });
-        let (from_plugin, plugin_detail) = plugin(s.name);
-        let (from_probe, probe_detail) = probe_pod(s);
+        let (from_plugin, plugin_detail) = answers::plugin(NS, s.name);
+        let (from_probe, probe_detail) = match answers::probe_pod(NS, s.name, &s.image) {
+            Ok(r) => (
+                r["verdict"].as_str().unwrap_or("none").to_string(),
+                r["reason"].as_str().unwrap_or_default().to_string(),
+            ),
+            Err(e) => ("none".to_string(), e),
+        };
         let reads = s.kubelet_reads.unwrap_or(s.verdict);
         let answers = [
             ("kubelet event (explain)", &from_event, reads),
@@ -510,26 +353,6 @@ fn remove_bed_images() {
     }
 }
 
-/// Waits (at most two monitor intervals) for the agent's event on every failing pod; returns
-/// whether all came.
-fn wait_for_all<'a>(failing: &[&'a Scenario], agent: &mut BTreeMap<&'a str, String>) -> bool {
-    let deadline = std::time::Instant::now() + Duration::from_secs(150);
-    while std::time::Instant::now() < deadline {
-        for s in failing {
-            if !agent.contains_key(s.name) {
-                if let Some(v) = agent_event(s.name, &s.image) {
-                    agent.insert(s.name, v);
-                }
-            }
-        }
-        if agent.len() == failing.len() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    false
-}
-
 fn print_table(minor: &str, rows: &[[String; 7]]) {
     let head = [
         "scenario",
@@ -540,28 +363,9 @@ fn print_table(minor: &str, rows: &[[String; 7]]) {
         "kubectl pullcheck",
         "probe --pod",
     ];
-    let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
-    for r in rows {
-        for (i, cell) in r.iter().enumerate() {
-            widths[i] = widths[i].max(cell.len());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let parts: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect();
-        format!("| {} |", parts.join(" | "))
-    };
     println!(
         "\nagreement on Kubernetes {minor} (kubelet {}):",
         cluster().str("/kubelet_version")
     );
-    println!("{}", line(head.to_vec()));
-    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-    println!("{}", line(rule.iter().map(String::as_str).collect()));
-    for r in rows {
-        println!("{}", line(r.iter().map(String::as_str).collect()));
-    }
+    answers::print_rows(&head, rows);
 }

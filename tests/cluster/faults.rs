@@ -25,24 +25,9 @@ pub fn shared() -> RwLockReadGuard<'static, ()> {
     CLUSTER_LOCK.read().unwrap_or_else(|e| e.into_inner())
 }
 
-fn exclusive() -> RwLockWriteGuard<'static, ()> {
+/// Held by tests that stop parts of the cluster or change what the node pulls with.
+pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
     CLUSTER_LOCK.write().unwrap_or_else(|e| e.into_inner())
-}
-
-fn namespace() {
-    let c = cluster();
-    // Applied, not created: the tests of this module ask for it side by side.
-    c.apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}));
-    wait_for(
-        "faults/default service account",
-        Duration::from_secs(60),
-        || {
-            (c.kubectl(&["-n", NS, "get", "serviceaccount", "default"], None)
-                .code
-                == 0)
-                .then_some(())
-        },
-    );
 }
 
 fn failing_pod(name: &str, image: &str, secret: Option<&str>) {
@@ -102,7 +87,7 @@ fn a_killed_agent_is_replaced_and_resumes_without_duplicate_events() {
         return;
     }
     let _x = exclusive();
-    namespace();
+    cluster().ensure_namespace(NS);
     let c = cluster();
     let image = format!("{}/app:gone-before", bed().addr("plain"));
     failing_pod("before-kill", &image, None);
@@ -151,7 +136,7 @@ fn the_watch_resumes_after_the_api_server_restarts() {
         return;
     }
     let _x = exclusive();
-    namespace();
+    cluster().ensure_namespace(NS);
     let c = cluster();
     let dir = c.str("/dir");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster");
@@ -225,7 +210,7 @@ fn deleting_a_pull_secret_the_verdict_follows() {
         return;
     }
     let _s = shared();
-    namespace();
+    cluster().ensure_namespace(NS);
     let c = cluster();
     let b = bed();
     let token = b.addr("token");

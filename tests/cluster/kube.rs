@@ -126,8 +126,14 @@ impl Cluster {
             ],
             None,
         );
-        self.kubectl_ok(&["create", "namespace", name], None);
-        // The namespace's default service account appears through the controller manager.
+        self.ensure_namespace(name);
+    }
+
+    /// Namespace NAME, kept when it exists (applied, not created: tests running side by side
+    /// may ask for the same one), once its default service account exists (the controller
+    /// manager makes it).
+    pub fn ensure_namespace(&self, name: &str) {
+        self.apply(&serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}));
         wait_for(
             &format!("service account {name}/default"),
             Duration::from_secs(60),

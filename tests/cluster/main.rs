@@ -10,6 +10,8 @@
 mod support;
 
 mod agreement;
+mod answers;
 mod faults;
+mod identity;
 mod kube;
 mod rbac;

@@ -132,22 +132,6 @@ fn plugin_as(kubeconfig: &std::path::Path, image: &str) -> crate::support::Run {
     )
 }
 
-fn ensure_team_namespace() {
-    let c = cluster();
-    // Applied, not created: the tests of this module ask for it side by side.
-    c.apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": TEAM}}));
-    wait_for(
-        "the team's default service account",
-        Duration::from_secs(60),
-        || {
-            (c.kubectl(&["-n", TEAM, "get", "serviceaccount", "default"], None)
-                .code
-                == 0)
-                .then_some(())
-        },
-    );
-}
-
 #[test]
 fn the_plugin_needs_port_forward_in_the_agents_namespace() {
     if !crate::kube::present("the_plugin_needs_port_forward_in_the_agents_namespace") {
@@ -155,7 +139,7 @@ fn the_plugin_needs_port_forward_in_the_agents_namespace() {
     }
     let _s = crate::faults::shared();
     let c = cluster();
-    ensure_team_namespace();
+    cluster().ensure_namespace(TEAM);
     let ns = agent_namespace();
     let image = format!("{}/app:amd64", crate::support::bed().addr("plain"));
     let (kc, _) = service_account_kubeconfig("sre");
@@ -262,7 +246,7 @@ fn the_network_listener_takes_real_tokens_of_allowed_callers_only() {
     }
     let _s = crate::faults::shared();
     let c = cluster();
-    ensure_team_namespace();
+    cluster().ensure_namespace(TEAM);
     let (_, allowed) = service_account_kubeconfig("prober");
     let (_, stranger) = service_account_kubeconfig("stranger");
     let _ = c.kubectl(

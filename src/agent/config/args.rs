@@ -144,7 +144,8 @@ pub struct AgentArgs {
     /// containerd certs.d root, used instead of config_path from containerd's config.
     #[arg(long, value_name = "DIR", env = "PULLCHECK_HOSTS_DIR")]
     pub hosts_dir: Option<PathBuf>,
-    /// containerd's config file [default: /etc/containerd/config.toml, if it exists].
+    /// containerd's config file [default: the one containerd's --config names, else
+    /// /etc/containerd/config.toml, if it exists].
     #[arg(long, value_name = "FILE", env = "PULLCHECK_CONTAINERD_CONFIG")]
     pub containerd_config: Option<PathBuf>,
     /// Where the host's processes are (containerd's proxy environment, the kubelet's flags)

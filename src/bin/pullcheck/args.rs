@@ -38,7 +38,8 @@ pub(crate) struct ConfigArgs {
     #[arg(long, value_name = "DIR")]
     pub(crate) hosts_dir: Option<PathBuf>,
     /// containerd's config file, for its registry settings (config_path, legacy mirrors and
-    /// configs) [default: /etc/containerd/config.toml, if it exists].
+    /// configs) [default: the one containerd's --config names, else
+    /// /etc/containerd/config.toml, if it exists].
     #[arg(long, value_name = "FILE", env = "PULLCHECK_CONTAINERD_CONFIG")]
     pub(crate) containerd_config: Option<PathBuf>,
     /// Where to find the containerd process and its proxy environment (the host's /proc needs
@@ -252,7 +253,7 @@ fn settings_of(
         pullcheck::identity::platform::choose(&cloud.cloud, &cloud.dmi_dir)
             .map_err(|e| e.to_string())?
     };
-    Ok(NodeSettings {
+    let settings = NodeSettings {
         timeout: limits.timeout,
         hosts_dir: config.hosts_dir.clone(),
         containerd_config: config.containerd_config.clone(),
@@ -272,6 +273,11 @@ fn settings_of(
         state_dir: limits.state_dir,
         runtime_kind: config.runtime_kind,
         crio: config.crio_files(),
+    };
+    // containerd's config file: the flag's, else the one the node's containerd runs with.
+    Ok(NodeSettings {
+        containerd_config: settings.containerd_config_path(),
+        ..settings
     })
 }
 
