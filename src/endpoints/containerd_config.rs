@@ -1,8 +1,9 @@
 //! containerd's `config.toml`, reduced to the CRI registry table: `config_path`, `mirrors`,
-//! `configs` (TLS, and whether `auth` exists), the deprecated `auths`, and `headers`. The table
-//! depends on the file's `version`: 3 (containerd 2.x) `plugins."io.containerd.cri.v1.images"`,
-//! 2 `plugins."io.containerd.grpc.v1.cri"`, 1 (or none) `plugins.cri`. Everything else in the
-//! file is ignored. See [`load`].
+//! `configs` (TLS, and whether `auth` exists), the deprecated `auths`, and `headers`; and the
+//! image keys that decide containerd 2.1+'s pull path ([`PullKeys`]). The table depends on the
+//! file's `version`: 3 (containerd 2.x) `plugins."io.containerd.cri.v1.images"`, 2
+//! `plugins."io.containerd.grpc.v1.cri"`, 1 (or none) `plugins.cri` (2.x migrates the last two
+//! into the first). Everything else in the file is ignored. See [`load`].
 
 use super::legacy::{HostConfig, Legacy, LegacyTls, MirrorEndpoint};
 use super::{authority, describe_toml_error, line_of, Error, Result};
@@ -36,6 +37,24 @@ impl RegistrySettings {
     }
 }
 
+/// The CRI image keys that decide whether containerd 2.1+ pulls through the transfer service
+/// or falls back to the local pull ([`super::pull_mode`]), each as set with its line; `None`:
+/// not set (containerd's default). Read from the images plugin (version 3), or from where a
+/// version 1/2 file keeps them, which containerd 2.x migrates there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullKeys {
+    /// `use_local_image_pull` (version 3 only).
+    pub use_local_image_pull: Option<(bool, usize)>,
+    /// `disable_snapshot_annotations` (default true; version 1/2: under `containerd`).
+    pub disable_snapshot_annotations: Option<(bool, usize)>,
+    /// `discard_unpacked_layers` (version 1/2: under `containerd`).
+    pub discard_unpacked_layers: Option<(bool, usize)>,
+    /// `max_concurrent_downloads` (default 3).
+    pub max_concurrent_downloads: Option<(i64, usize)>,
+    /// `image_pull_with_sync_fs`.
+    pub image_pull_with_sync_fs: Option<(bool, usize)>,
+}
+
 /// What pullcheck reads from a containerd config file.
 #[derive(Debug, Clone)]
 pub struct ContainerdConfig {
@@ -47,6 +66,8 @@ pub struct ContainerdConfig {
     pub section: Option<String>,
     /// The registry settings.
     pub registry: RegistrySettings,
+    /// The keys that decide 2.1+'s pull path.
+    pub pull: PullKeys,
     /// What pullcheck does not apply, or containerd versions disagree on.
     pub notes: Vec<String>,
 }
@@ -75,6 +96,60 @@ struct RawPlugins {
 struct RawPlugin {
     #[serde(default)]
     registry: Option<RawRegistry>,
+    #[serde(default)]
+    use_local_image_pull: Option<Spanned<bool>>,
+    #[serde(default)]
+    disable_snapshot_annotations: Option<Spanned<bool>>,
+    #[serde(default)]
+    discard_unpacked_layers: Option<Spanned<bool>>,
+    #[serde(default)]
+    max_concurrent_downloads: Option<Spanned<i64>>,
+    #[serde(default)]
+    image_pull_with_sync_fs: Option<Spanned<bool>>,
+    /// Version 1/2: `[plugins."io.containerd.grpc.v1.cri".containerd]`.
+    #[serde(default)]
+    containerd: Option<RawCriContainerd>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawCriContainerd {
+    #[serde(default)]
+    disable_snapshot_annotations: Option<Spanned<bool>>,
+    #[serde(default)]
+    discard_unpacked_layers: Option<Spanned<bool>>,
+}
+
+impl RawPlugin {
+    /// The pull keys where this table keeps them: at its top (version 3's images plugin), or
+    /// the snapshot keys under `containerd` (versions 1 and 2).
+    fn pull_keys(&self, text: &str, v3: bool) -> PullKeys {
+        fn at<T: Copy>(text: &str, v: &Option<Spanned<T>>) -> Option<(T, usize)> {
+            v.as_ref().map(|s| (*s.get_ref(), line_of(text, s.span().start)))
+        }
+        let nested = self.containerd.as_ref();
+        let (annotations, discard) = if v3 {
+            (
+                at(text, &self.disable_snapshot_annotations),
+                at(text, &self.discard_unpacked_layers),
+            )
+        } else {
+            (
+                nested.and_then(|c| at(text, &c.disable_snapshot_annotations)),
+                nested.and_then(|c| at(text, &c.discard_unpacked_layers)),
+            )
+        };
+        PullKeys {
+            use_local_image_pull: if v3 {
+                at(text, &self.use_local_image_pull)
+            } else {
+                None
+            },
+            disable_snapshot_annotations: annotations,
+            discard_unpacked_layers: discard,
+            max_concurrent_downloads: at(text, &self.max_concurrent_downloads),
+            image_pull_with_sync_fs: at(text, &self.image_pull_with_sync_fs),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -174,9 +249,15 @@ pub fn parse(text: &str, path: &Path) -> Result<ContainerdConfig> {
             raw.imports.join(", ")
         ));
     }
-    let plugins = raw.plugins;
-    let grpc = plugins.grpc_cri.and_then(|p| p.registry);
-    let images = plugins.images.and_then(|p| p.registry);
+    let mut plugins = raw.plugins;
+    let pull = match version {
+        3 => plugins.images.as_ref().map(|p| p.pull_keys(text, true)),
+        2 => plugins.grpc_cri.as_ref().map(|p| p.pull_keys(text, false)),
+        _ => plugins.cri.as_ref().map(|p| p.pull_keys(text, false)),
+    }
+    .unwrap_or_default();
+    let grpc = plugins.grpc_cri.take().and_then(|p| p.registry);
+    let images = plugins.images.take().and_then(|p| p.registry);
     let (section, chosen) = match version {
         3 => {
             if grpc.is_some() {
@@ -212,6 +293,7 @@ pub fn parse(text: &str, path: &Path) -> Result<ContainerdConfig> {
         version,
         section: (!registry.is_empty()).then(|| section.to_string()),
         registry,
+        pull,
         notes,
     })
 }

@@ -75,6 +75,7 @@ pub fn resolve(image: &ImageRef, roots: &[PathBuf]) -> Result<Endpoints> {
         notes,
         proxy: None,
         last_error_decides: false,
+        pull_mode: None,
     })
 }
 
@@ -119,6 +120,7 @@ pub fn from_dir(dir: &Path, registry: &str) -> Result<Endpoints> {
             notes,
             proxy: None,
             last_error_decides: false,
+            pull_mode: None,
         });
     }
     let mut host = Host::new(&default_server(registry), registry);
@@ -129,6 +131,7 @@ pub fn from_dir(dir: &Path, registry: &str) -> Result<Endpoints> {
         notes: vec![],
         proxy: None,
         last_error_decides: false,
+        pull_mode: None,
     })
 }
 

@@ -140,6 +140,7 @@ impl Legacy {
             notes,
             proxy: None,
             last_error_decides: false,
+            pull_mode: None,
         })
     }
 

@@ -13,6 +13,7 @@ pub mod crio_files;
 pub mod hosts_dir;
 pub mod hosts_toml;
 pub mod legacy;
+pub mod pull_mode;
 pub mod registries_conf;
 pub mod registry_config;
 pub mod registry_dirs;
@@ -189,6 +190,9 @@ pub struct Endpoints {
     /// the first error that is not a 404.
     #[serde(skip)]
     pub last_error_decides: bool,
+    /// containerd 2.1+: the CRI's pull path, which decides how `config_path` is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_mode: Option<pull_mode::PullPath>,
 }
 
 /// The default server URL containerd uses for a registry when `server` is not set: Docker

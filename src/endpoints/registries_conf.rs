@@ -403,6 +403,7 @@ impl RegistriesConf {
                 )],
                 proxy: None,
                 last_error_decides: true,
+                pull_mode: None,
             }));
         };
         let rest = if reg.prefix.starts_with("*.") {
@@ -489,6 +490,7 @@ impl RegistriesConf {
             notes,
             proxy: None,
             last_error_decides: true,
+            pull_mode: None,
         }))
     }
 

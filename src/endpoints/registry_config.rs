@@ -1,9 +1,12 @@
 //! The registry configuration in force on this node: containerd's config file, the mode it puts
 //! containerd in (`hosts_dir`, `legacy`, `default`), the `certs.d` roots and what they hold,
 //! legacy mirrors and configs, and the proxy environment. `pullcheck node` prints it;
-//! [`RegistryConfig::resolve`] gives the hosts for one image. See [`RegistryConfig::load`].
+//! [`RegistryConfig::resolve`] gives the hosts for one image, and
+//! [`RegistryConfig::resolve_for`] those containerd 2.1+'s pull path reads ([`pull_mode`]).
+//! See [`RegistryConfig::load`].
 
-use super::containerd_config::{self, ContainerdConfig, RegistrySettings};
+use super::containerd_config::{self, ContainerdConfig, PullKeys, RegistrySettings};
+use super::pull_mode::{self, PullMode};
 use super::hosts_dir::{self, DEFAULT_ROOTS};
 use super::legacy::Legacy;
 use super::registry_dirs::{list_dirs, RegistryDir};
@@ -62,6 +65,15 @@ pub struct RegistryConfig {
     headers: Vec<(String, String)>,
     #[serde(skip)]
     proxy_env: Option<ProxyEnv>,
+    /// `config_path` as written (2.1+'s transfer service reads it whole).
+    #[serde(skip)]
+    config_path_set: Option<String>,
+    /// Whether `--hosts-dir` replaced `config_path`.
+    #[serde(skip)]
+    hosts_dir_override: bool,
+    /// The keys that decide 2.1+'s pull path.
+    #[serde(skip)]
+    pull_keys: PullKeys,
 }
 
 impl RegistryConfig {
@@ -163,15 +175,23 @@ impl RegistryConfig {
         file: Option<ContainerdConfig>,
         hosts_dir_override: Option<&Path>,
     ) -> Result<Self> {
-        let (path, version, section, reg, mut notes) = match file {
+        let (path, version, section, reg, pull_keys, mut notes) = match file {
             Some(c) => (
                 Some(c.path),
                 Some(c.version),
                 c.section,
                 c.registry,
+                c.pull,
                 c.notes,
             ),
-            None => (None, None, None, RegistrySettings::default(), vec![]),
+            None => (
+                None,
+                None,
+                None,
+                RegistrySettings::default(),
+                PullKeys::default(),
+                vec![],
+            ),
         };
         let shown = path.as_deref().map_or_else(
             || containerd_config::DEFAULT_PATH.to_string(),
@@ -214,6 +234,7 @@ impl RegistryConfig {
             (Mode::Legacy, vec![])
         };
         let registries = list_dirs(&roots, mode != Mode::Default, &mut notes);
+        let config_path_set = reg.config_path.as_ref().map(|(v, _)| v.clone());
         let mut header_names: Vec<String> = reg.headers.iter().map(|(k, _)| k.clone()).collect();
         header_names.dedup();
         Ok(RegistryConfig {
@@ -229,12 +250,76 @@ impl RegistryConfig {
             notes,
             headers: reg.headers,
             proxy_env: None,
+            config_path_set,
+            hosts_dir_override: hosts_dir_override.is_some(),
+            pull_keys,
         })
     }
 
     /// The proxy environment found by [`load`](Self::load).
     pub fn proxy_env(&self) -> Option<&ProxyEnv> {
         self.proxy_env.as_ref()
+    }
+
+    /// The hosts containerd MAJOR.MINOR contacts for `image`. From 2.1 on, its pull path
+    /// ([`pull_mode::decide`]) decides how `config_path` is read: the local pull splits it into
+    /// roots, the transfer service reads it whole, as ONE directory, and since 2.2 an unset one
+    /// is `/etc/containerd/certs.d:/etc/docker/certs.d`. The endpoints carry the path and a
+    /// note saying why, and name a hosts.toml the pull leaves unread with the fix. Before 2.1,
+    /// with `--hosts-dir`, and with legacy mirrors/configs (always the local pull, which reads
+    /// them as parsed): [`resolve`](Self::resolve).
+    pub fn resolve_for(&self, image: &ImageRef, major: u32, minor: u32) -> Result<Endpoints> {
+        if !pull_mode::chooses(major, minor) || self.hosts_dir_override || self.mode == Mode::Legacy
+        {
+            return self.resolve(image);
+        }
+        let path = pull_mode::decide(&self.pull_keys, &self.legacy);
+        let effective = pull_mode::config_path(minor, self.config_path_set.as_deref(), &self.legacy);
+        let roots = match (path.mode, effective.as_deref()) {
+            (_, None) => vec![],
+            (PullMode::Transfer, Some(p)) => vec![PathBuf::from(p)],
+            (PullMode::Local, Some(p)) => hosts_dir::split_config_path(p),
+        };
+        let read = RegistryConfig {
+            mode: Mode::HostsDir,
+            config_path: roots.clone(),
+            ..self.clone()
+        };
+        let mut e = read.resolve(image)?;
+        let label = format!("containerd {major}.{minor}");
+        let how = match path.mode {
+            PullMode::Transfer => "pulls through the transfer service",
+            PullMode::Local => "uses the local pull",
+        };
+        e.notes.insert(0, format!("{label} {how}: {}", path.why));
+        // A hosts.toml the runtime leaves unread: the one the roots as written would give.
+        let written = match (self.config_path_set.as_deref(), effective.as_deref()) {
+            (Some(p), _) | (None, Some(p)) => hosts_dir::split_config_path(p),
+            (None, None) => DEFAULT_ROOTS.iter().map(PathBuf::from).collect(),
+        };
+        let unread = hosts_dir::resolve(image, &written)?
+            .source
+            .filter(|s| e.source.as_ref() != Some(s));
+        let shown = effective.as_deref().unwrap_or("");
+        let default = if self.config_path_set.is_none() {
+            format!(" ({label}'s default)")
+        } else {
+            String::new()
+        };
+        if path.mode == PullMode::Transfer && roots.len() == 1 && shown.contains(':') {
+            e.notes.push(format!(
+                "the transfer service reads config_path \"{shown}\"{default} as ONE directory, which does not exist: \
+                 no hosts.toml applies{} (containerd#12808); fix: set config_path to a single directory \
+                 (config_path = \"/etc/containerd/certs.d\"), or use_local_image_pull = true",
+                unread.as_deref().map_or_else(String::new, |u| format!(", so {u} is not read (its mirrors, CAs and plain-HTTP settings are ignored)"))
+            ));
+        } else if let (None, Some(u)) = (effective.as_deref(), unread.as_deref()) {
+            e.notes.push(format!(
+                "{label} has no default config_path: {u} is not read; fix: config_path = \"/etc/containerd/certs.d\""
+            ));
+        }
+        e.pull_mode = Some(path);
+        Ok(e)
     }
 
     /// The hosts containerd contacts for `image`, in order, read live (containerd rereads

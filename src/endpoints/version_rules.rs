@@ -157,6 +157,7 @@ mod tests {
             notes: vec![],
             proxy: None,
             last_error_decides: false,
+            pull_mode: None,
         }
     }
 

@@ -923,3 +923,65 @@ fn go_json_and_url_rules_agree() {
     );
     check_runtime(ctd, rows);
 }
+
+/// containerd 2.1+ pulls through the transfer service, which reads a colon-separated
+/// `config_path` as ONE directory (containerd#12808): the hosts.toml in its first root that
+/// sends a plain-HTTP registry to `http://` is not read, and the pull fails as an HTTPS client
+/// meeting HTTP. The local pull (1.x always; 2.1+ with `use_local_image_pull = true`) splits
+/// the list and reads it. The probe predicts each, and says which path and why.
+#[test]
+fn a_colon_separated_config_path_depends_on_the_pull_path() {
+    let (major, minor) = support::containerd::major_minor();
+    let http = format!("plain.registry.test:{}", bed().port("plain"));
+    let paths: &[bool] = if (major, minor) >= (2, 1) {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    for &local in paths {
+        let ctd = support::containerd::Private::with_config(|d, text| {
+            let one = format!("config_path = \"{}/certs.d\"", d.display());
+            let two = format!("config_path = \"{0}/certs.d:{0}/other.d\"", d.display());
+            assert!(text.contains(&one), "{text}");
+            let text = text.replace(&one, &two);
+            if local {
+                text.replace(
+                    "[plugins.\"io.containerd.cri.v1.images\"]\n",
+                    "[plugins.\"io.containerd.cri.v1.images\"]\n  use_local_image_pull = true\n",
+                )
+            } else {
+                text
+            }
+        });
+        ctd.hosts_toml(&http, &format!("server = \"http://{http}\"\n"));
+        let transfer = (major, minor) >= (2, 1) && !local;
+        let expected = if transfer { "http_registry" } else { "ok" };
+        let (run, r) = runtime_probe_on(
+            &ctd.endpoint(),
+            &ctd.config,
+            ctd.pid().expect("containerd runs"),
+            &format!("{http}/app:amd64"),
+            &[],
+            None,
+        );
+        assert_eq!(r["verdict"], expected, "local={local}: {}", run.stdout);
+        assert_eq!(r["runtime"]["agrees"], true, "local={local}: {}", run.stdout);
+        let endpoints = &r["endpoints"];
+        if (major, minor) >= (2, 1) {
+            let mode = if local { "local" } else { "transfer" };
+            assert_eq!(endpoints["pullMode"]["mode"], mode, "{endpoints}");
+            let notes = endpoints["notes"].to_string();
+            if transfer {
+                assert!(
+                    notes.contains("as ONE directory") && notes.contains("hosts.toml is not read"),
+                    "{notes}"
+                );
+                assert!(notes.contains("use_local_image_pull = true"), "{notes}");
+            } else {
+                assert!(notes.contains("use_local_image_pull = true (line"), "{notes}");
+            }
+        } else {
+            assert!(endpoints.get("pullMode").is_none(), "{endpoints}");
+        }
+    }
+}

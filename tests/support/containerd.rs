@@ -251,10 +251,26 @@ impl Private {
         Self::start_with(Some(size))
     }
 
+    /// A containerd on the tests' configuration as `edit` rewrites it (given the directory and
+    /// the text).
+    pub fn with_config(edit: impl FnOnce(&Path, String) -> String) -> Private {
+        Self::start_edited(None, edit)
+    }
+
     fn start_with(root_size: Option<&str>) -> Private {
+        Self::start_edited(root_size, |_, text| text)
+    }
+
+    fn start_edited(
+        root_size: Option<&str>,
+        edit: impl FnOnce(&Path, String) -> String,
+    ) -> Private {
         let tmp = tempfile::tempdir().expect("tempdir");
         let d = tmp.path().to_path_buf();
         prepare(&d);
+        let config = d.join("config.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, edit(&d, text)).unwrap();
         let running = Some(launch(&d, root_size));
         Private {
             socket: d.join("containerd.sock"),

@@ -228,3 +228,84 @@ fn load_reads_files_and_containerd_proxy() {
         .to_string();
     assert!(err.contains("nope.toml"), "{err}");
 }
+
+#[test]
+fn the_transfer_service_reads_a_colon_separated_config_path_as_one_directory() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    write(a.path(), "r.example", "server = \"http://r.example\"\n");
+    let roots = format!("{}:{}", a.path().display(), b.path().display());
+    let text = |extra: &str| {
+        format!(
+            "version = 3\n[plugins.\"io.containerd.cri.v1.images\"]\n{extra}[plugins.\"io.containerd.cri.v1.images\".registry]\nconfig_path = \"{roots}\"\n"
+        )
+    };
+    let img = image("r.example/app:v1");
+    // 1.7 and 2.0: the local pull, the list split, the file read; no pull path reported.
+    let c = RegistryConfig::from_config(Some(config(&text(""))), None).unwrap();
+    for (major, minor) in [(1, 7), (2, 0)] {
+        let e = c.resolve_for(&img, major, minor).unwrap();
+        assert_eq!(urls(&e), ["http://r.example"], "{major}.{minor}");
+        assert!(e.pull_mode.is_none());
+    }
+    // 2.1+: the transfer service, the whole value as one directory, no hosts.toml.
+    for minor in [1, 2, 3] {
+        let e = c.resolve_for(&img, 2, minor).unwrap();
+        assert_eq!(urls(&e), ["https://r.example"], "2.{minor}");
+        assert_eq!(e.pull_mode.as_ref().unwrap().mode, PullMode::Transfer);
+        assert!(e.source.is_none());
+        let notes = e.notes.join("\n");
+        assert!(notes.contains("pulls through the transfer service"), "{notes}");
+        assert!(notes.contains("as ONE directory"), "{notes}");
+        assert!(
+            notes.contains(&format!(
+                "so {}/r.example/hosts.toml is not read",
+                a.path().display()
+            )),
+            "{notes}"
+        );
+    }
+    // A key the transfer service cannot honour: the local pull, the file read, and why.
+    let c = RegistryConfig::from_config(
+        Some(config(&text("discard_unpacked_layers = true\n"))),
+        None,
+    )
+    .unwrap();
+    let e = c.resolve_for(&img, 2, 1).unwrap();
+    assert_eq!(urls(&e), ["http://r.example"]);
+    assert_eq!(e.pull_mode.as_ref().unwrap().mode, PullMode::Local);
+    assert!(
+        e.notes[0].contains("discard_unpacked_layers = true (line 3)"),
+        "{:?}",
+        e.notes
+    );
+    // One directory: the transfer service reads it too.
+    let one = format!(
+        "version = 3\n[plugins.\"io.containerd.cri.v1.images\".registry]\nconfig_path = \"{}\"\n",
+        a.path().display()
+    );
+    let c = RegistryConfig::from_config(Some(config(&one)), None).unwrap();
+    let e = c.resolve_for(&img, 2, 1).unwrap();
+    assert_eq!(urls(&e), ["http://r.example"]);
+    assert_eq!(e.pull_mode.as_ref().unwrap().mode, PullMode::Transfer);
+    assert!(!e.notes.join("\n").contains("ONE directory"));
+    // --hosts-dir is the operator's own choice: read as given.
+    let c = RegistryConfig::from_config(Some(config(&text(""))), Some(a.path())).unwrap();
+    assert_eq!(
+        urls(&c.resolve_for(&img, 2, 1).unwrap()),
+        ["http://r.example"]
+    );
+}
+
+#[test]
+fn version_2_files_keep_the_pull_keys_where_1x_had_them() {
+    let c = config(
+        "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\"]\nmax_concurrent_downloads = 10\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\ndiscard_unpacked_layers = true\n",
+    );
+    assert_eq!(c.pull.max_concurrent_downloads, Some((10, 3)));
+    assert_eq!(c.pull.discard_unpacked_layers, Some((true, 5)));
+    assert_eq!(c.pull.use_local_image_pull, None);
+    let p = pull_mode::decide(&c.pull, &c.registry.legacy);
+    assert_eq!(p.mode, PullMode::Local);
+    assert!(p.why.contains("discard_unpacked_layers"), "{}", p.why);
+}
