@@ -124,7 +124,8 @@ impl RawPlugin {
     /// the snapshot keys under `containerd` (versions 1 and 2).
     fn pull_keys(&self, text: &str, v3: bool) -> PullKeys {
         fn at<T: Copy>(text: &str, v: &Option<Spanned<T>>) -> Option<(T, usize)> {
-            v.as_ref().map(|s| (*s.get_ref(), line_of(text, s.span().start)))
+            v.as_ref()
+                .map(|s| (*s.get_ref(), line_of(text, s.span().start)))
         }
         let nested = self.containerd.as_ref();
         let (annotations, discard) = if v3 {

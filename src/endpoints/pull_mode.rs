@@ -58,7 +58,9 @@ pub fn decide(keys: &PullKeys, legacy: &Legacy) -> PullPath {
         ))
     };
     if let Some((false, line)) = keys.disable_snapshot_annotations {
-        return fallback(format!("disable_snapshot_annotations = false (line {line})"));
+        return fallback(format!(
+            "disable_snapshot_annotations = false (line {line})"
+        ));
     }
     if let Some((true, line)) = keys.discard_unpacked_layers {
         return fallback(format!("discard_unpacked_layers = true (line {line})"));
@@ -178,7 +180,9 @@ mod tests {
             discard_unpacked_layers: Some((true, 2)),
             ..keys()
         };
-        assert!(decide(&both, &mirrors).why.contains("discard_unpacked_layers"));
+        assert!(decide(&both, &mirrors)
+            .why
+            .contains("discard_unpacked_layers"));
     }
 
     #[test]

@@ -6,9 +6,9 @@
 //! See [`RegistryConfig::load`].
 
 use super::containerd_config::{self, ContainerdConfig, PullKeys, RegistrySettings};
-use super::pull_mode::{self, PullMode};
 use super::hosts_dir::{self, DEFAULT_ROOTS};
 use super::legacy::Legacy;
+use super::pull_mode::{self, PullMode};
 use super::registry_dirs::{list_dirs, RegistryDir};
 use super::runtime_proxy;
 use super::{Endpoints, Error, Result};
@@ -274,7 +274,8 @@ impl RegistryConfig {
             return self.resolve(image);
         }
         let path = pull_mode::decide(&self.pull_keys, &self.legacy);
-        let effective = pull_mode::config_path(minor, self.config_path_set.as_deref(), &self.legacy);
+        let effective =
+            pull_mode::config_path(minor, self.config_path_set.as_deref(), &self.legacy);
         let roots = match (path.mode, effective.as_deref()) {
             (_, None) => vec![],
             (PullMode::Transfer, Some(p)) => vec![PathBuf::from(p)],

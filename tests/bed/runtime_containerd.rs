@@ -953,7 +953,12 @@ fn a_colon_separated_config_path_depends_on_the_pull_path() {
                 text
             }
         });
-        ctd.hosts_toml(&http, &format!("server = \"http://{http}\"\n"));
+        // With a `[host]` table: containerd 1.6 and 1.7 refuse a hosts.toml without one
+        // ("failed to decode hosts.toml: invalid `host` tree") and fall back to the defaults.
+        ctd.hosts_toml(
+            &http,
+            &format!("server = \"http://{http}\"\n[host.\"http://{http}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
+        );
         let transfer = (major, minor) >= (2, 1) && !local;
         let expected = if transfer { "http_registry" } else { "ok" };
         let (run, r) = runtime_probe_on(
@@ -965,7 +970,11 @@ fn a_colon_separated_config_path_depends_on_the_pull_path() {
             None,
         );
         assert_eq!(r["verdict"], expected, "local={local}: {}", run.stdout);
-        assert_eq!(r["runtime"]["agrees"], true, "local={local}: {}", run.stdout);
+        assert_eq!(
+            r["runtime"]["agrees"], true,
+            "local={local}: {}",
+            run.stdout
+        );
         let endpoints = &r["endpoints"];
         if (major, minor) >= (2, 1) {
             let mode = if local { "local" } else { "transfer" };
@@ -978,7 +987,10 @@ fn a_colon_separated_config_path_depends_on_the_pull_path() {
                 );
                 assert!(notes.contains("use_local_image_pull = true"), "{notes}");
             } else {
-                assert!(notes.contains("use_local_image_pull = true (line"), "{notes}");
+                assert!(
+                    notes.contains("use_local_image_pull = true (line"),
+                    "{notes}"
+                );
             }
         } else {
             assert!(endpoints.get("pullMode").is_none(), "{endpoints}");

@@ -255,7 +255,10 @@ fn the_transfer_service_reads_a_colon_separated_config_path_as_one_directory() {
         assert_eq!(e.pull_mode.as_ref().unwrap().mode, PullMode::Transfer);
         assert!(e.source.is_none());
         let notes = e.notes.join("\n");
-        assert!(notes.contains("pulls through the transfer service"), "{notes}");
+        assert!(
+            notes.contains("pulls through the transfer service"),
+            "{notes}"
+        );
         assert!(notes.contains("as ONE directory"), "{notes}");
         assert!(
             notes.contains(&format!(
