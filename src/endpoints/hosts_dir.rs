@@ -1,7 +1,8 @@
 //! containerd's `config_path`: a list of `certs.d` roots searched in order. Within a root the
 //! first existing directory of `host_port_`, `host:port`, `_default` wins, and the first root
 //! with any of them wins outright. A directory with a non-empty `hosts.toml` uses it
-//! ([`hosts_toml`]); otherwise its docker-style files ([`certs`]). See [`resolve`].
+//! ([`hosts_toml`]); otherwise its docker-style files ([`certs`]), and so does containerd 1.x
+//! when the hosts.toml has no `host` table ([`Hostless`]). See [`resolve`].
 
 use super::{certs, default_server, hosts_toml, Endpoints, Host, Result};
 use crate::reference::ImageRef;
@@ -54,11 +55,28 @@ pub fn find(roots: &[PathBuf], registry: &str) -> Option<PathBuf> {
         .find_map(|root| names.iter().map(|n| root.join(n)).find(|d| d.is_dir()))
 }
 
+/// How a hosts.toml without a `host` table is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hostless {
+    /// Read (containerd 2.x).
+    Read,
+    /// Refused, the directory's certificate files used instead (containerd 1.6 and 1.7).
+    Refused,
+    /// Read, with a note that 1.x refuses it (the version is only assumed).
+    Noted,
+}
+
 /// Resolves the hosts for `image` under `roots`; containerd's default host when none applies.
+/// A hosts.toml without a `host` table is read, as containerd 2.x does.
 pub fn resolve(image: &ImageRef, roots: &[PathBuf]) -> Result<Endpoints> {
+    resolve_as(image, roots, Hostless::Read)
+}
+
+/// [`resolve`], reading a hosts.toml without a `host` table as `hostless` says.
+pub fn resolve_as(image: &ImageRef, roots: &[PathBuf], hostless: Hostless) -> Result<Endpoints> {
     let registry = image.registry.as_str();
     if let Some(dir) = find(roots, registry) {
-        return from_dir(&dir, registry);
+        return from_dir(&dir, registry, hostless);
     }
     let mut notes = Vec::new();
     if image.is_loopback_registry() {
@@ -108,27 +126,47 @@ fn localhost_http_fallback(hosts: Vec<Host>, notes: &mut Vec<String>) -> Vec<Hos
 }
 
 /// The hosts one registry directory gives.
-pub fn from_dir(dir: &Path, registry: &str) -> Result<Endpoints> {
+pub fn from_dir(dir: &Path, registry: &str, hostless: Hostless) -> Result<Endpoints> {
     let file = dir.join("hosts.toml");
+    let mut refused = None;
     if has_content(&file) {
         let parsed = hosts_toml::read(&file, registry)?;
-        let mut notes = parsed.notes;
-        let hosts = localhost_http_fallback(parsed.hosts, &mut notes);
-        return Ok(Endpoints {
-            hosts,
-            source: Some(file.display().to_string()),
-            notes,
-            proxy: None,
-            last_error_decides: false,
-            pull_mode: None,
-        });
+        let refusal = || {
+            format!(
+                "containerd 1.x refuses {} (no [host] table; its log: \"failed to decode hosts.toml\" \
+                 error=\"invalid `host` tree\") and uses only the directory's certificate files: its \
+                 server and settings do not apply; containerd 2.x reads it. Fix: add a [host.\"URL\"] \
+                 table for the server",
+                file.display()
+            )
+        };
+        if hostless == Hostless::Refused && !parsed.has_host_table {
+            refused = Some(refusal());
+        } else {
+            let mut notes = parsed.notes;
+            if hostless == Hostless::Noted && !parsed.has_host_table {
+                notes.push(format!(
+                    "if this node runs containerd 1.6 or 1.7: {}",
+                    refusal()
+                ));
+            }
+            let hosts = localhost_http_fallback(parsed.hosts, &mut notes);
+            return Ok(Endpoints {
+                hosts,
+                source: Some(file.display().to_string()),
+                notes,
+                proxy: None,
+                last_error_decides: false,
+                pull_mode: None,
+            });
+        }
     }
     let mut host = Host::new(&default_server(registry), registry);
     host.tls = certs::read_dir(dir)?;
     Ok(Endpoints {
         hosts: vec![host],
         source: Some(dir.display().to_string()),
-        notes: vec![],
+        notes: refused.into_iter().collect(),
         proxy: None,
         last_error_decides: false,
         pull_mode: None,

@@ -20,6 +20,11 @@ pub struct HostsFile {
     pub server_defaulted: bool,
     /// Keys containerd ignores (often typos).
     pub notes: Vec<String>,
+    /// The file has a `host` table (`[host."…"]`, or an empty `[host]`). containerd 1.6 and
+    /// 1.7 refuse a file without one ("failed to decode hosts.toml: invalid `host` tree": go-toml
+    /// v1's `Get("host")` is nil) and fall back to the directory's certificate files; 2.x reads
+    /// it.
+    pub has_host_table: bool,
 }
 
 const HOST_KEYS: &[&str] = &[
@@ -149,6 +154,8 @@ pub fn parse(text: &str, file: &Path, registry: &str) -> Result<HostsFile> {
         hosts,
         server_defaulted,
         notes: unknown_keys(text, file),
+        has_host_table: toml::from_str::<toml::Table>(text)
+            .is_ok_and(|t| matches!(t.get("host"), Some(toml::Value::Table(_)))),
     })
 }
 

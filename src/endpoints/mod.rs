@@ -195,6 +195,16 @@ pub struct Endpoints {
     pub pull_mode: Option<pull_mode::PullPath>,
 }
 
+impl Endpoints {
+    /// Whether the hosts come from a hosts.toml (not from containerd's defaults, with or
+    /// without a directory's certificate files).
+    pub fn from_hosts_toml(&self) -> bool {
+        self.source
+            .as_deref()
+            .is_some_and(|s| s.ends_with("/hosts.toml"))
+    }
+}
+
 /// The default server URL containerd uses for a registry when `server` is not set: Docker
 /// Hub's endpoint for `docker.io`; plain HTTP for localhost and 127.0.0.0/8 (containerd 1.6/1.7
 /// `ConfigureHosts`: scheme `http`, verification off); HTTPS otherwise.

@@ -6,7 +6,7 @@
 //! See [`RegistryConfig::load`].
 
 use super::containerd_config::{self, ContainerdConfig, PullKeys, RegistrySettings};
-use super::hosts_dir::{self, DEFAULT_ROOTS};
+use super::hosts_dir::{self, Hostless, DEFAULT_ROOTS};
 use super::legacy::Legacy;
 use super::pull_mode::{self, PullMode};
 use super::registry_dirs::{list_dirs, RegistryDir};
@@ -16,6 +16,18 @@ use crate::net::proxy::{ProxyEnv, ProxySummary};
 use crate::reference::ImageRef;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+
+/// The containerd version a resolution predicts for: MAJOR.MINOR, and whether it is only
+/// assumed (no runtime to ask and no `--runtime-version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForVersion {
+    /// Major version.
+    pub major: u32,
+    /// Minor version.
+    pub minor: u32,
+    /// Assumed, not known.
+    pub assumed: bool,
+}
 
 /// How containerd finds a registry's hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -267,11 +279,22 @@ impl RegistryConfig {
     /// is `/etc/containerd/certs.d:/etc/docker/certs.d`. The endpoints carry the path and a
     /// note saying why, and name a hosts.toml the pull leaves unread with the fix. Before 2.1,
     /// with `--hosts-dir`, and with legacy mirrors/configs (always the local pull, which reads
-    /// them as parsed): [`resolve`](Self::resolve).
-    pub fn resolve_for(&self, image: &ImageRef, major: u32, minor: u32) -> Result<Endpoints> {
+    /// them as parsed): [`resolve`](Self::resolve), except that 1.x refuses a hosts.toml
+    /// without a `host` table ([`Hostless`]; only noted when the version is assumed).
+    pub fn resolve_for(&self, image: &ImageRef, version: ForVersion) -> Result<Endpoints> {
+        let ForVersion {
+            major,
+            minor,
+            assumed,
+        } = version;
+        let hostless = match (major < 2, assumed) {
+            (true, false) => Hostless::Refused,
+            (true, true) => Hostless::Noted,
+            (false, _) => Hostless::Read,
+        };
         if !pull_mode::chooses(major, minor) || self.hosts_dir_override || self.mode == Mode::Legacy
         {
-            return self.resolve(image);
+            return self.resolve_with(image, hostless);
         }
         let path = pull_mode::decide(&self.pull_keys, &self.legacy);
         let effective =
@@ -326,8 +349,14 @@ impl RegistryConfig {
     /// The hosts containerd contacts for `image`, in order, read live (containerd rereads
     /// hosts.toml on every pull).
     pub fn resolve(&self, image: &ImageRef) -> Result<Endpoints> {
+        self.resolve_with(image, Hostless::Read)
+    }
+
+    fn resolve_with(&self, image: &ImageRef, hostless: Hostless) -> Result<Endpoints> {
         let mut e = match self.mode {
-            Mode::HostsDir | Mode::Default => hosts_dir::resolve(image, &self.config_path)?,
+            Mode::HostsDir | Mode::Default => {
+                hosts_dir::resolve_as(image, &self.config_path, hostless)?
+            }
             Mode::Legacy => {
                 let file = self
                     .containerd_config

@@ -159,7 +159,7 @@ fn describe_dir(
         }
         return entry;
     }
-    match hosts_dir::from_dir(dir, reg) {
+    match hosts_dir::from_dir(dir, reg, hosts_dir::Hostless::Read) {
         Ok(e) => {
             entry.hosts = e.hosts.iter().map(HostSummary::of).collect();
             if registry.is_none() {

@@ -5,7 +5,8 @@
 //! | | 1.6 | 1.7 | 2.x |
 //! |---|---|---|---|
 //! | loopback registry, no hosts.toml | plain HTTP only | TLS without verification, plain HTTP if the server does not speak TLS | as 1.7 |
-//! | hosts.toml with only `server = "https://<loopback>"`, no TLS settings | TLS verified, then plain HTTP after any TLS failure | TLS without verification, plain HTTP if not TLS | TLS verified, no plain-HTTP fallback |
+//! | hosts.toml with only `server = "https://<loopback>"`, no `[host]` table | the file refused ("invalid `host` tree"): plain HTTP | the file refused: TLS without verification, plain HTTP if not TLS | TLS verified, no plain-HTTP fallback |
+//! | `[host."https://<loopback>"]` without TLS settings | TLS verified, then plain HTTP after any TLS failure | TLS without verification, plain HTTP if not TLS | TLS verified, no plain-HTTP fallback |
 //! | `server` repeating a `[host]` URL (the `[host]` has a CA) | retried after the host fails (a 404 too), without the host's CA | as 1.6 | not retried |
 //!
 //! [`hosts_dir`](super::hosts_dir) builds the 1.6 list; [`apply`] rewrites it for the version
@@ -60,9 +61,10 @@ pub fn apply(e: &mut Endpoints, rules: HostRules, label: &str) {
     }
     let hosts = std::mem::take(&mut e.hosts);
     let mut out: Vec<Host> = Vec::with_capacity(hosts.len() + 1);
-    // No hosts.toml, loopback: 1.6 speaks plain HTTP; 1.7 and 2.x try TLS (unverified) first.
+    // No hosts.toml (none, a directory of certificate files only, or one 1.x refused),
+    // loopback: 1.6 speaks plain HTTP; 1.7 and 2.x try TLS (unverified) first.
     if let [only] = hosts.as_slice() {
-        if let Some(rest) = loopback_rest(&only.url, "http://").filter(|_| e.source.is_none()) {
+        if let Some(rest) = loopback_rest(&only.url, "http://").filter(|_| !e.from_hosts_toml()) {
             let mut https = unverified(only);
             https.url = format!("https://{rest}");
             e.hosts = vec![https, only.clone()];
@@ -208,7 +210,10 @@ mod tests {
             );
         }
         // An explicit http server stays as written.
-        let mut e = endpoints(&["http://127.0.0.1:5000"], Some("hosts.toml"));
+        let mut e = endpoints(
+            &["http://127.0.0.1:5000"],
+            Some("/etc/containerd/certs.d/127.0.0.1:5000/hosts.toml"),
+        );
         apply(&mut e, HostRules::Containerd2, "x");
         assert_eq!(e.hosts.len(), 1);
     }

@@ -300,22 +300,22 @@ fn tls_verdicts_agree() {
         None,
         "tls_unknown_authority",
     );
-    // ... and with no TLS settings at all: containerd retries a loopback host over plain HTTP
-    // and the kubelet sees that answer; the report shows both hosts.
+    // ... and with no TLS settings at all, and no [host] table: 1.x refuses the file and uses
+    // its loopback defaults; the report says so.
     let other = format!("127.0.0.1:{}", b.port("wrongname"));
     ctd.hosts_toml(&other, &format!("server = \"https://{other}\"\n"));
     let (run, r) = runtime_probe(ctd, &format!("{other}/app:amd64"), &[], None);
     let hosts = attempt_hosts(&r);
+    if support::containerd::major_minor().0 < 2 {
+        let notes = r["endpoints"]["notes"].to_string();
+        assert!(notes.contains("invalid `host` tree"), "{notes}");
+    }
     match support::containerd::major_minor() {
-        // 1.6 verifies, then retries over plain HTTP and the kubelet sees that answer.
+        // 1.6 speaks plain HTTP to a loopback registry and the kubelet sees the TLS port's
+        // answer to it (a bare 400 to the runtime; the probe reads nginx's page as TLS).
         (1, m) if m < 7 => {
-            assert_eq!(
-                hosts,
-                [format!("https://{other}"), format!("http://{other}")],
-                "{}",
-                run.stdout
-            );
-            assert_eq!(r["attempts"][1]["verdict"], "tls_error", "{}", run.stdout);
+            assert_eq!(hosts, [format!("http://{other}")], "{}", run.stdout);
+            assert_eq!(r["verdict"], "tls_error", "{}", run.stdout);
             assert!(
                 r["runtime"]["message"]
                     .as_str()
@@ -995,5 +995,30 @@ fn a_colon_separated_config_path_depends_on_the_pull_path() {
         } else {
             assert!(endpoints.get("pullMode").is_none(), "{endpoints}");
         }
+    }
+}
+
+/// A hosts.toml with a `server` and no `[host]` table: containerd 1.6 and 1.7 refuse the file
+/// ("failed to decode hosts.toml" error="invalid `host` tree", go-toml v1) and use the
+/// registry's defaults, so a plain-HTTP registry named in it is spoken to over HTTPS; 2.x reads
+/// it and pulls. The probe predicts each and names the fix.
+#[test]
+fn a_hosts_toml_without_a_host_table_depends_on_the_version() {
+    let _serial = serial();
+    let ctd = containerd();
+    let http = format!("plain.registry.test:{}", bed().port("plain"));
+    let _hosts = ctd.scoped_hosts_toml(&http, &format!("server = \"http://{http}\"\n"));
+    let v1 = support::containerd::major_minor().0 < 2;
+    let r = agree(
+        ctd,
+        &format!("{http}/app:amd64"),
+        &[],
+        None,
+        if v1 { "http_registry" } else { "ok" },
+    );
+    let notes = r["endpoints"]["notes"].to_string();
+    assert_eq!(notes.contains("invalid `host` tree"), v1, "{notes}");
+    if v1 {
+        assert!(notes.contains("add a [host."), "{notes}");
     }
 }

@@ -14,6 +14,14 @@ fn write(root: &Path, name: &str, text: &str) {
     std::fs::write(root.join(name).join("hosts.toml"), text).unwrap();
 }
 
+fn known(major: u32, minor: u32) -> ForVersion {
+    ForVersion {
+        major,
+        minor,
+        assumed: false,
+    }
+}
+
 fn urls(e: &Endpoints) -> Vec<&str> {
     e.hosts.iter().map(|h| h.url.as_str()).collect()
 }
@@ -241,16 +249,18 @@ fn the_transfer_service_reads_a_colon_separated_config_path_as_one_directory() {
         )
     };
     let img = image("r.example/app:v1");
-    // 1.7 and 2.0: the local pull, the list split, the file read; no pull path reported.
+    // 2.0: the local pull, the list split, the file read; no pull path reported (1.x would
+    // refuse this file, which has no [host] table).
     let c = RegistryConfig::from_config(Some(config(&text(""))), None).unwrap();
-    for (major, minor) in [(1, 7), (2, 0)] {
-        let e = c.resolve_for(&img, major, minor).unwrap();
+    {
+        let (major, minor) = (2, 0);
+        let e = c.resolve_for(&img, known(major, minor)).unwrap();
         assert_eq!(urls(&e), ["http://r.example"], "{major}.{minor}");
         assert!(e.pull_mode.is_none());
     }
     // 2.1+: the transfer service, the whole value as one directory, no hosts.toml.
     for minor in [1, 2, 3] {
-        let e = c.resolve_for(&img, 2, minor).unwrap();
+        let e = c.resolve_for(&img, known(2, minor)).unwrap();
         assert_eq!(urls(&e), ["https://r.example"], "2.{minor}");
         assert_eq!(e.pull_mode.as_ref().unwrap().mode, PullMode::Transfer);
         assert!(e.source.is_none());
@@ -274,7 +284,7 @@ fn the_transfer_service_reads_a_colon_separated_config_path_as_one_directory() {
         None,
     )
     .unwrap();
-    let e = c.resolve_for(&img, 2, 1).unwrap();
+    let e = c.resolve_for(&img, known(2, 1)).unwrap();
     assert_eq!(urls(&e), ["http://r.example"]);
     assert_eq!(e.pull_mode.as_ref().unwrap().mode, PullMode::Local);
     assert!(
@@ -288,14 +298,14 @@ fn the_transfer_service_reads_a_colon_separated_config_path_as_one_directory() {
         a.path().display()
     );
     let c = RegistryConfig::from_config(Some(config(&one)), None).unwrap();
-    let e = c.resolve_for(&img, 2, 1).unwrap();
+    let e = c.resolve_for(&img, known(2, 1)).unwrap();
     assert_eq!(urls(&e), ["http://r.example"]);
     assert_eq!(e.pull_mode.as_ref().unwrap().mode, PullMode::Transfer);
     assert!(!e.notes.join("\n").contains("ONE directory"));
     // --hosts-dir is the operator's own choice: read as given.
     let c = RegistryConfig::from_config(Some(config(&text(""))), Some(a.path())).unwrap();
     assert_eq!(
-        urls(&c.resolve_for(&img, 2, 1).unwrap()),
+        urls(&c.resolve_for(&img, known(2, 1)).unwrap()),
         ["http://r.example"]
     );
 }
@@ -311,4 +321,63 @@ fn version_2_files_keep_the_pull_keys_where_1x_had_them() {
     let p = pull_mode::decide(&c.pull, &c.registry.legacy);
     assert_eq!(p.mode, PullMode::Local);
     assert!(p.why.contains("discard_unpacked_layers"), "{}", p.why);
+}
+
+#[test]
+fn containerd_1x_refuses_a_hosts_toml_without_a_host_table() {
+    let root = tempfile::tempdir().unwrap();
+    write(
+        root.path(),
+        "r.example:5000",
+        "server = \"http://r.example:5000\"\n",
+    );
+    std::fs::write(root.path().join("r.example:5000/ca.crt"), "").unwrap();
+    let text = format!(
+        "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"{}\"\n",
+        root.path().display()
+    );
+    let c = RegistryConfig::from_config(Some(config(&text)), None).unwrap();
+    let img = image("r.example:5000/app:v1");
+    for (major, minor) in [(1, 6), (1, 7)] {
+        let e = c.resolve_for(&img, known(major, minor)).unwrap();
+        // The registry's default, with the directory's certificate files.
+        assert_eq!(urls(&e), ["https://r.example:5000"], "{major}.{minor}");
+        assert!(!e.from_hosts_toml());
+        assert_eq!(e.hosts[0].tls.ca.len(), 1);
+        let notes = e.notes.join("\n");
+        assert!(notes.contains("invalid `host` tree"), "{notes}");
+        assert!(notes.contains("add a [host.\"URL\"] table"), "{notes}");
+    }
+    for minor in [0, 1] {
+        let e = c.resolve_for(&img, known(2, minor)).unwrap();
+        assert_eq!(urls(&e), ["http://r.example:5000"], "2.{minor}");
+        assert!(e.from_hosts_toml());
+    }
+    // With a [host] table (even an empty one), 1.x reads the file.
+    write(
+        root.path(),
+        "r.example:5000",
+        "server = \"http://r.example:5000\"\n[host]\n",
+    );
+    let e = c.resolve_for(&img, known(1, 7)).unwrap();
+    assert_eq!(urls(&e), ["http://r.example:5000"]);
+}
+
+#[test]
+fn an_assumed_1x_version_only_notes_the_refusal() {
+    let root = tempfile::tempdir().unwrap();
+    write(root.path(), "r.example", "server = \"http://r.example\"\n");
+    let c = RegistryConfig::from_config(None, Some(root.path())).unwrap();
+    let assumed = ForVersion {
+        major: 1,
+        minor: 6,
+        assumed: true,
+    };
+    let e = c.resolve_for(&image("r.example/app:v1"), assumed).unwrap();
+    assert_eq!(urls(&e), ["http://r.example"]);
+    let notes = e.notes.join("\n");
+    assert!(
+        notes.contains("if this node runs containerd 1.6 or 1.7: containerd 1.x refuses"),
+        "{notes}"
+    );
 }
