@@ -1,6 +1,6 @@
 //! Where containerd versions build different host lists from the same configuration, as
-//! measured against the real 1.6.20, 1.7.24 and 2.1.9 (`tests/bed/runtime_containerd.rs`, run once
-//! per version by `scripts/test`):
+//! measured against the real 1.6.20, 1.7.24, 2.1.9, 2.2.10 and 2.3.7
+//! (`tests/bed/runtime_containerd.rs`, run once per version by `scripts/test`):
 //!
 //! | | 1.6 | 1.7 | 2.x |
 //! |---|---|---|---|
