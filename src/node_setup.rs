@@ -77,15 +77,17 @@ impl NodeSettings {
     /// containerd's config file: the one given, else the one the node's containerd was started
     /// with (its `--config`, read under `proc_root`: k3s, RKE2 and hand-made nodes keep it away
     /// from /etc/containerd) when it can be read here, else `None` (the default path, if it
-    /// exists). A file the flag names that is not visible here (not mounted into the agent)
-    /// gives `None` too: the default path, as before.
+    /// exists). A file the flag names that is not visible or readable here (not mounted into
+    /// the agent, or another user's) gives `None` too: the default path, as before.
     pub fn containerd_config_path(&self) -> Option<PathBuf> {
         if let Some(given) = &self.containerd_config {
             return Some(given.clone());
         }
         let pids = crate::procfs::find_by_comm(&self.proc_root, "containerd").ok()?;
         let path = containerd_process::config_flag(&self.proc_root, *pids.first()?)?;
-        path.is_file().then_some(path)
+        // Readable here, not only present: another user's containerd (Docker's, under a 0700
+        // directory) must not turn a probe into a configuration error.
+        (path.is_file() && std::fs::File::open(&path).is_ok()).then_some(path)
     }
 
     /// The CRI client: the endpoint given, else the first known socket that exists; or why
@@ -166,6 +168,39 @@ mod tests {
             runtime_kind: None,
             crio: CrioFiles::default(),
         }
+    }
+
+    #[test]
+    fn containerds_own_config_file_when_none_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, "version = 3\n").unwrap();
+        let file_arg = file.display().to_string();
+        let proc = crate::procfs::fake_proc_full(&[crate::procfs::FakeProcess {
+            pid: 700,
+            comm: "containerd",
+            cmdline: &["containerd", "--config", &file_arg],
+            ..Default::default()
+        }]);
+        let s = NodeSettings {
+            proc_root: proc.path().to_path_buf(),
+            ..settings()
+        };
+        assert_eq!(s.containerd_config_path(), Some(file.clone()));
+        // The flag wins.
+        let given = NodeSettings {
+            containerd_config: Some(PathBuf::from("/etc/other.toml")),
+            ..s.clone()
+        };
+        assert_eq!(
+            given.containerd_config_path(),
+            Some(PathBuf::from("/etc/other.toml"))
+        );
+        // A file not visible here: the default path.
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(s.containerd_config_path(), None);
+        // No containerd process: the default path.
+        assert_eq!(settings().containerd_config_path(), None);
     }
 
     #[tokio::test]
