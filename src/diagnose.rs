@@ -172,14 +172,7 @@ pub async fn diagnose(prober: &Prober, req: &Request) -> Result<Diagnosed, Error
         RuntimeKind::Containerd => {
             let config =
                 RegistryConfig::read(req.containerd_config.as_deref(), req.hosts_dir.as_deref())?;
-            let mut endpoints = config.resolve_for(
-                &image,
-                endpoints::registry_config::ForVersion {
-                    major: version.major,
-                    minor: version.minor,
-                    assumed: version.source == crate::runtime::version::VersionSource::Default,
-                },
-            )?;
+            let mut endpoints = config.resolve_for(&image, version.for_endpoints())?;
             endpoints::version_rules::apply(&mut endpoints, version.host_rules(), &version.label());
             if let Some(note) = endpoints::version_rules::config_note(
                 config.config_version,

@@ -75,8 +75,10 @@ struct RawFile {
     override_path: Option<bool>,
     #[serde(default)]
     dial_timeout: Option<String>,
+    /// `None`: no `host` table at all (which containerd 1.x refuses); `[host]` alone is
+    /// `Some` and empty.
     #[serde(default)]
-    host: BTreeMap<Spanned<String>, HostFields>,
+    host: Option<BTreeMap<Spanned<String>, HostFields>>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -120,7 +122,9 @@ pub fn parse(text: &str, file: &Path, registry: &str) -> Result<HostsFile> {
     let dir = file.parent().unwrap_or(Path::new("."));
 
     // containerd keeps `[host]` tables in file order; the map sorted them, the spans restore it.
-    let mut ordered: Vec<(Spanned<String>, HostFields)> = raw.host.into_iter().collect();
+    let has_host_table = raw.host.is_some();
+    let mut ordered: Vec<(Spanned<String>, HostFields)> =
+        raw.host.unwrap_or_default().into_iter().collect();
     ordered.sort_by_key(|(k, _)| k.span().start);
     let mut hosts = Vec::new();
     for (key, fields) in ordered {
@@ -154,8 +158,7 @@ pub fn parse(text: &str, file: &Path, registry: &str) -> Result<HostsFile> {
         hosts,
         server_defaulted,
         notes: unknown_keys(text, file),
-        has_host_table: toml::from_str::<toml::Table>(text)
-            .is_ok_and(|t| matches!(t.get("host"), Some(toml::Value::Table(_)))),
+        has_host_table,
     })
 }
 

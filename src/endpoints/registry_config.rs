@@ -294,7 +294,7 @@ impl RegistryConfig {
         };
         if !pull_mode::chooses(major, minor) || self.hosts_dir_override || self.mode == Mode::Legacy
         {
-            return self.resolve_with(image, hostless);
+            return self.resolve_with(image, None, hostless);
         }
         let path = pull_mode::decide(&self.pull_keys, &self.legacy);
         let effective =
@@ -304,26 +304,28 @@ impl RegistryConfig {
             (PullMode::Transfer, Some(p)) => vec![PathBuf::from(p)],
             (PullMode::Local, Some(p)) => hosts_dir::split_config_path(p),
         };
-        let read = RegistryConfig {
-            mode: Mode::HostsDir,
-            config_path: roots.clone(),
-            ..self.clone()
-        };
-        let mut e = read.resolve(image)?;
+        let mut e = self.resolve_with(image, Some(&roots), Hostless::Read)?;
         let label = format!("containerd {major}.{minor}");
         let how = match path.mode {
             PullMode::Transfer => "pulls through the transfer service",
             PullMode::Local => "uses the local pull",
         };
         e.notes.insert(0, format!("{label} {how}: {}", path.why));
-        // A hosts.toml the runtime leaves unread: the one the roots as written would give.
-        let written = match (self.config_path_set.as_deref(), effective.as_deref()) {
-            (Some(p), _) | (None, Some(p)) => hosts_dir::split_config_path(p),
-            (None, None) => DEFAULT_ROOTS.iter().map(PathBuf::from).collect(),
+        // A registry directory the runtime leaves unread: the one the roots as written give
+        // (only looked up when the pull reads none of them).
+        let unread = || {
+            let written = match effective.as_deref() {
+                Some(p) => hosts_dir::split_config_path(p),
+                None => DEFAULT_ROOTS.iter().map(PathBuf::from).collect(),
+            };
+            let dir = hosts_dir::find(&written, &image.registry)?;
+            let file = dir.join("hosts.toml");
+            Some(
+                if file.is_file() { file } else { dir }
+                    .display()
+                    .to_string(),
+            )
         };
-        let unread = hosts_dir::resolve(image, &written)?
-            .source
-            .filter(|s| e.source.as_ref() != Some(s));
         let shown = effective.as_deref().unwrap_or("");
         let default = if self.config_path_set.is_none() {
             format!(" ({label}'s default)")
@@ -331,13 +333,14 @@ impl RegistryConfig {
             String::new()
         };
         if path.mode == PullMode::Transfer && roots.len() == 1 && shown.contains(':') {
+            let unread = unread();
             e.notes.push(format!(
                 "the transfer service reads config_path \"{shown}\"{default} as ONE directory, which does not exist: \
                  no hosts.toml applies{} (containerd#12808); fix: set config_path to a single directory \
                  (config_path = \"/etc/containerd/certs.d\"), or use_local_image_pull = true",
                 unread.as_deref().map_or_else(String::new, |u| format!(", so {u} is not read (its mirrors, CAs and plain-HTTP settings are ignored)"))
             ));
-        } else if let (None, Some(u)) = (effective.as_deref(), unread.as_deref()) {
+        } else if let (None, Some(u)) = (effective.as_deref(), unread()) {
             e.notes.push(format!(
                 "{label} has no default config_path: {u} is not read; fix: config_path = \"/etc/containerd/certs.d\""
             ));
@@ -349,15 +352,23 @@ impl RegistryConfig {
     /// The hosts containerd contacts for `image`, in order, read live (containerd rereads
     /// hosts.toml on every pull).
     pub fn resolve(&self, image: &ImageRef) -> Result<Endpoints> {
-        self.resolve_with(image, Hostless::Read)
+        self.resolve_with(image, None, Hostless::Read)
     }
 
-    fn resolve_with(&self, image: &ImageRef, hostless: Hostless) -> Result<Endpoints> {
-        let mut e = match self.mode {
-            Mode::HostsDir | Mode::Default => {
+    /// The hosts for `image` under `roots` (`None`: this configuration's own roots and mode),
+    /// reading a hosts.toml without a `host` table as `hostless` says.
+    fn resolve_with(
+        &self,
+        image: &ImageRef,
+        roots: Option<&[PathBuf]>,
+        hostless: Hostless,
+    ) -> Result<Endpoints> {
+        let mut e = match (roots, self.mode) {
+            (Some(roots), _) => hosts_dir::resolve_as(image, roots, hostless)?,
+            (None, Mode::HostsDir | Mode::Default) => {
                 hosts_dir::resolve_as(image, &self.config_path, hostless)?
             }
-            Mode::Legacy => {
+            (None, Mode::Legacy) => {
                 let file = self
                     .containerd_config
                     .as_deref()
@@ -365,7 +376,7 @@ impl RegistryConfig {
                 self.legacy.resolve(image, file)?
             }
         };
-        if self.mode == Mode::Default && e.source.is_some() {
+        if roots.is_none() && self.mode == Mode::Default && e.source.is_some() {
             e.notes.push(
                 "this directory is read because containerd 2.x defaults config_path to \
                  /etc/containerd/certs.d:/etc/docker/certs.d; containerd 1.x has no default and ignores it"

@@ -152,6 +152,15 @@ impl RuntimeVersion {
         format!("containerd {}.{}", self.major, self.minor)
     }
 
+    /// The version the registry configuration is resolved for (assumed when it is the default).
+    pub fn for_endpoints(&self) -> crate::endpoints::registry_config::ForVersion {
+        crate::endpoints::registry_config::ForVersion {
+            major: self.major,
+            minor: self.minor,
+            assumed: self.source == VersionSource::Default,
+        }
+    }
+
     /// How this version builds its host list from the configuration.
     pub fn host_rules(&self) -> HostRules {
         match (self.major, self.minor) {
